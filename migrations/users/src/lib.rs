@@ -1,0 +1,184 @@
+//! Migrations of the users subgraph's store: accounts, refresh-token sessions, one-time tokens (password reset,
+//! email verification) and the JWT signing keys. The kit's event tables come first.
+
+pub use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(parley_kit::events::KitEventTables),
+            Box::new(CreateUsers),
+        ]
+    }
+}
+
+#[derive(DeriveIden)]
+enum Users {
+    Table,
+    Id,
+    Email,
+    Nickname,
+    NicknameKey,
+    Name,
+    NameKey,
+    PasswordHash,
+    Bio,
+    AvatarUrl,
+    Status,
+    Role,
+    EmailVerified,
+    CreatedAt,
+    UpdatedAt,
+    LastSeenAt,
+}
+
+#[derive(DeriveIden)]
+enum Sessions {
+    Table,
+    Id,
+    FamilyId,
+    UserId,
+    TokenHash,
+    CreatedAt,
+    ExpiresAt,
+    ReplacedAt,
+    RevokedAt,
+}
+
+#[derive(DeriveIden)]
+enum UserTokens {
+    Table,
+    TokenHash,
+    UserId,
+    Purpose,
+    ExpiresAt,
+    UsedAt,
+}
+
+#[derive(DeriveIden)]
+enum SigningKeys {
+    Table,
+    Kid,
+    PrivateKey,
+    PublicKey,
+    CreatedAt,
+}
+
+struct CreateUsers;
+
+impl MigrationName for CreateUsers {
+    fn name(&self) -> &str {
+        "m0001_create_users"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateUsers {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Users::Table)
+                .col(uuid(Users::Id).primary_key())
+                .col(string_uniq(Users::Email))
+                .col(string(Users::Nickname))
+                .col(string_uniq(Users::NicknameKey))
+                .col(string(Users::Name))
+                .col(string(Users::NameKey))
+                .col(string(Users::PasswordHash))
+                .col(text_null(Users::Bio))
+                .col(string_null(Users::AvatarUrl))
+                .col(string_null(Users::Status))
+                .col(string(Users::Role))
+                .col(boolean(Users::EmailVerified))
+                .col(timestamp_with_time_zone(Users::CreatedAt))
+                .col(timestamp_with_time_zone(Users::UpdatedAt))
+                .col(timestamp_with_time_zone_null(Users::LastSeenAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_users_name_key")
+                .table(Users::Table)
+                .col(Users::NameKey)
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Sessions::Table)
+                .col(uuid(Sessions::Id).primary_key())
+                .col(uuid(Sessions::FamilyId))
+                .col(uuid(Sessions::UserId))
+                .col(string_uniq(Sessions::TokenHash))
+                .col(timestamp_with_time_zone(Sessions::CreatedAt))
+                .col(timestamp_with_time_zone(Sessions::ExpiresAt))
+                .col(timestamp_with_time_zone_null(Sessions::ReplacedAt))
+                .col(timestamp_with_time_zone_null(Sessions::RevokedAt))
+                .foreign_key(
+                    ForeignKey::create()
+                        .from(Sessions::Table, Sessions::UserId)
+                        .to(Users::Table, Users::Id)
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
+                .to_owned(),
+        )
+        .await?;
+        for (name, col) in [
+            ("idx_sessions_family", Sessions::FamilyId),
+            ("idx_sessions_user", Sessions::UserId),
+        ] {
+            m.create_index(
+                Index::create()
+                    .name(name)
+                    .table(Sessions::Table)
+                    .col(col)
+                    .to_owned(),
+            )
+            .await?;
+        }
+        m.create_table(
+            Table::create()
+                .table(UserTokens::Table)
+                .col(string(UserTokens::TokenHash).primary_key())
+                .col(uuid(UserTokens::UserId))
+                .col(string(UserTokens::Purpose))
+                .col(timestamp_with_time_zone(UserTokens::ExpiresAt))
+                .col(timestamp_with_time_zone_null(UserTokens::UsedAt))
+                .foreign_key(
+                    ForeignKey::create()
+                        .from(UserTokens::Table, UserTokens::UserId)
+                        .to(Users::Table, Users::Id)
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(SigningKeys::Table)
+                .col(string(SigningKeys::Kid).primary_key())
+                .col(text(SigningKeys::PrivateKey))
+                .col(string(SigningKeys::PublicKey))
+                .col(timestamp_with_time_zone(SigningKeys::CreatedAt))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            SigningKeys::Table.into_iden(),
+            UserTokens::Table.into_iden(),
+            Sessions::Table.into_iden(),
+            Users::Table.into_iden(),
+        ] {
+            m.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        Ok(())
+    }
+}

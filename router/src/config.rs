@@ -1,0 +1,207 @@
+//! The engine's config, generated from [`RouterOptions`].
+//!
+//! What Parley turns on: the supergraph file (polled, so a recomposed file is picked up without a restart),
+//! subgraph URL overrides (so `parley up` can use any ports), JWT verification at the edge against the users
+//! subgraph's JWKS (EdDSA only: `alg: none`, HS256 and friends are refused), propagation of the
+//! `Authorization`, `x-request-id` and `x-forwarded-for` headers to subgraphs, subscriptions to subgraphs over
+//! graphql-transport-ws on `/ws`, client WebSockets on `/graphql`, CSRF prevention, request limits, and the
+//! Parley plugin. A user YAML file (`--config`) is merged over the result, key by key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_yaml::{Mapping, Value};
+
+use crate::RouterError;
+
+/// What `parley router` and `parley up` decide.
+#[derive(Debug, Clone)]
+pub struct RouterOptions {
+    /// The Apollo-format supergraph SDL file.
+    pub supergraph: PathBuf,
+    pub host: String,
+    pub port: u16,
+    /// Subgraph name → URL, overriding the URLs the supergraph carries.
+    pub subgraph_urls: BTreeMap<String, String>,
+    /// Where to fetch the keys that sign access tokens; `None` turns JWT verification off.
+    pub jwks_url: Option<String>,
+    /// Allow introspection (on for `parley up`, off in production).
+    pub introspection: bool,
+    /// A YAML file in the engine's format merged over the generated config.
+    pub extra_config: Option<PathBuf>,
+    /// Where the generated config is written.
+    pub work_dir: PathBuf,
+}
+
+/// Subgraphs that serve subscriptions over graphql-transport-ws at `/ws`.
+const WS_PATH: &str = "/ws";
+
+/// The generated config as YAML.
+pub fn render(options: &RouterOptions) -> Result<Value, RouterError> {
+    let supergraph = absolute(&options.supergraph)?;
+    let mut config = yaml(&format!(
+        r#"
+supergraph:
+  source: file
+  path: {supergraph:?}
+  poll_interval: 2s
+http:
+  host: {host:?}
+  port: {port}
+log:
+  level: warn
+headers:
+  all:
+    request:
+      - propagate:
+          named: [authorization, x-request-id, x-forwarded-for, x-real-ip]
+subscriptions:
+  enabled: true
+  websocket:
+    all:
+      path: {WS_PATH}
+websocket:
+  enabled: true
+csrf:
+  enabled: true
+limits:
+  max_depth:
+    n: 12
+  max_aliases:
+    n: 30
+  max_directives:
+    n: 50
+  max_tokens:
+    n: 5000
+traffic_shaping:
+  all:
+    dedupe_enabled: true
+plugins:
+  parley:
+    enabled: true
+    config: {{}}
+"#,
+        host = options.host,
+        port = options.port,
+    ))?;
+    let map = as_map(&mut config)?;
+    if !options.subgraph_urls.is_empty() {
+        let mut subgraphs = Mapping::new();
+        for (name, url) in &options.subgraph_urls {
+            subgraphs.insert(name.clone().into(), yaml(&format!("url: {url:?}"))?);
+        }
+        let mut overrides = Mapping::new();
+        overrides.insert("subgraphs".into(), Value::Mapping(subgraphs));
+        map.insert("override_subgraph_urls".into(), Value::Mapping(overrides));
+    }
+    if let Some(url) = &options.jwks_url {
+        let jwt = yaml(&format!(
+            r#"
+enabled: true
+require_authentication: false
+allowed_algorithms: [EdDSA]
+issuers: [{issuer:?}]
+jwks_providers:
+  - source: remote
+    url: {url:?}
+    polling_interval: 60s
+    prefetch: false
+"#,
+            issuer = "parley",
+        ))?;
+        map.insert("jwt".into(), jwt);
+    }
+    if !options.introspection {
+        map.insert("introspection".into(), Value::Bool(false));
+    }
+    if let Some(extra) = &options.extra_config {
+        let text = std::fs::read_to_string(extra)
+            .map_err(|e| RouterError::Config(format!("{}: {e}", extra.display())))?;
+        merge(&mut config, yaml(&text)?);
+    }
+    Ok(config)
+}
+
+/// Renders the config and writes it to `<work_dir>/router.config.yaml`; returns the path.
+pub fn write(options: &RouterOptions) -> Result<PathBuf, RouterError> {
+    let config = render(options)?;
+    std::fs::create_dir_all(&options.work_dir)
+        .map_err(|e| RouterError::Config(format!("{}: {e}", options.work_dir.display())))?;
+    let path = options.work_dir.join(format!("router-{}.config.yaml", options.port));
+    let text = serde_yaml::to_string(&config).map_err(|e| RouterError::Config(e.to_string()))?;
+    std::fs::write(&path, text).map_err(|e| RouterError::Config(format!("{}: {e}", path.display())))?;
+    Ok(path)
+}
+
+fn yaml(text: &str) -> Result<Value, RouterError> {
+    serde_yaml::from_str(text).map_err(|e| RouterError::Config(e.to_string()))
+}
+
+fn as_map(value: &mut Value) -> Result<&mut Mapping, RouterError> {
+    value
+        .as_mapping_mut()
+        .ok_or_else(|| RouterError::Config("config is not a mapping".into()))
+}
+
+fn absolute(path: &Path) -> Result<String, RouterError> {
+    let path = std::path::absolute(path)
+        .map_err(|e| RouterError::Config(format!("{}: {e}", path.display())))?;
+    if !path.is_file() {
+        return Err(RouterError::Config(format!("no supergraph at {}", path.display())));
+    }
+    Ok(path.display().to_string())
+}
+
+/// Deep-merges `over` into `base`: mappings merge key by key, anything else is replaced.
+fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Mapping(base), Value::Mapping(over)) => {
+            for (key, value) in over {
+                match base.get_mut(&key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, over) => *base = over,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_is_deep() {
+        let mut base = yaml("a: {b: 1, c: 2}\nd: [1]").expect("yaml");
+        merge(&mut base, yaml("a: {c: 3}\nd: [2]").expect("yaml"));
+        assert_eq!(base, yaml("a: {b: 1, c: 3}\nd: [2]").expect("yaml"));
+    }
+
+    #[test]
+    fn renders_overrides_and_jwt() {
+        let dir = std::env::temp_dir().join(format!("parley-router-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let supergraph = dir.join("s.graphql");
+        std::fs::write(&supergraph, "schema { query: Query }").expect("write");
+        let options = RouterOptions {
+            supergraph,
+            host: "127.0.0.1".into(),
+            port: 4999,
+            subgraph_urls: [("users".to_string(), "http://127.0.0.1:1/graphql".to_string())].into(),
+            jwks_url: Some("http://127.0.0.1:1/.well-known/jwks.json".into()),
+            introspection: false,
+            extra_config: None,
+            work_dir: dir,
+        };
+        let config = render(&options).expect("config");
+        assert_eq!(
+            config["override_subgraph_urls"]["subgraphs"]["users"]["url"],
+            Value::from("http://127.0.0.1:1/graphql")
+        );
+        assert_eq!(config["jwt"]["allowed_algorithms"][0], Value::from("EdDSA"));
+        assert_eq!(config["introspection"], Value::Bool(false));
+    }
+}

@@ -1,0 +1,43 @@
+//! parley-router: Parley's federation gateway. The Hive Router engine (`hive-router`, used whole: planner,
+//! executor, HTTP/WebSocket server) with the config Parley generates and Parley's own plugin.
+//!
+//! Layout:
+//! - [`config`]: [`RouterOptions`] → the engine's YAML config (supergraph file, subgraph URL overrides, JWT at
+//!   the edge from the users JWKS, header propagation, subscriptions over WebSocket to subgraphs, CSRF, limits),
+//!   with an optional user YAML merged over it.
+//! - [`plugin`]: the Parley plugin: the offline GraphiQL at `/`, and error codes clients can rely on
+//!   (every token failure is `UNAUTHENTICATED`, an unreachable subgraph is `SUBGRAPH_UNAVAILABLE`).
+//! - [`graphiql`]: the playground page and its vendored assets.
+//! - [`run`]: write the config, start the engine on an ntex runtime (the engine runs on ntex, not tokio's
+//!   axum; it gets a process of its own).
+
+pub mod config;
+pub mod graphiql;
+pub mod plugin;
+
+pub use config::RouterOptions;
+
+use hive_router::{init_rustls_crypto_provider, router_entrypoint, PluginRegistry};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    #[error("router config: {0}")]
+    Config(String),
+    #[error("router failed: {0}")]
+    Engine(String),
+}
+
+/// Runs the router until the process is told to stop (SIGINT/SIGTERM). Blocks the calling thread.
+pub fn run(options: &RouterOptions) -> Result<(), RouterError> {
+    let path = config::write(options)?;
+    // The engine reads its config file from this variable (set before any thread starts).
+    std::env::set_var("ROUTER_CONFIG_FILE_PATH", &path);
+    init_rustls_crypto_provider();
+    hive_router::ntex::rt::System::build()
+        .name("parley-router")
+        .build(hive_router::ntex::rt::DefaultRuntime)
+        .block_on(async {
+            router_entrypoint(PluginRegistry::new().register::<plugin::ParleyPlugin>()).await
+        })
+        .map_err(|e| RouterError::Engine(e.to_string()))
+}

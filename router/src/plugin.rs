@@ -1,0 +1,152 @@
+//! The Parley plugin for the engine.
+//!
+//! - `on_http_request`: serves the offline GraphiQL page at `GET /` and its assets under `/graphiql/`.
+//! - `on_graphql_error`: one vocabulary of codes for clients. Every token failure becomes `UNAUTHENTICATED`
+//!   (HTTP 401; the engine's code stays in `extensions.reason`), since token-refresh flows key on it; a subgraph
+//!   that cannot be reached becomes `SUBGRAPH_UNAVAILABLE`; validation rule names become
+//!   `GRAPHQL_VALIDATION_FAILED`.
+
+use hive_router::http::StatusCode;
+use hive_router::ntex::http::Response;
+use hive_router::plugins::hooks::on_graphql_error::{OnGraphQLErrorHookPayload, OnGraphQLErrorHookResult};
+use hive_router::plugins::hooks::on_http_request::{OnHttpRequestHookFuture, OnHttpRequestHookPayload};
+use hive_router::plugins::hooks::on_plugin_init::{OnPluginInitPayload, OnPluginInitResult};
+use hive_router::plugins::plugin_trait::{RouterPlugin, StartHookPayload};
+use serde::Deserialize;
+
+use crate::graphiql;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParleyPluginConfig {
+    /// Serve the playground at `/` (default true).
+    #[serde(default)]
+    pub disable_playground: bool,
+}
+
+pub struct ParleyPlugin {
+    playground: bool,
+}
+
+/// The engine's codes for a missing, malformed, expired, tampered or unverifiable token.
+const TOKEN_CODES: &[&str] = &[
+    "INVALID_JWT",
+    "INVALID_JWT_HEADER",
+    "JWK_ALGORITHM_NOT_SUPPORTED",
+    "JWT_ERROR",
+    "JWT_LOOKUP_FAILED",
+    "JWT_NOT_SUPPORTED",
+    "MISSING_JWT",
+];
+
+/// The engine's codes for a subgraph that did not answer.
+const UNREACHABLE_CODES: &[&str] = &[
+    "SUBREQUEST_HTTP_ERROR",
+    "SUBGRAPH_REQUEST_TIMEOUT",
+    "SUBGRAPH_RESPONSE_FAILURE",
+    "SUBGRAPH_RESPONSE_BODY_READ_FAILURE",
+    "SUBGRAPH_RESPONSE_BODY_EMPTY",
+    "SUBGRAPH_CIRCUIT_BREAKER_REJECTED",
+    "SUBGRAPH_WEBSOCKET_CONNECT_FAILURE",
+    "SUBGRAPH_WEBSOCKET_HANDSHAKE_FAILURE",
+];
+
+/// Maps an engine code to Parley's; `None` keeps it.
+pub fn parley_code(code: &str) -> Option<&'static str> {
+    if TOKEN_CODES.contains(&code) {
+        Some("UNAUTHENTICATED")
+    } else if UNREACHABLE_CODES.contains(&code) {
+        Some("SUBGRAPH_UNAVAILABLE")
+    } else if is_rule_name(code) {
+        Some("GRAPHQL_VALIDATION_FAILED")
+    } else {
+        None
+    }
+}
+
+/// Validation errors carry the rule's name (`FieldsOnCorrectType`) as their code.
+fn is_rule_name(code: &str) -> bool {
+    code.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && code.chars().any(|c| c.is_ascii_lowercase())
+        && code.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+impl RouterPlugin for ParleyPlugin {
+    type Config = ParleyPluginConfig;
+
+    fn plugin_name() -> &'static str {
+        "parley"
+    }
+
+    fn on_plugin_init(payload: OnPluginInitPayload<Self>) -> OnPluginInitResult<Self> {
+        let config = payload.config()?;
+        payload.initialize_plugin(ParleyPlugin {
+            playground: !config.disable_playground,
+        })
+    }
+
+    fn on_http_request<'req>(
+        &'req self,
+        payload: OnHttpRequestHookPayload<'req>,
+    ) -> OnHttpRequestHookFuture<'req> {
+        Box::pin(async move {
+            if !self.playground || payload.router_http_request.method() != hive_router::http::Method::GET {
+                return payload.proceed();
+            }
+            let path = payload.router_http_request.path().to_string();
+            if path == "/" {
+                let page = Response::Ok()
+                    .content_type("text/html; charset=utf-8")
+                    .body(graphiql::PAGE);
+                return payload.end_with_response(page);
+            }
+            if let Some(name) = path.strip_prefix(graphiql::ASSET_PREFIX) {
+                let response = match graphiql::asset(name) {
+                    Some((content_type, bytes)) => Response::Ok()
+                        .content_type(content_type)
+                        .header("cache-control", "public, max-age=86400")
+                        .body(bytes),
+                    None => Response::NotFound().finish(),
+                };
+                return payload.end_with_response(response);
+            }
+            payload.proceed()
+        })
+    }
+
+    fn on_graphql_error<'req>(
+        &'req self,
+        mut payload: OnGraphQLErrorHookPayload<'req>,
+    ) -> OnGraphQLErrorHookResult<'req> {
+        let Some(code) = payload.error.extensions.code.clone() else {
+            return payload.proceed();
+        };
+        if let Some(mapped) = parley_code(&code) {
+            if mapped == "UNAUTHENTICATED" {
+                payload.status_code = StatusCode::UNAUTHORIZED;
+            }
+            payload
+                .error
+                .extensions
+                .extensions
+                .insert("reason".into(), hive_router::sonic_rs::Value::from(code.as_str()));
+            payload.error.extensions.code = Some(mapped.to_string());
+        }
+        payload.proceed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_map_to_parley_vocabulary() {
+        assert_eq!(parley_code("INVALID_JWT"), Some("UNAUTHENTICATED"));
+        assert_eq!(parley_code("JWT_LOOKUP_FAILED"), Some("UNAUTHENTICATED"));
+        assert_eq!(parley_code("SUBREQUEST_HTTP_ERROR"), Some("SUBGRAPH_UNAVAILABLE"));
+        assert_eq!(parley_code("FieldsOnCorrectType"), Some("GRAPHQL_VALIDATION_FAILED"));
+        assert_eq!(parley_code("BAD_USER_INPUT"), None);
+        assert_eq!(parley_code("NOT_FOUND"), None);
+    }
+}

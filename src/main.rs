@@ -1,0 +1,150 @@
+//! `parley`: the one binary of Parley.
+//!
+//! - `parley up`: every subgraph (one process each, loopback ports, SQLite files in the data dir) and the
+//!   router; prints the GraphiQL URL once all are healthy. See [`up`].
+//! - `parley router`: the federation gateway over any Apollo-format supergraph.
+//! - `parley subgraph <name>`: one subgraph. `parley migrate <name>`: its store migrations.
+//! - `parley compose`: writes `schema/<name>.graphql` and composes `schema/supergraph.graphql`. See [`compose`].
+
+mod compose;
+mod subgraphs;
+mod up;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "parley", version, about = "Parley: a social platform served as one federated GraphQL API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every subgraph and the router on this machine; prints the GraphiQL URL.
+    Up {
+        /// Folder for SQLite files, mail and logs.
+        #[arg(long, default_value = "data", env = "PARLEY_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Router port.
+        #[arg(long, default_value_t = 4000)]
+        port: u16,
+    },
+    /// Run the federation router over a supergraph file.
+    Router {
+        /// Apollo-format supergraph SDL.
+        #[arg(long, default_value = "schema/supergraph.graphql", env = "PARLEY_SUPERGRAPH")]
+        supergraph: PathBuf,
+        #[arg(long, default_value_t = 4000, env = "PARLEY_ROUTER_PORT")]
+        port: u16,
+        #[arg(long, default_value = "127.0.0.1", env = "PARLEY_ROUTER_HOST")]
+        host: String,
+        /// A YAML file in the Hive Router format, merged over Parley's generated config.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Override a subgraph's URL: `name=http://host:port/graphql` (repeatable).
+        #[arg(long = "subgraph-url", value_name = "NAME=URL")]
+        subgraph_urls: Vec<String>,
+        /// JWKS of the users subgraph; enables JWT verification at the edge.
+        #[arg(long, env = "PARLEY_JWKS_URL")]
+        jwks_url: Option<String>,
+        /// Disable introspection (production).
+        #[arg(long, env = "PARLEY_NO_INTROSPECTION")]
+        no_introspection: bool,
+        /// Where the generated engine config is written.
+        #[arg(long, default_value = "data/router", env = "PARLEY_ROUTER_WORK_DIR")]
+        work_dir: PathBuf,
+    },
+    /// Run one subgraph.
+    Subgraph {
+        /// users | social
+        name: String,
+        /// Port (0: any free port; the chosen one is printed).
+        #[arg(long, env = "PARLEY_PORT")]
+        port: Option<u16>,
+    },
+    /// Print each subgraph's SDL into schema/ and compose schema/supergraph.graphql.
+    Compose {
+        /// Fail instead of writing when a file is out of date.
+        #[arg(long)]
+        check: bool,
+        /// The repository root (holds schema/ and compose/).
+        #[arg(long, default_value = env!("CARGO_MANIFEST_DIR"))]
+        root: PathBuf,
+    },
+    /// Run a subgraph's store migrations (or roll them back with --down).
+    Migrate {
+        name: String,
+        /// Roll back this many migrations instead.
+        #[arg(long)]
+        down: Option<u32>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    init_logging();
+    match Cli::parse().command {
+        Command::Up { data_dir, port } => tokio_main(up::run(data_dir, port)),
+        Command::Router {
+            supergraph,
+            port,
+            host,
+            config,
+            subgraph_urls,
+            jwks_url,
+            no_introspection,
+            work_dir,
+        } => {
+            let options = parley_router::RouterOptions {
+                supergraph,
+                host,
+                port,
+                subgraph_urls: parse_pairs(&subgraph_urls)?,
+                jwks_url,
+                introspection: !no_introspection,
+                extra_config: config,
+                work_dir,
+            };
+            parley_router::run(&options).context("router")
+        }
+        Command::Subgraph { name, port } => tokio_main(subgraphs::serve(name, port)),
+        Command::Compose { check, root } => compose::run(&root, check),
+        Command::Migrate { name, down } => tokio_main(subgraphs::migrate(name, down)),
+    }
+}
+
+fn tokio_main<F: std::future::Future<Output = anyhow::Result<()>>>(future: F) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(future)
+}
+
+fn parse_pairs(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    pairs
+        .iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((name, url)) if !name.is_empty() && !url.is_empty() => {
+                Ok((name.to_string(), url.to_string()))
+            }
+            _ => bail!("expected NAME=URL, got {pair:?}"),
+        })
+        .collect()
+}
+
+/// `RUST_LOG` filters (default: info for Parley, warn for the rest); `PARLEY_LOG_FORMAT=json` for JSON lines.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,parley=info,parley_kit=info,parley_users=info,parley_social=info")
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("PARLEY_LOG_FORMAT").is_ok_and(|v| v == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

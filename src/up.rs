@@ -1,0 +1,153 @@
+//! `parley up`: the whole platform on one machine.
+//!
+//! Each subgraph runs as its own child process (`parley subgraph <name>`) on a free loopback port with its
+//! SQLite file in the data dir; social pulls users' event feed. Once every subgraph's `/health` answers, the
+//! router starts on `--port` over the supergraph this binary was built with, its subgraph URLs overridden to
+//! the chosen ports and JWT verification pointed at users' JWKS. `up` prints the GraphiQL URL when the router
+//! is healthy, stops everything on Ctrl-C/SIGTERM, and if a child dies it says which and exits non-zero.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use tokio::process::{Child, Command};
+
+use crate::subgraphs;
+
+/// The supergraph this binary serves (checked current by a test).
+const SUPERGRAPH: &str = include_str!("../schema/supergraph.graphql");
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+struct Running {
+    name: String,
+    child: Child,
+}
+
+pub async fn run(data_dir: PathBuf, port: u16) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let data_dir = std::path::absolute(&data_dir)?;
+    let exe = std::env::current_exe()?;
+    let mut children = Vec::new();
+    let result = start_all(&exe, &data_dir, port, &mut children).await;
+    let outcome = match result {
+        Ok(()) => {
+            println!("GraphiQL: http://127.0.0.1:{port}/");
+            supervise(&mut children).await
+        }
+        Err(err) => Err(err),
+    };
+    stop_all(&mut children).await;
+    outcome
+}
+
+async fn start_all(exe: &Path, data_dir: &Path, port: u16, children: &mut Vec<Running>) -> anyhow::Result<()> {
+    let mut urls = Vec::new();
+    for name in subgraphs::ALL {
+        let sub_port = free_port()?;
+        urls.push((name.to_string(), format!("http://127.0.0.1:{sub_port}")));
+    }
+    let base = |n: &str| urls.iter().find(|(name, _)| name == n).map(|(_, u)| u.clone());
+    let users = base("users").context("users subgraph")?;
+    let jwks = format!("{users}/.well-known/jwks.json");
+    for (name, url) in &urls {
+        let sources: Vec<String> = subgraphs::event_sources(name)
+            .iter()
+            .filter_map(|s| base(s).map(|u| format!("{s}={u}")))
+            .collect();
+        let sub_port = url.rsplit(':').next().unwrap_or("0");
+        let child = Command::new(exe)
+            .args(["subgraph", name, "--port", sub_port])
+            .env("PARLEY_DATA_DIR", data_dir)
+            .env("PARLEY_JWKS_URL", &jwks)
+            .env("PARLEY_EVENT_SOURCES", sources.join(","))
+            .env("PARLEY_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting subgraph {name}"))?;
+        children.push(Running { name: name.clone(), child });
+    }
+    for (name, url) in &urls {
+        wait_healthy(name, &format!("{url}/health"), children).await?;
+    }
+    let supergraph = data_dir.join("supergraph.graphql");
+    std::fs::write(&supergraph, SUPERGRAPH)?;
+    let mut router = Command::new(exe);
+    router
+        .arg("router")
+        .arg("--supergraph")
+        .arg(&supergraph)
+        .args(["--port", &port.to_string(), "--jwks-url", &jwks])
+        .arg("--work-dir")
+        .arg(data_dir.join("router"));
+    for (name, url) in &urls {
+        router.args(["--subgraph-url", &format!("{name}={url}/graphql")]);
+    }
+    let child = router.kill_on_drop(true).spawn().context("starting the router")?;
+    children.push(Running { name: "router".into(), child });
+    wait_healthy("router", &format!("http://127.0.0.1:{port}/health"), children).await
+}
+
+/// Polls `url` until it answers 200; fails early if a child exits.
+async fn wait_healthy(name: &str, url: &str, children: &mut [Running]) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
+    let started = Instant::now();
+    loop {
+        if let Ok(response) = http.get(url).send().await {
+            if response.status().is_success() {
+                return Ok(());
+            }
+        }
+        if let Some(dead) = exited(children)? {
+            bail!("{dead} exited while starting");
+        }
+        if started.elapsed() > READY_TIMEOUT {
+            bail!("{name} did not become healthy at {url} within {READY_TIMEOUT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn exited(children: &mut [Running]) -> anyhow::Result<Option<String>> {
+    for running in children.iter_mut() {
+        if let Some(status) = running.child.try_wait()? {
+            return Ok(Some(format!("{} ({status})", running.name)));
+        }
+    }
+    Ok(None)
+}
+
+/// Waits for a signal (clean stop) or a child's death (error).
+async fn supervise(children: &mut [Running]) -> anyhow::Result<()> {
+    let signal = subgraphs::shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            _ = &mut signal => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {
+                if let Some(dead) = exited(children)? {
+                    bail!("{dead} exited; stopping Parley");
+                }
+            }
+        }
+    }
+}
+
+/// SIGTERM to each child, then SIGKILL to any still running after a grace period.
+async fn stop_all(children: &mut [Running]) {
+    for running in children.iter() {
+        if let Some(pid) = running.child.id() {
+            let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+        }
+    }
+    for running in children.iter_mut() {
+        if tokio::time::timeout(Duration::from_secs(10), running.child.wait()).await.is_err() {
+            let _ = running.child.kill().await;
+        }
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}

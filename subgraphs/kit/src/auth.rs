@@ -1,0 +1,252 @@
+//! The caller's identity.
+//!
+//! The users subgraph signs short-lived access JWTs (EdDSA, with a `kid`) and publishes its public keys at
+//! `/.well-known/jwks.json`. The router verifies the token at the edge and forwards the `Authorization` header;
+//! every subgraph verifies it again here (it trusts nothing it cannot check) and puts an [`Identity`] into the
+//! GraphQL context. Keys are cached and re-fetched when a token names an unknown `kid`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::{jwk::JwkSet, Algorithm, DecodingKey, Validation};
+use serde::{Deserialize, Serialize};
+use tokio::sync::RwLock;
+use uuid::Uuid;
+
+/// Issuer written into and required from every access token.
+pub const ISSUER: &str = "parley";
+
+/// Roles, lowest to highest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, async_graphql::Enum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Moderator,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Moderator => "moderator",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        match text {
+            "user" => Some(Role::User),
+            "moderator" => Some(Role::Moderator),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// Claims of a Parley access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub roles: Vec<Role>,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub iss: String,
+    /// The refresh-token family (session) this token was issued for.
+    pub sid: String,
+}
+
+/// Who is calling, once the token checked out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    pub user_id: Uuid,
+    pub roles: Vec<Role>,
+    pub session_id: Uuid,
+}
+
+impl Identity {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.iter().any(|r| *r >= role)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("invalid or expired access token")]
+    InvalidToken,
+    #[error("signing keys unavailable")]
+    KeysUnavailable,
+}
+
+impl crate::CodedError for AuthError {
+    fn code(&self) -> crate::ErrorCode {
+        match self {
+            AuthError::InvalidToken => crate::ErrorCode::Unauthenticated,
+            AuthError::KeysUnavailable => crate::ErrorCode::Internal,
+        }
+    }
+}
+
+/// Verifies access tokens against a JWKS URL.
+pub struct JwtVerifier {
+    jwks_url: String,
+    http: reqwest::Client,
+    keys: RwLock<KeyCache>,
+}
+
+#[derive(Default)]
+struct KeyCache {
+    keys: HashMap<String, DecodingKey>,
+    fetched_at: Option<Instant>,
+}
+
+/// Don't hit the JWKS endpoint more than once per this interval because of unknown `kid`s.
+const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(2);
+
+impl JwtVerifier {
+    pub fn new(jwks_url: impl Into<String>) -> Self {
+        Self {
+            jwks_url: jwks_url.into(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
+            keys: RwLock::new(KeyCache::default()),
+        }
+    }
+
+    /// Checks the token's signature, issuer and expiry and returns the identity it carries.
+    pub async fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidToken)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(AuthError::InvalidToken);
+        }
+        let kid = header.kid.ok_or(AuthError::InvalidToken)?;
+        let key = self.key(&kid).await?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[ISSUER]);
+        validation.leeway = 5;
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .map_err(|_| AuthError::InvalidToken)?;
+        let claims = data.claims;
+        Ok(Identity {
+            user_id: Uuid::parse_str(&claims.sub).map_err(|_| AuthError::InvalidToken)?,
+            roles: claims.roles,
+            session_id: Uuid::parse_str(&claims.sid).map_err(|_| AuthError::InvalidToken)?,
+        })
+    }
+
+    async fn key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
+        if let Some(key) = self.keys.read().await.keys.get(kid) {
+            return Ok(key.clone());
+        }
+        let mut cache = self.keys.write().await;
+        let recently = cache
+            .fetched_at
+            .is_some_and(|at| at.elapsed() < MIN_REFRESH_INTERVAL);
+        if !recently {
+            match self.fetch().await {
+                Ok(keys) => {
+                    cache.keys = keys;
+                    cache.fetched_at = Some(Instant::now());
+                }
+                Err(err) => {
+                    tracing::warn!(url = %self.jwks_url, error = %err, "JWKS fetch failed");
+                    if cache.keys.is_empty() {
+                        return Err(AuthError::KeysUnavailable);
+                    }
+                }
+            }
+        }
+        cache.keys.get(kid).cloned().ok_or(AuthError::InvalidToken)
+    }
+
+    async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, reqwest::Error> {
+        let set: JwkSet = self
+            .http
+            .get(&self.jwks_url)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(set
+            .keys
+            .iter()
+            .filter_map(|jwk| {
+                let kid = jwk.common.key_id.clone()?;
+                DecodingKey::from_jwk(jwk).ok().map(|key| (kid, key))
+            })
+            .collect())
+    }
+}
+
+/// The client's address as the edge saw it (`x-forwarded-for`'s first entry, else `x-real-ip`), for
+/// per-IP limits. "unknown" when neither header came.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientIp(pub String);
+
+impl ClientIp {
+    pub fn from_headers(headers: &axum::http::HeaderMap) -> Self {
+        let forwarded = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim);
+        let real = headers.get("x-real-ip").and_then(|v| v.to_str().ok());
+        ClientIp(
+            forwarded
+                .or(real)
+                .filter(|s| !s.is_empty())
+                .unwrap_or("unknown")
+                .to_string(),
+        )
+    }
+}
+
+/// The bearer token of an `Authorization` header value, if it is one.
+pub fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The caller, if authenticated.
+pub fn identity<'a>(ctx: &'a async_graphql::Context<'_>) -> Option<&'a Identity> {
+    ctx.data_opt::<Identity>()
+}
+
+/// The caller, or `UNAUTHENTICATED`.
+pub fn require_identity<'a>(ctx: &'a async_graphql::Context<'_>) -> async_graphql::Result<&'a Identity> {
+    identity(ctx).ok_or_else(|| {
+        crate::error::coded(crate::ErrorCode::Unauthenticated, "sign in to do this")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_parses_only_bearer() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer  abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer "), None);
+    }
+
+    #[test]
+    fn roles_are_ordered() {
+        let admin = Identity {
+            user_id: Uuid::nil(),
+            roles: vec![Role::Admin],
+            session_id: Uuid::nil(),
+        };
+        assert!(admin.has_role(Role::Moderator));
+        assert_eq!(Role::parse("moderator"), Some(Role::Moderator));
+        assert_eq!(Role::parse("root"), None);
+    }
+}

@@ -1,0 +1,190 @@
+//! The typed config of one subgraph process.
+//!
+//! Sources, later ones winning: built-in defaults (which work on one machine), the TOML file named by
+//! `PARLEY_CONFIG` (if any), then environment variables. Every field names its variable.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("invalid config file {0}: {1}")]
+    Parse(PathBuf, toml::de::Error),
+    #[error("invalid value for {0}: {1}")]
+    Env(&'static str, String),
+}
+
+/// Config of one subgraph. Defaults work for `parley up` on one machine.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// The domain this process serves (`users`, `social`, …); also the SQLite file name.
+    pub name: String,
+    /// Address to bind. `PARLEY_HOST`, default `127.0.0.1`.
+    pub host: String,
+    /// Port to bind, 0 for any free port. `PARLEY_PORT`, default 0.
+    pub port: u16,
+    /// Folder for SQLite files, mail and media. `PARLEY_DATA_DIR`, default `./data`.
+    pub data_dir: PathBuf,
+    /// Store URL. `DATABASE_URL` (or `PARLEY_DATABASE_URL`); default `sqlite://<data_dir>/<name>.db`.
+    pub database_url: Option<String>,
+    /// Max pooled connections to the store. `PARLEY_DB_POOL`, default 10.
+    pub db_pool: u32,
+    /// Where the users subgraph publishes its signing keys. `PARLEY_JWKS_URL`,
+    /// default `http://127.0.0.1:4001/.well-known/jwks.json`.
+    pub jwks_url: String,
+    /// Event feeds this subgraph consumes, `name=url` pairs (the producer's base URL).
+    /// `PARLEY_EVENT_SOURCES=users=http://127.0.0.1:4001,social=…`. Default none.
+    pub event_sources: Vec<EventSource>,
+    /// SMTP server URL (`smtp://user:pass@host:587`). `PARLEY_SMTP_URL`; without it mail goes to `<data_dir>/mail/`.
+    pub smtp_url: Option<String>,
+    /// Sender of outgoing mail. `PARLEY_MAIL_FROM`, default `Parley <no-reply@parley.local>`.
+    pub mail_from: String,
+    /// Public base URL of the web app, used in links inside mails. `PARLEY_PUBLIC_URL`, default `http://127.0.0.1:4000`.
+    pub public_url: String,
+}
+
+/// One producer whose event feed a subgraph consumes.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct EventSource {
+    pub name: String,
+    pub url: String,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            host: "127.0.0.1".into(),
+            port: 0,
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            db_pool: 10,
+            jwks_url: "http://127.0.0.1:4001/.well-known/jwks.json".into(),
+            event_sources: Vec::new(),
+            smtp_url: None,
+            mail_from: "Parley <no-reply@parley.local>".into(),
+            public_url: "http://127.0.0.1:4000".into(),
+        }
+    }
+}
+
+impl ServiceConfig {
+    /// Defaults for `name`, then the TOML file in `PARLEY_CONFIG`, then the environment.
+    pub fn load(name: &str) -> Result<Self, ConfigError> {
+        let mut config = match std::env::var_os("PARLEY_CONFIG") {
+            Some(path) => Self::from_file(Path::new(&path))?,
+            None => Self::default(),
+        };
+        config.name = name.to_string();
+        config.apply_env(|key| std::env::var(key).ok())?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_path_buf(), e))?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_path_buf(), e))
+    }
+
+    /// Applies environment overrides read through `get` (a function so tests need not touch the process env).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = get("PARLEY_HOST") {
+            self.host = v;
+        }
+        if let Some(v) = get("PARLEY_PORT") {
+            self.port = v.parse().map_err(|_| ConfigError::Env("PARLEY_PORT", v))?;
+        }
+        if let Some(v) = get("PARLEY_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = get("PARLEY_DATABASE_URL").or_else(|| get("DATABASE_URL")) {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = get("PARLEY_DB_POOL") {
+            self.db_pool = v.parse().map_err(|_| ConfigError::Env("PARLEY_DB_POOL", v))?;
+        }
+        if let Some(v) = get("PARLEY_JWKS_URL") {
+            self.jwks_url = v;
+        }
+        if let Some(v) = get("PARLEY_EVENT_SOURCES") {
+            self.event_sources = parse_event_sources(&v)?;
+        }
+        if let Some(v) = get("PARLEY_SMTP_URL") {
+            self.smtp_url = Some(v);
+        }
+        if let Some(v) = get("PARLEY_MAIL_FROM") {
+            self.mail_from = v;
+        }
+        if let Some(v) = get("PARLEY_PUBLIC_URL") {
+            self.public_url = v;
+        }
+        Ok(())
+    }
+
+    /// The store URL: the configured one, or a SQLite file in the data dir.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join(format!("{}.db", self.name)).display()
+            )
+        })
+    }
+}
+
+/// Parses `users=http://…,social=http://…`.
+pub fn parse_event_sources(text: &str) -> Result<Vec<EventSource>, ConfigError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((name, url)) if !name.is_empty() && !url.is_empty() => Ok(EventSource {
+                name: name.to_string(),
+                url: url.trim_end_matches('/').to_string(),
+            }),
+            _ => Err(ConfigError::Env("PARLEY_EVENT_SOURCES", pair.to_string())),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_defaults() {
+        let mut config = ServiceConfig {
+            name: "social".into(),
+            ..Default::default()
+        };
+        config
+            .apply_env(|key| match key {
+                "PARLEY_PORT" => Some("4100".into()),
+                "PARLEY_EVENT_SOURCES" => Some("users=http://127.0.0.1:1/".into()),
+                _ => None,
+            })
+            .expect("valid env");
+        assert_eq!(config.port, 4100);
+        assert_eq!(
+            config.event_sources,
+            vec![EventSource {
+                name: "users".into(),
+                url: "http://127.0.0.1:1".into()
+            }]
+        );
+        assert!(config.database_url().ends_with("social.db?mode=rwc"));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let mut config = ServiceConfig::default();
+        assert!(config
+            .apply_env(|k| (k == "PARLEY_PORT").then(|| "x".into()))
+            .is_err());
+        assert!(parse_event_sources("users").is_err());
+    }
+}

@@ -1,0 +1,96 @@
+//! The outbox relay: publishes committed outbox rows to the bus in position order and marks them published
+//! only after the bus took them, so a bus outage delays events and loses none.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use tokio::sync::{watch, Notify};
+
+use super::tables::outbox;
+use super::{EventBus, EventEnvelope, Events};
+
+/// How often the relay looks at the outbox when nobody woke it.
+const POLL: Duration = Duration::from_millis(500);
+const BATCH: u64 = 200;
+
+/// Starts the relay task for `source`'s outbox and returns the handle domain code uses after commits.
+pub fn start(
+    db: DatabaseConnection,
+    source: String,
+    bus: Arc<dyn EventBus>,
+) -> (Events, tokio::task::JoinHandle<()>) {
+    let wake = Arc::new(Notify::new());
+    let (published_tx, published) = watch::channel(0_i64);
+    let events = Events {
+        wake: wake.clone(),
+        published,
+        bus: bus.clone(),
+    };
+    let task = tokio::spawn(async move {
+        loop {
+            match relay_batch(&db, &source, bus.as_ref()).await {
+                Ok(Some(last)) => {
+                    published_tx.send_replace(last);
+                    continue; // there may be more
+                }
+                Ok(None) => {}
+                Err(err) => tracing::warn!(error = %err, "outbox relay failed; retrying"),
+            }
+            let _ = tokio::time::timeout(POLL, wake.notified()).await;
+        }
+    });
+    (events, task)
+}
+
+/// Publishes one batch; returns the last position published, if any.
+async fn relay_batch(
+    db: &DatabaseConnection,
+    source: &str,
+    bus: &dyn EventBus,
+) -> Result<Option<i64>, DbErr> {
+    let rows = outbox::Entity::find()
+        .filter(outbox::Column::PublishedAt.is_null())
+        .order_by_asc(outbox::Column::Position)
+        .limit(BATCH)
+        .all(db)
+        .await?;
+    let mut last = None;
+    for row in rows {
+        let position = row.position;
+        let envelope = envelope(source, row)?;
+        if let Err(err) = bus.publish(&envelope).await {
+            tracing::warn!(error = %err, "bus refused event; will retry");
+            break; // keep order: nothing after an unpublished event goes out
+        }
+        outbox::Entity::update_many()
+            .col_expr(
+                outbox::Column::PublishedAt,
+                sea_orm::sea_query::Expr::value(Utc::now()),
+            )
+            .filter(outbox::Column::Position.eq(position))
+            .exec(db)
+            .await?;
+        metrics::counter!("parley_events_published_total", "source" => source.to_string())
+            .increment(1);
+        last = Some(position);
+    }
+    Ok(last)
+}
+
+/// An outbox row as an envelope.
+pub(crate) fn envelope(source: &str, row: outbox::Model) -> Result<EventEnvelope, DbErr> {
+    Ok(EventEnvelope {
+        position: row.position,
+        id: row.event_id,
+        source: source.to_string(),
+        kind: row.kind,
+        aggregate_id: row.aggregate_id,
+        occurred_at: row.occurred_at,
+        payload: serde_json::from_str(&row.payload)
+            .map_err(|e| DbErr::Custom(format!("outbox payload: {e}")))?,
+    })
+}

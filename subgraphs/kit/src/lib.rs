@@ -1,0 +1,33 @@
+//! parley-kit: what every Parley subgraph shares, so a domain crate holds only its domain.
+//!
+//! Layout (read top-down):
+//! - [`config`]: the typed service config (defaults → optional TOML file → `PARLEY_*` env).
+//! - [`error`]: the stable error codes of DESIGN §4 and the bridge from a crate's error enum to a GraphQL error.
+//! - [`auth`]: the caller's identity, verified from the access JWT against the users subgraph's JWKS.
+//! - [`ids`]: UUIDv7 ids as GraphQL `ID`s.
+//! - [`pagination`]: opaque keyset cursors and Relay connection helpers.
+//! - [`store`]: connecting to SQLite or PostgreSQL and running a domain's migrations.
+//! - [`events`]: domain events: the transactional outbox, the relay, the in-process bus, the HTTP event feed
+//!   between processes, and idempotent consumers.
+//! - [`mail`]: outgoing mail over SMTP, or into files when no SMTP server is configured.
+//! - [`runtime`]: what a running subgraph holds (store, relay, consumers, verifier) and how it starts.
+//! - [`server`]: the axum server every subgraph runs: `/graphql`, `/ws`, `/health`, `/metrics`, `/events`.
+//! - `testing` (feature `testing`): helpers for tests.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod mail;
+pub mod pagination;
+pub mod server;
+pub mod store;
+pub mod runtime;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use auth::{Identity, Role};
+pub use config::ServiceConfig;
+pub use error::{ApiResult, CodedError, ErrorCode, ResultExt};
+pub use runtime::Runtime;

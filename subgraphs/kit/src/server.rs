@@ -1,0 +1,206 @@
+//! The HTTP server every subgraph runs (axum on tokio):
+//!
+//! - `POST /graphql`: the subgraph schema; the bearer token, if any, is verified and becomes an [`Identity`].
+//! - `GET /ws`: graphql-transport-ws for subscriptions; the token comes in `connection_init`'s payload.
+//! - `GET /health`: 200 once the store answers; `GET /metrics`: Prometheus text.
+//! - `GET /events`: this subgraph's published event log (see [`crate::events`]).
+//!
+//! [`serve`] takes a bound listener and a shutdown future, so tests run servers on port 0.
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+
+use async_graphql::http::{create_multipart_mixed_stream, is_accept_multipart_mixed};
+use async_graphql::{Data, ObjectType, Schema, SubscriptionType};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use tokio::net::TcpListener;
+
+use crate::auth::{bearer, ClientIp, JwtVerifier};
+use crate::error::to_graphql;
+use crate::events::feed::{self, FeedState};
+
+/// Everything a subgraph's server needs besides its schema.
+pub struct ServerParts {
+    pub name: String,
+    pub db: DatabaseConnection,
+    pub verifier: Arc<JwtVerifier>,
+    pub feed: FeedState,
+    /// Domain-specific routes (e.g. users' `/.well-known/jwks.json`).
+    pub extra_routes: Router,
+}
+
+struct AppState<Q, M, S> {
+    schema: Schema<Q, M, S>,
+    db: DatabaseConnection,
+    verifier: Arc<JwtVerifier>,
+    name: String,
+}
+
+impl<Q, M, S> Clone for AppState<Q, M, S> {
+    fn clone(&self) -> Self {
+        Self {
+            schema: self.schema.clone(),
+            db: self.db.clone(),
+            verifier: self.verifier.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+/// Serves `schema` on `listener` until `shutdown` resolves.
+pub async fn serve<Q, M, S>(
+    schema: Schema<Q, M, S>,
+    parts: ServerParts,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    let state = AppState {
+        schema,
+        db: parts.db,
+        verifier: parts.verifier,
+        name: parts.name,
+    };
+    let app = Router::new()
+        .route("/graphql", get(graphiql_hint).post(graphql::<Q, M, S>))
+        .route("/ws", get(websocket::<Q, M, S>))
+        .route("/health", get(health::<Q, M, S>))
+        .route("/metrics", get(metrics_text))
+        .with_state(state)
+        .route("/events", get(feed::handler).with_state(parts.feed))
+        .merge(parts.extra_routes);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn graphql<Q, M, S>(
+    State(state): State<AppState<Q, M, S>>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> Response
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    metrics::counter!("parley_graphql_requests_total", "subgraph" => state.name.clone()).increment(1);
+    let mut request = request.into_inner().data(ClientIp::from_headers(&headers));
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer);
+    if let Some(token) = token {
+        match state.verifier.verify(token).await {
+            Ok(identity) => request = request.data(identity),
+            Err(err) => {
+                let response = async_graphql::Response::from_errors(vec![to_graphql(err)
+                    .into_server_error(async_graphql::Pos::default())]);
+                return (StatusCode::UNAUTHORIZED, GraphQLResponse::from(response)).into_response();
+            }
+        }
+    }
+    if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+        tracing::debug!(request_id = id, subgraph = %state.name, "graphql request");
+    }
+    if is_accept_multipart_mixed(headers.get("accept").and_then(|v| v.to_str().ok()).unwrap_or("")) {
+        let stream = state.schema.execute_stream(request);
+        let body = axum::body::Body::from_stream(
+            create_multipart_mixed_stream(stream, std::time::Duration::from_secs(30))
+                .map(Ok::<_, std::io::Error>),
+        );
+        return Response::builder()
+            .header("content-type", "multipart/mixed; boundary=graphql")
+            .body(body)
+            .unwrap_or_default();
+    }
+    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+}
+
+use futures::StreamExt;
+
+async fn websocket<Q, M, S>(
+    State(state): State<AppState<Q, M, S>>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    let verifier = state.verifier.clone();
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
+                .on_connection_init(move |payload| on_connection_init(verifier, payload))
+                .serve()
+        })
+}
+
+/// Verifies the token a WebSocket client sends in `connection_init` (`{"Authorization": "Bearer …"}` or
+/// `{"authorization": …}` or `{"token": …}`); no token means an anonymous connection.
+async fn on_connection_init(
+    verifier: Arc<JwtVerifier>,
+    payload: serde_json::Value,
+) -> async_graphql::Result<Data> {
+    let mut data = Data::default();
+    let header = ["Authorization", "authorization"]
+        .iter()
+        .find_map(|k| payload.get(*k).and_then(|v| v.as_str()))
+        .and_then(bearer)
+        .or_else(|| payload.get("token").and_then(|v| v.as_str()));
+    if let Some(token) = header {
+        let identity = verifier.verify(token).await.map_err(to_graphql)?;
+        data.insert(identity);
+    }
+    Ok(data)
+}
+
+async fn graphiql_hint() -> impl IntoResponse {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        "POST GraphQL requests here; the playground is served by the router.",
+    )
+}
+
+async fn health<Q, M, S>(State(state): State<AppState<Q, M, S>>) -> Response {
+    match state.db.execute_unprepared("SELECT 1").await {
+        Ok(_) => (StatusCode::OK, "ok").into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "health: store unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
+        }
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once; every server in the process shares it).
+pub fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        // Fails only if another recorder is installed already; then ours just stays empty.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+async fn metrics_text() -> impl IntoResponse {
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        prometheus().render(),
+    )
+}

@@ -1,0 +1,40 @@
+//! Store bootstrap: connect to SQLite (default, a file in the data dir) or PostgreSQL (`DATABASE_URL`), then
+//! bring the domain's schema up to date with its migrations.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm_migration::MigratorTrait;
+
+use crate::ServiceConfig;
+
+/// Connects to the configured store and runs the domain's pending migrations.
+pub async fn connect<M: MigratorTrait>(config: &ServiceConfig) -> Result<DatabaseConnection, DbErr> {
+    let url = config.database_url();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| DbErr::Custom(format!("cannot create data dir: {e}")))?;
+    }
+    connect_url::<M>(&url, config.db_pool).await
+}
+
+/// Connects to `url` and runs the domain's pending migrations.
+pub async fn connect_url<M: MigratorTrait>(url: &str, pool: u32) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_string());
+    options
+        .max_connections(pool)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        // SQLite allows one writer; WAL lets readers go on while it writes, busy_timeout makes writers queue.
+        options.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    }
+    let db = Database::connect(options).await?;
+    M::up(&db, None).await?;
+    Ok(db)
+}

@@ -1,0 +1,437 @@
+//! Accounts and sessions: register, login, refresh-token rotation with reuse detection, logout, password change
+//! and reset, email verification. Every write and its event commit in one transaction.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use parley_kit::events::contracts::{kind, UserLoggedIn, UserRegistered};
+use parley_kit::events::{append, Events};
+use parley_kit::mail::Mailer;
+use parley_kit::{Identity, Role};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set, TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::error::{Result, UsersError};
+use crate::keys::Keys;
+use crate::limiter::LoginLimiter;
+use crate::secrets::{dummy_verify, hash_password, new_token, token_hash, verify_password};
+use crate::store::{session, user, user_token};
+use crate::validate;
+
+/// Lifetime of a refresh token (each rotation starts a new one).
+const REFRESH_TTL: Duration = Duration::days(30);
+const RESET_TTL: Duration = Duration::hours(1);
+const VERIFY_TTL: Duration = Duration::days(2);
+
+const PURPOSE_RESET: &str = "reset";
+const PURPOSE_VERIFY: &str = "verify";
+
+/// Tokens and the account they were issued for.
+pub struct Issued {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub user: user::Model,
+}
+
+pub struct RegisterInput {
+    pub email: String,
+    pub password: String,
+    pub name: String,
+    pub nickname: String,
+}
+
+pub struct Accounts {
+    pub db: DatabaseConnection,
+    pub keys: Arc<Keys>,
+    pub mailer: Arc<Mailer>,
+    pub events: Events,
+    pub limiter: LoginLimiter,
+    /// Base URL of the web app for links in mails.
+    pub public_url: String,
+    /// Emails that get the admin role when they register (`PARLEY_ADMIN_EMAILS`).
+    pub admin_emails: Vec<String>,
+}
+
+impl Accounts {
+    pub async fn register(&self, input: RegisterInput) -> Result<Issued> {
+        let email = validate::email(&input.email)?;
+        let nickname = validate::nickname(&input.nickname)?;
+        let name = validate::name(&input.name)?;
+        validate::password(&input.password, &email, &nickname)?;
+        self.ensure_free(&email, &nickname).await?;
+        let hash = hash_password(input.password).await?;
+        let now = Utc::now();
+        let role = if self.admin_emails.iter().any(|a| a.eq_ignore_ascii_case(&email)) {
+            Role::Admin
+        } else {
+            Role::User
+        };
+        let account = user::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            email: Set(email.clone()),
+            nickname_key: Set(nickname.to_lowercase()),
+            nickname: Set(nickname.clone()),
+            name_key: Set(name.to_lowercase()),
+            name: Set(name),
+            password_hash: Set(hash),
+            bio: Set(None),
+            avatar_url: Set(None),
+            status: Set(None),
+            role: Set(role.as_str().to_string()),
+            email_verified: Set(false),
+            created_at: Set(now),
+            updated_at: Set(now),
+            last_seen_at: Set(Some(now)),
+        };
+        let txn = self.db.begin().await?;
+        let account = match account.insert(&txn).await {
+            Ok(a) => a,
+            Err(err) if parley_kit::error::is_unique_violation(&err) => {
+                drop(txn);
+                self.ensure_free(&email, &nickname).await?;
+                return Err(UsersError::EmailTaken);
+            }
+            Err(err) => return Err(err.into()),
+        };
+        append(
+            &txn,
+            kind::USER_REGISTERED,
+            account.id,
+            &UserRegistered {
+                user_id: account.id,
+                nickname: account.nickname.clone(),
+            },
+        )
+        .await?;
+        let verify = self
+            .one_time_token(&txn, account.id, PURPOSE_VERIFY, VERIFY_TTL)
+            .await?;
+        let issued = self.issue(&txn, account, Uuid::now_v7()).await?;
+        txn.commit().await?;
+        self.events.wake();
+        self.mail(
+            &issued.user.email,
+            "Verify your Parley email",
+            format!(
+                "Welcome to Parley, {}!\n\nConfirm your email with this code:\n\n{verify}\n\nor open {}/verify-email?token={verify}\n",
+                issued.user.name, self.public_url
+            ),
+        )
+        .await;
+        Ok(issued)
+    }
+
+    async fn ensure_free(&self, email: &str, nickname: &str) -> Result<()> {
+        let email_used = user::Entity::find()
+            .filter(user::Column::Email.eq(email))
+            .one(&self.db)
+            .await?
+            .is_some();
+        if email_used {
+            return Err(UsersError::EmailTaken);
+        }
+        let nick_used = user::Entity::find()
+            .filter(user::Column::NicknameKey.eq(nickname.to_lowercase()))
+            .one(&self.db)
+            .await?
+            .is_some();
+        if nick_used {
+            return Err(UsersError::NicknameTaken);
+        }
+        Ok(())
+    }
+
+    pub async fn login(&self, email: &str, password: &str, ip: &str) -> Result<Issued> {
+        let email = email.trim().to_lowercase();
+        self.limiter
+            .check(&email, ip)
+            .map_err(UsersError::RateLimited)?;
+        let account = user::Entity::find()
+            .filter(user::Column::Email.eq(&email))
+            .one(&self.db)
+            .await?;
+        let ok = match &account {
+            Some(a) => verify_password(password.to_string(), a.password_hash.clone()).await?,
+            None => {
+                dummy_verify(password.to_string()).await;
+                false
+            }
+        };
+        let account = match (ok, account) {
+            (true, Some(account)) => account,
+            _ => {
+                self.limiter.record_failure(&email, ip);
+                return Err(UsersError::BadCredentials);
+            }
+        };
+        self.limiter.record_success(&email);
+        let txn = self.db.begin().await?;
+        let account = touch(&txn, account).await?;
+        append(
+            &txn,
+            kind::USER_LOGGED_IN,
+            account.id,
+            &UserLoggedIn {
+                user_id: account.id,
+            },
+        )
+        .await?;
+        let issued = self.issue(&txn, account, Uuid::now_v7()).await?;
+        txn.commit().await?;
+        self.events.wake();
+        Ok(issued)
+    }
+
+    /// Exchanges a refresh token for a new pair. A token that was already exchanged (or revoked) is reuse:
+    /// the whole family is revoked, so a stolen token dies with the legitimate one.
+    pub async fn refresh(&self, token: &str) -> Result<Issued> {
+        let hash = token_hash(token);
+        let row = session::Entity::find()
+            .filter(session::Column::TokenHash.eq(&hash))
+            .one(&self.db)
+            .await?
+            .ok_or(UsersError::BadRefreshToken)?;
+        if row.replaced_at.is_some() || row.revoked_at.is_some() {
+            if row.replaced_at.is_some() {
+                tracing::warn!(user = %row.user_id, family = %row.family_id, "refresh token reuse; revoking the session");
+            }
+            revoke_family(&self.db, row.family_id).await?;
+            return Err(UsersError::BadRefreshToken);
+        }
+        if row.expires_at <= Utc::now() {
+            return Err(UsersError::BadRefreshToken);
+        }
+        let txn = self.db.begin().await?;
+        // Only one of two concurrent refreshes with the same token wins this update.
+        let won = session::Entity::update_many()
+            .col_expr(session::Column::ReplacedAt, Expr::value(Utc::now()))
+            .filter(session::Column::Id.eq(row.id))
+            .filter(session::Column::ReplacedAt.is_null())
+            .filter(session::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?
+            .rows_affected
+            == 1;
+        if !won {
+            drop(txn);
+            revoke_family(&self.db, row.family_id).await?;
+            return Err(UsersError::BadRefreshToken);
+        }
+        let account = user::Entity::find_by_id(row.user_id)
+            .one(&txn)
+            .await?
+            .ok_or(UsersError::BadRefreshToken)?;
+        let account = touch(&txn, account).await?;
+        let issued = self.issue(&txn, account, row.family_id).await?;
+        txn.commit().await?;
+        Ok(issued)
+    }
+
+    /// Revokes the session the refresh token belongs to.
+    pub async fn logout(&self, token: &str) -> Result<bool> {
+        let row = session::Entity::find()
+            .filter(session::Column::TokenHash.eq(token_hash(token)))
+            .one(&self.db)
+            .await?
+            .ok_or(UsersError::BadRefreshToken)?;
+        revoke_family(&self.db, row.family_id).await?;
+        Ok(true)
+    }
+
+    /// Changes the password and revokes every other session of the account.
+    pub async fn change_password(&self, me: &Identity, current: &str, new: &str) -> Result<bool> {
+        let account = self.account(me.user_id).await?;
+        if !verify_password(current.to_string(), account.password_hash.clone()).await? {
+            return Err(UsersError::WrongPassword);
+        }
+        validate::password(new, &account.email, &account.nickname)?;
+        let hash = hash_password(new.to_string()).await?;
+        let txn = self.db.begin().await?;
+        set_password(&txn, account.id, hash).await?;
+        session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
+            .filter(session::Column::UserId.eq(account.id))
+            .filter(session::Column::FamilyId.ne(me.session_id))
+            .filter(session::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// Mails a reset token if the account exists. Always `true`, so the answer reveals no accounts.
+    pub async fn request_password_reset(&self, email: &str) -> Result<bool> {
+        let email = email.trim().to_lowercase();
+        let Some(account) = user::Entity::find()
+            .filter(user::Column::Email.eq(&email))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(true);
+        };
+        let token = self
+            .one_time_token(&self.db, account.id, PURPOSE_RESET, RESET_TTL)
+            .await?;
+        self.mail(
+            &account.email,
+            "Reset your Parley password",
+            format!(
+                "Someone asked to reset the password of your Parley account.\n\nReset token:\n\n{token}\n\nor open {}/reset-password?token={token}\n\nIt expires in one hour. If it was not you, ignore this mail.\n",
+                self.public_url
+            ),
+        )
+        .await;
+        Ok(true)
+    }
+
+    /// Sets a new password with a mailed token (single use) and signs out every session.
+    pub async fn reset_password(&self, token: &str, new: &str) -> Result<bool> {
+        let row = self.valid_token(token, PURPOSE_RESET).await?;
+        let account = self.account(row.user_id).await?;
+        validate::password(new, &account.email, &account.nickname)?;
+        let hash = hash_password(new.to_string()).await?;
+        let txn = self.db.begin().await?;
+        if !use_token(&txn, &row.token_hash).await? {
+            return Err(UsersError::BadOneTimeToken);
+        }
+        set_password(&txn, account.id, hash).await?;
+        session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
+            .filter(session::Column::UserId.eq(account.id))
+            .filter(session::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn verify_email(&self, token: &str) -> Result<bool> {
+        let row = self.valid_token(token, PURPOSE_VERIFY).await?;
+        let txn = self.db.begin().await?;
+        if !use_token(&txn, &row.token_hash).await? {
+            return Err(UsersError::BadOneTimeToken);
+        }
+        user::Entity::update_many()
+            .col_expr(user::Column::EmailVerified, Expr::value(true))
+            .filter(user::Column::Id.eq(row.user_id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    async fn account(&self, id: Uuid) -> Result<user::Model> {
+        user::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or(UsersError::NotFound)
+    }
+
+    async fn valid_token(&self, token: &str, purpose: &str) -> Result<user_token::Model> {
+        user_token::Entity::find_by_id(token_hash(token))
+            .one(&self.db)
+            .await?
+            .filter(|t| t.purpose == purpose && t.used_at.is_none() && t.expires_at > Utc::now())
+            .ok_or(UsersError::BadOneTimeToken)
+    }
+
+    async fn one_time_token<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        user_id: Uuid,
+        purpose: &str,
+        ttl: Duration,
+    ) -> Result<String> {
+        let token = new_token();
+        user_token::ActiveModel {
+            token_hash: Set(token_hash(&token)),
+            user_id: Set(user_id),
+            purpose: Set(purpose.to_string()),
+            expires_at: Set(Utc::now() + ttl),
+            used_at: Set(None),
+        }
+        .insert(db)
+        .await?;
+        Ok(token)
+    }
+
+    /// Stores a new refresh token in `family_id` and signs an access token.
+    async fn issue<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        account: user::Model,
+        family_id: Uuid,
+    ) -> Result<Issued> {
+        let refresh_token = new_token();
+        let now = Utc::now();
+        session::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            family_id: Set(family_id),
+            user_id: Set(account.id),
+            token_hash: Set(token_hash(&refresh_token)),
+            created_at: Set(now),
+            expires_at: Set(now + REFRESH_TTL),
+            replaced_at: Set(None),
+            revoked_at: Set(None),
+        }
+        .insert(db)
+        .await?;
+        let role = Role::parse(&account.role).unwrap_or(Role::User);
+        let access_token = self.keys.access_token(account.id, role, family_id)?;
+        Ok(Issued {
+            access_token,
+            refresh_token,
+            user: account,
+        })
+    }
+
+    /// Mail failures are logged, not returned: the account change already committed.
+    async fn mail(&self, to: &str, subject: &str, body: String) {
+        if let Err(err) = self.mailer.send(to, subject, body).await {
+            tracing::error!(error = %err, "sending mail failed");
+        }
+    }
+}
+
+async fn revoke_family(db: &DatabaseConnection, family_id: Uuid) -> Result<()> {
+    session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(session::Column::FamilyId.eq(family_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+async fn set_password<C: ConnectionTrait>(db: &C, user_id: Uuid, hash: String) -> Result<()> {
+    user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, Expr::value(hash))
+        .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(user::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Marks a one-time token used; false if someone used it first.
+async fn use_token<C: ConnectionTrait>(db: &C, hash: &str) -> Result<bool> {
+    Ok(user_token::Entity::update_many()
+        .col_expr(user_token::Column::UsedAt, Expr::value(Utc::now()))
+        .filter(user_token::Column::TokenHash.eq(hash))
+        .filter(user_token::Column::UsedAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
+}
+
+/// Records activity (`lastSeenAt`).
+pub async fn touch<C: ConnectionTrait>(db: &C, account: user::Model) -> Result<user::Model> {
+    let mut active: user::ActiveModel = account.into();
+    active.last_seen_at = Set(Some(Utc::now()));
+    Ok(active.update(db).await?)
+}

@@ -1,0 +1,55 @@
+//! Passwords (argon2id) and opaque tokens (refresh, reset, verification: random, stored as SHA-256).
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Result, UsersError};
+use crate::keys::hex;
+
+/// Hashes a password with argon2id (default parameters: 19 MiB, 2 passes), off the async threads.
+pub async fn hash_password(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| UsersError::Internal(format!("hashing: {e}")))
+    })
+    .await
+    .map_err(|e| UsersError::Internal(e.to_string()))?
+}
+
+/// Checks a password against a stored hash, off the async threads.
+pub async fn verify_password(password: String, hash: String) -> Result<bool> {
+    tokio::task::spawn_blocking(move || {
+        let parsed = PasswordHash::new(&hash).map_err(|e| UsersError::Internal(e.to_string()))?;
+        Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
+    })
+    .await
+    .map_err(|e| UsersError::Internal(e.to_string()))?
+}
+
+/// A hash that no password matches, compared against when an account does not exist, so a login for an
+/// unknown email takes as long as one with a wrong password.
+pub async fn dummy_verify(password: String) {
+    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$J8JdVnmMSmaEXbdEIcxdDo4vBEQiiF5IbOn4sM8M2zE";
+    let _ = verify_password(password, DUMMY.to_string()).await;
+}
+
+/// A new random token (256 bits, base64url).
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What is stored for a token.
+pub fn token_hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
