@@ -86,8 +86,12 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    init_logging();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    // The router engine installs its own tracing subscriber (configured by its `log` section).
+    if !matches!(cli.command, Command::Router { .. }) {
+        init_logging();
+    }
+    match cli.command {
         Command::Up { data_dir, port } => tokio_main(up::run(data_dir, port)),
         Command::Router {
             supergraph,
