@@ -23,14 +23,17 @@ async fn a_stopped_subgraph_gives_partial_data_with_a_path() {
     let only_users = p.ok("query($id: ID!) { user(id: $id) { nickname } }", json!({ "id": alice.id }), None).await;
     assert_eq!(only_users["user"]["nickname"], "alice");
 
-    // Touching both: users' data plus an error with a path for social's part.
-    let (status, body) = p.gql(q, json!({ "id": alice.id }), None).await;
+    // Touching both: users' data plus an error with a path for social's part. (`followerCount` is non-null,
+    // so the user it belongs to is nulled; the other root field keeps its data.)
+    let both = "query($id: ID!) { profile: user(id: $id) { nickname } social: user(id: $id) { nickname followerCount } }";
+    let (status, body) = p.gql(both, json!({ "id": alice.id }), None).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"]["user"]["nickname"], "alice", "{body}");
+    assert_eq!(body["data"]["profile"]["nickname"], "alice", "{body}");
+    assert_eq!(body["data"]["social"], serde_json::Value::Null, "{body}");
     let errors = body["errors"].as_array().expect("errors");
     assert!(!errors.is_empty());
     assert!(
-        errors.iter().any(|e| e["path"].is_array()),
+        errors.iter().any(|e| e["path"][0] == "social"),
         "an error carries a path: {body}"
     );
     assert!(codes(&body).iter().any(|c| c == "SUBGRAPH_UNAVAILABLE"), "{body}");

@@ -5,9 +5,13 @@
 //!   (HTTP 401; the engine's code stays in `extensions.reason`), since token-refresh flows key on it; a subgraph
 //!   that cannot be reached becomes `SUBGRAPH_UNAVAILABLE`; validation rule names become
 //!   `GRAPHQL_VALIDATION_FAILED`.
+//! - `on_execute`: a request whose `Authorization` token the engine could not verify is refused with
+//!   `UNAUTHENTICATED` instead of running anonymously.
 
+use hive_router::executor::response::graphql_error::{GraphQLError, GraphQLErrorPath};
 use hive_router::http::StatusCode;
 use hive_router::ntex::http::Response;
+use hive_router::plugins::hooks::on_execute::{OnExecuteStartHookPayload, OnExecuteStartHookResult};
 use hive_router::plugins::hooks::on_graphql_error::{OnGraphQLErrorHookPayload, OnGraphQLErrorHookResult};
 use hive_router::plugins::hooks::on_http_request::{OnHttpRequestHookFuture, OnHttpRequestHookPayload};
 use hive_router::plugins::hooks::on_plugin_init::{OnPluginInitPayload, OnPluginInitResult};
@@ -71,6 +75,7 @@ fn is_rule_name(code: &str) -> bool {
         && code.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
+#[hive_router::async_trait]
 impl RouterPlugin for ParleyPlugin {
     type Config = ParleyPluginConfig;
 
@@ -114,10 +119,41 @@ impl RouterPlugin for ParleyPlugin {
         })
     }
 
+    /// Runs after the engine checked the token. The engine treats a bad token like no token when
+    /// authentication is optional; Parley refuses it, so a client with a stale or forged token learns at once.
+    async fn on_execute<'exec>(
+        &'exec self,
+        payload: OnExecuteStartHookPayload<'exec>,
+    ) -> OnExecuteStartHookResult<'exec> {
+        let sent_token = payload.router_http_request.headers.contains_key("authorization");
+        if !sent_token {
+            return payload.proceed();
+        }
+        let verified = payload
+            .request_context
+            .read()
+            .ok()
+            .and_then(|ctx| ctx.authentication().jwt_status().copied())
+            .unwrap_or(false);
+        if verified {
+            return payload.proceed();
+        }
+        let mut error = GraphQLError::from_message_and_code(
+            "invalid or expired access token",
+            "UNAUTHENTICATED",
+        );
+        error
+            .extensions
+            .extensions
+            .insert("reason".into(), hive_router::sonic_rs::Value::from("INVALID_JWT"));
+        payload.end_with_graphql_error(error, StatusCode::UNAUTHORIZED)
+    }
+
     fn on_graphql_error<'req>(
         &'req self,
         mut payload: OnGraphQLErrorHookPayload<'req>,
     ) -> OnGraphQLErrorHookResult<'req> {
+        add_path_from_affected_path(&mut payload.error);
         let Some(code) = payload.error.extensions.code.clone() else {
             return payload.proceed();
         };
@@ -134,6 +170,25 @@ impl RouterPlugin for ParleyPlugin {
         }
         payload.proceed()
     }
+}
+
+/// A failed entity fetch names the field it was for in `extensions.affectedPath` but has no `path`; clients
+/// (and the GraphQL spec) look at `path`, so give it one when the affected path has no list positions.
+fn add_path_from_affected_path(error: &mut GraphQLError) {
+    if error.path.is_some() {
+        return;
+    }
+    let Some(affected) = error.extensions.affected_path.as_deref() else {
+        return;
+    };
+    if affected.is_empty() || affected.contains('@') {
+        return;
+    }
+    let mut path = GraphQLErrorPath::with_capacity(affected.matches('.').count() + 1);
+    for field in affected.split('.') {
+        path.push_field(field);
+    }
+    error.path = Some(path);
 }
 
 #[cfg(test)]
