@@ -26,14 +26,24 @@ pub fn run(root: &Path, check: bool) -> anyhow::Result<()> {
         specs.push(serde_json::json!({ "name": name, "url": default_url(name), "sdl": sdl }));
     }
     let supergraph = compose(root, &serde_json::Value::Array(specs))?;
-    write_or_check(&root.join("schema/supergraph.graphql"), &supergraph, check, &mut stale)?;
+    write_or_check(
+        &root.join("schema/supergraph.graphql"),
+        &supergraph,
+        check,
+        &mut stale,
+    )?;
     if !stale.is_empty() {
         bail!("out of date (run `parley compose`): {}", stale.join(", "));
     }
     Ok(())
 }
 
-fn write_or_check(path: &Path, text: &str, check: bool, stale: &mut Vec<String>) -> anyhow::Result<()> {
+fn write_or_check(
+    path: &Path,
+    text: &str,
+    check: bool,
+    stale: &mut Vec<String>,
+) -> anyhow::Result<()> {
     let current = std::fs::read_to_string(path).unwrap_or_default();
     if current == text {
         return Ok(());
@@ -53,7 +63,10 @@ fn write_or_check(path: &Path, text: &str, check: bool, stale: &mut Vec<String>)
 /// Runs the composer; installs its pinned packages first if they are missing.
 pub fn compose(root: &Path, specs: &serde_json::Value) -> anyhow::Result<String> {
     let dir = root.join("compose");
-    if !dir.join("node_modules/@theguild/federation-composition").is_dir() {
+    if !dir
+        .join("node_modules/@theguild/federation-composition")
+        .is_dir()
+    {
         let status = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund", "--silent"])
             .current_dir(&dir)
@@ -78,7 +91,10 @@ pub fn compose(root: &Path, specs: &serde_json::Value) -> anyhow::Result<String>
         .write_all(specs.to_string().as_bytes())?;
     let output = child.wait_with_output()?;
     if !output.status.success() {
-        bail!("composition failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "composition failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     Ok(String::from_utf8(output.stdout)?)
 }

@@ -17,7 +17,11 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "parley", version, about = "Parley: a social platform served as one federated GraphQL API")]
+#[command(
+    name = "parley",
+    version,
+    about = "Parley: a social platform served as one federated GraphQL API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -37,7 +41,11 @@ enum Command {
     /// Run the federation router over a supergraph file.
     Router {
         /// Apollo-format supergraph SDL.
-        #[arg(long, default_value = "schema/supergraph.graphql", env = "PARLEY_SUPERGRAPH")]
+        #[arg(
+            long,
+            default_value = "schema/supergraph.graphql",
+            env = "PARLEY_SUPERGRAPH"
+        )]
         supergraph: PathBuf,
         #[arg(long, default_value_t = 4000, env = "PARLEY_ROUTER_PORT")]
         port: u16,
@@ -121,7 +129,9 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn tokio_main<F: std::future::Future<Output = anyhow::Result<()>>>(future: F) -> anyhow::Result<()> {
+fn tokio_main<F: std::future::Future<Output = anyhow::Result<()>>>(
+    future: F,
+) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
@@ -143,9 +153,13 @@ fn parse_pairs(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
 /// `RUST_LOG` filters (default: info for Parley, warn for the rest); `PARLEY_LOG_FORMAT=json` for JSON lines.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("warn,parley=info,parley_kit=info,parley_users=info,parley_social=info")
+        tracing_subscriber::EnvFilter::new(
+            "warn,parley=info,parley_kit=info,parley_users=info,parley_social=info",
+        )
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("PARLEY_LOG_FORMAT").is_ok_and(|v| v == "json") {
         builder.json().init();
     } else {

@@ -25,7 +25,8 @@ struct Running {
 }
 
 pub async fn run(data_dir: PathBuf, port: u16) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let data_dir = std::path::absolute(&data_dir)?;
     let exe = std::env::current_exe()?;
     let mut children = Vec::new();
@@ -41,13 +42,22 @@ pub async fn run(data_dir: PathBuf, port: u16) -> anyhow::Result<()> {
     outcome
 }
 
-async fn start_all(exe: &Path, data_dir: &Path, port: u16, children: &mut Vec<Running>) -> anyhow::Result<()> {
+async fn start_all(
+    exe: &Path,
+    data_dir: &Path,
+    port: u16,
+    children: &mut Vec<Running>,
+) -> anyhow::Result<()> {
     let mut urls = Vec::new();
     for name in subgraphs::ALL {
         let sub_port = free_port()?;
         urls.push((name.to_string(), format!("http://127.0.0.1:{sub_port}")));
     }
-    let base = |n: &str| urls.iter().find(|(name, _)| name == n).map(|(_, u)| u.clone());
+    let base = |n: &str| {
+        urls.iter()
+            .find(|(name, _)| name == n)
+            .map(|(_, u)| u.clone())
+    };
     let users = base("users").context("users subgraph")?;
     let jwks = format!("{users}/.well-known/jwks.json");
     for (name, url) in &urls {
@@ -66,7 +76,10 @@ async fn start_all(exe: &Path, data_dir: &Path, port: u16, children: &mut Vec<Ru
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting subgraph {name}"))?;
-        children.push(Running { name: name.clone(), child });
+        children.push(Running {
+            name: name.clone(),
+            child,
+        });
     }
     for (name, url) in &urls {
         wait_healthy(name, &format!("{url}/health"), children).await?;
@@ -84,14 +97,27 @@ async fn start_all(exe: &Path, data_dir: &Path, port: u16, children: &mut Vec<Ru
     for (name, url) in &urls {
         router.args(["--subgraph-url", &format!("{name}={url}/graphql")]);
     }
-    let child = router.kill_on_drop(true).spawn().context("starting the router")?;
-    children.push(Running { name: "router".into(), child });
-    wait_healthy("router", &format!("http://127.0.0.1:{port}/health"), children).await
+    let child = router
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the router")?;
+    children.push(Running {
+        name: "router".into(),
+        child,
+    });
+    wait_healthy(
+        "router",
+        &format!("http://127.0.0.1:{port}/health"),
+        children,
+    )
+    .await
 }
 
 /// Polls `url` until it answers 200; fails early if a child exits.
 async fn wait_healthy(name: &str, url: &str, children: &mut [Running]) -> anyhow::Result<()> {
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()?;
     let started = Instant::now();
     loop {
         if let Ok(response) = http.get(url).send().await {
@@ -138,16 +164,23 @@ async fn supervise(children: &mut [Running]) -> anyhow::Result<()> {
 async fn stop_all(children: &mut [Running]) {
     for running in children.iter() {
         if let Some(pid) = running.child.id() {
-            let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+            let _ = std::process::Command::new("kill")
+                .arg(pid.to_string())
+                .status();
         }
     }
     for running in children.iter_mut() {
-        if tokio::time::timeout(Duration::from_secs(10), running.child.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), running.child.wait())
+            .await
+            .is_err()
+        {
             let _ = running.child.kill().await;
         }
     }
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }

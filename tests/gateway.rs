@@ -20,7 +20,13 @@ async fn a_stopped_subgraph_gives_partial_data_with_a_path() {
     p.stop_subgraph("social").await;
 
     // Touching only users still answers fully.
-    let only_users = p.ok("query($id: ID!) { user(id: $id) { nickname } }", json!({ "id": alice.id }), None).await;
+    let only_users = p
+        .ok(
+            "query($id: ID!) { user(id: $id) { nickname } }",
+            json!({ "id": alice.id }),
+            None,
+        )
+        .await;
     assert_eq!(only_users["user"]["nickname"], "alice");
 
     // Touching both: users' data plus an error with a path for social's part. (`followerCount` is non-null,
@@ -36,22 +42,49 @@ async fn a_stopped_subgraph_gives_partial_data_with_a_path() {
         errors.iter().any(|e| e["path"][0] == "social"),
         "an error carries a path: {body}"
     );
-    assert!(codes(&body).iter().any(|c| c == "SUBGRAPH_UNAVAILABLE"), "{body}");
+    assert!(
+        codes(&body).iter().any(|c| c == "SUBGRAPH_UNAVAILABLE"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn graphiql_is_served_offline() {
     let p = Platform::start().await;
-    let page = p.http.get(format!("{}/", p.router_url)).send().await.expect("page");
+    let page = p
+        .http
+        .get(format!("{}/", p.router_url))
+        .send()
+        .await
+        .expect("page");
     assert_eq!(page.status(), 200);
     let html = page.text().await.expect("html");
     assert!(html.contains("graphiql.min.js"));
     assert!(!html.contains("https://"), "no CDN in the page");
-    for asset in ["graphiql.min.js", "graphiql.min.css", "react.production.min.js", "react-dom.production.min.js", "graphql-ws.min.js"] {
-        let response = p.http.get(format!("{}/graphiql/{asset}", p.router_url)).send().await.expect("asset");
+    for asset in [
+        "graphiql.min.js",
+        "graphiql.min.css",
+        "react.production.min.js",
+        "react-dom.production.min.js",
+        "graphql-ws.min.js",
+    ] {
+        let response = p
+            .http
+            .get(format!("{}/graphiql/{asset}", p.router_url))
+            .send()
+            .await
+            .expect("asset");
         assert_eq!(response.status(), 200, "{asset}");
-        assert!(response.bytes().await.expect("bytes").len() > 1000, "{asset}");
+        assert!(
+            response.bytes().await.expect("bytes").len() > 1000,
+            "{asset}"
+        );
     }
-    let health = p.http.get(format!("{}/health", p.router_url)).send().await.expect("health");
+    let health = p
+        .http
+        .get(format!("{}/health", p.router_url))
+        .send()
+        .await
+        .expect("health");
     assert_eq!(health.status(), 200);
 }

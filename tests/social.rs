@@ -12,7 +12,9 @@ const PROFILE: &str = "query($id: ID!) { user(id: $id) { nickname followerCount 
 /// Follows, retrying while social has not yet heard of a just-registered account.
 async fn follow(p: &Platform, who: &Account, target: &Account) -> Value {
     eventually("social to learn of the account", || async {
-        let (_, body) = p.gql(FOLLOW, json!({ "id": target.id }), Some(&who.access)).await;
+        let (_, body) = p
+            .gql(FOLLOW, json!({ "id": target.id }), Some(&who.access))
+            .await;
         if codes(&body) == ["NOT_FOUND"] {
             return None;
         }
@@ -41,27 +43,51 @@ async fn follow_flow(p: &Platform) {
     let body = follow(p, &bob, &alice).await;
     assert_eq!(body["data"]["follow"], "FOLLOWING", "{body}");
     // A join across users (nickname) and social (followers, counts) in one query.
-    let profile = p.ok(PROFILE, json!({ "id": alice.id }), Some(&bob.access)).await;
+    let profile = p
+        .ok(PROFILE, json!({ "id": alice.id }), Some(&bob.access))
+        .await;
     assert_eq!(profile["user"]["nickname"], "alice");
     assert_eq!(profile["user"]["followerCount"], 1);
     assert_eq!(profile["user"]["isFollowedByMe"], true);
     assert_eq!(nicknames(&profile["user"]["followers"]), vec!["bob"]);
 
     // Private account: a request, accepted, then listed.
-    p.ok("mutation { setPrivate(private: true) }", json!({}), Some(&carol.access)).await;
+    p.ok(
+        "mutation { setPrivate(private: true) }",
+        json!({}),
+        Some(&carol.access),
+    )
+    .await;
     let body = follow(p, &bob, &carol).await;
     assert_eq!(body["data"]["follow"], "REQUESTED");
-    let requests = "query($id: ID!) { user(id: $id) { followRequests { edges { node { nickname } } } } }";
-    let pending = p.ok(requests, json!({ "id": carol.id }), Some(&carol.access)).await;
+    let requests =
+        "query($id: ID!) { user(id: $id) { followRequests { edges { node { nickname } } } } }";
+    let pending = p
+        .ok(requests, json!({ "id": carol.id }), Some(&carol.access))
+        .await;
     assert_eq!(nicknames(&pending["user"]["followRequests"]), vec!["bob"]);
-    let (_, peek) = p.gql(requests, json!({ "id": carol.id }), Some(&bob.access)).await;
-    assert_eq!(codes(&peek), vec!["FORBIDDEN"], "requests are only for the owner");
-    let before = p.ok(PROFILE, json!({ "id": carol.id }), Some(&bob.access)).await;
+    let (_, peek) = p
+        .gql(requests, json!({ "id": carol.id }), Some(&bob.access))
+        .await;
+    assert_eq!(
+        codes(&peek),
+        vec!["FORBIDDEN"],
+        "requests are only for the owner"
+    );
+    let before = p
+        .ok(PROFILE, json!({ "id": carol.id }), Some(&bob.access))
+        .await;
     assert_eq!(before["user"]["followerCount"], 0);
     assert_eq!(before["user"]["isPrivate"], true);
-    p.ok("mutation($id: ID!) { acceptFollowRequest(userId: $id) }", json!({ "id": bob.id }), Some(&carol.access))
+    p.ok(
+        "mutation($id: ID!) { acceptFollowRequest(userId: $id) }",
+        json!({ "id": bob.id }),
+        Some(&carol.access),
+    )
+    .await;
+    let after = p
+        .ok(PROFILE, json!({ "id": carol.id }), Some(&bob.access))
         .await;
-    let after = p.ok(PROFILE, json!({ "id": carol.id }), Some(&bob.access)).await;
     assert_eq!(nicknames(&after["user"]["followers"]), vec!["bob"]);
 
     // Friends are mutual follows.
@@ -70,21 +96,48 @@ async fn follow_flow(p: &Platform) {
         .ok("query($id: ID!) { user(id: $id) { friends { edges { node { nickname } } } following { edges { node { nickname } } } } }", json!({ "id": bob.id }), None)
         .await;
     assert_eq!(nicknames(&friends["user"]["friends"]), vec!["alice"]);
-    assert_eq!(nicknames(&friends["user"]["following"]), vec!["carol", "alice"]);
+    assert_eq!(
+        nicknames(&friends["user"]["following"]),
+        vec!["carol", "alice"]
+    );
 
     // Blocking removes the follow both ways and refuses new ones.
-    p.ok("mutation($id: ID!) { block(userId: $id) }", json!({ "id": bob.id }), Some(&alice.access)).await;
-    let blocked = p.ok(PROFILE, json!({ "id": alice.id }), Some(&bob.access)).await;
+    p.ok(
+        "mutation($id: ID!) { block(userId: $id) }",
+        json!({ "id": bob.id }),
+        Some(&alice.access),
+    )
+    .await;
+    let blocked = p
+        .ok(PROFILE, json!({ "id": alice.id }), Some(&bob.access))
+        .await;
     assert_eq!(blocked["user"]["followerCount"], 0);
     assert_eq!(blocked["user"]["followingCount"], 0);
-    let (_, refused) = p.gql(FOLLOW, json!({ "id": alice.id }), Some(&bob.access)).await;
+    let (_, refused) = p
+        .gql(FOLLOW, json!({ "id": alice.id }), Some(&bob.access))
+        .await;
     assert_eq!(codes(&refused), vec!["FORBIDDEN"]);
-    p.ok("mutation($id: ID!) { unblock(userId: $id) }", json!({ "id": bob.id }), Some(&alice.access)).await;
+    p.ok(
+        "mutation($id: ID!) { unblock(userId: $id) }",
+        json!({ "id": bob.id }),
+        Some(&alice.access),
+    )
+    .await;
     assert_eq!(follow(p, &bob, &alice).await["data"]["follow"], "FOLLOWING");
 
     // Unfollow and removeFollower.
-    p.ok("mutation($id: ID!) { unfollow(userId: $id) }", json!({ "id": alice.id }), Some(&bob.access)).await;
-    p.ok("mutation($id: ID!) { removeFollower(userId: $id) }", json!({ "id": bob.id }), Some(&carol.access)).await;
+    p.ok(
+        "mutation($id: ID!) { unfollow(userId: $id) }",
+        json!({ "id": alice.id }),
+        Some(&bob.access),
+    )
+    .await;
+    p.ok(
+        "mutation($id: ID!) { removeFollower(userId: $id) }",
+        json!({ "id": bob.id }),
+        Some(&carol.access),
+    )
+    .await;
     let empty = p.ok(PROFILE, json!({ "id": carol.id }), None).await;
     assert_eq!(empty["user"]["followerCount"], 0);
 }
@@ -111,20 +164,34 @@ async fn bad_social_inputs() {
     let bob = p.register("bob").await;
     follow(&p, &alice, &bob).await; // also waits until social knows both
 
-    let (_, me) = p.gql(FOLLOW, json!({ "id": alice.id }), Some(&alice.access)).await;
+    let (_, me) = p
+        .gql(FOLLOW, json!({ "id": alice.id }), Some(&alice.access))
+        .await;
     assert_eq!(codes(&me), vec!["BAD_USER_INPUT"], "follow yourself");
     let (_, unknown) = p
-        .gql(FOLLOW, json!({ "id": "01900000-0000-7000-8000-000000000000" }), Some(&alice.access))
+        .gql(
+            FOLLOW,
+            json!({ "id": "01900000-0000-7000-8000-000000000000" }),
+            Some(&alice.access),
+        )
         .await;
     assert_eq!(codes(&unknown), vec!["NOT_FOUND"]);
     let (_, anon) = p.gql(FOLLOW, json!({ "id": bob.id }), None).await;
     assert_eq!(codes(&anon), vec!["UNAUTHENTICATED"]);
     let (_, none) = p
-        .gql("mutation($id: ID!) { acceptFollowRequest(userId: $id) }", json!({ "id": alice.id }), Some(&bob.access))
+        .gql(
+            "mutation($id: ID!) { acceptFollowRequest(userId: $id) }",
+            json!({ "id": alice.id }),
+            Some(&bob.access),
+        )
         .await;
     assert_eq!(codes(&none), vec!["NOT_FOUND"], "no such request");
     let (_, cursor) = p
-        .gql("query($id: ID!) { user(id: $id) { followers(after: \"!!\") { edges { cursor } } } }", json!({ "id": bob.id }), None)
+        .gql(
+            "query($id: ID!) { user(id: $id) { followers(after: \"!!\") { edges { cursor } } } }",
+            json!({ "id": bob.id }),
+            None,
+        )
         .await;
     assert_eq!(codes(&cursor), vec!["BAD_USER_INPUT"]);
     // Nothing changed.
@@ -146,13 +213,19 @@ async fn pagination_walks_every_follower_once() {
     let mut seen = Vec::new();
     let mut after = Value::Null;
     loop {
-        let page = p.ok(q, json!({ "id": star.id, "after": after }), None).await;
+        let page = p
+            .ok(q, json!({ "id": star.id, "after": after }), None)
+            .await;
         let followers = &page["user"]["followers"];
         seen.extend(nicknames(followers));
         if followers["pageInfo"]["hasNextPage"] != true {
             break;
         }
-        after = followers["edges"].as_array().and_then(|e| e.last()).map(|e| e["cursor"].clone()).expect("cursor");
+        after = followers["edges"]
+            .as_array()
+            .and_then(|e| e.last())
+            .map(|e| e["cursor"].clone())
+            .expect("cursor");
     }
     expected.reverse(); // newest first
     assert_eq!(seen, expected);

@@ -40,7 +40,11 @@ async fn register_login_me_and_email_privacy() {
     assert_eq!(seen_by_bob["user"]["nickname"], "alice");
     assert_eq!(seen_by_bob["user"]["email"], Value::Null);
     let by_nick = p
-        .ok("{ userByNickname(nickname: \"ALICE\") { id } }", json!({}), None)
+        .ok(
+            "{ userByNickname(nickname: \"ALICE\") { id } }",
+            json!({}),
+            None,
+        )
         .await;
     assert_eq!(by_nick["userByNickname"]["id"], alice.id.as_str());
 
@@ -51,7 +55,10 @@ async fn register_login_me_and_email_privacy() {
             None,
         )
         .await;
-    assert_eq!(search["searchUsers"]["edges"][0]["node"]["nickname"], "alice");
+    assert_eq!(
+        search["searchUsers"]["edges"][0]["node"]["nickname"],
+        "alice"
+    );
 }
 
 #[tokio::test]
@@ -59,7 +66,8 @@ async fn bad_tokens_are_unauthenticated() {
     let p = Platform::start().await;
     let alice = p.register("alice").await;
     let parts: Vec<&str> = alice.access.split('.').collect();
-    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).expect("b64")).expect("json");
+    let header: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).expect("b64")).expect("json");
     let mut claims: Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).expect("b64")).expect("json");
 
@@ -68,7 +76,11 @@ async fn bad_tokens_are_unauthenticated() {
     let tampered = format!("{}.{}.{}", parts[0], b64(&claims), parts[2]);
 
     // alg: none.
-    let none = format!("{}.{}.", b64(&json!({ "alg": "none", "typ": "JWT" })), parts[1]);
+    let none = format!(
+        "{}.{}.",
+        b64(&json!({ "alg": "none", "typ": "JWT" })),
+        parts[1]
+    );
 
     // Signed by another key with the right kid.
     let other = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
@@ -92,7 +104,10 @@ async fn bad_tokens_are_unauthenticated() {
     let mut valid_claims = original.clone();
     valid_claims["exp"] = json!(chrono::Utc::now().timestamp() + 600);
     let valid = jsonwebtoken::encode(&real_header, &valid_claims, &real_key).expect("sign");
-    assert_eq!(p.ok(ME, json!({}), Some(&valid)).await["me"]["nickname"], "alice");
+    assert_eq!(
+        p.ok(ME, json!({}), Some(&valid)).await["me"]["nickname"],
+        "alice"
+    );
 
     // HS256 with the public key as the secret.
     let hs = jsonwebtoken::encode(
@@ -140,7 +155,8 @@ fn b64(value: &Value) -> String {
     URL_SAFE_NO_PAD.encode(value.to_string())
 }
 
-const REFRESH: &str = "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken refreshToken } }";
+const REFRESH: &str =
+    "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken refreshToken } }";
 
 #[tokio::test]
 async fn refresh_rotation_reuse_and_logout() {
@@ -148,10 +164,19 @@ async fn refresh_rotation_reuse_and_logout() {
     let alice = p.register("alice").await;
 
     let first = p.ok(REFRESH, json!({ "t": alice.refresh }), None).await;
-    let second_refresh = first["refreshToken"]["refreshToken"].as_str().expect("rt").to_string();
+    let second_refresh = first["refreshToken"]["refreshToken"]
+        .as_str()
+        .expect("rt")
+        .to_string();
     assert_ne!(second_refresh, alice.refresh);
-    let fresh_access = first["refreshToken"]["accessToken"].as_str().expect("at").to_string();
-    assert_eq!(p.ok(ME, json!({}), Some(&fresh_access)).await["me"]["nickname"], "alice");
+    let fresh_access = first["refreshToken"]["accessToken"]
+        .as_str()
+        .expect("at")
+        .to_string();
+    assert_eq!(
+        p.ok(ME, json!({}), Some(&fresh_access)).await["me"]["nickname"],
+        "alice"
+    );
 
     // Reusing the rotated token fails and revokes the newer one too.
     let (_, reuse) = p.gql(REFRESH, json!({ "t": alice.refresh }), None).await;
@@ -167,9 +192,16 @@ async fn refresh_rotation_reuse_and_logout() {
             None,
         )
         .await;
-    let token = login["login"]["refreshToken"].as_str().expect("rt").to_string();
+    let token = login["login"]["refreshToken"]
+        .as_str()
+        .expect("rt")
+        .to_string();
     let out = p
-        .ok("mutation($t: String!) { logout(refreshToken: $t) }", json!({ "t": token }), None)
+        .ok(
+            "mutation($t: String!) { logout(refreshToken: $t) }",
+            json!({ "t": token }),
+            None,
+        )
         .await;
     assert_eq!(out["logout"], true);
     let (_, after) = p.gql(REFRESH, json!({ "t": token }), None).await;
@@ -181,24 +213,43 @@ async fn password_reset_by_mailed_token_and_change() {
     let p = Platform::start().await;
     let alice = p.register("alice").await;
     let asked = p
-        .ok("mutation { requestPasswordReset(email: \"alice@example.com\") }", json!({}), None)
+        .ok(
+            "mutation { requestPasswordReset(email: \"alice@example.com\") }",
+            json!({}),
+            None,
+        )
         .await;
     assert_eq!(asked["requestPasswordReset"], true);
     // Unknown emails get the same answer (no account enumeration), and no mail.
     let before = p.mails().len();
-    p.ok("mutation { requestPasswordReset(email: \"nobody@example.com\") }", json!({}), None)
-        .await;
+    p.ok(
+        "mutation { requestPasswordReset(email: \"nobody@example.com\") }",
+        json!({}),
+        None,
+    )
+    .await;
     assert_eq!(p.mails().len(), before);
 
-    let mail = p.mails().into_iter().rev().find(|m| m.contains("Reset token")).expect("reset mail");
+    let mail = p
+        .mails()
+        .into_iter()
+        .rev()
+        .find(|m| m.contains("Reset token"))
+        .expect("reset mail");
     let token = token_after(&mail, "Reset token:");
     let reset = "mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }";
-    let (_, weak) = p.gql(reset, json!({ "t": token, "p": "short" }), None).await;
+    let (_, weak) = p
+        .gql(reset, json!({ "t": token, "p": "short" }), None)
+        .await;
     assert_eq!(codes(&weak), vec!["BAD_USER_INPUT"]);
-    let done = p.ok(reset, json!({ "t": token, "p": "brand new pass 2" }), None).await;
+    let done = p
+        .ok(reset, json!({ "t": token, "p": "brand new pass 2" }), None)
+        .await;
     assert_eq!(done["resetPassword"], true);
     // Single use.
-    let (_, again) = p.gql(reset, json!({ "t": token, "p": "another pass 3" }), None).await;
+    let (_, again) = p
+        .gql(reset, json!({ "t": token, "p": "another pass 3" }), None)
+        .await;
     assert_eq!(codes(&again), vec!["BAD_USER_INPUT"]);
     // Old sessions are gone; the new password works.
     let (_, old) = p.gql(REFRESH, json!({ "t": alice.refresh }), None).await;
@@ -217,17 +268,39 @@ async fn password_reset_by_mailed_token_and_change() {
         .expect("rt")
         .to_string();
     let change = "mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }";
-    let (_, wrong) = p.gql(change, json!({ "c": "nope nope 1", "n": "third pass 33" }), Some(&access)).await;
+    let (_, wrong) = p
+        .gql(
+            change,
+            json!({ "c": "nope nope 1", "n": "third pass 33" }),
+            Some(&access),
+        )
+        .await;
     assert_eq!(codes(&wrong), vec!["BAD_USER_INPUT"]);
-    p.ok(change, json!({ "c": "brand new pass 2", "n": "third pass 33" }), Some(&access)).await;
+    p.ok(
+        change,
+        json!({ "c": "brand new pass 2", "n": "third pass 33" }),
+        Some(&access),
+    )
+    .await;
     let (_, revoked) = p.gql(REFRESH, json!({ "t": other }), None).await;
     assert_eq!(codes(&revoked), vec!["UNAUTHENTICATED"]);
 
     // Email verification from the welcome mail.
-    let welcome = p.mails().into_iter().find(|m| m.contains("Confirm your email")).expect("welcome");
+    let welcome = p
+        .mails()
+        .into_iter()
+        .find(|m| m.contains("Confirm your email"))
+        .expect("welcome");
     let code = token_after(&welcome, "Confirm your email with this code:");
-    p.ok("mutation($t: String!) { verifyEmail(token: $t) }", json!({ "t": code }), None).await;
-    let me = p.ok("{ me { emailVerified } }", json!({}), Some(&access)).await;
+    p.ok(
+        "mutation($t: String!) { verifyEmail(token: $t) }",
+        json!({ "t": code }),
+        None,
+    )
+    .await;
+    let me = p
+        .ok("{ me { emailVerified } }", json!({}), Some(&access))
+        .await;
     assert_eq!(me["me"]["emailVerified"], true);
 }
 
@@ -235,7 +308,11 @@ async fn password_reset_by_mailed_token_and_change() {
 fn token_after(mail: &str, marker: &str) -> String {
     let body = mail.replace("=\r\n", "").replace("=\n", "");
     let rest = body.split(marker).nth(1).expect("marker in mail");
-    rest.lines().map(str::trim).find(|l| !l.is_empty()).expect("token line").to_string()
+    rest.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .expect("token line")
+        .to_string()
 }
 
 #[tokio::test]
@@ -243,32 +320,67 @@ async fn bad_inputs_get_codes_and_change_nothing() {
     let p = Platform::start().await;
     p.register("alice").await;
     let register = "mutation($input: RegisterInput!) { register(input: $input) { accessToken } }";
-    let input = |email: &str, password: &str, nickname: &str| {
-        json!({ "input": { "email": email, "password": password, "name": "N", "nickname": nickname } })
-    };
+    let input = |email: &str, password: &str, nickname: &str| json!({ "input": { "email": email, "password": password, "name": "N", "nickname": nickname } });
     for (label, vars, code) in [
-        ("duplicate email", input("ALICE@example.com", "correct horse 1", "alice2"), "CONFLICT"),
-        ("duplicate nickname", input("a2@example.com", "correct horse 1", "Alice"), "CONFLICT"),
-        ("weak password", input("a3@example.com", "password", "alice3"), "BAD_USER_INPUT"),
-        ("malformed email", input("not-an-email", "correct horse 1", "alice4"), "BAD_USER_INPUT"),
-        ("bad nickname", input("a5@example.com", "correct horse 1", "a b"), "BAD_USER_INPUT"),
+        (
+            "duplicate email",
+            input("ALICE@example.com", "correct horse 1", "alice2"),
+            "CONFLICT",
+        ),
+        (
+            "duplicate nickname",
+            input("a2@example.com", "correct horse 1", "Alice"),
+            "CONFLICT",
+        ),
+        (
+            "weak password",
+            input("a3@example.com", "password", "alice3"),
+            "BAD_USER_INPUT",
+        ),
+        (
+            "malformed email",
+            input("not-an-email", "correct horse 1", "alice4"),
+            "BAD_USER_INPUT",
+        ),
+        (
+            "bad nickname",
+            input("a5@example.com", "correct horse 1", "a b"),
+            "BAD_USER_INPUT",
+        ),
     ] {
         let (_, body) = p.gql(register, vars, None).await;
         assert_eq!(codes(&body), vec![code], "{label}: {body}");
     }
     // Nothing was half-written: the refused nicknames and emails are still free.
-    let search = p.ok("{ searchUsers(query: \"alice\") { edges { node { nickname } } } }", json!({}), None).await;
-    assert_eq!(search["searchUsers"]["edges"].as_array().map(Vec::len), Some(1));
+    let search = p
+        .ok(
+            "{ searchUsers(query: \"alice\") { edges { node { nickname } } } }",
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        search["searchUsers"]["edges"].as_array().map(Vec::len),
+        Some(1)
+    );
     p.register("alice3").await;
 
     let (_, unknown) = p
-        .gql("{ user(id: \"01900000-0000-7000-8000-000000000000\") { id } }", json!({}), None)
+        .gql(
+            "{ user(id: \"01900000-0000-7000-8000-000000000000\") { id } }",
+            json!({}),
+            None,
+        )
         .await;
     assert_eq!(codes(&unknown), vec!["NOT_FOUND"]);
     let (_, malformed_id) = p.gql("{ user(id: \"x\") { id } }", json!({}), None).await;
     assert_eq!(codes(&malformed_id), vec!["BAD_USER_INPUT"]);
     let (_, unauth) = p
-        .gql("mutation { updateProfile(input: { bio: \"hi\" }) { id } }", json!({}), None)
+        .gql(
+            "mutation { updateProfile(input: { bio: \"hi\" }) { id } }",
+            json!({}),
+            None,
+        )
         .await;
     assert_eq!(codes(&unauth), vec!["UNAUTHENTICATED"]);
     let (_, field) = p.gql("{ me { nope } }", json!({}), None).await;
@@ -299,7 +411,13 @@ async fn profile_update_and_login_rate_limit() {
         .await;
     assert_eq!(data["updateProfile"]["nickname"], "alice_w");
     assert_eq!(data["updateProfile"]["bio"], "hello");
-    let (_, bad) = p.gql(update, json!({ "i": { "avatarUrl": "javascript:alert(1)" } }), Some(&alice.access)).await;
+    let (_, bad) = p
+        .gql(
+            update,
+            json!({ "i": { "avatarUrl": "javascript:alert(1)" } }),
+            Some(&alice.access),
+        )
+        .await;
     assert_eq!(codes(&bad), vec!["BAD_USER_INPUT"]);
 
     let login = "mutation($p: String!) { login(email: \"alice@example.com\", password: $p) { accessToken } }";

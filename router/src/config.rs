@@ -127,9 +127,12 @@ pub fn write(options: &RouterOptions) -> Result<PathBuf, RouterError> {
     let config = render(options)?;
     std::fs::create_dir_all(&options.work_dir)
         .map_err(|e| RouterError::Config(format!("{}: {e}", options.work_dir.display())))?;
-    let path = options.work_dir.join(format!("router-{}.config.yaml", options.port));
+    let path = options
+        .work_dir
+        .join(format!("router-{}.config.yaml", options.port));
     let text = serde_yaml::to_string(&config).map_err(|e| RouterError::Config(e.to_string()))?;
-    std::fs::write(&path, text).map_err(|e| RouterError::Config(format!("{}: {e}", path.display())))?;
+    std::fs::write(&path, text)
+        .map_err(|e| RouterError::Config(format!("{}: {e}", path.display())))?;
     Ok(path)
 }
 
@@ -147,7 +150,10 @@ fn absolute(path: &Path) -> Result<String, RouterError> {
     let path = std::path::absolute(path)
         .map_err(|e| RouterError::Config(format!("{}: {e}", path.display())))?;
     if !path.is_file() {
-        return Err(RouterError::Config(format!("no supergraph at {}", path.display())));
+        return Err(RouterError::Config(format!(
+            "no supergraph at {}",
+            path.display()
+        )));
     }
     Ok(path.display().to_string())
 }
@@ -190,7 +196,11 @@ mod tests {
             supergraph,
             host: "127.0.0.1".into(),
             port: 4999,
-            subgraph_urls: [("users".to_string(), "http://127.0.0.1:1/graphql".to_string())].into(),
+            subgraph_urls: [(
+                "users".to_string(),
+                "http://127.0.0.1:1/graphql".to_string(),
+            )]
+            .into(),
             jwks_url: Some("http://127.0.0.1:1/.well-known/jwks.json".into()),
             introspection: false,
             extra_config: None,

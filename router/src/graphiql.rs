@@ -70,7 +70,10 @@ pub fn asset(name: &str) -> Option<(&'static str, &'static [u8])> {
             "text/css; charset=utf-8",
             include_bytes!("../assets/graphiql/graphiql.min.css"),
         ),
-        "react.production.min.js" => (JS, include_bytes!("../assets/graphiql/react.production.min.js")),
+        "react.production.min.js" => (
+            JS,
+            include_bytes!("../assets/graphiql/react.production.min.js"),
+        ),
         "react-dom.production.min.js" => (
             JS,
             include_bytes!("../assets/graphiql/react-dom.production.min.js"),
@@ -86,11 +89,17 @@ mod tests {
 
     #[test]
     fn page_references_only_bundled_assets() {
-        for src in PAGE.split(['"', '\'']).filter(|s| s.starts_with(ASSET_PREFIX)) {
+        for src in PAGE
+            .split(['"', '\''])
+            .filter(|s| s.starts_with(ASSET_PREFIX))
+        {
             let name = &src[ASSET_PREFIX.len()..];
             assert!(asset(name).is_some(), "{name} is not bundled");
         }
-        assert!(!PAGE.contains("https://"), "the page must not load anything from the internet");
+        assert!(
+            !PAGE.contains("https://"),
+            "the page must not load anything from the internet"
+        );
         assert!(asset("../../etc/passwd").is_none());
     }
 }

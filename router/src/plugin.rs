@@ -11,9 +11,15 @@
 use hive_router::executor::response::graphql_error::{GraphQLError, GraphQLErrorPath};
 use hive_router::http::StatusCode;
 use hive_router::ntex::http::Response;
-use hive_router::plugins::hooks::on_execute::{OnExecuteStartHookPayload, OnExecuteStartHookResult};
-use hive_router::plugins::hooks::on_graphql_error::{OnGraphQLErrorHookPayload, OnGraphQLErrorHookResult};
-use hive_router::plugins::hooks::on_http_request::{OnHttpRequestHookFuture, OnHttpRequestHookPayload};
+use hive_router::plugins::hooks::on_execute::{
+    OnExecuteStartHookPayload, OnExecuteStartHookResult,
+};
+use hive_router::plugins::hooks::on_graphql_error::{
+    OnGraphQLErrorHookPayload, OnGraphQLErrorHookResult,
+};
+use hive_router::plugins::hooks::on_http_request::{
+    OnHttpRequestHookFuture, OnHttpRequestHookPayload,
+};
 use hive_router::plugins::hooks::on_plugin_init::{OnPluginInitPayload, OnPluginInitResult};
 use hive_router::plugins::plugin_trait::{RouterPlugin, StartHookPayload};
 use serde::Deserialize;
@@ -95,7 +101,9 @@ impl RouterPlugin for ParleyPlugin {
         payload: OnHttpRequestHookPayload<'req>,
     ) -> OnHttpRequestHookFuture<'req> {
         Box::pin(async move {
-            if !self.playground || payload.router_http_request.method() != hive_router::http::Method::GET {
+            if !self.playground
+                || payload.router_http_request.method() != hive_router::http::Method::GET
+            {
                 return payload.proceed();
             }
             let path = payload.router_http_request.path().to_string();
@@ -125,7 +133,10 @@ impl RouterPlugin for ParleyPlugin {
         &'exec self,
         payload: OnExecuteStartHookPayload<'exec>,
     ) -> OnExecuteStartHookResult<'exec> {
-        let sent_token = payload.router_http_request.headers.contains_key("authorization");
+        let sent_token = payload
+            .router_http_request
+            .headers
+            .contains_key("authorization");
         if !sent_token {
             return payload.proceed();
         }
@@ -142,10 +153,10 @@ impl RouterPlugin for ParleyPlugin {
             "invalid or expired access token",
             "UNAUTHENTICATED",
         );
-        error
-            .extensions
-            .extensions
-            .insert("reason".into(), hive_router::sonic_rs::Value::from("INVALID_JWT"));
+        error.extensions.extensions.insert(
+            "reason".into(),
+            hive_router::sonic_rs::Value::from("INVALID_JWT"),
+        );
         payload.end_with_graphql_error(error, StatusCode::UNAUTHORIZED)
     }
 
@@ -161,11 +172,10 @@ impl RouterPlugin for ParleyPlugin {
             if mapped == "UNAUTHENTICATED" {
                 payload.status_code = StatusCode::UNAUTHORIZED;
             }
-            payload
-                .error
-                .extensions
-                .extensions
-                .insert("reason".into(), hive_router::sonic_rs::Value::from(code.as_str()));
+            payload.error.extensions.extensions.insert(
+                "reason".into(),
+                hive_router::sonic_rs::Value::from(code.as_str()),
+            );
             payload.error.extensions.code = Some(mapped.to_string());
         }
         payload.proceed()
@@ -199,8 +209,14 @@ mod tests {
     fn codes_map_to_parley_vocabulary() {
         assert_eq!(parley_code("INVALID_JWT"), Some("UNAUTHENTICATED"));
         assert_eq!(parley_code("JWT_LOOKUP_FAILED"), Some("UNAUTHENTICATED"));
-        assert_eq!(parley_code("SUBREQUEST_HTTP_ERROR"), Some("SUBGRAPH_UNAVAILABLE"));
-        assert_eq!(parley_code("FieldsOnCorrectType"), Some("GRAPHQL_VALIDATION_FAILED"));
+        assert_eq!(
+            parley_code("SUBREQUEST_HTTP_ERROR"),
+            Some("SUBGRAPH_UNAVAILABLE")
+        );
+        assert_eq!(
+            parley_code("FieldsOnCorrectType"),
+            Some("GRAPHQL_VALIDATION_FAILED")
+        );
         assert_eq!(parley_code("BAD_USER_INPUT"), None);
         assert_eq!(parley_code("NOT_FOUND"), None);
     }

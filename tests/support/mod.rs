@@ -57,7 +57,9 @@ pub fn postgres_url() -> Option<String> {
 async fn fresh_postgres_db(admin_url: &str, label: &str) -> String {
     use sea_orm::ConnectionTrait;
     let name = format!("parley_{label}_{}", uuid::Uuid::now_v7().simple());
-    let admin = sea_orm::Database::connect(admin_url).await.expect("connect to test PostgreSQL");
+    let admin = sea_orm::Database::connect(admin_url)
+        .await
+        .expect("connect to test PostgreSQL");
     admin
         .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
         .await
@@ -91,8 +93,9 @@ impl Platform {
             let mut config: ServiceConfig = testing::config(name, data_dir.clone());
             config.jwks_url = jwks.clone();
             if name == "social" {
-                config.event_sources = parley_kit::config::parse_event_sources(&format!("users={users_url}"))
-                    .expect("sources");
+                config.event_sources =
+                    parley_kit::config::parse_event_sources(&format!("users={users_url}"))
+                        .expect("sources");
             }
             if store == Store::Postgres {
                 let admin = postgres_url().expect("PostgreSQL required for this test");
@@ -140,7 +143,10 @@ impl Platform {
             if ok {
                 return;
             }
-            assert!(started.elapsed() < Duration::from_secs(60), "router did not become ready");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "router did not become ready"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -196,7 +202,10 @@ impl Platform {
         Account {
             id: payload["user"]["id"].as_str().expect("id").to_string(),
             access: payload["accessToken"].as_str().expect("token").to_string(),
-            refresh: payload["refreshToken"].as_str().expect("refresh").to_string(),
+            refresh: payload["refreshToken"]
+                .as_str()
+                .expect("refresh")
+                .to_string(),
             email: format!("{nickname}@example.com"),
         }
     }
@@ -245,7 +254,12 @@ pub struct Account {
     pub email: String,
 }
 
-fn spawn_subgraph(name: &str, config: ServiceConfig, listener: TcpListener, url: String) -> Subgraph {
+fn spawn_subgraph(
+    name: &str,
+    config: ServiceConfig,
+    listener: TcpListener,
+    url: String,
+) -> Subgraph {
     let (stop, stopped) = oneshot::channel::<()>();
     let shutdown = async move {
         let _ = stopped.await;
@@ -301,8 +315,10 @@ where
         if let Some(value) = f().await {
             return value;
         }
-        assert!(started.elapsed() < Duration::from_secs(15), "timed out waiting for {what}");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
-

@@ -107,7 +107,11 @@ impl MigrationTrait for CreateSocial {
                 .col(uuid(Blocks::BlockerId))
                 .col(uuid(Blocks::BlockedId))
                 .col(timestamp_with_time_zone(Blocks::CreatedAt))
-                .primary_key(Index::create().col(Blocks::BlockerId).col(Blocks::BlockedId))
+                .primary_key(
+                    Index::create()
+                        .col(Blocks::BlockerId)
+                        .col(Blocks::BlockedId),
+                )
                 .to_owned(),
         )
         .await?;

@@ -17,7 +17,9 @@ use uuid::Uuid;
 pub const ISSUER: &str = "parley";
 
 /// Roles, lowest to highest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, async_graphql::Enum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, async_graphql::Enum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     User,
@@ -220,10 +222,11 @@ pub fn identity<'a>(ctx: &'a async_graphql::Context<'_>) -> Option<&'a Identity>
 }
 
 /// The caller, or `UNAUTHENTICATED`.
-pub fn require_identity<'a>(ctx: &'a async_graphql::Context<'_>) -> async_graphql::Result<&'a Identity> {
-    identity(ctx).ok_or_else(|| {
-        crate::error::coded(crate::ErrorCode::Unauthenticated, "sign in to do this")
-    })
+pub fn require_identity<'a>(
+    ctx: &'a async_graphql::Context<'_>,
+) -> async_graphql::Result<&'a Identity> {
+    identity(ctx)
+        .ok_or_else(|| crate::error::coded(crate::ErrorCode::Unauthenticated, "sign in to do this"))
 }
 
 #[cfg(test)]

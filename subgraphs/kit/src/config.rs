@@ -105,7 +105,9 @@ impl ServiceConfig {
             self.database_url = Some(v);
         }
         if let Some(v) = get("PARLEY_DB_POOL") {
-            self.db_pool = v.parse().map_err(|_| ConfigError::Env("PARLEY_DB_POOL", v))?;
+            self.db_pool = v
+                .parse()
+                .map_err(|_| ConfigError::Env("PARLEY_DB_POOL", v))?;
         }
         if let Some(v) = get("PARLEY_JWKS_URL") {
             self.jwks_url = v;

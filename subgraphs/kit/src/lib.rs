@@ -21,9 +21,9 @@ pub mod events;
 pub mod ids;
 pub mod mail;
 pub mod pagination;
+pub mod runtime;
 pub mod server;
 pub mod store;
-pub mod runtime;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -4,9 +4,7 @@
 use std::path::PathBuf;
 
 use lettre::message::header::ContentType;
-use lettre::{
-    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
@@ -51,15 +49,27 @@ impl Mailer {
 
     pub async fn send(&self, to: &str, subject: &str, body: String) -> Result<(), MailError> {
         let message = Message::builder()
-            .from(self.from.parse().map_err(|_| MailError::Address(self.from.clone()))?)
+            .from(
+                self.from
+                    .parse()
+                    .map_err(|_| MailError::Address(self.from.clone()))?,
+            )
             .to(to.parse().map_err(|_| MailError::Address(to.to_string()))?)
             .subject(subject)
             .header(ContentType::TEXT_PLAIN)
             .body(body)
             .map_err(|e| MailError::Build(e.to_string()))?;
         match &self.transport {
-            Transport::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| MailError::Send(e.to_string())),
-            Transport::Files(t) => t.send(message).await.map(|_| ()).map_err(|e| MailError::Send(e.to_string())),
+            Transport::Smtp(t) => t
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| MailError::Send(e.to_string())),
+            Transport::Files(t) => t
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| MailError::Send(e.to_string())),
         }
     }
 }

@@ -95,7 +95,8 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    metrics::counter!("parley_graphql_requests_total", "subgraph" => state.name.clone()).increment(1);
+    metrics::counter!("parley_graphql_requests_total", "subgraph" => state.name.clone())
+        .increment(1);
     let mut request = request.into_inner().data(ClientIp::from_headers(&headers));
     let token = headers
         .get("authorization")
@@ -105,8 +106,9 @@ where
         match state.verifier.verify(token).await {
             Ok(identity) => request = request.data(identity),
             Err(err) => {
-                let response = async_graphql::Response::from_errors(vec![to_graphql(err)
-                    .into_server_error(async_graphql::Pos::default())]);
+                let response = async_graphql::Response::from_errors(vec![
+                    to_graphql(err).into_server_error(async_graphql::Pos::default())
+                ]);
                 return (StatusCode::UNAUTHORIZED, GraphQLResponse::from(response)).into_response();
             }
         }
@@ -114,7 +116,12 @@ where
     if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
         tracing::debug!(request_id = id, subgraph = %state.name, "graphql request");
     }
-    if is_accept_multipart_mixed(headers.get("accept").and_then(|v| v.to_str().ok()).unwrap_or("")) {
+    if is_accept_multipart_mixed(
+        headers
+            .get("accept")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+    ) {
         let stream = state.schema.execute_stream(request);
         let body = axum::body::Body::from_stream(
             create_multipart_mixed_stream(stream, std::time::Duration::from_secs(30))

@@ -9,7 +9,9 @@ use sea_orm_migration::MigratorTrait;
 use crate::ServiceConfig;
 
 /// Connects to the configured store and runs the domain's pending migrations.
-pub async fn connect<M: MigratorTrait>(config: &ServiceConfig) -> Result<DatabaseConnection, DbErr> {
+pub async fn connect<M: MigratorTrait>(
+    config: &ServiceConfig,
+) -> Result<DatabaseConnection, DbErr> {
     let url = config.database_url();
     if url.starts_with("sqlite:") {
         std::fs::create_dir_all(&config.data_dir)
@@ -19,7 +21,10 @@ pub async fn connect<M: MigratorTrait>(config: &ServiceConfig) -> Result<Databas
 }
 
 /// Connects to `url` and runs the domain's pending migrations.
-pub async fn connect_url<M: MigratorTrait>(url: &str, pool: u32) -> Result<DatabaseConnection, DbErr> {
+pub async fn connect_url<M: MigratorTrait>(
+    url: &str,
+    pool: u32,
+) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_string());
     options
         .max_connections(pool)

@@ -50,7 +50,12 @@ impl Graph {
             id: Set(Uuid::now_v7()),
             follower_id: Set(me),
             followee_id: Set(target),
-            status: Set(if accepted { follow::ACCEPTED } else { follow::PENDING }.into()),
+            status: Set(if accepted {
+                follow::ACCEPTED
+            } else {
+                follow::PENDING
+            }
+            .into()),
             created_at: Set(now),
             accepted_at: Set(accepted.then_some(now)),
         };
@@ -164,8 +169,16 @@ impl Graph {
         let follows = follow::Entity::find()
             .filter(
                 Condition::any()
-                    .add(follow::Column::FollowerId.eq(me).and(follow::Column::FolloweeId.eq(target)))
-                    .add(follow::Column::FollowerId.eq(target).and(follow::Column::FolloweeId.eq(me))),
+                    .add(
+                        follow::Column::FollowerId
+                            .eq(me)
+                            .and(follow::Column::FolloweeId.eq(target)),
+                    )
+                    .add(
+                        follow::Column::FollowerId
+                            .eq(target)
+                            .and(follow::Column::FolloweeId.eq(me)),
+                    ),
             )
             .all(&txn)
             .await?;
@@ -245,8 +258,16 @@ pub async fn blocked_either_way<C: ConnectionTrait>(db: &C, a: Uuid, b: Uuid) ->
     Ok(block::Entity::find()
         .filter(
             Condition::any()
-                .add(block::Column::BlockerId.eq(a).and(block::Column::BlockedId.eq(b)))
-                .add(block::Column::BlockerId.eq(b).and(block::Column::BlockedId.eq(a))),
+                .add(
+                    block::Column::BlockerId
+                        .eq(a)
+                        .and(block::Column::BlockedId.eq(b)),
+                )
+                .add(
+                    block::Column::BlockerId
+                        .eq(b)
+                        .and(block::Column::BlockedId.eq(a)),
+                ),
         )
         .one(db)
         .await?

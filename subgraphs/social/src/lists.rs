@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 use parley_kit::pagination::Page;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, ExprTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, DatabaseConnection, EntityTrait, ExprTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -33,7 +33,12 @@ pub struct Entry {
     pub user_id: Uuid,
 }
 
-pub async fn list(db: &DatabaseConnection, user: Uuid, kind: ListKind, page: &Page) -> Result<Vec<Entry>> {
+pub async fn list(
+    db: &DatabaseConnection,
+    user: Uuid,
+    kind: ListKind,
+    page: &Page,
+) -> Result<Vec<Entry>> {
     let mut select = follow::Entity::find();
     select = match kind {
         ListKind::Followers => select
@@ -113,7 +118,11 @@ pub async fn counts(
 }
 
 /// Of `targets`, those `viewer` follows (accepted).
-pub async fn followed_by(db: &DatabaseConnection, viewer: Uuid, targets: &[Uuid]) -> Result<HashSet<Uuid>> {
+pub async fn followed_by(
+    db: &DatabaseConnection,
+    viewer: Uuid,
+    targets: &[Uuid],
+) -> Result<HashSet<Uuid>> {
     let rows = follow::Entity::find()
         .filter(follow::Column::FollowerId.eq(viewer))
         .filter(follow::Column::FolloweeId.is_in(targets.iter().copied()))
@@ -124,7 +133,11 @@ pub async fn followed_by(db: &DatabaseConnection, viewer: Uuid, targets: &[Uuid]
 }
 
 /// Of `targets`, those `viewer` blocked.
-pub async fn blocked_by(db: &DatabaseConnection, viewer: Uuid, targets: &[Uuid]) -> Result<HashSet<Uuid>> {
+pub async fn blocked_by(
+    db: &DatabaseConnection,
+    viewer: Uuid,
+    targets: &[Uuid],
+) -> Result<HashSet<Uuid>> {
     let rows = block::Entity::find()
         .filter(block::Column::BlockerId.eq(viewer))
         .filter(block::Column::BlockedId.is_in(targets.iter().copied()))

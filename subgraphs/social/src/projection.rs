@@ -12,7 +12,11 @@ pub struct Projection;
 
 #[async_trait]
 impl EventHandler for Projection {
-    async fn handle(&self, txn: &DatabaseTransaction, event: &EventEnvelope) -> Result<bool, DbErr> {
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &EventEnvelope,
+    ) -> Result<bool, DbErr> {
         if event.kind != kind::USER_REGISTERED {
             return Ok(false);
         }

@@ -65,7 +65,11 @@ impl Accounts {
         self.ensure_free(&email, &nickname).await?;
         let hash = hash_password(input.password).await?;
         let now = Utc::now();
-        let role = if self.admin_emails.iter().any(|a| a.eq_ignore_ascii_case(&email)) {
+        let role = if self
+            .admin_emails
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(&email))
+        {
             Role::Admin
         } else {
             Role::User

@@ -34,9 +34,15 @@ impl LoginLimiter {
         let now = Instant::now();
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let mut wait = 0;
-        for (key, limit) in [(account_key(account), self.per_account), (ip_key(ip), self.per_ip)] {
+        for (key, limit) in [
+            (account_key(account), self.per_account),
+            (ip_key(ip), self.per_ip),
+        ] {
             if let Some(times) = map.get_mut(&key) {
-                while times.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+                while times
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= self.window)
+                {
                     times.pop_front();
                 }
                 if times.len() >= limit {

@@ -9,8 +9,8 @@ use parley_kit::pagination::Page;
 use parley_kit::{Identity, Role};
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -57,8 +57,14 @@ pub async fn search(db: &DatabaseConnection, query: &str, page: &Page) -> Result
     let pattern = format!("{}%", escape_like(&prefix));
     let mut select = user::Entity::find().filter(
         Condition::any()
-            .add(Expr::col(user::Column::NicknameKey).like(sea_orm::sea_query::LikeExpr::new(&pattern).escape('\\')))
-            .add(Expr::col(user::Column::NameKey).like(sea_orm::sea_query::LikeExpr::new(&pattern).escape('\\'))),
+            .add(
+                Expr::col(user::Column::NicknameKey)
+                    .like(sea_orm::sea_query::LikeExpr::new(&pattern).escape('\\')),
+            )
+            .add(
+                Expr::col(user::Column::NameKey)
+                    .like(sea_orm::sea_query::LikeExpr::new(&pattern).escape('\\')),
+            ),
     );
     if let Some(after) = page.after.as_ref().and_then(|a| a.first()) {
         select = select.filter(user::Column::NicknameKey.gt(after.clone()));
@@ -71,7 +77,9 @@ pub async fn search(db: &DatabaseConnection, query: &str, page: &Page) -> Result
 }
 
 fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 pub async fn update(

@@ -11,7 +11,9 @@ pub fn email(raw: &str) -> Result<String> {
     let email = raw.trim().to_lowercase();
     let ok = email.len() <= 254
         && email.parse::<lettre::Address>().is_ok()
-        && email.rsplit_once('@').is_some_and(|(_, d)| d.contains('.') && !d.starts_with('.') && !d.ends_with('.'));
+        && email
+            .rsplit_once('@')
+            .is_some_and(|(_, d)| d.contains('.') && !d.starts_with('.') && !d.ends_with('.'));
     if ok {
         Ok(email)
     } else {
@@ -50,11 +52,15 @@ pub fn password(password: &str, email: &str, nickname: &str) -> Result<()> {
     let has_letter = password.chars().any(char::is_alphabetic);
     let has_other = password.chars().any(|c| !c.is_alphabetic());
     if !has_letter || !has_other {
-        return Err(invalid("password: use letters and at least one digit or symbol"));
+        return Err(invalid(
+            "password: use letters and at least one digit or symbol",
+        ));
     }
     let lower = password.to_lowercase();
     if lower == email.to_lowercase() || lower == nickname.to_lowercase() {
-        return Err(invalid("password: must differ from your email and nickname"));
+        return Err(invalid(
+            "password: must differ from your email and nickname",
+        ));
     }
     Ok(())
 }
@@ -89,8 +95,18 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(email(" Alice@Example.COM ").expect("valid"), "alice@example.com");
-        for bad in ["", "alice", "alice@", "@x.io", "a b@x.io", "alice@localhost"] {
+        assert_eq!(
+            email(" Alice@Example.COM ").expect("valid"),
+            "alice@example.com"
+        );
+        for bad in [
+            "",
+            "alice",
+            "alice@",
+            "@x.io",
+            "a b@x.io",
+            "alice@localhost",
+        ] {
             assert!(email(bad).is_err(), "{bad}");
         }
     }

@@ -22,7 +22,8 @@ use crate::config::EventSource;
 pub trait EventHandler: Send + Sync + 'static {
     /// Applies `event` inside `txn`. Returns whether the event concerned this domain (only those are
     /// remembered in the inbox).
-    async fn handle(&self, txn: &DatabaseTransaction, event: &EventEnvelope) -> Result<bool, DbErr>;
+    async fn handle(&self, txn: &DatabaseTransaction, event: &EventEnvelope)
+        -> Result<bool, DbErr>;
 }
 
 const LONG_POLL_MS: u64 = 20_000;
@@ -80,7 +81,13 @@ async fn poll_once(
         "{}/events?after={after}&limit=200&wait_ms={LONG_POLL_MS}",
         source.url
     );
-    let events: Vec<EventEnvelope> = http.get(url).send().await?.error_for_status()?.json().await?;
+    let events: Vec<EventEnvelope> = http
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
     for event in events {
         apply(db, &source.name, handler, &event).await?;
     }
@@ -95,7 +102,10 @@ pub async fn apply(
     event: &EventEnvelope,
 ) -> Result<(), DbErr> {
     let txn = db.begin().await?;
-    let seen = inbox::Entity::find_by_id(event.id).one(&txn).await?.is_some();
+    let seen = inbox::Entity::find_by_id(event.id)
+        .one(&txn)
+        .await?
+        .is_some();
     if !seen && handler.handle(&txn, event).await? {
         inbox::ActiveModel {
             event_id: Set(event.id),

@@ -11,8 +11,8 @@
 //! Layout: `contracts` (the payload of every event, shared by producers and consumers), `tables` (sea-orm entities + the migration every domain includes), `relay`, `feed`, `consumer`.
 
 pub mod consumer;
-pub mod feed;
 pub mod contracts;
+pub mod feed;
 pub mod relay;
 pub mod tables;
 

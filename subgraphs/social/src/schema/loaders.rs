@@ -44,13 +44,22 @@ impl Loader<CountKey> for SocialLoader {
     async fn load(&self, keys: &[CountKey]) -> LoadResult<CountKey, i64> {
         let mut out = HashMap::new();
         for followers in [true, false] {
-            let users: Vec<Uuid> = keys.iter().filter(|k| k.1 == followers).map(|k| k.0).collect();
+            let users: Vec<Uuid> = keys
+                .iter()
+                .filter(|k| k.1 == followers)
+                .map(|k| k.0)
+                .collect();
             if users.is_empty() {
                 continue;
             }
-            let counts = lists::counts(&self.0, &users, followers).await.map_err(Arc::new)?;
+            let counts = lists::counts(&self.0, &users, followers)
+                .await
+                .map_err(Arc::new)?;
             for user in users {
-                out.insert(CountKey(user, followers), counts.get(&user).copied().unwrap_or(0));
+                out.insert(
+                    CountKey(user, followers),
+                    counts.get(&user).copied().unwrap_or(0),
+                );
             }
         }
         Ok(out)
@@ -64,7 +73,10 @@ impl Loader<FlagKey> for SocialLoader {
     async fn load(&self, keys: &[FlagKey]) -> LoadResult<FlagKey, bool> {
         let mut groups: HashMap<(Uuid, Flag), Vec<Uuid>> = HashMap::new();
         for key in keys {
-            groups.entry((key.viewer, key.flag)).or_default().push(key.target);
+            groups
+                .entry((key.viewer, key.flag))
+                .or_default()
+                .push(key.target);
         }
         let mut out = HashMap::new();
         for ((viewer, flag), targets) in groups {
@@ -74,7 +86,14 @@ impl Loader<FlagKey> for SocialLoader {
             }
             .map_err(Arc::new)?;
             for target in targets {
-                out.insert(FlagKey { viewer, target, flag }, hits.contains(&target));
+                out.insert(
+                    FlagKey {
+                        viewer,
+                        target,
+                        flag,
+                    },
+                    hits.contains(&target),
+                );
             }
         }
         Ok(out)

@@ -72,7 +72,10 @@ impl Mutation {
 
     async fn remove_follower(&self, ctx: &Context<'_>, user_id: ID) -> ApiResult<bool> {
         let me = require_identity(ctx)?;
-        graph(ctx)?.remove_follower(me, parse_id(&user_id)?).await.gql()
+        graph(ctx)?
+            .remove_follower(me, parse_id(&user_id)?)
+            .await
+            .gql()
     }
 
     /// Blocks a user: follows both ways end, new follows are refused.

@@ -48,7 +48,11 @@ impl User {
             target: self.id,
             flag,
         };
-        Ok(loader.load_one(key).await.map_err(|e| to_graphql_arc(&e))?.unwrap_or(false))
+        Ok(loader
+            .load_one(key)
+            .await
+            .map_err(|e| to_graphql_arc(&e))?
+            .unwrap_or(false))
     }
 
     async fn count(&self, ctx: &Context<'_>, followers: bool) -> ApiResult<i32> {
@@ -70,24 +74,47 @@ impl User {
     }
 
     /// Accounts following this user, newest first.
-    async fn followers(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> ApiResult<Connection<String, User>> {
+    async fn followers(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, User>> {
         self.list(ctx, ListKind::Followers, first, after).await
     }
 
     /// Accounts this user follows, newest first.
-    async fn following(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> ApiResult<Connection<String, User>> {
+    async fn following(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, User>> {
         self.list(ctx, ListKind::Following, first, after).await
     }
 
     /// Accounts this user follows that follow back.
-    async fn friends(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> ApiResult<Connection<String, User>> {
+    async fn friends(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, User>> {
         self.list(ctx, ListKind::Friends, first, after).await
     }
 
     /// Pending requests to follow this (private) account; only its owner may read them.
-    async fn follow_requests(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> ApiResult<Connection<String, User>> {
+    async fn follow_requests(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, User>> {
         if identity(ctx).is_none_or(|me| me.user_id != self.id) {
-            return Err(coded(ErrorCode::Forbidden, "only the account's owner sees its follow requests"));
+            return Err(coded(
+                ErrorCode::Forbidden,
+                "only the account's owner sees its follow requests",
+            ));
         }
         self.list(ctx, ListKind::Requests, first, after).await
     }

@@ -68,13 +68,28 @@ impl Mutation {
         Ok(accounts(ctx)?.register(input).await.gql()?.into())
     }
 
-    async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> ApiResult<AuthPayload> {
-        let ip = ctx.data_opt::<ClientIp>().map_or("unknown", |ip| ip.0.as_str());
-        Ok(accounts(ctx)?.login(&email, &password, ip).await.gql()?.into())
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+    ) -> ApiResult<AuthPayload> {
+        let ip = ctx
+            .data_opt::<ClientIp>()
+            .map_or("unknown", |ip| ip.0.as_str());
+        Ok(accounts(ctx)?
+            .login(&email, &password, ip)
+            .await
+            .gql()?
+            .into())
     }
 
     /// Exchanges a refresh token for a new pair; the old one stops working (using it again ends the session).
-    async fn refresh_token(&self, ctx: &Context<'_>, refresh_token: String) -> ApiResult<AuthPayload> {
+    async fn refresh_token(
+        &self,
+        ctx: &Context<'_>,
+        refresh_token: String,
+    ) -> ApiResult<AuthPayload> {
         Ok(accounts(ctx)?.refresh(&refresh_token).await.gql()?.into())
     }
 
@@ -83,7 +98,11 @@ impl Mutation {
         accounts(ctx)?.logout(&refresh_token).await.gql()
     }
 
-    async fn update_profile(&self, ctx: &Context<'_>, input: UpdateProfileInput) -> ApiResult<User> {
+    async fn update_profile(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateProfileInput,
+    ) -> ApiResult<User> {
         let me = require_identity(ctx)?;
         let accounts = accounts(ctx)?;
         let changes = ProfileChanges {
@@ -118,8 +137,16 @@ impl Mutation {
         accounts(ctx)?.request_password_reset(&email).await.gql()
     }
 
-    async fn reset_password(&self, ctx: &Context<'_>, token: String, new_password: String) -> ApiResult<bool> {
-        accounts(ctx)?.reset_password(&token, &new_password).await.gql()
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+        new_password: String,
+    ) -> ApiResult<bool> {
+        accounts(ctx)?
+            .reset_password(&token, &new_password)
+            .await
+            .gql()
     }
 
     /// Confirms the email with the token mailed at registration.

@@ -35,14 +35,22 @@ impl Query {
     async fn user(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<User>> {
         let id = parse_id(&id)?;
         let loader = ctx.data::<DataLoader<UserLoader>>()?;
-        match loader.load_one(id).await.map_err(|e| parley_kit::error::to_graphql_arc(&e))? {
+        match loader
+            .load_one(id)
+            .await
+            .map_err(|e| parley_kit::error::to_graphql_arc(&e))?
+        {
             Some(u) => Ok(Some(User(u))),
             None => Err(coded(ErrorCode::NotFound, "user not found")),
         }
     }
 
     /// A user by nickname (case-insensitive); `NOT_FOUND` if there is none.
-    async fn user_by_nickname(&self, ctx: &Context<'_>, nickname: String) -> ApiResult<Option<User>> {
+    async fn user_by_nickname(
+        &self,
+        ctx: &Context<'_>,
+        nickname: String,
+    ) -> ApiResult<Option<User>> {
         let db = ctx.data::<DatabaseConnection>()?;
         match profiles::by_nickname(db, &nickname).await.gql()? {
             Some(u) => Ok(Some(User(u))),
@@ -61,7 +69,12 @@ impl Query {
         let page = Page::new(first, after)?;
         let db = ctx.data::<DatabaseConnection>()?;
         let rows = profiles::search(db, &query, &page).await.gql()?;
-        Ok(connection(&page, rows, |u| vec![u.nickname_key.clone()], User))
+        Ok(connection(
+            &page,
+            rows,
+            |u| vec![u.nickname_key.clone()],
+            User,
+        ))
     }
 
     #[graphql(entity)]
