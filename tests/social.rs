@@ -168,6 +168,8 @@ async fn bad_social_inputs() {
         .gql(FOLLOW, json!({ "id": alice.id }), Some(&alice.access))
         .await;
     assert_eq!(codes(&me), vec!["BAD_USER_INPUT"], "follow yourself");
+    // Subgraph messages reach the client unmasked (they are written to be client-safe).
+    assert_eq!(me["errors"][0]["message"], "you cannot follow yourself");
     let (_, unknown) = p
         .gql(
             FOLLOW,

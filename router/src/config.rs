@@ -5,7 +5,8 @@
 //! subgraph's JWKS (EdDSA only: `alg: none`, HS256 and friends are refused), propagation of the
 //! `Authorization`, `x-request-id` and `x-forwarded-for` headers to subgraphs, subscriptions to subgraphs over
 //! graphql-transport-ws on `/ws`, client WebSockets on `/graphql`, CSRF prevention, request limits, and the
-//! Parley plugin. A user YAML file (`--config`) is merged over the result, key by key.
+//! Parley plugin. Subgraph error messages pass through unmasked: Parley's subgraphs only write client-safe
+//! messages (internal failures say "internal error"). A user YAML file (`--config`) is merged over the result, key by key.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -64,6 +65,9 @@ websocket:
   enabled: true
 csrf:
   enabled: true
+error_masking:
+  all:
+    enabled: false
 limits:
   max_depth:
     n: 12

@@ -6,7 +6,7 @@ use chrono::Utc;
 use parley_kit::events::contracts::{kind, BlockChanged, FollowChanged};
 use parley_kit::events::{append, Events};
 use parley_kit::Identity;
-use sea_orm::sea_query::Condition;
+use sea_orm::sea_query::{Condition, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     EntityTrait, ExprTrait, ModelTrait, QueryFilter, Set, TransactionTrait,
@@ -211,11 +211,21 @@ impl Graph {
     }
 
     /// Makes my account private (follows need my approval) or public. Pending requests stay pending.
+    /// The verified token proves the account exists, so this also works before `UserRegistered` arrived.
     pub async fn set_private(&self, me: &Identity, private: bool) -> Result<bool> {
-        let row = known(&self.db, me.user_id).await?;
-        let mut active: account::ActiveModel = row.into();
-        active.is_private = Set(private);
-        active.update(&self.db).await?;
+        let row = account::ActiveModel {
+            user_id: Set(me.user_id),
+            is_private: Set(private),
+            registered_at: Set(Utc::now()),
+        };
+        account::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(account::Column::UserId)
+                    .update_column(account::Column::IsPrivate)
+                    .to_owned(),
+            )
+            .exec(&self.db)
+            .await?;
         Ok(private)
     }
 
