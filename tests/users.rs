@@ -159,8 +159,19 @@ const REFRESH: &str =
     "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken refreshToken } }";
 
 #[tokio::test]
-async fn refresh_rotation_reuse_and_logout() {
-    let p = Platform::start().await;
+async fn refresh_rotation_reuse_and_logout_on_sqlite() {
+    refresh_flow(&Platform::start().await).await;
+}
+
+#[tokio::test]
+async fn refresh_rotation_reuse_and_logout_on_postgres() {
+    if support::postgres_url().is_none() {
+        return;
+    }
+    refresh_flow(&Platform::start_with(support::Store::Postgres).await).await;
+}
+
+async fn refresh_flow(p: &Platform) {
     let alice = p.register("alice").await;
 
     let first = p.ok(REFRESH, json!({ "t": alice.refresh }), None).await;

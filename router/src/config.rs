@@ -51,6 +51,12 @@ http:
   port: {port}
 log:
   level: warn
+telemetry:
+  metrics:
+    exporters:
+      - kind: prometheus
+        enabled: true
+        path: /metrics
 headers:
   all:
     request:

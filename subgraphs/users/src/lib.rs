@@ -14,7 +14,7 @@ mod error;
 mod keys;
 mod limiter;
 mod profiles;
-mod schema;
+pub mod schema;
 mod secrets;
 mod store;
 mod validate;
@@ -48,9 +48,19 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let mut runtime = Runtime::start::<Migrator>(config).await?;
     // users verifies tokens against its own published keys.
     let own_jwks = format!("http://{}/.well-known/jwks.json", listener.local_addr()?);
+    let (runtime, schema, routes) = build(config, own_jwks).await?;
+    runtime.serve(schema, routes, listener, shutdown).await?;
+    Ok(())
+}
+
+/// Starts the store and relay and builds the schema and the JWKS route, without serving.
+pub async fn build(
+    config: ServiceConfig,
+    own_jwks: String,
+) -> anyhow::Result<(Runtime, schema::UsersSchema, Router)> {
+    let mut runtime = Runtime::start::<Migrator>(config).await?;
     runtime.set_verifier(Arc::new(JwtVerifier::new(own_jwks)));
     let keys = Arc::new(keys::Keys::load_or_create(&runtime.db).await?);
     let mailer = Mailer::new(
@@ -76,8 +86,7 @@ pub async fn run(
             async move { Json(jwks) }
         }),
     );
-    runtime.serve(schema, routes, listener, shutdown).await?;
-    Ok(())
+    Ok((runtime, schema, routes))
 }
 
 /// `PARLEY_ADMIN_EMAILS`: comma-separated emails that are made admins when they register. Default none.
@@ -88,4 +97,70 @@ fn admin_emails() -> Vec<String> {
         .map(|s| s.trim().to_lowercase())
         .filter(|s| !s.is_empty())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    //! Schema-level tests: requests executed against the schema directly (no HTTP, no router).
+
+    use async_graphql::{Request, Variables};
+    use serde_json::json;
+
+    use super::*;
+
+    async fn schema() -> schema::UsersSchema {
+        let config =
+            parley_kit::testing::config(NAME, parley_kit::testing::temp_dir("users-schema"));
+        let (_runtime, schema, _) = build(config, "http://127.0.0.1:9/none".into())
+            .await
+            .expect("build");
+        schema
+    }
+
+    #[tokio::test]
+    async fn register_then_resolve_entities_in_one_batch() {
+        let schema = schema().await;
+        let mut ids = Vec::new();
+        for nick in ["ann", "ben"] {
+            let response = schema
+                .execute(Request::new(format!(
+                    r#"mutation {{ register(input: {{email: "{nick}@example.com", password: "correct horse 1", name: "N", nickname: "{nick}"}}) {{ user {{ id }} }} }}"#
+                )))
+                .await;
+            assert!(response.errors.is_empty(), "{:?}", response.errors);
+            let data = response.data.into_json().expect("json");
+            ids.push(
+                data["register"]["user"]["id"]
+                    .as_str()
+                    .expect("id")
+                    .to_string(),
+            );
+        }
+        let representations: Vec<_> = ids
+            .iter()
+            .map(|id| json!({ "__typename": "User", "id": id }))
+            .collect();
+        let response = schema
+            .execute(
+                Request::new("query($r: [_Any!]!) { _entities(representations: $r) { ... on User { nickname email } } }")
+                    .variables(Variables::from_json(json!({ "r": representations }))),
+            )
+            .await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        let data = response.data.into_json().expect("json");
+        assert_eq!(data["_entities"][0]["nickname"], "ann");
+        assert_eq!(data["_entities"][1]["nickname"], "ben");
+        assert_eq!(
+            data["_entities"][0]["email"],
+            serde_json::Value::Null,
+            "email is owner-only"
+        );
+    }
+
+    #[test]
+    fn sdl_declares_the_user_entity() {
+        let sdl = sdl();
+        assert!(sdl.contains(r#"type User @key(fields: "id")"#), "{sdl}");
+        assert!(sdl.contains("register(input: RegisterInput!): AuthPayload!"));
+    }
 }

@@ -1,0 +1,151 @@
+//! `parley up` as a user runs it: prints the GraphiQL URL once everything is healthy, serves a joined query,
+//! stops cleanly on SIGTERM, and exits non-zero naming the child that died.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Starts `parley up` and waits for its GraphiQL line.
+fn start_up(port: u16) -> Child {
+    let data_dir = parley_kit::testing::temp_dir("up");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args(["up", "--port", &port.to_string(), "--data-dir"])
+        .arg(&data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start parley up");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let expected = format!("GraphiQL: http://127.0.0.1:{port}/");
+    let line = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("up prints a line within a minute");
+    assert_eq!(line, expected);
+    child
+}
+
+/// Child processes of `pid` whose command line contains `needle`.
+fn children_matching(pid: u32, needle: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(Result::ok)
+    {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+        // Field 4 (after the parenthesised command) is the parent pid.
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        let cmdline = std::fs::read_to_string(format!("/proc/{child}/cmdline"))
+            .unwrap_or_default()
+            .replace('\0', " ");
+        if ppid == Some(pid) && cmdline.contains(needle) {
+            found.push(child);
+        }
+    }
+    found
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(started.elapsed() < within, "parley up did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn up_serves_then_stops_cleanly() {
+    let port = free_port();
+    let mut up = start_up(port);
+    let http = reqwest::Client::new();
+    let body: Value = http
+        .post(format!("http://127.0.0.1:{port}/graphql"))
+        .json(&json!({ "query": "mutation { register(input: {email: \"u@example.com\", password: \"correct horse 1\", name: \"U\", nickname: \"upper\"}) { accessToken } }" }))
+        .send()
+        .await
+        .expect("router")
+        .json()
+        .await
+        .expect("json");
+    let token = body["data"]["register"]["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let me: Value = http
+        .post(format!("http://127.0.0.1:{port}/graphql"))
+        .bearer_auth(&token)
+        .json(&json!({ "query": "{ me { nickname followingCount } }" }))
+        .send()
+        .await
+        .expect("router")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["data"]["me"]["nickname"], "upper", "{me}");
+    assert_eq!(me["data"]["me"]["followingCount"], 0, "{me}");
+
+    let kids = children_matching(up.id(), "parley");
+    assert_eq!(kids.len(), 3, "two subgraphs and the router");
+    signal(up.id(), "-TERM");
+    assert!(wait_exit(&mut up, Duration::from_secs(30)).success());
+    for kid in kids {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{kid}/cmdline")).exists()
+                || std::fs::read_to_string(format!("/proc/{kid}/stat"))
+                    .unwrap_or_default()
+                    .contains(") Z"),
+            "child {kid} left running"
+        );
+    }
+}
+
+#[test]
+fn up_exits_non_zero_naming_a_dead_child() {
+    let port = free_port();
+    let mut up = start_up(port);
+    let social = children_matching(up.id(), "subgraph social");
+    assert_eq!(social.len(), 1);
+    signal(social[0], "-KILL");
+    let status = wait_exit(&mut up, Duration::from_secs(30));
+    assert!(!status.success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut up.stderr.take().expect("stderr"), &mut stderr)
+        .expect("read");
+    assert!(
+        stderr.contains("social") && stderr.contains("exited"),
+        "stderr: {stderr}"
+    );
+}
