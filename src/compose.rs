@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context};
 
-use crate::subgraphs;
+use parley::subgraphs;
 
 /// The URL each subgraph has in the checked-in supergraph (routers override it at start).
 pub fn default_url(name: &str) -> String {

@@ -7,8 +7,9 @@
 //! - `parley compose`: writes `schema/<name>.graphql` and composes `schema/supergraph.graphql`. See [`compose`].
 
 mod compose;
-mod subgraphs;
 mod up;
+
+use parley::subgraphs;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -69,7 +70,7 @@ enum Command {
     },
     /// Run one subgraph.
     Subgraph {
-        /// users | social
+        /// users | social | posts | feed
         name: String,
         /// Port (0: any free port; the chosen one is printed).
         #[arg(long, env = "PARLEY_PORT")]

@@ -8,12 +8,19 @@ use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
 
 /// Every subgraph, in start order.
-pub const ALL: &[&str] = &[parley_users::NAME, parley_social::NAME];
+pub const ALL: &[&str] = &[
+    parley_users::NAME,
+    parley_social::NAME,
+    parley_posts::NAME,
+    parley_feed::NAME,
+];
 
 /// The subgraphs whose events each one consumes.
 pub fn event_sources(name: &str) -> &'static [&'static str] {
     match name {
         "social" => &["users"],
+        "posts" => &["social"],
+        "feed" => &["posts", "social"],
         _ => &[],
     }
 }
@@ -23,6 +30,8 @@ pub fn sdl(name: &str) -> anyhow::Result<String> {
     Ok(match name {
         "users" => parley_users::sdl(),
         "social" => parley_social::sdl(),
+        "posts" => parley_posts::sdl(),
+        "feed" => parley_feed::sdl(),
         _ => bail!("unknown subgraph {name:?} (known: {})", ALL.join(", ")),
     })
 }
@@ -37,6 +46,8 @@ pub async fn run(
     match name {
         "users" => parley_users::run(config, listener, shutdown).await,
         "social" => parley_social::run(config, listener, shutdown).await,
+        "posts" => parley_posts::run(config, listener, shutdown).await,
+        "feed" => parley_feed::run(config, listener, shutdown).await,
         _ => bail!("unknown subgraph {name:?} (known: {})", ALL.join(", ")),
     }
 }
@@ -66,6 +77,10 @@ pub async fn migrate(name: String, down: Option<u32>) -> anyhow::Result<()> {
         ("users", Some(n)) => parley_users::Migrator::down(&db, Some(n)).await?,
         ("social", None) => parley_social::Migrator::up(&db, None).await?,
         ("social", Some(n)) => parley_social::Migrator::down(&db, Some(n)).await?,
+        ("posts", None) => parley_posts::Migrator::up(&db, None).await?,
+        ("posts", Some(n)) => parley_posts::Migrator::down(&db, Some(n)).await?,
+        ("feed", None) => parley_feed::Migrator::up(&db, None).await?,
+        ("feed", Some(n)) => parley_feed::Migrator::down(&db, Some(n)).await?,
         _ => bail!("unknown subgraph {name:?} (known: {})", ALL.join(", ")),
     }
     println!("{name}: migrations done");

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use tokio::process::{Child, Command};
 
-use crate::subgraphs;
+use parley::subgraphs;
 
 /// The supergraph this binary serves (checked current by a test).
 const SUPERGRAPH: &str = include_str!("../schema/supergraph.graphql");

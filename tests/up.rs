@@ -118,7 +118,11 @@ async fn up_serves_then_stops_cleanly() {
     assert_eq!(me["data"]["me"]["followingCount"], 0, "{me}");
 
     let kids = children_matching(up.id(), "parley");
-    assert_eq!(kids.len(), 3, "two subgraphs and the router");
+    assert_eq!(
+        kids.len(),
+        parley::subgraphs::ALL.len() + 1,
+        "every subgraph and the router"
+    );
     signal(up.id(), "-TERM");
     assert!(wait_exit(&mut up, Duration::from_secs(30)).success());
     for kid in kids {

@@ -1,6 +1,7 @@
 //! The Parley plugin for the engine.
 //!
-//! - `on_http_request`: serves the offline GraphiQL page at `GET /` and its assets under `/graphiql/`.
+//! - `on_http_request`: serves the offline GraphiQL page at `GET /` and its assets under `/graphiql/`; sets
+//!   `x-forwarded-for` to the peer address when no proxy did.
 //! - `on_graphql_error`: one vocabulary of codes for clients. Every token failure becomes `UNAUTHENTICATED`
 //!   (HTTP 401; the engine's code stays in `extensions.reason`), since token-refresh flows key on it; a subgraph
 //!   that cannot be reached becomes `SUBGRAPH_UNAVAILABLE`; validation rule names become
@@ -10,6 +11,7 @@
 
 use hive_router::executor::response::graphql_error::{GraphQLError, GraphQLErrorPath};
 use hive_router::http::StatusCode;
+use hive_router::ntex::http::header::{HeaderName, HeaderValue};
 use hive_router::ntex::http::Response;
 use hive_router::plugins::hooks::on_execute::{
     OnExecuteStartHookPayload, OnExecuteStartHookResult,
@@ -98,9 +100,10 @@ impl RouterPlugin for ParleyPlugin {
 
     fn on_http_request<'req>(
         &'req self,
-        payload: OnHttpRequestHookPayload<'req>,
+        mut payload: OnHttpRequestHookPayload<'req>,
     ) -> OnHttpRequestHookFuture<'req> {
         Box::pin(async move {
+            stamp_client_ip(&mut payload);
             if !self.playground
                 || payload.router_http_request.method() != hive_router::http::Method::GET
             {
@@ -179,6 +182,23 @@ impl RouterPlugin for ParleyPlugin {
             payload.error.extensions.code = Some(mapped.to_string());
         }
         payload.proceed()
+    }
+}
+
+/// Subgraphs apply per-IP limits (failed logins) on `x-forwarded-for`; when no proxy in front of the router
+/// set it, the router sets it to the peer address so every client does not share one "unknown" bucket.
+fn stamp_client_ip(payload: &mut OnHttpRequestHookPayload<'_>) {
+    let request = &mut payload.router_http_request;
+    if request.headers().contains_key("x-forwarded-for") {
+        return;
+    }
+    let Some(addr) = request.peer_addr() else {
+        return;
+    };
+    if let Ok(value) = HeaderValue::from_str(&addr.ip().to_string()) {
+        request
+            .headers_mut()
+            .insert(HeaderName::from_static("x-forwarded-for"), value);
     }
 }
 

@@ -8,12 +8,16 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use parley::subgraphs;
 use parley_kit::testing;
 use parley_kit::ServiceConfig;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
+
+/// Registering with this email makes an admin (the harness configures users so).
+pub const ADMIN_EMAIL: &str = "admin@example.com";
 
 /// Where the subgraphs keep their data.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -73,34 +77,48 @@ fn repo_root() -> PathBuf {
 }
 
 impl Platform {
-    /// Starts users, social and the router on SQLite.
+    /// Starts every subgraph and the router on SQLite.
     pub async fn start() -> Platform {
         Self::start_with(Store::Sqlite).await
     }
 
     pub async fn start_with(store: Store) -> Platform {
         let data_dir = testing::temp_dir("e2e");
-        let users_listener = bind().await;
-        let social_listener = bind().await;
-        let users_url = format!("http://{}", users_listener.local_addr().expect("addr"));
-        let social_url = format!("http://{}", social_listener.local_addr().expect("addr"));
-        let jwks = format!("{users_url}/.well-known/jwks.json");
-        let mut subgraphs = Vec::new();
-        for (name, listener, url) in [
-            ("users", users_listener, users_url.clone()),
-            ("social", social_listener, social_url.clone()),
-        ] {
+        let mut listeners = Vec::new();
+        for name in subgraphs::ALL {
+            let listener = bind().await;
+            let url = format!("http://{}", listener.local_addr().expect("addr"));
+            listeners.push((*name, listener, url));
+        }
+        let url_of = |name: &str| {
+            listeners
+                .iter()
+                .find(|(n, _, _)| *n == name)
+                .map(|(_, _, u)| u.clone())
+                .expect("known subgraph")
+        };
+        let jwks = format!("{}/.well-known/jwks.json", url_of("users"));
+        let mut router_args = Vec::new();
+        let mut configs = Vec::new();
+        for (name, _, url) in &listeners {
             let mut config: ServiceConfig = testing::config(name, data_dir.clone());
             config.jwks_url = jwks.clone();
-            if name == "social" {
-                config.event_sources =
-                    parley_kit::config::parse_event_sources(&format!("users={users_url}"))
-                        .expect("sources");
-            }
+            config.admin_emails = vec![ADMIN_EMAIL.to_string()];
+            let sources: Vec<String> = subgraphs::event_sources(name)
+                .iter()
+                .map(|s| format!("{s}={}", url_of(s)))
+                .collect();
+            config.event_sources =
+                parley_kit::config::parse_event_sources(&sources.join(",")).expect("sources");
             if store == Store::Postgres {
                 let admin = postgres_url().expect("PostgreSQL required for this test");
                 config.database_url = Some(fresh_postgres_db(&admin, name).await);
             }
+            router_args.push(format!("{name}={url}/graphql"));
+            configs.push(config);
+        }
+        let mut subgraphs = Vec::new();
+        for ((name, listener, url), config) in listeners.into_iter().zip(configs) {
             subgraphs.push(spawn_subgraph(name, config, listener, url));
         }
         let router_port = free_port();
@@ -113,10 +131,11 @@ impl Platform {
             .args(["--port", &router_port.to_string(), "--jwks-url", &jwks])
             .arg("--work-dir")
             .arg(data_dir.join("router"))
-            .args(["--subgraph-url", &format!("users={users_url}/graphql")])
-            .args(["--subgraph-url", &format!("social={social_url}/graphql")])
             .stdout(Stdio::null())
             .kill_on_drop(true);
+        for arg in router_args {
+            command.args(["--subgraph-url", &arg]);
+        }
         let router = command.spawn().expect("start the router");
         let platform = Platform {
             router_url,
@@ -265,12 +284,8 @@ fn spawn_subgraph(
         let _ = stopped.await;
     };
     let owned = name.to_string();
-    let task = tokio::spawn(async move {
-        match owned.as_str() {
-            "users" => parley_users::run(config, listener, shutdown).await,
-            _ => parley_social::run(config, listener, shutdown).await,
-        }
-    });
+    let task =
+        tokio::spawn(async move { subgraphs::run(&owned, config, listener, shutdown).await });
     Subgraph {
         name: name.to_string(),
         url,
@@ -320,5 +335,164 @@ where
             "timed out waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A graphql-transport-ws client connection to the router.
+pub struct WsClient {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl WsClient {
+    /// Connects to the router's `/graphql`, sends `connection_init` (with the token, if any), waits for the ack.
+    pub async fn connect(p: &Platform, token: Option<&str>) -> WsClient {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = p.ws_url().into_client_request().expect("ws request");
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            "graphql-transport-ws".parse().expect("header"),
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("ws connect");
+        let payload = match token {
+            Some(t) => json!({ "Authorization": format!("Bearer {t}") }),
+            None => json!({}),
+        };
+        socket
+            .send(
+                json!({ "type": "connection_init", "payload": payload })
+                    .to_string()
+                    .into(),
+            )
+            .await
+            .expect("send init");
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
+                .await
+                .expect("ack in time")
+                .expect("open")
+                .expect("frame");
+            if let Ok(text) = msg.to_text() {
+                let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+                if v["type"] == "connection_ack" {
+                    return WsClient { socket };
+                }
+                assert_ne!(v["type"], "error", "{v}");
+            }
+        }
+    }
+
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        use futures::SinkExt;
+        self.socket
+            .send(
+                json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })
+                    .to_string()
+                    .into(),
+            )
+            .await
+            .expect("send subscribe");
+    }
+
+    pub async fn complete(&mut self, id: &str) {
+        use futures::SinkExt;
+        self.socket
+            .send(json!({ "id": id, "type": "complete" }).to_string().into())
+            .await
+            .expect("send complete");
+    }
+
+    /// The next `next`/`error` message (pings answered), within `wait`.
+    pub async fn next_message(&mut self, wait: Duration) -> Option<Value> {
+        use futures::{SinkExt, StreamExt};
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let msg = tokio::time::timeout(left, self.socket.next())
+                .await
+                .ok()??
+                .ok()?;
+            let Ok(text) = msg.to_text() else { continue };
+            let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+            match v["type"].as_str() {
+                Some("ping") => {
+                    let _ = self
+                        .socket
+                        .send(json!({ "type": "pong" }).to_string().into())
+                        .await;
+                }
+                Some("next") | Some("error") | Some("complete") => return Some(v),
+                _ => {}
+            }
+        }
+    }
+
+    /// The next `next`/`error` message for subscription `id` (other ids' messages and `complete`s skipped).
+    pub async fn next_for(&mut self, id: &str, wait: Duration) -> Option<Value> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let message = self.next_message(left).await?;
+            if message["id"] == id && message["type"] != "complete" {
+                return Some(message);
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}
+
+/// Opens a GraphQL-over-SSE subscription through the router; returns the response to read events from.
+pub async fn sse_subscribe(
+    p: &Platform,
+    query: &str,
+    variables: Value,
+    token: Option<&str>,
+) -> reqwest::Response {
+    let mut request = p
+        .http
+        .post(p.graphql_url())
+        .header("accept", "text/event-stream")
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("router");
+    assert_eq!(response.status(), 200);
+    response
+}
+
+/// The next `data:` payload of an SSE response, within `wait`.
+pub async fn sse_next(
+    response: &mut reqwest::Response,
+    buffer: &mut String,
+    wait: Duration,
+) -> Option<Value> {
+    let deadline = Instant::now() + wait;
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            let data: String = frame
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim)
+                .collect();
+            if !data.is_empty() {
+                return serde_json::from_str(&data).ok();
+            }
+            continue;
+        }
+        let left = deadline.checked_duration_since(Instant::now())?;
+        let chunk = tokio::time::timeout(left, response.chunk())
+            .await
+            .ok()?
+            .ok()??;
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
     }
 }

@@ -45,6 +45,9 @@ pub struct ServiceConfig {
     pub mail_from: String,
     /// Public base URL of the web app, used in links inside mails. `PARLEY_PUBLIC_URL`, default `http://127.0.0.1:4000`.
     pub public_url: String,
+    /// Emails that get the admin role when they register (users). `PARLEY_ADMIN_EMAILS`, comma-separated;
+    /// default none.
+    pub admin_emails: Vec<String>,
 }
 
 /// One producer whose event feed a subgraph consumes.
@@ -68,6 +71,7 @@ impl Default for ServiceConfig {
             smtp_url: None,
             mail_from: "Parley <no-reply@parley.local>".into(),
             public_url: "http://127.0.0.1:4000".into(),
+            admin_emails: Vec::new(),
         }
     }
 }
@@ -123,6 +127,13 @@ impl ServiceConfig {
         }
         if let Some(v) = get("PARLEY_PUBLIC_URL") {
             self.public_url = v;
+        }
+        if let Some(v) = get("PARLEY_ADMIN_EMAILS") {
+            self.admin_emails = v
+                .split(',')
+                .map(|s| s.trim().to_lowercase())
+                .filter(|s| !s.is_empty())
+                .collect();
         }
         Ok(())
     }

@@ -6,6 +6,7 @@
 //! - [`auth`]: the caller's identity, verified from the access JWT against the users subgraph's JWKS.
 //! - [`ids`]: UUIDv7 ids as GraphQL `ID`s.
 //! - [`pagination`]: opaque keyset cursors and Relay connection helpers.
+//! - [`rank`]: hot and controversy ranks (stored as indexed columns by the domains that sort by them).
 //! - [`store`]: connecting to SQLite or PostgreSQL and running a domain's migrations.
 //! - [`events`]: domain events: the transactional outbox, the relay, the in-process bus, the HTTP event feed
 //!   between processes, and idempotent consumers.
@@ -21,6 +22,7 @@ pub mod events;
 pub mod ids;
 pub mod mail;
 pub mod pagination;
+pub mod rank;
 pub mod runtime;
 pub mod server;
 pub mod store;

@@ -98,3 +98,56 @@ mod tests {
         assert_eq!(Page::new(Some(5), None).expect("ok").limit(), 6);
     }
 }
+
+/// The type of a rank column, to read it back from a cursor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RankType {
+    Int,
+    Float,
+}
+
+/// Orders `select` by (`rank` desc, `id` desc) — or `id` desc alone — and continues after the cursor
+/// `after` (made by [`sort_key`] from the same columns). Every ranked list in Parley is one of these walks.
+pub fn keyset_desc<E: sea_orm::EntityTrait>(
+    select: sea_orm::Select<E>,
+    rank: Option<(E::Column, RankType)>,
+    id: E::Column,
+    after: Option<&Vec<String>>,
+) -> async_graphql::Result<sea_orm::Select<E>> {
+    use sea_orm::sea_query::{Condition, Expr};
+    use sea_orm::{ColumnTrait, ExprTrait, QueryFilter, QueryOrder};
+    let bad = || coded(ErrorCode::BadUserInput, "invalid cursor");
+    let mut select = select;
+    if let Some(after) = after {
+        let last = after
+            .last()
+            .and_then(|s| uuid::Uuid::parse_str(s).ok())
+            .ok_or_else(bad)?;
+        select = match rank {
+            None => select.filter(id.lt(last)),
+            Some((col, kind)) => {
+                let raw = after.first().filter(|_| after.len() == 2).ok_or_else(bad)?;
+                let value = match kind {
+                    RankType::Int => sea_orm::Value::from(raw.parse::<i32>().map_err(|_| bad())?),
+                    RankType::Float => sea_orm::Value::from(raw.parse::<f64>().map_err(|_| bad())?),
+                };
+                select.filter(
+                    Condition::any()
+                        .add(Expr::col(col).lt(value.clone()))
+                        .add(Expr::col(col).eq(value).and(id.lt(last))),
+                )
+            }
+        };
+    }
+    if let Some((col, _)) = rank {
+        select = select.order_by_desc(col);
+    }
+    Ok(select.order_by_desc(id))
+}
+
+/// The cursor parts of a row for [`keyset_desc`]: its rank (if the sort has one) and its id.
+pub fn sort_key(rank: Option<String>, id: uuid::Uuid) -> Vec<String> {
+    rank.into_iter()
+        .chain(std::iter::once(id.to_string()))
+        .collect()
+}

@@ -48,6 +48,11 @@ impl Runtime {
         self.tasks.extend(tasks);
     }
 
+    /// Keeps a domain's background task (aborted with the others when the server stops).
+    pub fn add_task(&mut self, task: JoinHandle<()>) {
+        self.tasks.push(task);
+    }
+
     /// Uses `verifier` instead of the one built from `jwks_url` (the users subgraph verifies against itself).
     pub fn set_verifier(&mut self, verifier: Arc<JwtVerifier>) {
         self.verifier = verifier;

@@ -43,3 +43,15 @@ pub async fn connect_url<M: MigratorTrait>(
     M::up(&db, None).await?;
     Ok(db)
 }
+
+/// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: a deferred transaction that reads
+/// and then writes can fail with "database is locked" when another writer got in between, while an immediate
+/// one waits its turn (busy_timeout). PostgreSQL ignores the mode.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}

@@ -5,11 +5,12 @@
 use chrono::Utc;
 use parley_kit::events::contracts::{kind, BlockChanged, FollowChanged};
 use parley_kit::events::{append, Events};
+use parley_kit::store::begin_write;
 use parley_kit::Identity;
 use sea_orm::sea_query::{Condition, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, ExprTrait, ModelTrait, QueryFilter, Set, TransactionTrait,
+    EntityTrait, ExprTrait, ModelTrait, QueryFilter, Set,
 };
 use uuid::Uuid;
 
@@ -45,7 +46,7 @@ impl Graph {
         }
         let now = Utc::now();
         let accepted = !target_account.is_private;
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         let row = follow::ActiveModel {
             id: Set(Uuid::now_v7()),
             follower_id: Set(me),
@@ -93,7 +94,7 @@ impl Graph {
             .await?
             .filter(|f| f.status == follow::PENDING)
             .ok_or(SocialError::NoRelation("follow request"))?;
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         let mut active: follow::ActiveModel = row.into();
         active.status = Set(follow::ACCEPTED.into());
         active.accepted_at = Set(Some(Utc::now()));
@@ -113,7 +114,7 @@ impl Graph {
             .await?
             .filter(|f| f.status == follow::PENDING)
             .ok_or(SocialError::NoRelation("follow request"))?;
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         row.delete(&txn).await?;
         let pair = FollowChanged {
             follower_id: requester,
@@ -129,7 +130,7 @@ impl Graph {
         let row = find_follow(&self.db, me.user_id, target)
             .await?
             .ok_or(SocialError::NoRelation("follow"))?;
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         remove_follow(&txn, row).await?;
         self.commit(txn).await?;
         Ok(true)
@@ -141,7 +142,7 @@ impl Graph {
             .await?
             .filter(|f| f.status == follow::ACCEPTED)
             .ok_or(SocialError::NoRelation("follower"))?;
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         remove_follow(&txn, row).await?;
         self.commit(txn).await?;
         Ok(true)
@@ -154,7 +155,7 @@ impl Graph {
             return Err(SocialError::SelfTarget("block"));
         }
         known(&self.db, target).await?;
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         let inserted = block::Entity::insert(block::ActiveModel {
             blocker_id: Set(me),
             blocked_id: Set(target),
@@ -199,7 +200,7 @@ impl Graph {
             .one(&self.db)
             .await?
             .ok_or(SocialError::NoRelation("block"))?;
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         row.delete(&txn).await?;
         let pair = BlockChanged {
             blocker_id: me.user_id,

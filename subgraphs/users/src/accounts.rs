@@ -7,11 +7,12 @@ use chrono::{Duration, Utc};
 use parley_kit::events::contracts::{kind, UserLoggedIn, UserRegistered};
 use parley_kit::events::{append, Events};
 use parley_kit::mail::Mailer;
+use parley_kit::store::begin_write;
 use parley_kit::{Identity, Role};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, TransactionTrait,
+    Set,
 };
 use uuid::Uuid;
 
@@ -91,7 +92,7 @@ impl Accounts {
             updated_at: Set(now),
             last_seen_at: Set(Some(now)),
         };
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         let account = match account.insert(&txn).await {
             Ok(a) => a,
             Err(err) if parley_kit::error::is_unique_violation(&err) => {
@@ -173,7 +174,7 @@ impl Accounts {
             }
         };
         self.limiter.record_success(&email);
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         let account = touch(&txn, account).await?;
         append(
             &txn,
@@ -209,7 +210,7 @@ impl Accounts {
         if row.expires_at <= Utc::now() {
             return Err(UsersError::BadRefreshToken);
         }
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         // Only one of two concurrent refreshes with the same token wins this update.
         let won = session::Entity::update_many()
             .col_expr(session::Column::ReplacedAt, Expr::value(Utc::now()))
@@ -254,7 +255,7 @@ impl Accounts {
         }
         validate::password(new, &account.email, &account.nickname)?;
         let hash = hash_password(new.to_string()).await?;
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         set_password(&txn, account.id, hash).await?;
         session::Entity::update_many()
             .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
@@ -298,7 +299,7 @@ impl Accounts {
         let account = self.account(row.user_id).await?;
         validate::password(new, &account.email, &account.nickname)?;
         let hash = hash_password(new.to_string()).await?;
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         if !use_token(&txn, &row.token_hash).await? {
             return Err(UsersError::BadOneTimeToken);
         }
@@ -315,7 +316,7 @@ impl Accounts {
 
     pub async fn verify_email(&self, token: &str) -> Result<bool> {
         let row = self.valid_token(token, PURPOSE_VERIFY).await?;
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         if !use_token(&txn, &row.token_hash).await? {
             return Err(UsersError::BadOneTimeToken);
         }

@@ -75,7 +75,7 @@ pub async fn build(
         events: runtime.events.clone(),
         limiter: limiter::LoginLimiter::default(),
         public_url: runtime.config.public_url.clone(),
-        admin_emails: admin_emails(),
+        admin_emails: runtime.config.admin_emails.clone(),
     });
     let schema = schema::build(runtime.db.clone(), accounts);
     let jwks = keys.jwks().clone();
@@ -87,16 +87,6 @@ pub async fn build(
         }),
     );
     Ok((runtime, schema, routes))
-}
-
-/// `PARLEY_ADMIN_EMAILS`: comma-separated emails that are made admins when they register. Default none.
-fn admin_emails() -> Vec<String> {
-    std::env::var("PARLEY_ADMIN_EMAILS")
-        .unwrap_or_default()
-        .split(',')
-        .map(|s| s.trim().to_lowercase())
-        .filter(|s| !s.is_empty())
-        .collect()
 }
 
 #[cfg(test)]

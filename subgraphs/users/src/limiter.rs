@@ -1,6 +1,7 @@
 //! Failed-login limiter: per account and per client IP, a sliding window of failures. Over the limit, logins
 //! for that key are refused with `RATE_LIMITED` until the oldest failure leaves the window. In memory, per
-//! instance (the router's Redis-backed limits hold across instances).
+//! instance (the router's Redis-backed limits hold across instances). An unknown client address has no
+//! per-IP bucket: sharing one would let anyone lock every anonymous client out.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -34,10 +35,7 @@ impl LoginLimiter {
         let now = Instant::now();
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let mut wait = 0;
-        for (key, limit) in [
-            (account_key(account), self.per_account),
-            (ip_key(ip), self.per_ip),
-        ] {
+        for (key, limit) in keys(account, ip, self.per_account, self.per_ip) {
             if let Some(times) = map.get_mut(&key) {
                 while times
                     .front()
@@ -63,7 +61,7 @@ impl LoginLimiter {
     pub fn record_failure(&self, account: &str, ip: &str) {
         let now = Instant::now();
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        for key in [account_key(account), ip_key(ip)] {
+        for (key, _) in keys(account, ip, 0, 0) {
             map.entry(key).or_default().push_back(now);
         }
     }
@@ -75,12 +73,18 @@ impl LoginLimiter {
     }
 }
 
-fn account_key(account: &str) -> String {
-    format!("a:{account}")
+fn keys(account: &str, ip: &str, per_account: usize, per_ip: usize) -> Vec<(String, usize)> {
+    let mut keys = vec![(account_key(account), per_account)];
+    if ip != UNKNOWN_IP {
+        keys.push((format!("i:{ip}"), per_ip));
+    }
+    keys
 }
 
-fn ip_key(ip: &str) -> String {
-    format!("i:{ip}")
+const UNKNOWN_IP: &str = "unknown";
+
+fn account_key(account: &str) -> String {
+    format!("a:{account}")
 }
 
 #[cfg(test)]
@@ -97,6 +101,13 @@ mod tests {
         assert!(limiter.check("b@x.io", "1.1.1.1").is_ok());
         limiter.record_success("a@x.io");
         assert!(limiter.check("a@x.io", "1.1.1.1").is_ok());
+    }
+
+    #[test]
+    fn unknown_ip_has_no_shared_bucket() {
+        let limiter = LoginLimiter::new(Duration::from_secs(60), 100, 1);
+        limiter.record_failure("a@x.io", "unknown");
+        assert!(limiter.check("b@x.io", "unknown").is_ok());
     }
 
     #[test]

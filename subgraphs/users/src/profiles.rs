@@ -6,11 +6,12 @@ use chrono::Utc;
 use parley_kit::events::contracts::{kind, UserProfileUpdated};
 use parley_kit::events::{append, Events};
 use parley_kit::pagination::Page;
+use parley_kit::store::begin_write;
 use parley_kit::{Identity, Role};
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -120,7 +121,7 @@ pub async fn update(
         });
     }
     active.updated_at = Set(Utc::now());
-    let txn = db.begin().await?;
+    let txn = begin_write(db).await?;
     let updated = match active.update(&txn).await {
         Ok(u) => u,
         Err(err) if parley_kit::error::is_unique_violation(&err) => {

@@ -8,14 +8,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Set,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Set};
 
 use super::tables::{feed_position, inbox};
 use super::EventEnvelope;
 use crate::config::EventSource;
+use crate::store::begin_write;
 
 /// A domain's reaction to events of other domains.
 #[async_trait]
@@ -101,7 +99,7 @@ pub async fn apply(
     handler: &dyn EventHandler,
     event: &EventEnvelope,
 ) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
+    let txn = begin_write(db).await?;
     let seen = inbox::Entity::find_by_id(event.id)
         .one(&txn)
         .await?

@@ -1,6 +1,7 @@
 //! Event payloads: the contract between subgraphs. A producer writes these with [`super::append`]; a consumer
 //! reads them with [`super::EventEnvelope::decode`]. Fields are only ever added (consumers ignore unknown ones).
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -15,6 +16,16 @@ pub mod kind {
     pub const SUBSCRIPTION_REMOVED: &str = "SubscriptionRemoved";
     pub const USER_BLOCKED: &str = "UserBlocked";
     pub const USER_UNBLOCKED: &str = "UserUnblocked";
+    pub const POST_CREATED: &str = "PostCreated";
+    pub const POST_UPDATED: &str = "PostUpdated";
+    pub const POST_DELETED: &str = "PostDeleted";
+    pub const COMMENT_CREATED: &str = "CommentCreated";
+    pub const COMMENT_UPDATED: &str = "CommentUpdated";
+    pub const COMMENT_DELETED: &str = "CommentDeleted";
+    pub const VOTE_SUBMITTED: &str = "VoteSubmitted";
+    pub const VOTE_UPDATED: &str = "VoteUpdated";
+    pub const TOPIC_SUBSCRIBED: &str = "TopicSubscribed";
+    pub const TOPIC_UNSUBSCRIBED: &str = "TopicUnsubscribed";
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -45,4 +56,47 @@ pub struct FollowChanged {
 pub struct BlockChanged {
     pub blocker_id: Uuid,
     pub blocked_id: Uuid,
+}
+
+/// A post was created, edited or (soft-)deleted.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PostChanged {
+    pub post_id: Uuid,
+    pub author_id: Uuid,
+    pub topic_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub score: i64,
+}
+
+/// A comment was created, edited or deleted.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CommentChanged {
+    pub comment_id: Uuid,
+    pub post_id: Uuid,
+    pub parent_id: Option<Uuid>,
+    pub author_id: Uuid,
+    /// Who the comment answers: the post's author, or the parent comment's.
+    pub post_author_id: Uuid,
+    pub parent_author_id: Option<Uuid>,
+}
+
+/// A vote was cast, changed or removed (`value` 0); carries the target's new totals.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VoteCast {
+    pub user_id: Uuid,
+    pub target_id: Uuid,
+    /// `post` or `comment`.
+    pub target_kind: String,
+    /// The post the target belongs to (the target itself for a post).
+    pub post_id: Uuid,
+    pub value: i16,
+    pub score: i64,
+    pub upvotes: i64,
+    pub downvotes: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TopicSubscriptionChanged {
+    pub user_id: Uuid,
+    pub topic_id: Uuid,
 }

@@ -1,0 +1,333 @@
+//! Fan-out on write: the feed's reaction to posts' and social's events. Each handler keeps the projections
+//! (posts, follows, topic subscriptions, blocks) and every affected timeline in step, inside the consumer's
+//! transaction, so replaying an event changes nothing.
+//!
+//! Rule: a post is in U's timeline when U follows its author or subscribed its topic, and neither blocked
+//! the other. New follows and subscriptions backfill the latest posts.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use parley_kit::events::contracts::{
+    kind, BlockChanged, FollowChanged, PostChanged, TopicSubscriptionChanged, VoteCast,
+};
+use parley_kit::events::{EventEnvelope, EventHandler};
+use parley_kit::rank;
+use sea_orm::sea_query::{Condition, Expr, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, ExprTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use crate::store::{block, feed_post, follow, timeline, topic_sub};
+
+/// How many of a followee's (or topic's) latest posts a new follow (or subscription) brings in.
+pub const BACKFILL: u64 = 200;
+
+pub struct Fanout;
+
+#[async_trait]
+impl EventHandler for Fanout {
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &EventEnvelope,
+    ) -> Result<bool, DbErr> {
+        match event.kind.as_str() {
+            kind::POST_CREATED => post_created(txn, event.decode()?).await?,
+            kind::POST_DELETED => post_deleted(txn, event.decode::<PostChanged>()?.post_id).await?,
+            kind::VOTE_SUBMITTED | kind::VOTE_UPDATED => vote(txn, event.decode()?).await?,
+            kind::SUBSCRIPTION_REQUEST_ACCEPTED => followed(txn, event.decode()?).await?,
+            kind::SUBSCRIPTION_REMOVED => unfollowed(txn, event.decode()?).await?,
+            kind::TOPIC_SUBSCRIBED => subscribed(txn, event.decode()?).await?,
+            kind::TOPIC_UNSUBSCRIBED => unsubscribed(txn, event.decode()?).await?,
+            kind::USER_BLOCKED => blocked(txn, event.decode()?).await?,
+            kind::USER_UNBLOCKED => unblocked(txn, event.decode()?).await?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+fn entry(user: Uuid, post: &feed_post::Model) -> timeline::ActiveModel {
+    timeline::ActiveModel {
+        user_id: Set(user),
+        post_id: Set(post.post_id),
+        author_id: Set(post.author_id),
+        topic_id: Set(post.topic_id),
+        score: Set(post.score),
+        hot_rank: Set(post.hot_rank),
+        controversy_rank: Set(post.controversy_rank),
+    }
+}
+
+/// Inserts timeline rows, skipping any that exist.
+async fn insert_entries<C: ConnectionTrait>(
+    db: &C,
+    rows: Vec<timeline::ActiveModel>,
+) -> Result<(), DbErr> {
+    for chunk in rows.chunks(500) {
+        timeline::Entity::insert_many(chunk.to_vec())
+            .on_conflict_do_nothing_on([timeline::Column::UserId, timeline::Column::PostId])
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Users that blocked `user` or that `user` blocked.
+async fn block_partners<C: ConnectionTrait>(db: &C, user: Uuid) -> Result<BTreeSet<Uuid>, DbErr> {
+    let rows = block::Entity::find()
+        .filter(
+            Condition::any()
+                .add(block::Column::BlockerId.eq(user))
+                .add(block::Column::BlockedId.eq(user)),
+        )
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|b| {
+            if b.blocker_id == user {
+                b.blocked_id
+            } else {
+                b.blocker_id
+            }
+        })
+        .collect())
+}
+
+async fn post_created(txn: &DatabaseTransaction, p: PostChanged) -> Result<(), DbErr> {
+    let now = Utc::now();
+    let post = feed_post::Model {
+        post_id: p.post_id,
+        author_id: p.author_id,
+        topic_id: p.topic_id,
+        created_at: p.created_at,
+        score: p.score as i32,
+        hot_rank: rank::hot(p.score, p.created_at, now),
+        controversy_rank: 0.0,
+    };
+    let active: feed_post::ActiveModel = post.clone().into();
+    feed_post::Entity::insert(active)
+        .on_conflict_do_nothing_on([feed_post::Column::PostId])
+        .exec(txn)
+        .await?;
+    let mut readers: BTreeSet<Uuid> = follow::Entity::find()
+        .filter(follow::Column::FolloweeId.eq(p.author_id))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|f| f.follower_id)
+        .collect();
+    if let Some(topic) = p.topic_id {
+        let subscribers = topic_sub::Entity::find()
+            .filter(topic_sub::Column::TopicId.eq(topic))
+            .all(txn)
+            .await?;
+        readers.extend(subscribers.into_iter().map(|s| s.user_id));
+    }
+    let excluded = block_partners(txn, p.author_id).await?;
+    readers.retain(|r| !excluded.contains(r));
+    insert_entries(txn, readers.into_iter().map(|u| entry(u, &post)).collect()).await
+}
+
+async fn post_deleted(txn: &DatabaseTransaction, post_id: Uuid) -> Result<(), DbErr> {
+    timeline::Entity::delete_many()
+        .filter(timeline::Column::PostId.eq(post_id))
+        .exec(txn)
+        .await?;
+    feed_post::Entity::delete_by_id(post_id).exec(txn).await?;
+    Ok(())
+}
+
+async fn vote(txn: &DatabaseTransaction, v: VoteCast) -> Result<(), DbErr> {
+    if v.target_kind != "post" {
+        return Ok(());
+    }
+    let Some(post) = feed_post::Entity::find_by_id(v.target_id).one(txn).await? else {
+        return Ok(());
+    };
+    let hot = rank::hot(v.score, post.created_at, Utc::now());
+    let controversy = rank::controversy(v.upvotes, v.downvotes);
+    let score = v.score as i32;
+    feed_post::Entity::update_many()
+        .col_expr(feed_post::Column::Score, Expr::value(score))
+        .col_expr(feed_post::Column::HotRank, Expr::value(hot))
+        .col_expr(feed_post::Column::ControversyRank, Expr::value(controversy))
+        .filter(feed_post::Column::PostId.eq(v.target_id))
+        .exec(txn)
+        .await?;
+    timeline::Entity::update_many()
+        .col_expr(timeline::Column::Score, Expr::value(score))
+        .col_expr(timeline::Column::HotRank, Expr::value(hot))
+        .col_expr(timeline::Column::ControversyRank, Expr::value(controversy))
+        .filter(timeline::Column::PostId.eq(v.target_id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Backfills the newest posts matching `filter` into `user`'s timeline (skipping blocked authors).
+async fn backfill(txn: &DatabaseTransaction, user: Uuid, filter: Condition) -> Result<(), DbErr> {
+    let excluded = block_partners(txn, user).await?;
+    let posts = feed_post::Entity::find()
+        .filter(filter)
+        .order_by_desc(feed_post::Column::PostId)
+        .limit(BACKFILL)
+        .all(txn)
+        .await?;
+    let rows = posts
+        .iter()
+        .filter(|p| !excluded.contains(&p.author_id))
+        .map(|p| entry(user, p))
+        .collect();
+    insert_entries(txn, rows).await
+}
+
+async fn followed(txn: &DatabaseTransaction, f: FollowChanged) -> Result<(), DbErr> {
+    follow::Entity::insert(follow::ActiveModel {
+        follower_id: Set(f.follower_id),
+        followee_id: Set(f.followee_id),
+    })
+    .on_conflict_do_nothing_on([follow::Column::FollowerId, follow::Column::FolloweeId])
+    .exec(txn)
+    .await?;
+    backfill(
+        txn,
+        f.follower_id,
+        Condition::all().add(feed_post::Column::AuthorId.eq(f.followee_id)),
+    )
+    .await
+}
+
+async fn unfollowed(txn: &DatabaseTransaction, f: FollowChanged) -> Result<(), DbErr> {
+    follow::Entity::delete_many()
+        .filter(follow::Column::FollowerId.eq(f.follower_id))
+        .filter(follow::Column::FolloweeId.eq(f.followee_id))
+        .exec(txn)
+        .await?;
+    // Keep the author's posts that still come in through a subscribed topic.
+    let subscribed = Query::select()
+        .column(topic_sub::Column::TopicId)
+        .from(topic_sub::Entity)
+        .and_where(topic_sub::Column::UserId.eq(f.follower_id))
+        .to_owned();
+    timeline::Entity::delete_many()
+        .filter(timeline::Column::UserId.eq(f.follower_id))
+        .filter(timeline::Column::AuthorId.eq(f.followee_id))
+        .filter(
+            Condition::any()
+                .add(timeline::Column::TopicId.is_null())
+                .add(Expr::col(timeline::Column::TopicId).not_in_subquery(subscribed)),
+        )
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+async fn subscribed(txn: &DatabaseTransaction, s: TopicSubscriptionChanged) -> Result<(), DbErr> {
+    topic_sub::Entity::insert(topic_sub::ActiveModel {
+        user_id: Set(s.user_id),
+        topic_id: Set(s.topic_id),
+    })
+    .on_conflict_do_nothing_on([topic_sub::Column::UserId, topic_sub::Column::TopicId])
+    .exec(txn)
+    .await?;
+    backfill(
+        txn,
+        s.user_id,
+        Condition::all().add(feed_post::Column::TopicId.eq(s.topic_id)),
+    )
+    .await
+}
+
+async fn unsubscribed(txn: &DatabaseTransaction, s: TopicSubscriptionChanged) -> Result<(), DbErr> {
+    topic_sub::Entity::delete_many()
+        .filter(topic_sub::Column::UserId.eq(s.user_id))
+        .filter(topic_sub::Column::TopicId.eq(s.topic_id))
+        .exec(txn)
+        .await?;
+    // Keep the topic's posts by authors the user follows.
+    let followed = Query::select()
+        .column(follow::Column::FolloweeId)
+        .from(follow::Entity)
+        .and_where(follow::Column::FollowerId.eq(s.user_id))
+        .to_owned();
+    timeline::Entity::delete_many()
+        .filter(timeline::Column::UserId.eq(s.user_id))
+        .filter(timeline::Column::TopicId.eq(s.topic_id))
+        .filter(Expr::col(timeline::Column::AuthorId).not_in_subquery(followed))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+async fn blocked(txn: &DatabaseTransaction, b: BlockChanged) -> Result<(), DbErr> {
+    block::Entity::insert(block::ActiveModel {
+        blocker_id: Set(b.blocker_id),
+        blocked_id: Set(b.blocked_id),
+    })
+    .on_conflict_do_nothing_on([block::Column::BlockerId, block::Column::BlockedId])
+    .exec(txn)
+    .await?;
+    for (reader, author) in [(b.blocker_id, b.blocked_id), (b.blocked_id, b.blocker_id)] {
+        timeline::Entity::delete_many()
+            .filter(timeline::Column::UserId.eq(reader))
+            .filter(timeline::Column::AuthorId.eq(author))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn unblocked(txn: &DatabaseTransaction, b: BlockChanged) -> Result<(), DbErr> {
+    block::Entity::delete_many()
+        .filter(block::Column::BlockerId.eq(b.blocker_id))
+        .filter(block::Column::BlockedId.eq(b.blocked_id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Recomputes hot ranks of the week's posts in the projection and in every timeline (decay).
+pub async fn refresh_ranks<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
+    let now = Utc::now();
+    let since = now - chrono::Duration::hours(rank::HOT_WINDOW_HOURS as i64);
+    let posts = feed_post::Entity::find()
+        .filter(feed_post::Column::CreatedAt.gte(since))
+        .all(db)
+        .await?;
+    for p in posts {
+        let hot = rank::hot(i64::from(p.score), p.created_at, now);
+        timeline::Entity::update_many()
+            .col_expr(timeline::Column::HotRank, Expr::value(hot))
+            .filter(timeline::Column::PostId.eq(p.post_id))
+            .exec(db)
+            .await?;
+        feed_post::Entity::update_many()
+            .col_expr(feed_post::Column::HotRank, Expr::value(hot))
+            .filter(feed_post::Column::PostId.eq(p.post_id))
+            .exec(db)
+            .await?;
+    }
+    let stale = Query::select()
+        .column(feed_post::Column::PostId)
+        .from(feed_post::Entity)
+        .and_where(feed_post::Column::CreatedAt.lt(since))
+        .and_where(feed_post::Column::HotRank.gt(0.0))
+        .to_owned();
+    timeline::Entity::update_many()
+        .col_expr(timeline::Column::HotRank, Expr::value(0.0))
+        .filter(Expr::col(timeline::Column::PostId).in_subquery(stale))
+        .exec(db)
+        .await?;
+    feed_post::Entity::update_many()
+        .col_expr(feed_post::Column::HotRank, Expr::value(0.0))
+        .filter(feed_post::Column::CreatedAt.lt(since))
+        .exec(db)
+        .await?;
+    Ok(())
+}

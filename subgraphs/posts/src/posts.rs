@@ -1,0 +1,289 @@
+//! Posts: create, edit (author), soft delete (author, moderators, admins; the reason is kept), and the ranked,
+//! keyset-paginated lists.
+
+use chrono::{Duration, Utc};
+use parley_kit::events::append;
+use parley_kit::events::contracts::{kind, PostChanged};
+use parley_kit::pagination::{self, keyset_desc, Page, RankType};
+use parley_kit::store::begin_write;
+use parley_kit::{rank, Identity, Role};
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter,
+    QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use crate::error::{invalid, PostsError, Result};
+use crate::service::Content;
+use crate::store::{post, post_tag};
+use crate::validate;
+
+/// How a list of posts is ordered.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PostSort {
+    /// Lemmy's hot rank: score decayed by age.
+    #[default]
+    Hot,
+    /// Newest first.
+    New,
+    /// Highest score first, within `period`.
+    Top,
+    /// Most evenly split votes first.
+    Controversial,
+}
+
+/// The window of a TOP list.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TopPeriod {
+    Day,
+    Week,
+    Month,
+    Year,
+    #[default]
+    All,
+}
+
+impl TopPeriod {
+    fn window(self) -> Option<Duration> {
+        match self {
+            TopPeriod::Day => Some(Duration::days(1)),
+            TopPeriod::Week => Some(Duration::weeks(1)),
+            TopPeriod::Month => Some(Duration::days(30)),
+            TopPeriod::Year => Some(Duration::days(365)),
+            TopPeriod::All => None,
+        }
+    }
+}
+
+pub struct NewPost {
+    pub title: String,
+    pub body: String,
+    pub topic: Option<String>,
+    pub tags: Vec<String>,
+}
+
+#[derive(Default)]
+pub struct PostChanges {
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// Which posts a list shows.
+#[derive(Default)]
+pub struct PostFilter {
+    pub topic_id: Option<Uuid>,
+    pub tag: Option<String>,
+    pub author_id: Option<Uuid>,
+}
+
+impl Content {
+    pub async fn create_post(&self, me: &Identity, input: NewPost) -> Result<post::Model> {
+        let title = validate::title(&input.title)?;
+        let body = validate::body(&input.body)?;
+        let tags = validate::tags(&input.tags)?;
+        let topic_id = match input.topic {
+            Some(name) => Some(
+                crate::topics::topic_by_name(&self.db, &name)
+                    .await?
+                    .ok_or(PostsError::NotFound("topic"))?
+                    .id,
+            ),
+            None => None,
+        };
+        let now = Utc::now();
+        let row = post::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            author_id: Set(me.user_id),
+            topic_id: Set(topic_id),
+            title: Set(title),
+            body: Set(body),
+            tags: Set(serde_json::to_string(&tags).unwrap_or_else(|_| "[]".into())),
+            score: Set(0),
+            upvotes: Set(0),
+            downvotes: Set(0),
+            comment_count: Set(0),
+            hot_rank: Set(rank::hot(0, now, now)),
+            controversy_rank: Set(0.0),
+            created_at: Set(now),
+            updated_at: Set(now),
+            deleted_at: Set(None),
+            deleted_by: Set(None),
+            delete_reason: Set(None),
+        };
+        let txn = begin_write(&self.db).await?;
+        let post = row.insert(&txn).await?;
+        set_tags(&txn, post.id, &tags).await?;
+        append(&txn, kind::POST_CREATED, post.id, &changed(&post)).await?;
+        txn.commit().await?;
+        self.events.wake();
+        Ok(post)
+    }
+
+    /// Only the author edits a post.
+    pub async fn update_post(
+        &self,
+        me: &Identity,
+        id: Uuid,
+        changes: PostChanges,
+    ) -> Result<post::Model> {
+        let current = live_post(&self.db, id).await?;
+        if current.author_id != me.user_id {
+            return Err(PostsError::Forbidden("only the author edits a post"));
+        }
+        let mut active: post::ActiveModel = current.into();
+        if let Some(title) = changes.title {
+            active.title = Set(validate::title(&title)?);
+        }
+        if let Some(body) = changes.body {
+            active.body = Set(validate::body(&body)?);
+        }
+        let tags = match changes.tags {
+            Some(tags) => Some(validate::tags(&tags)?),
+            None => None,
+        };
+        if let Some(tags) = &tags {
+            active.tags = Set(serde_json::to_string(tags).unwrap_or_else(|_| "[]".into()));
+        }
+        active.updated_at = Set(Utc::now());
+        let txn = begin_write(&self.db).await?;
+        let post = active.update(&txn).await?;
+        if let Some(tags) = &tags {
+            set_tags(&txn, post.id, tags).await?;
+        }
+        append(&txn, kind::POST_UPDATED, post.id, &changed(&post)).await?;
+        txn.commit().await?;
+        self.events.wake();
+        Ok(post)
+    }
+
+    /// Soft delete by the author, or by a moderator or admin (the reason is kept).
+    pub async fn delete_post(
+        &self,
+        me: &Identity,
+        id: Uuid,
+        reason: Option<String>,
+    ) -> Result<bool> {
+        let current = live_post(&self.db, id).await?;
+        let moderating = current.author_id != me.user_id;
+        if moderating && !me.has_role(Role::Moderator) {
+            return Err(PostsError::Forbidden(
+                "only the author or a moderator deletes a post",
+            ));
+        }
+        let reason = match reason {
+            Some(r) if r.chars().count() > 500 => {
+                return Err(invalid("reason: at most 500 characters"))
+            }
+            other => other
+                .map(|r| r.trim().to_string())
+                .filter(|r| !r.is_empty()),
+        };
+        let txn = begin_write(&self.db).await?;
+        let mut active: post::ActiveModel = current.into();
+        active.deleted_at = Set(Some(Utc::now()));
+        active.deleted_by = Set(Some(me.user_id));
+        active.delete_reason = Set(reason);
+        active.hot_rank = Set(0.0);
+        let post = active.update(&txn).await?;
+        append(&txn, kind::POST_DELETED, post.id, &changed(&post)).await?;
+        txn.commit().await?;
+        self.events.wake();
+        Ok(true)
+    }
+}
+
+pub fn changed(post: &post::Model) -> PostChanged {
+    PostChanged {
+        post_id: post.id,
+        author_id: post.author_id,
+        topic_id: post.topic_id,
+        created_at: post.created_at,
+        score: i64::from(post.score),
+    }
+}
+
+async fn set_tags<C: ConnectionTrait>(db: &C, post_id: Uuid, tags: &[String]) -> Result<()> {
+    post_tag::Entity::delete_many()
+        .filter(post_tag::Column::PostId.eq(post_id))
+        .exec(db)
+        .await?;
+    if tags.is_empty() {
+        return Ok(());
+    }
+    post_tag::Entity::insert_many(tags.iter().map(|tag| post_tag::ActiveModel {
+        post_id: Set(post_id),
+        tag: Set(tag.clone()),
+    }))
+    .exec(db)
+    .await?;
+    Ok(())
+}
+
+/// A post that exists and is not deleted.
+pub async fn live_post<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<post::Model> {
+    post::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .filter(|p| p.deleted_at.is_none())
+        .ok_or(PostsError::NotFound("post"))
+}
+
+/// One page of posts in `sort` order, keyset-paginated on (rank column, id).
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    filter: &PostFilter,
+    sort: PostSort,
+    period: TopPeriod,
+    page: &Page,
+) -> Result<Vec<post::Model>> {
+    let mut select = post::Entity::find().filter(post::Column::DeletedAt.is_null());
+    if let Some(topic_id) = filter.topic_id {
+        select = select.filter(post::Column::TopicId.eq(topic_id));
+    }
+    if let Some(author_id) = filter.author_id {
+        select = select.filter(post::Column::AuthorId.eq(author_id));
+    }
+    if let Some(tag) = &filter.tag {
+        let tag = tag.trim().trim_start_matches('#').to_lowercase();
+        select = select.filter(
+            Expr::col(post::Column::Id).in_subquery(
+                Query::select()
+                    .column(post_tag::Column::PostId)
+                    .from(post_tag::Entity)
+                    .and_where(post_tag::Column::Tag.eq(tag))
+                    .to_owned(),
+            ),
+        );
+    }
+    if sort == PostSort::Top {
+        if let Some(window) = period.window() {
+            select = select.filter(post::Column::CreatedAt.gte(Utc::now() - window));
+        }
+    }
+    let select = keyset_desc(select, rank_of(sort), post::Column::Id, page.after.as_ref())
+        .map_err(|e| invalid(e.message))?;
+    Ok(select.limit(page.limit()).all(db).await?)
+}
+
+/// The rank column of a sort (NEW has none: it is the time-ordered id).
+fn rank_of(sort: PostSort) -> Option<(post::Column, RankType)> {
+    match sort {
+        PostSort::New => None,
+        PostSort::Hot => Some((post::Column::HotRank, RankType::Float)),
+        PostSort::Top => Some((post::Column::Score, RankType::Int)),
+        PostSort::Controversial => Some((post::Column::ControversyRank, RankType::Float)),
+    }
+}
+
+/// The cursor of a post in `sort` order.
+pub fn sort_key(post: &post::Model, sort: PostSort) -> Vec<String> {
+    let rank = match sort {
+        PostSort::New => None,
+        PostSort::Hot => Some(post.hot_rank.to_string()),
+        PostSort::Top => Some(post.score.to_string()),
+        PostSort::Controversial => Some(post.controversy_rank.to_string()),
+    };
+    pagination::sort_key(rank, post.id)
+}

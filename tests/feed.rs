@@ -1,0 +1,148 @@
+//! The home feed through the router: fan-out on write from follows and topic subscriptions, backfill for new
+//! follows, and posts leaving on unfollow, delete and block.
+
+mod support;
+
+use serde_json::json;
+use support::{codes, eventually, Account, Platform};
+
+const FEED: &str =
+    "query($s: PostSort) { feed(sort: $s) { edges { node { id title author { nickname } } } } }";
+
+async fn feed_titles(p: &Platform, who: &Account) -> Vec<String> {
+    let data = p.ok(FEED, json!({ "s": "NEW" }), Some(&who.access)).await;
+    data["feed"]["edges"]
+        .as_array()
+        .map(|edges| {
+            edges
+                .iter()
+                .filter_map(|e| e["node"]["title"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits until `who`'s feed (NEW order) is exactly `expected`.
+async fn feed_becomes(p: &Platform, who: &Account, expected: &[&str]) {
+    eventually(&format!("feed = {expected:?}"), || async {
+        (feed_titles(p, who).await == expected).then_some(())
+    })
+    .await;
+}
+
+async fn post(p: &Platform, who: &Account, title: &str, topic: Option<&str>) -> String {
+    let data = p
+        .ok(
+            "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }",
+            json!({ "i": { "title": title, "body": "b", "topic": topic } }),
+            Some(&who.access),
+        )
+        .await;
+    data["createPost"]["id"].as_str().expect("id").to_string()
+}
+
+async fn follow(p: &Platform, who: &Account, target: &Account) {
+    eventually("follow", || async {
+        let (_, body) = p
+            .gql(
+                "mutation($id: ID!) { follow(userId: $id) }",
+                json!({ "id": target.id }),
+                Some(&who.access),
+            )
+            .await;
+        (body["data"]["follow"] == "FOLLOWING").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn followed_posts_arrive_and_leave() {
+    let p = Platform::start().await;
+    let alice = p.register("alice").await;
+    let bob = p.register("bob").await;
+
+    post(&p, &alice, "before follow", None).await;
+    follow(&p, &bob, &alice).await;
+    // Backfill: the earlier post shows up once the follow is known.
+    feed_becomes(&p, &bob, &["before follow"]).await;
+    let second = post(&p, &alice, "after follow", None).await;
+    feed_becomes(&p, &bob, &["after follow", "before follow"]).await;
+    let with_author = p.ok(FEED, json!({ "s": "HOT" }), Some(&bob.access)).await;
+    assert_eq!(
+        with_author["feed"]["edges"][0]["node"]["author"]["nickname"], "alice",
+        "{with_author}"
+    );
+
+    // A deleted post leaves every timeline.
+    p.ok(
+        "mutation($id: ID!) { deletePost(id: $id) }",
+        json!({ "id": second }),
+        Some(&alice.access),
+    )
+    .await;
+    feed_becomes(&p, &bob, &["before follow"]).await;
+
+    // Unfollow empties it.
+    p.ok(
+        "mutation($id: ID!) { unfollow(userId: $id) }",
+        json!({ "id": alice.id }),
+        Some(&bob.access),
+    )
+    .await;
+    feed_becomes(&p, &bob, &[]).await;
+    // Alice's own feed does not contain her posts (she follows nobody).
+    assert!(feed_titles(&p, &alice).await.is_empty());
+}
+
+#[tokio::test]
+async fn topic_subscriptions_and_blocks_shape_the_feed() {
+    let p = Platform::start().await;
+    let alice = p.register("alice").await;
+    let bob = p.register("bob").await;
+    let carol = p.register("carol").await;
+    let topic = p
+        .ok("mutation { createTopic(input: { name: \"maintenance\", title: \"Maintenance\" }) { id } }", json!({}), Some(&alice.access))
+        .await["createTopic"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    post(&p, &alice, "oil change", Some("maintenance")).await;
+    p.ok(
+        "mutation($t: ID!) { subscribeTopic(topicId: $t) }",
+        json!({ "t": topic }),
+        Some(&bob.access),
+    )
+    .await;
+    feed_becomes(&p, &bob, &["oil change"]).await;
+    post(&p, &carol, "tyres", Some("maintenance")).await;
+    feed_becomes(&p, &bob, &["tyres", "oil change"]).await;
+
+    // Bob blocks carol: her posts leave his feed and new ones don't arrive.
+    eventually("block", || async {
+        let (_, body) = p
+            .gql(
+                "mutation($id: ID!) { block(userId: $id) }",
+                json!({ "id": carol.id }),
+                Some(&bob.access),
+            )
+            .await;
+        (body["data"]["block"] == true).then_some(())
+    })
+    .await;
+    feed_becomes(&p, &bob, &["oil change"]).await;
+    post(&p, &carol, "brakes", Some("maintenance")).await;
+    post(&p, &alice, "wipers", Some("maintenance")).await;
+    feed_becomes(&p, &bob, &["wipers", "oil change"]).await;
+
+    // Unsubscribing empties it.
+    p.ok(
+        "mutation($t: ID!) { unsubscribeTopic(topicId: $t) }",
+        json!({ "t": topic }),
+        Some(&bob.access),
+    )
+    .await;
+    feed_becomes(&p, &bob, &[]).await;
+
+    let (_, anon) = p.gql(FEED, json!({}), None).await;
+    assert_eq!(codes(&anon), vec!["UNAUTHENTICATED"]);
+}

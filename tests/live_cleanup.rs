@@ -1,0 +1,82 @@
+//! Clients that go away leave nothing behind: after 100 subscriptions are opened and closed through the
+//! router, the posts subgraph's open-subscription gauge is back to 0. (Alone in its binary: the gauge is
+//! process-wide.)
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use support::{eventually, Platform, WsClient};
+
+async fn open_subscriptions(p: &Platform) -> Option<f64> {
+    let posts = p.subgraphs.iter().find(|s| s.name == "posts")?;
+    let text = p
+        .http
+        .get(format!("{}/metrics", posts.url))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find(|l| l.starts_with("parley_live_subscriptions{"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn hundred_subscriptions_opened_and_closed_leave_nothing() {
+    let p = Platform::start().await;
+    let alice = p.register("alice").await;
+    let data = p
+        .ok(
+            "mutation { createPost(input: { title: \"Busy\", body: \"b\" }) { id } }",
+            json!({}),
+            Some(&alice.access),
+        )
+        .await;
+    let post_id = data["createPost"]["id"].as_str().expect("id").to_string();
+
+    // 50 on one connection, completed one by one; 50 more on 10 connections dropped without a word.
+    let mut ws = WsClient::connect(&p, None).await;
+    for i in 0..50 {
+        ws.subscribe(
+            &i.to_string(),
+            "subscription($p: ID!) { commentAdded(postId: $p) { id } }",
+            json!({ "p": post_id }),
+        )
+        .await;
+    }
+    let mut sockets = Vec::new();
+    for _ in 0..10 {
+        let mut s = WsClient::connect(&p, None).await;
+        for i in 0..5 {
+            s.subscribe(
+                &i.to_string(),
+                "subscription($p: ID!) { commentAdded(postId: $p) { id } }",
+                json!({ "p": post_id }),
+            )
+            .await;
+        }
+        sockets.push(s);
+    }
+    eventually("100 open subscriptions", || async {
+        (open_subscriptions(&p).await == Some(100.0)).then_some(())
+    })
+    .await;
+
+    for i in 0..50 {
+        ws.complete(&i.to_string()).await;
+    }
+    for s in sockets {
+        s.close().await;
+    }
+    ws.close().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    eventually("every subscription released", || async {
+        (open_subscriptions(&p).await == Some(0.0)).then_some(())
+    })
+    .await;
+}
