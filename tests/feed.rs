@@ -56,17 +56,28 @@ async fn follow(p: &Platform, who: &Account, target: &Account) {
 }
 
 #[tokio::test]
-async fn followed_posts_arrive_and_leave() {
-    let p = Platform::start().await;
+async fn followed_posts_arrive_and_leave_on_sqlite() {
+    follow_flow(&Platform::start().await).await;
+}
+
+#[tokio::test]
+async fn followed_posts_arrive_and_leave_on_postgres() {
+    if support::postgres_url().is_none() {
+        return;
+    }
+    follow_flow(&Platform::start_with(support::Store::Postgres).await).await;
+}
+
+async fn follow_flow(p: &Platform) {
     let alice = p.register("alice").await;
     let bob = p.register("bob").await;
 
-    post(&p, &alice, "before follow", None).await;
-    follow(&p, &bob, &alice).await;
+    post(p, &alice, "before follow", None).await;
+    follow(p, &bob, &alice).await;
     // Backfill: the earlier post shows up once the follow is known.
-    feed_becomes(&p, &bob, &["before follow"]).await;
-    let second = post(&p, &alice, "after follow", None).await;
-    feed_becomes(&p, &bob, &["after follow", "before follow"]).await;
+    feed_becomes(p, &bob, &["before follow"]).await;
+    let second = post(p, &alice, "after follow", None).await;
+    feed_becomes(p, &bob, &["after follow", "before follow"]).await;
     let with_author = p.ok(FEED, json!({ "s": "HOT" }), Some(&bob.access)).await;
     assert_eq!(
         with_author["feed"]["edges"][0]["node"]["author"]["nickname"], "alice",
@@ -80,7 +91,7 @@ async fn followed_posts_arrive_and_leave() {
         Some(&alice.access),
     )
     .await;
-    feed_becomes(&p, &bob, &["before follow"]).await;
+    feed_becomes(p, &bob, &["before follow"]).await;
 
     // Unfollow empties it.
     p.ok(
@@ -89,9 +100,9 @@ async fn followed_posts_arrive_and_leave() {
         Some(&bob.access),
     )
     .await;
-    feed_becomes(&p, &bob, &[]).await;
+    feed_becomes(p, &bob, &[]).await;
     // Alice's own feed does not contain her posts (she follows nobody).
-    assert!(feed_titles(&p, &alice).await.is_empty());
+    assert!(feed_titles(p, &alice).await.is_empty());
 }
 
 #[tokio::test]

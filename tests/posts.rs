@@ -49,12 +49,23 @@ async fn comment(
 }
 
 #[tokio::test]
-async fn topic_post_threaded_comments_and_votes() {
-    let p = Platform::start().await;
+async fn topic_post_threaded_comments_and_votes_on_sqlite() {
+    threaded_flow(&Platform::start().await).await;
+}
+
+#[tokio::test]
+async fn topic_post_threaded_comments_and_votes_on_postgres() {
+    if support::postgres_url().is_none() {
+        return;
+    }
+    threaded_flow(&Platform::start_with(support::Store::Postgres).await).await;
+}
+
+async fn threaded_flow(p: &Platform) {
     let alice = p.register("alice").await;
     let bob = p.register("bob").await;
     let carol = p.register("carol").await;
-    topic(&p, &alice.access, "car-models").await;
+    topic(p, &alice.access, "car-models").await;
     let created = p
         .ok(CREATE_POST, json!({ "i": { "title": "Which engine?", "body": "Tell me", "topic": "Car-Models", "tags": ["Engines", "#diesel"] } }), Some(&alice.access))
         .await;
@@ -66,10 +77,10 @@ async fn topic_post_threaded_comments_and_votes() {
         .expect("id")
         .to_string();
 
-    let top = comment(&p, &bob.access, &post_id, "The V8", None).await;
-    let reply = comment(&p, &carol.access, &post_id, "No, the V6", Some(&top)).await;
-    let deep = comment(&p, &bob.access, &post_id, "Why?", Some(&reply)).await;
-    comment(&p, &carol.access, &post_id, "Second thread", None).await;
+    let top = comment(p, &bob.access, &post_id, "The V8", None).await;
+    let reply = comment(p, &carol.access, &post_id, "No, the V6", Some(&top)).await;
+    let deep = comment(p, &bob.access, &post_id, "Why?", Some(&reply)).await;
+    comment(p, &carol.access, &post_id, "Second thread", None).await;
 
     // Votes from several users, changed and removed.
     p.ok(VOTE, json!({ "t": post_id, "v": 1 }), Some(&bob.access))
@@ -348,10 +359,21 @@ async fn bad_content_inputs_get_codes() {
 }
 
 #[tokio::test]
-async fn concurrent_votes_count_once() {
-    let p = Platform::start().await;
+async fn concurrent_votes_count_once_on_sqlite() {
+    concurrent_votes(&Platform::start().await).await;
+}
+
+#[tokio::test]
+async fn concurrent_votes_count_once_on_postgres() {
+    if support::postgres_url().is_none() {
+        return;
+    }
+    concurrent_votes(&Platform::start_with(support::Store::Postgres).await).await;
+}
+
+async fn concurrent_votes(p: &Platform) {
     let author = p.register("author").await;
-    let post_id = post(&p, &author.access, "Vote me", None).await;
+    let post_id = post(p, &author.access, "Vote me", None).await;
     let mut voters = Vec::new();
     for i in 0..8 {
         voters.push(p.register(&format!("voter{i}")).await);
@@ -425,4 +447,51 @@ async fn hot_new_top_lists_paginate_without_repeats() {
             assert_eq!(seen, newest_first);
         }
     }
+}
+
+#[tokio::test]
+async fn blocked_users_cannot_comment_or_vote_on_each_other() {
+    let p = Platform::start().await;
+    let alice = p.register("alice").await;
+    let bob = p.register("bob").await;
+    let post_id = post(&p, &alice.access, "Mine", None).await;
+    support::eventually("block", || async {
+        let (_, body) = p
+            .gql(
+                "mutation($id: ID!) { block(userId: $id) }",
+                json!({ "id": bob.id }),
+                Some(&alice.access),
+            )
+            .await;
+        (body["data"]["block"] == true).then_some(())
+    })
+    .await;
+    // posts learns of the block from social's event; a no-op vote (0 on nothing) probes it without writing.
+    support::eventually("posts to refuse bob", || async {
+        let (_, body) = p
+            .gql(VOTE, json!({ "t": post_id, "v": 0 }), Some(&bob.access))
+            .await;
+        (codes(&body) == ["FORBIDDEN"]).then_some(())
+    })
+    .await;
+    let (_, comment) = p
+        .gql(
+            COMMENT,
+            json!({ "p": post_id, "b": "hi" }),
+            Some(&bob.access),
+        )
+        .await;
+    assert_eq!(codes(&comment), vec!["FORBIDDEN"]);
+    let (_, vote) = p
+        .gql(VOTE, json!({ "t": post_id, "v": 1 }), Some(&bob.access))
+        .await;
+    assert_eq!(codes(&vote), vec!["FORBIDDEN"]);
+    let data = p
+        .ok(
+            "query($id: ID!) { post(id: $id) { commentCount score } }",
+            json!({ "id": post_id }),
+            None,
+        )
+        .await;
+    assert_eq!(data["post"], json!({ "commentCount": 0, "score": 0 }));
 }
