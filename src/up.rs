@@ -5,6 +5,7 @@
 //! router starts on `--port` over the supergraph this binary was built with, its subgraph URLs overridden to
 //! the chosen ports and JWT verification pointed at users' JWKS. `up` prints the GraphiQL URL when the router
 //! is healthy, stops everything on Ctrl-C/SIGTERM, and if a child dies it says which and exits non-zero.
+//! With `PARLEY_POSTGRES_URL` set, each subgraph uses database `parley_<name>` on that server instead.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -60,13 +61,18 @@ async fn start_all(
     };
     let users = base("users").context("users subgraph")?;
     let jwks = format!("{users}/.well-known/jwks.json");
+    let postgres = std::env::var("PARLEY_POSTGRES_URL").ok();
     for (name, url) in &urls {
         let sources: Vec<String> = subgraphs::event_sources(name)
             .iter()
             .filter_map(|s| base(s).map(|u| format!("{s}={u}")))
             .collect();
         let sub_port = url.rsplit(':').next().unwrap_or("0");
-        let child = Command::new(exe)
+        let mut command = Command::new(exe);
+        if let Some(base) = &postgres {
+            command.env("DATABASE_URL", postgres_database(base, name).await?);
+        }
+        let child = command
             .args(["subgraph", name, "--port", sub_port])
             .env("PARLEY_DATA_DIR", data_dir)
             .env("PARLEY_JWKS_URL", &jwks)
@@ -177,6 +183,29 @@ async fn stop_all(children: &mut [Running]) {
             let _ = running.child.kill().await;
         }
     }
+}
+
+/// `PARLEY_POSTGRES_URL` (a server, no database): each subgraph gets database `parley_<name>` there, created
+/// if missing, instead of its SQLite file.
+async fn postgres_database(base: &str, name: &str) -> anyhow::Result<String> {
+    use sea_orm::ConnectionTrait;
+    let base = base.trim_end_matches('/');
+    let database = format!("parley_{name}");
+    let admin = sea_orm::Database::connect(format!("{base}/postgres")).await?;
+    let exists = admin
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            admin.get_database_backend(),
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            [database.clone().into()],
+        ))
+        .await?
+        .is_some();
+    if !exists {
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{database}\""))
+            .await?;
+    }
+    Ok(format!("{base}/{database}"))
 }
 
 fn free_port() -> anyhow::Result<u16> {

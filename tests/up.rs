@@ -20,6 +20,8 @@ fn start_up(port: u16) -> Child {
     let data_dir = parley_kit::testing::temp_dir("up");
     let mut child = Command::new(env!("CARGO_BIN_EXE_parley"))
         .args(["up", "--port", &port.to_string(), "--data-dir"])
+        // The embedded default (SQLite files), whatever servers the test command started.
+        .env_remove("PARLEY_POSTGRES_URL")
         .arg(&data_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -11,6 +11,9 @@
 //! - [`run`]: write the config, start the engine on an ntex runtime (the engine runs on ntex, not tokio's
 //!   axum; it gets a process of its own).
 
+// The engine's ntex service stacks nest deeply; its own crate raises the limit the same way.
+#![recursion_limit = "256"]
+
 pub mod config;
 pub mod graphiql;
 pub mod plugin;

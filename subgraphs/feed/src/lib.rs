@@ -71,3 +71,74 @@ pub async fn build(config: ServiceConfig) -> anyhow::Result<(Runtime, schema::Fe
     let schema = schema::build(runtime.db.clone());
     Ok((runtime, schema))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The fan-out handler applied through the kit's consumer path, as events arrive.
+
+    use chrono::Utc;
+    use parley_kit::events::consumer::apply;
+    use parley_kit::events::contracts::{kind, FollowChanged, PostChanged};
+    use parley_kit::events::EventEnvelope;
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::store::timeline;
+
+    fn envelope(position: i64, kind: &str, payload: serde_json::Value) -> EventEnvelope {
+        EventEnvelope {
+            position,
+            id: Uuid::now_v7(),
+            source: "test".into(),
+            kind: kind.into(),
+            aggregate_id: "x".into(),
+            occurred_at: Utc::now(),
+            payload,
+        }
+    }
+
+    #[tokio::test]
+    async fn replaying_events_changes_nothing() {
+        let config =
+            parley_kit::testing::config(NAME, parley_kit::testing::temp_dir("feed-replay"));
+        let (runtime, _) = build(config).await.expect("build");
+        let (reader, author) = (Uuid::now_v7(), Uuid::now_v7());
+        let follow = envelope(
+            1,
+            kind::SUBSCRIPTION_REQUEST_ACCEPTED,
+            serde_json::to_value(FollowChanged {
+                follower_id: reader,
+                followee_id: author,
+            })
+            .expect("json"),
+        );
+        let post = envelope(
+            2,
+            kind::POST_CREATED,
+            serde_json::to_value(PostChanged {
+                post_id: Uuid::now_v7(),
+                author_id: author,
+                topic_id: None,
+                created_at: Utc::now(),
+                score: 0,
+            })
+            .expect("json"),
+        );
+        for _ in 0..3 {
+            for event in [&follow, &post] {
+                apply(&runtime.db, "posts", &fanout::Fanout, event)
+                    .await
+                    .expect("apply");
+            }
+        }
+        let rows = timeline::Entity::find()
+            .count(&runtime.db)
+            .await
+            .expect("count");
+        assert_eq!(
+            rows, 1,
+            "one post in one timeline, however often the events came"
+        );
+    }
+}

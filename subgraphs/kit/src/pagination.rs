@@ -114,7 +114,7 @@ pub fn keyset_desc<E: sea_orm::EntityTrait>(
     id: E::Column,
     after: Option<&Vec<String>>,
 ) -> async_graphql::Result<sea_orm::Select<E>> {
-    use sea_orm::sea_query::{Condition, Expr};
+    use sea_orm::sea_query::Expr;
     use sea_orm::{ColumnTrait, ExprTrait, QueryFilter, QueryOrder};
     let bad = || coded(ErrorCode::BadUserInput, "invalid cursor");
     let mut select = select;
@@ -131,10 +131,10 @@ pub fn keyset_desc<E: sea_orm::EntityTrait>(
                     RankType::Int => sea_orm::Value::from(raw.parse::<i32>().map_err(|_| bad())?),
                     RankType::Float => sea_orm::Value::from(raw.parse::<f64>().map_err(|_| bad())?),
                 };
+                // A row-value comparison, which SQLite and PostgreSQL both answer with one index range.
                 select.filter(
-                    Condition::any()
-                        .add(Expr::col(col).lt(value.clone()))
-                        .add(Expr::col(col).eq(value).and(id.lt(last))),
+                    Expr::tuple([Expr::col(col), Expr::col(id)])
+                        .lt(Expr::tuple([Expr::val(value), Expr::val(last)])),
                 )
             }
         };

@@ -10,7 +10,7 @@ use parley_kit::{rank, Identity, Role};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter,
-    QuerySelect, Set,
+    QuerySelect, Select, Set,
 };
 use uuid::Uuid;
 
@@ -238,6 +238,16 @@ pub async fn list<C: ConnectionTrait>(
     period: TopPeriod,
     page: &Page,
 ) -> Result<Vec<post::Model>> {
+    Ok(list_query(filter, sort, period, page)?.all(db).await?)
+}
+
+/// The query behind [`list`]: a keyset walk of the sort's index.
+fn list_query(
+    filter: &PostFilter,
+    sort: PostSort,
+    period: TopPeriod,
+    page: &Page,
+) -> Result<Select<post::Entity>> {
     let mut select = post::Entity::find().filter(post::Column::DeletedAt.is_null());
     if let Some(topic_id) = filter.topic_id {
         select = select.filter(post::Column::TopicId.eq(topic_id));
@@ -264,7 +274,7 @@ pub async fn list<C: ConnectionTrait>(
     }
     let select = keyset_desc(select, rank_of(sort), post::Column::Id, page.after.as_ref())
         .map_err(|e| invalid(e.message))?;
-    Ok(select.limit(page.limit()).all(db).await?)
+    Ok(select.limit(page.limit()))
 }
 
 /// The rank column of a sort (NEW has none: it is the time-ordered id).
@@ -286,4 +296,63 @@ pub fn sort_key(post: &post::Model, sort: PostSort) -> Vec<String> {
         PostSort::Controversial => Some(post.controversy_rank.to_string()),
     };
     pagination::sort_key(rank, post.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, QueryTrait, Statement};
+
+    use super::*;
+
+    /// The plan SQLite picks for a list: it must walk the sort's index, never sort the table.
+    async fn plan(sort: PostSort, filter: PostFilter, after: Option<Vec<String>>) -> String {
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            parley_kit::testing::temp_dir("posts-plan")
+                .join("posts.db")
+                .display()
+        );
+        let db = parley_kit::store::connect_url::<migration_posts::Migrator>(&url, 1)
+            .await
+            .expect("store");
+        let page = Page { first: 25, after };
+        let sql = list_query(&filter, sort, TopPeriod::All, &page)
+            .expect("query")
+            .build(db.get_database_backend())
+            .to_string();
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                db.get_database_backend(),
+                format!("EXPLAIN QUERY PLAN {sql}"),
+            ))
+            .await
+            .expect("explain");
+        rows.iter()
+            .filter_map(|r| r.try_get::<String>("", "detail").ok())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    #[tokio::test]
+    async fn ranked_lists_walk_an_index_without_sorting() {
+        let after = Some(vec!["1".to_string(), Uuid::now_v7().to_string()]);
+        for (sort, index) in [
+            (PostSort::Hot, "idx_posts_hot"),
+            (PostSort::Top, "idx_posts_top"),
+            (PostSort::Controversial, "idx_posts_controversial"),
+        ] {
+            let plan = plan(sort, PostFilter::default(), after.clone()).await;
+            assert!(plan.contains(index), "{sort:?}: {plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{sort:?} sorts: {plan}");
+        }
+        let new = plan(PostSort::New, PostFilter::default(), None).await;
+        assert!(!new.contains("TEMP B-TREE"), "NEW sorts: {new}");
+        let topic = PostFilter {
+            topic_id: Some(Uuid::now_v7()),
+            ..Default::default()
+        };
+        let by_topic = plan(PostSort::Hot, topic, None).await;
+        assert!(by_topic.contains("idx_posts_topic_hot"), "{by_topic}");
+        assert!(!by_topic.contains("TEMP B-TREE"), "{by_topic}");
+    }
 }

@@ -1,0 +1,74 @@
+//! parley-bench: benchmarks that print figures (never timed tests).
+//!
+//! - `seed` (src/bin/seed.rs): fills the users, social, posts and feed stores (SQLite files or PostgreSQL
+//!   databases) with a large graph: users, topics, posts, threaded comments, votes, follows and timelines.
+//! - `load` (src/bin/load.rs): fixed-concurrency load of one GraphQL query through the router; prints RPS and
+//!   latency percentiles.
+//! - `fanout` (src/bin/fanout.rs): N WebSocket + SSE subscribers on one post; measures publish-to-last-delivery.
+//! - `run.sh`: builds in release, seeds, starts `parley up` and runs the above.
+//!
+//! Every target is a loopback address; every loop is bounded in count and time.
+
+use std::time::Duration;
+
+/// Latency samples and the figures printed from them.
+#[derive(Default)]
+pub struct Samples {
+    values: Vec<Duration>,
+}
+
+impl Samples {
+    pub fn push(&mut self, d: Duration) {
+        self.values.push(d);
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    pub fn extend(&mut self, other: Samples) {
+        self.values.extend(other.values);
+    }
+
+    /// The `p`-th percentile (0–100), nearest rank.
+    pub fn percentile(&mut self, p: f64) -> Duration {
+        if self.values.is_empty() {
+            return Duration::ZERO;
+        }
+        self.values.sort_unstable();
+        let rank = ((p / 100.0) * self.values.len() as f64).ceil() as usize;
+        self.values[rank.clamp(1, self.values.len()) - 1]
+    }
+
+    /// "p50 1.23 ms  p95 …  p99 …  max …"
+    pub fn summary(&mut self) -> String {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        format!(
+            "p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+            ms(self.percentile(50.0)),
+            ms(self.percentile(95.0)),
+            ms(self.percentile(99.0)),
+            ms(self.percentile(100.0)),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let mut s = Samples::default();
+        for ms in 1..=100 {
+            s.push(Duration::from_millis(ms));
+        }
+        assert_eq!(s.percentile(50.0), Duration::from_millis(50));
+        assert_eq!(s.percentile(99.0), Duration::from_millis(99));
+        assert_eq!(s.percentile(100.0), Duration::from_millis(100));
+    }
+}
