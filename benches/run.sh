@@ -45,8 +45,8 @@ start_up() {
 rss_report() {
   sleep 2
   local pids
-  pids="$up_pid $(pgrep -P "$up_pid" | tr '\n' ' ')"
-  ps -o rss=,args= -p "${pids// /,}" | awk '{ total += $1; printf "  RSS %7.1f MB  %s %s %s\n", $1/1024, $2, $3, $4 } END { printf "  RSS %7.1f MB  total\n", total/1024 }'
+  pids=$(echo "$up_pid" $(pgrep -P "$up_pid") | tr ' ' ',')
+  ps -o rss=,args= -p "$pids" | awk '{ total += $1; printf "  RSS %7.1f MB  %s %s %s\n", $1/1024, $2, $3, $4 } END { printf "  RSS %7.1f MB  total\n", total/1024 }' || true
 }
 
 measure() {

@@ -86,6 +86,9 @@ limits:
 traffic_shaping:
   all:
     dedupe_enabled: true
+  router:
+    # Live UIs hold one WebSocket or SSE stream per client; the engine's default (128) is far too low.
+    max_long_lived_clients: 20000
 plugins:
   parley:
     enabled: true

@@ -95,6 +95,11 @@ async fn main() -> anyhow::Result<()> {
             .json(&json!({ "query": SUBSCRIPTION, "variables": { "p": post_id } }))
             .send()
             .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "SSE subscription refused: {}",
+            response.status()
+        );
         let tx = tx.clone();
         tokio::spawn(async move {
             let mut buffer = String::new();
