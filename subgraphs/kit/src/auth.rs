@@ -95,7 +95,13 @@ pub struct JwtVerifier {
     jwks_url: String,
     http: reqwest::Client,
     keys: RwLock<KeyCache>,
+    /// Tokens already verified, until they expire: a client sends the same token with every request, and a
+    /// signature check per request per subgraph is the largest CPU cost of an authenticated query.
+    verified: std::sync::Mutex<HashMap<String, (Identity, i64)>>,
 }
+
+/// Verified tokens kept at most; the cache is emptied when it is full (tokens live 15 minutes).
+const VERIFIED_CAPACITY: usize = 10_000;
 
 #[derive(Default)]
 struct KeyCache {
@@ -115,11 +121,34 @@ impl JwtVerifier {
                 .build()
                 .unwrap_or_default(),
             keys: RwLock::new(KeyCache::default()),
+            verified: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
     /// Checks the token's signature, issuer and expiry and returns the identity it carries.
     pub async fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        let now = chrono::Utc::now().timestamp();
+        if let Some((identity, exp)) = self.verified_lock().get(token) {
+            if *exp > now {
+                return Ok(identity.clone());
+            }
+        }
+        let (identity, exp) = self.verify_signed(token).await?;
+        let mut verified = self.verified_lock();
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.clear();
+        }
+        verified.insert(token.to_string(), (identity.clone(), exp));
+        Ok(identity)
+    }
+
+    fn verified_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Identity, i64)>> {
+        self.verified
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn verify_signed(&self, token: &str) -> Result<(Identity, i64), AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidToken)?;
         if header.alg != Algorithm::EdDSA {
             return Err(AuthError::InvalidToken);
@@ -132,11 +161,12 @@ impl JwtVerifier {
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
             .map_err(|_| AuthError::InvalidToken)?;
         let claims = data.claims;
-        Ok(Identity {
+        let identity = Identity {
             user_id: Uuid::parse_str(&claims.sub).map_err(|_| AuthError::InvalidToken)?,
             roles: claims.roles,
             session_id: Uuid::parse_str(&claims.sid).map_err(|_| AuthError::InvalidToken)?,
-        })
+        };
+        Ok((identity, claims.exp))
     }
 
     async fn key(&self, kid: &str) -> Result<DecodingKey, AuthError> {

@@ -37,7 +37,7 @@ pub fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> 
 
 pub fn build(db: DatabaseConnection, content: Arc<Content>, live: Arc<Live>) -> PostsSchema {
     builder()
-        .data(DataLoader::new(PostsLoader(db.clone()), tokio::spawn))
+        .data(parley_kit::server::loader(PostsLoader(db.clone())))
         .data(db)
         .data(content)
         .data(live)

@@ -5,7 +5,6 @@ mod user;
 
 use std::sync::Arc;
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, EmptySubscription, Object, Schema, ID};
 use parley_kit::auth::require_identity;
 use parley_kit::ids::parse_id;
@@ -24,7 +23,7 @@ pub fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscript
 
 pub fn build(db: DatabaseConnection, graph: Arc<Graph>) -> SocialSchema {
     builder()
-        .data(DataLoader::new(SocialLoader(db.clone()), tokio::spawn))
+        .data(parley_kit::server::loader(SocialLoader(db.clone())))
         .data(db)
         .data(graph)
         .finish()

@@ -6,7 +6,6 @@ mod user;
 
 use std::sync::Arc;
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptySubscription, Schema};
 use sea_orm::DatabaseConnection;
 
@@ -26,7 +25,7 @@ pub fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscript
 /// The schema with its services.
 pub fn build(db: DatabaseConnection, accounts: Arc<Accounts>) -> UsersSchema {
     builder()
-        .data(DataLoader::new(UserLoader(db.clone()), tokio::spawn))
+        .data(parley_kit::server::loader(UserLoader(db.clone())))
         .data(db)
         .data(accounts)
         .finish()
