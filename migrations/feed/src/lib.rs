@@ -1,6 +1,7 @@
 //! Migrations of the feed subgraph's store: projections of posts, follows, topic subscriptions and blocks
 //! (all from events), and each user's timeline (fan-out on write) with its ranks stored for keyset sorts.
 
+use parley_kit::migration::index;
 pub use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
@@ -67,20 +68,6 @@ impl MigrationName for CreateFeed {
     fn name(&self) -> &str {
         "m0001_create_feed"
     }
-}
-
-async fn index(
-    m: &SchemaManager<'_>,
-    name: &str,
-    table: impl IntoIden,
-    cols: Vec<DynIden>,
-) -> Result<(), DbErr> {
-    let mut stmt = Index::create();
-    stmt.name(name).table(table);
-    for col in cols {
-        stmt.col(col);
-    }
-    m.create_index(stmt.to_owned()).await
 }
 
 fn pair_table(

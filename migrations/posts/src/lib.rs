@@ -4,6 +4,7 @@
 //! Ranks are stored, indexed columns so every sort is a keyset walk of an index: `hot_rank` (Lemmy's formula,
 //! refreshed on vote and periodically for decay), `controversy_rank`, `score`, and the time-ordered UUIDv7 `id`.
 
+use parley_kit::migration::index;
 pub use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
@@ -112,20 +113,6 @@ impl MigrationName for CreatePosts {
     fn name(&self) -> &str {
         "m0001_create_posts"
     }
-}
-
-async fn index(
-    m: &SchemaManager<'_>,
-    name: &str,
-    table: impl IntoIden,
-    cols: Vec<DynIden>,
-) -> Result<(), DbErr> {
-    let mut stmt = Index::create();
-    stmt.name(name).table(table);
-    for col in cols {
-        stmt.col(col);
-    }
-    m.create_index(stmt.to_owned()).await
 }
 
 /// The materialised path is compared byte by byte (range scans, depth-first order): on PostgreSQL that needs

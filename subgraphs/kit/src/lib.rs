@@ -5,6 +5,7 @@
 //! - [`error`]: the stable error codes of DESIGN §4 and the bridge from a crate's error enum to a GraphQL error.
 //! - [`auth`]: the caller's identity, verified from the access JWT against the users subgraph's JWKS.
 //! - [`ids`]: UUIDv7 ids as GraphQL `ID`s.
+//! - [`migration`]: helpers for the domains' migration crates.
 //! - [`pagination`]: opaque keyset cursors and Relay connection helpers.
 //! - [`rank`]: hot and controversy ranks (stored as indexed columns by the domains that sort by them).
 //! - [`store`]: connecting to SQLite or PostgreSQL and running a domain's migrations.
@@ -21,6 +22,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod mail;
+pub mod migration;
 pub mod pagination;
 pub mod rank;
 pub mod runtime;

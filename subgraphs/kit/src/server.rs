@@ -66,6 +66,8 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
+    // Install the recorder before anything records: metrics emitted before the first scrape would be lost.
+    prometheus();
     let state = AppState {
         schema,
         db: parts.db,

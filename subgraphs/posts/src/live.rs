@@ -20,8 +20,9 @@ pub struct Guard(Arc<AtomicI64>);
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let now = self.0.fetch_sub(1, Ordering::SeqCst) - 1;
-        metrics::gauge!("parley_live_subscriptions", "subgraph" => "posts").set(now as f64);
+        self.0.fetch_sub(1, Ordering::SeqCst);
+        // increment/decrement, not set: a snapshot set from two threads can land out of order.
+        metrics::gauge!("parley_live_subscriptions", "subgraph" => "posts").decrement(1.0);
     }
 }
 
@@ -46,8 +47,8 @@ impl Live {
         L: Fn(EventEnvelope) -> F + Send + 'static,
         F: std::future::Future<Output = Option<T>> + Send + 'static,
     {
-        let now = self.open.fetch_add(1, Ordering::SeqCst) + 1;
-        metrics::gauge!("parley_live_subscriptions", "subgraph" => "posts").set(now as f64);
+        self.open.fetch_add(1, Ordering::SeqCst);
+        metrics::gauge!("parley_live_subscriptions", "subgraph" => "posts").increment(1.0);
         let guard = Guard(self.open.clone());
         BroadcastStream::new(self.bus.subscribe()).filter_map(move |item| {
             let _alive = &guard;
