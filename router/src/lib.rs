@@ -19,6 +19,8 @@ pub mod graphiql;
 pub mod plugin;
 
 pub use config::RouterOptions;
+/// The allocator the engine is tuned for (mimalloc); binaries install it with `#[global_allocator]`.
+pub use hive_router::RouterGlobalAllocator as GlobalAllocator;
 
 use hive_router::{init_rustls_crypto_provider, router_entrypoint, PluginRegistry};
 

@@ -31,6 +31,9 @@ struct Args {
     /// Log in as this many seeded users and send their tokens.
     #[arg(long, default_value_t = 0)]
     login: usize,
+    /// Where to log in (default: `--url`); lets the load target one subgraph directly.
+    #[arg(long)]
+    login_url: Option<String>,
 }
 
 #[tokio::main]
@@ -46,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
     let mut tokens = Vec::new();
     for i in 0..args.login {
         let body: Value = http
-            .post(&args.url)
+            .post(args.login_url.as_deref().unwrap_or(&args.url))
             .json(&json!({ "query": "mutation($e: String!) { login(email: $e, password: \"bench password 1\") { accessToken } }", "variables": { "e": format!("user{i}@bench.local") } }))
             .send()
             .await?

@@ -14,6 +14,7 @@ use parley_kit::events::contracts::{
 };
 use parley_kit::events::{EventEnvelope, EventHandler};
 use parley_kit::rank;
+use parley_kit::store::set_by_key;
 use sea_orm::sea_query::{Condition, Expr, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, ExprTrait, QueryFilter,
@@ -296,23 +297,27 @@ async fn unblocked(txn: &DatabaseTransaction, b: BlockChanged) -> Result<(), DbE
 pub async fn refresh_ranks<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
     let now = Utc::now();
     let since = now - chrono::Duration::hours(rank::HOT_WINDOW_HOURS as i64);
-    let posts = feed_post::Entity::find()
+    let ranks: Vec<_> = feed_post::Entity::find()
         .filter(feed_post::Column::CreatedAt.gte(since))
         .all(db)
-        .await?;
-    for p in posts {
-        let hot = rank::hot(i64::from(p.score), p.created_at, now);
-        timeline::Entity::update_many()
-            .col_expr(timeline::Column::HotRank, Expr::value(hot))
-            .filter(timeline::Column::PostId.eq(p.post_id))
-            .exec(db)
-            .await?;
-        feed_post::Entity::update_many()
-            .col_expr(feed_post::Column::HotRank, Expr::value(hot))
-            .filter(feed_post::Column::PostId.eq(p.post_id))
-            .exec(db)
-            .await?;
-    }
+        .await?
+        .into_iter()
+        .map(|p| (p.post_id, rank::hot(i64::from(p.score), p.created_at, now)))
+        .collect();
+    set_by_key::<timeline::Entity, _>(
+        db,
+        timeline::Column::PostId,
+        timeline::Column::HotRank,
+        &ranks,
+    )
+    .await?;
+    set_by_key::<feed_post::Entity, _>(
+        db,
+        feed_post::Column::PostId,
+        feed_post::Column::HotRank,
+        &ranks,
+    )
+    .await?;
     let stale = Query::select()
         .column(feed_post::Column::PostId)
         .from(feed_post::Entity)

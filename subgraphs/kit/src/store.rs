@@ -55,3 +55,38 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTra
     })
     .await
 }
+
+/// Rows written per statement by [`set_by_key`] (two bind values each, well under every engine's limit).
+const BULK_CHUNK: usize = 500;
+
+/// Sets `column` of many rows, each found by `key`, to its own value: one
+/// `UPDATE … SET column = CASE key WHEN … END WHERE key IN (…)` per chunk of rows, instead of a statement per
+/// row (the hot-rank decay rewrites every post of the last week).
+pub async fn set_by_key<E, C>(
+    db: &C,
+    key: E::Column,
+    column: E::Column,
+    values: &[(uuid::Uuid, f64)],
+) -> Result<(), DbErr>
+where
+    E: sea_orm::EntityTrait,
+    C: sea_orm::ConnectionTrait,
+{
+    use sea_orm::sea_query::{CaseStatement, Expr};
+    use sea_orm::{ColumnTrait, QueryFilter};
+
+    for chunk in values.chunks(BULK_CHUNK) {
+        let case = chunk
+            .iter()
+            .fold(CaseStatement::new(), |case, (id, value)| {
+                case.case(key.eq(*id), Expr::value(*value))
+            })
+            .finally(Expr::col(column));
+        E::update_many()
+            .col_expr(column, case.into())
+            .filter(key.is_in(chunk.iter().map(|(id, _)| *id)))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
