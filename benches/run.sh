@@ -5,7 +5,7 @@
 #
 # For each store: builds in release, seeds 100k users with 100k posts (200k comments, 500k votes), then again
 # with 1M posts (2M comments, 5M votes); each time starts `parley up` on that data and measures through the
-# router, at a fixed concurrency:
+# router, at fixed concurrencies (CONCURRENCY, default "8 16"):
 #   posts(sort: HOT, first: 25) { title author { nickname } score commentCount }   (anonymous)
 #   feed(first: 25) { title author { nickname } score }                             (100 seeded readers)
 # and, at 1M posts, a new comment fanned out to 500 WebSocket + 500 SSE subscribers.
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 source scripts/services.sh
 
 stores=${1:-both}
-concurrency=${CONCURRENCY:-16}
+concurrencies=${CONCURRENCY:-8 16}
 duration=${DURATION:-20}
 port=${PORT:-4790}
 bench_dir="$root/target/bench"
@@ -49,14 +49,21 @@ rss_report() {
   ps -o rss=,args= -p "$pids" | awk '{ total += $1; printf "  RSS %7.1f MB  %s %s %s\n", $1/1024, $2, $3, $4 } END { printf "  RSS %7.1f MB  total\n", total/1024 }' || true
 }
 
+# Each query at each concurrency: anonymous posts(HOT) would be flattered by the router's deduplication of
+# identical in-flight subgraph requests, so it also runs with 100 users' tokens.
 measure() {
-  local label=$1
-  "$bin/load" --url "http://127.0.0.1:$port/graphql" --label "$label posts(HOT)" \
-    --concurrency "$concurrency" --duration "$duration" \
-    --query '{ posts(sort: HOT, first: 25) { edges { node { title author { nickname } score commentCount } } } }'
-  "$bin/load" --url "http://127.0.0.1:$port/graphql" --label "$label feed" --login 100 \
-    --concurrency "$concurrency" --duration "$duration" \
-    --query '{ feed(first: 25) { edges { node { title author { nickname } score } } } }'
+  local label=$1 c
+  for c in $concurrencies; do
+    "$bin/load" --url "http://127.0.0.1:$port/graphql" --label "$label posts(HOT) anonymous c$c" \
+      --concurrency "$c" --duration "$duration" \
+      --query '{ posts(sort: HOT, first: 25) { edges { node { title author { nickname } score commentCount } } } }'
+    "$bin/load" --url "http://127.0.0.1:$port/graphql" --label "$label posts(HOT) signed-in c$c" --login 100 \
+      --concurrency "$c" --duration "$duration" \
+      --query '{ posts(sort: HOT, first: 25) { edges { node { title author { nickname } score commentCount } } } }'
+    "$bin/load" --url "http://127.0.0.1:$port/graphql" --label "$label feed c$c" --login 100 \
+      --concurrency "$c" --duration "$duration" \
+      --query '{ feed(first: 25) { edges { node { title author { nickname } score } } } }'
+  done
 }
 
 run_store() {
