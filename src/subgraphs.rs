@@ -13,6 +13,7 @@ pub const ALL: &[&str] = &[
     parley_social::NAME,
     parley_posts::NAME,
     parley_feed::NAME,
+    parley_chat::NAME,
 ];
 
 /// The subgraphs whose events each one consumes.
@@ -21,6 +22,7 @@ pub fn event_sources(name: &str) -> &'static [&'static str] {
         "social" => &["users"],
         "posts" => &["social"],
         "feed" => &["posts", "social"],
+        "chat" => &["users", "social"],
         _ => &[],
     }
 }
@@ -32,6 +34,7 @@ pub fn sdl(name: &str) -> anyhow::Result<String> {
         "social" => parley_social::sdl(),
         "posts" => parley_posts::sdl(),
         "feed" => parley_feed::sdl(),
+        "chat" => parley_chat::sdl(),
         _ => bail!("unknown subgraph {name:?} (known: {})", ALL.join(", ")),
     })
 }
@@ -48,6 +51,7 @@ pub async fn run(
         "social" => parley_social::run(config, listener, shutdown).await,
         "posts" => parley_posts::run(config, listener, shutdown).await,
         "feed" => parley_feed::run(config, listener, shutdown).await,
+        "chat" => parley_chat::run(config, listener, shutdown).await,
         _ => bail!("unknown subgraph {name:?} (known: {})", ALL.join(", ")),
     }
 }
@@ -81,6 +85,8 @@ pub async fn migrate(name: String, down: Option<u32>) -> anyhow::Result<()> {
         ("posts", Some(n)) => parley_posts::Migrator::down(&db, Some(n)).await?,
         ("feed", None) => parley_feed::Migrator::up(&db, None).await?,
         ("feed", Some(n)) => parley_feed::Migrator::down(&db, Some(n)).await?,
+        ("chat", None) => parley_chat::Migrator::up(&db, None).await?,
+        ("chat", Some(n)) => parley_chat::Migrator::down(&db, Some(n)).await?,
         _ => bail!("unknown subgraph {name:?} (known: {})", ALL.join(", ")),
     }
     println!("{name}: migrations done");

@@ -22,7 +22,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::store::{block, feed_post, follow, timeline, topic_sub};
+use crate::store::{feed_post, follow, timeline, topic_sub};
 
 /// How many of a followee's (or topic's) latest posts a new follow (or subscription) brings in.
 pub const BACKFILL: u64 = 200;
@@ -44,8 +44,11 @@ impl EventHandler for Fanout {
             kind::SUBSCRIPTION_REMOVED => unfollowed(txn, event.decode()?).await?,
             kind::TOPIC_SUBSCRIBED => subscribed(txn, event.decode()?).await?,
             kind::TOPIC_UNSUBSCRIBED => unsubscribed(txn, event.decode()?).await?,
-            kind::USER_BLOCKED => blocked(txn, event.decode()?).await?,
-            kind::USER_UNBLOCKED => unblocked(txn, event.decode()?).await?,
+            kind::USER_BLOCKED | kind::USER_UNBLOCKED => {
+                if let Some((true, b)) = parley_kit::blocks::apply(txn, event).await? {
+                    blocked(txn, b).await?;
+                }
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -78,28 +81,6 @@ async fn insert_entries<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Users that blocked `user` or that `user` blocked.
-async fn block_partners<C: ConnectionTrait>(db: &C, user: Uuid) -> Result<BTreeSet<Uuid>, DbErr> {
-    let rows = block::Entity::find()
-        .filter(
-            Condition::any()
-                .add(block::Column::BlockerId.eq(user))
-                .add(block::Column::BlockedId.eq(user)),
-        )
-        .all(db)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|b| {
-            if b.blocker_id == user {
-                b.blocked_id
-            } else {
-                b.blocker_id
-            }
-        })
-        .collect())
-}
-
 async fn post_created(txn: &DatabaseTransaction, p: PostChanged) -> Result<(), DbErr> {
     let now = Utc::now();
     let post = feed_post::Model {
@@ -130,7 +111,7 @@ async fn post_created(txn: &DatabaseTransaction, p: PostChanged) -> Result<(), D
             .await?;
         readers.extend(subscribers.into_iter().map(|s| s.user_id));
     }
-    let excluded = block_partners(txn, p.author_id).await?;
+    let excluded = parley_kit::blocks::partners(txn, p.author_id).await?;
     readers.retain(|r| !excluded.contains(r));
     insert_entries(txn, readers.into_iter().map(|u| entry(u, &post)).collect()).await
 }
@@ -173,7 +154,7 @@ async fn vote(txn: &DatabaseTransaction, v: VoteCast) -> Result<(), DbErr> {
 
 /// Backfills the newest posts matching `filter` into `user`'s timeline (skipping blocked authors).
 async fn backfill(txn: &DatabaseTransaction, user: Uuid, filter: Condition) -> Result<(), DbErr> {
-    let excluded = block_partners(txn, user).await?;
+    let excluded = parley_kit::blocks::partners(txn, user).await?;
     let posts = feed_post::Entity::find()
         .filter(filter)
         .order_by_desc(feed_post::Column::PostId)
@@ -266,14 +247,8 @@ async fn unsubscribed(txn: &DatabaseTransaction, s: TopicSubscriptionChanged) ->
     Ok(())
 }
 
+/// Each side of a new block leaves the other's timeline.
 async fn blocked(txn: &DatabaseTransaction, b: BlockChanged) -> Result<(), DbErr> {
-    block::Entity::insert(block::ActiveModel {
-        blocker_id: Set(b.blocker_id),
-        blocked_id: Set(b.blocked_id),
-    })
-    .on_conflict_do_nothing_on([block::Column::BlockerId, block::Column::BlockedId])
-    .exec(txn)
-    .await?;
     for (reader, author) in [(b.blocker_id, b.blocked_id), (b.blocked_id, b.blocker_id)] {
         timeline::Entity::delete_many()
             .filter(timeline::Column::UserId.eq(reader))
@@ -281,15 +256,6 @@ async fn blocked(txn: &DatabaseTransaction, b: BlockChanged) -> Result<(), DbErr
             .exec(txn)
             .await?;
     }
-    Ok(())
-}
-
-async fn unblocked(txn: &DatabaseTransaction, b: BlockChanged) -> Result<(), DbErr> {
-    block::Entity::delete_many()
-        .filter(block::Column::BlockerId.eq(b.blocker_id))
-        .filter(block::Column::BlockedId.eq(b.blocked_id))
-        .exec(txn)
-        .await?;
     Ok(())
 }
 

@@ -59,24 +59,6 @@ pub mod topic_sub {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-pub mod block {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-    #[sea_orm(table_name = "blocks")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub blocker_id: Uuid,
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub blocked_id: Uuid,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
 pub mod timeline {
     use sea_orm::entity::prelude::*;
 

@@ -11,16 +11,20 @@
 //! - [`store`]: connecting to SQLite or PostgreSQL and running a domain's migrations.
 //! - [`events`]: domain events: the transactional outbox, the relay, the in-process bus, the HTTP event feed
 //!   between processes, and idempotent consumers.
+//! - [`blocks`]: the projection of social's blocks kept by every content domain.
+//! - [`live`]: subscription streams off the event bus, counted while open.
 //! - [`mail`]: outgoing mail over SMTP, or into files when no SMTP server is configured.
 //! - [`runtime`]: what a running subgraph holds (store, relay, consumers, verifier) and how it starts.
 //! - [`server`]: the axum server every subgraph runs: `/graphql`, `/ws`, `/health`, `/metrics`, `/events`.
 //! - `testing` (feature `testing`): helpers for tests.
 
 pub mod auth;
+pub mod blocks;
 pub mod config;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod live;
 pub mod mail;
 pub mod migration;
 pub mod pagination;

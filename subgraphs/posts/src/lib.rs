@@ -8,15 +8,12 @@
 //! - `schema/`: queries, mutations, subscriptions (`mod.rs`), GraphQL types (`types`), batched `loaders`.
 //! - `service` (the `Content` handle and block checks), then one file per concern of the write side:
 //!   `topics`, `posts`, `comments`, `votes`.
-//! - `live` (subscription streams off the bus), `decay` (periodic hot-rank refresh), `projection` (blocks
-//!   from social), `validate`, `store` (entities), `error` ([`PostsError`]).
+//! - `decay` (periodic hot-rank refresh), `validate`, `store` (entities), `error` ([`PostsError`]).
 
 mod comments;
 mod decay;
 mod error;
-mod live;
 mod posts;
-mod projection;
 pub mod schema;
 mod service;
 mod store;
@@ -57,13 +54,16 @@ pub async fn run(
 /// Starts the store, relay, consumers and rank decay, and builds the schema, without serving.
 pub async fn build(config: ServiceConfig) -> anyhow::Result<(Runtime, schema::PostsSchema)> {
     let mut runtime = Runtime::start::<Migrator>(config).await?;
-    runtime.consume(Arc::new(projection::Projection));
+    runtime.consume(Arc::new(parley_kit::blocks::Projection));
     runtime.add_task(decay::start(runtime.db.clone()));
     let content = Arc::new(service::Content {
         db: runtime.db.clone(),
         events: runtime.events.clone(),
     });
-    let live = Arc::new(live::Live::new(runtime.events.bus.clone()));
+    let live = Arc::new(parley_kit::live::Live::new(
+        runtime.events.bus.clone(),
+        NAME,
+    ));
     let schema = schema::build(runtime.db.clone(), content, live);
     Ok((runtime, schema))
 }

@@ -161,22 +161,3 @@ pub mod vote {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
-
-pub mod block {
-    use sea_orm::entity::prelude::*;
-
-    /// Projection of social's blocks: content from or to a blocked user is refused.
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-    #[sea_orm(table_name = "blocks")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub blocker_id: Uuid,
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub blocked_id: Uuid,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}

@@ -26,6 +26,16 @@ pub mod kind {
     pub const VOTE_UPDATED: &str = "VoteUpdated";
     pub const TOPIC_SUBSCRIBED: &str = "TopicSubscribed";
     pub const TOPIC_UNSUBSCRIBED: &str = "TopicUnsubscribed";
+    pub const CHAT_CREATED: &str = "ChatCreated";
+    pub const CHAT_MEMBER_ADDED: &str = "ChatMemberAdded";
+    pub const CHAT_MEMBER_REMOVED: &str = "ChatMemberRemoved";
+    pub const MESSAGE_SENT: &str = "MessageSent";
+    pub const MESSAGE_EDITED: &str = "MessageEdited";
+    pub const MESSAGE_DELETED: &str = "MessageDeleted";
+    pub const MESSAGE_RECEIVED: &str = "MessageReceived";
+    pub const MESSAGE_READ: &str = "MessageRead";
+    /// Ephemeral: published straight to the bus, never stored in an outbox.
+    pub const CHAT_TYPING: &str = "ChatTyping";
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -99,4 +109,57 @@ pub struct VoteCast {
 pub struct TopicSubscriptionChanged {
     pub user_id: Uuid,
     pub topic_id: Uuid,
+}
+
+/// A chat was created (`member_ids` includes the creator).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChatCreated {
+    pub chat_id: Uuid,
+    pub kind: String,
+    pub creator_id: Uuid,
+    pub member_ids: Vec<Uuid>,
+}
+
+/// `user_id` joined or left `chat_id` (`by` is who added or removed them; themself when leaving).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChatMemberChanged {
+    pub chat_id: Uuid,
+    pub user_id: Uuid,
+    pub by: Uuid,
+}
+
+/// A message as sent, edited or deleted: the whole message, so live subscribers need no store read.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChatMessage {
+    pub message_id: Uuid,
+    pub chat_id: Uuid,
+    pub seq: i64,
+    pub author_id: Uuid,
+    pub kind: String,
+    pub text: Option<String>,
+    pub media_id: Option<Uuid>,
+    pub reply_to_id: Option<Uuid>,
+    /// For SYSTEM messages: the member the message is about.
+    pub subject_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub edited_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// A member's delivered or read marker moved forward to `seq`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChatReceipt {
+    pub chat_id: Uuid,
+    pub user_id: Uuid,
+    pub message_id: Uuid,
+    pub seq: i64,
+}
+
+/// A member started or stopped typing; `typing` is true until `expires_at` unless renewed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChatTyping {
+    pub chat_id: Uuid,
+    pub user_id: Uuid,
+    pub typing: bool,
+    pub expires_at: DateTime<Utc>,
 }

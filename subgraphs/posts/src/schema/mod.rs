@@ -18,13 +18,13 @@ use parley_kit::{ApiResult, ErrorCode, ResultExt};
 use sea_orm::DatabaseConnection;
 
 use crate::comments::live_comment;
-use crate::live::Live;
 use crate::posts::{live_post, NewPost, PostChanges, PostFilter, PostSort, TopPeriod};
 use crate::service::Content;
 use crate::store::post;
 use crate::topics::{self, NewTopic};
 use crate::validate;
 use loaders::{CommentKey, PostsLoader, TopicKey};
+use parley_kit::live::Live;
 pub use types::{Comment, Post, Topic, User, VoteResult};
 
 pub type PostsSchema = Schema<Query, Mutation, Subscription>;

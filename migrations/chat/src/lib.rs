@@ -1,0 +1,212 @@
+//! Migrations of the chat subgraph's store: chats (direct ones keyed by their pair of users), members with
+//! their role, settings and receipt markers, messages numbered per chat, per-user hidden messages ("delete for
+//! me"), and the projections of known users and of blocks. The kit's event tables first.
+//!
+//! A chat's `last_seq` is its message counter: sending locks the chat row and takes the next number, so
+//! `(chat_id, seq)` is unique and gap-free and a client resyncs with "everything after N".
+
+use parley_kit::migration::{index, unique_index};
+pub use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(parley_kit::events::KitEventTables),
+            Box::new(CreateChat),
+        ]
+    }
+}
+
+#[derive(DeriveIden)]
+enum Chats {
+    Table,
+    Id,
+    Kind,
+    Title,
+    DirectKey,
+    CreatorId,
+    LastSeq,
+    /// Microseconds since the epoch of the last message (chats are listed by it).
+    Activity,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum ChatMembers {
+    Table,
+    ChatId,
+    UserId,
+    Role,
+    JoinedAt,
+    JoinedSeq,
+    MutedUntil,
+    NotificationLevel,
+    DeliveredSeq,
+    ReadSeq,
+}
+
+#[derive(DeriveIden)]
+enum Messages {
+    Table,
+    Id,
+    ChatId,
+    Seq,
+    AuthorId,
+    Kind,
+    Text,
+    MediaId,
+    ReplyToId,
+    SubjectId,
+    ClientMessageId,
+    CreatedAt,
+    EditedAt,
+    DeletedAt,
+}
+
+#[derive(DeriveIden)]
+enum HiddenMessages {
+    Table,
+    UserId,
+    MessageId,
+}
+
+#[derive(DeriveIden)]
+enum KnownUsers {
+    Table,
+    UserId,
+}
+
+struct CreateChat;
+
+impl MigrationName for CreateChat {
+    fn name(&self) -> &str {
+        "m0001_create_chat"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateChat {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Chats::Table)
+                .col(uuid(Chats::Id).primary_key())
+                .col(string(Chats::Kind))
+                .col(string_null(Chats::Title))
+                .col(string_null(Chats::DirectKey).unique_key())
+                .col(uuid(Chats::CreatorId))
+                .col(big_integer(Chats::LastSeq))
+                .col(big_integer(Chats::Activity))
+                .col(timestamp_with_time_zone(Chats::CreatedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(ChatMembers::Table)
+                .col(uuid(ChatMembers::ChatId))
+                .col(uuid(ChatMembers::UserId))
+                .col(string(ChatMembers::Role))
+                .col(timestamp_with_time_zone(ChatMembers::JoinedAt))
+                .col(big_integer(ChatMembers::JoinedSeq))
+                .col(timestamp_with_time_zone_null(ChatMembers::MutedUntil))
+                .col(string(ChatMembers::NotificationLevel))
+                .col(big_integer(ChatMembers::DeliveredSeq))
+                .col(big_integer(ChatMembers::ReadSeq))
+                .primary_key(
+                    Index::create()
+                        .col(ChatMembers::ChatId)
+                        .col(ChatMembers::UserId),
+                )
+                .to_owned(),
+        )
+        .await?;
+        index(
+            m,
+            "idx_chat_members_user",
+            ChatMembers::Table,
+            vec![
+                ChatMembers::UserId.into_iden(),
+                ChatMembers::ChatId.into_iden(),
+            ],
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Messages::Table)
+                .col(uuid(Messages::Id).primary_key())
+                .col(uuid(Messages::ChatId))
+                .col(big_integer(Messages::Seq))
+                .col(uuid(Messages::AuthorId))
+                .col(string(Messages::Kind))
+                .col(text_null(Messages::Text))
+                .col(uuid_null(Messages::MediaId))
+                .col(uuid_null(Messages::ReplyToId))
+                .col(uuid_null(Messages::SubjectId))
+                .col(string_null(Messages::ClientMessageId))
+                .col(timestamp_with_time_zone(Messages::CreatedAt))
+                .col(timestamp_with_time_zone_null(Messages::EditedAt))
+                .col(timestamp_with_time_zone_null(Messages::DeletedAt))
+                .to_owned(),
+        )
+        .await?;
+        unique_index(
+            m,
+            "idx_messages_chat_seq",
+            Messages::Table,
+            vec![Messages::ChatId.into_iden(), Messages::Seq.into_iden()],
+        )
+        .await?;
+        // A retried send finds its message here (NULL client ids never collide).
+        unique_index(
+            m,
+            "idx_messages_client_id",
+            Messages::Table,
+            vec![
+                Messages::ChatId.into_iden(),
+                Messages::AuthorId.into_iden(),
+                Messages::ClientMessageId.into_iden(),
+            ],
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(HiddenMessages::Table)
+                .col(uuid(HiddenMessages::UserId))
+                .col(uuid(HiddenMessages::MessageId))
+                .primary_key(
+                    Index::create()
+                        .col(HiddenMessages::UserId)
+                        .col(HiddenMessages::MessageId),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(KnownUsers::Table)
+                .col(uuid(KnownUsers::UserId).primary_key())
+                .to_owned(),
+        )
+        .await?;
+        parley_kit::blocks::create_table(m).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            Alias::new("blocks").into_iden(),
+            KnownUsers::Table.into_iden(),
+            HiddenMessages::Table.into_iden(),
+            Messages::Table.into_iden(),
+            ChatMembers::Table.into_iden(),
+            Chats::Table.into_iden(),
+        ] {
+            m.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        Ok(())
+    }
+}

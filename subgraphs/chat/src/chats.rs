@@ -1,0 +1,447 @@
+//! Chats and their members: direct chats (one per pair, created on first use), groups with admins, leaving,
+//! per-member settings. Membership is the one gate of the chat domain: [`member_of`] answers a non-member
+//! and a missing chat alike, so nobody learns which chats exist.
+
+use chrono::{DateTime, Utc};
+use parley_kit::events::contracts::{kind, ChatCreated, ChatMemberChanged};
+use parley_kit::events::{append, Events};
+use parley_kit::store::begin_write;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use crate::error::{invalid, ChatError, Result, NOT_A_MEMBER};
+use crate::messages::{insert_message, NewMessage};
+use crate::store::{chat, known_user, member};
+
+/// Largest group (members added at creation count too).
+pub const MAX_GROUP_MEMBERS: usize = 10_000;
+/// Members named in one `createGroupChat`.
+const MAX_INITIAL_MEMBERS: usize = 200;
+
+/// A member's notification level.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum NotificationLevel {
+    #[default]
+    All,
+    Mentions,
+    None,
+}
+
+impl NotificationLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationLevel::All => "ALL",
+            NotificationLevel::Mentions => "MENTIONS",
+            NotificationLevel::None => "NONE",
+        }
+    }
+
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "MENTIONS" => NotificationLevel::Mentions,
+            "NONE" => NotificationLevel::None,
+            _ => NotificationLevel::All,
+        }
+    }
+}
+
+/// The chat domain's write side: the store and its events.
+pub struct ChatService {
+    pub db: DatabaseConnection,
+    pub events: Events,
+}
+
+/// The chat and the caller's membership; [`NOT_A_MEMBER`] when either is missing.
+pub async fn member_of<C: ConnectionTrait>(
+    db: &C,
+    chat_id: Uuid,
+    user: Uuid,
+) -> Result<(chat::Model, member::Model)> {
+    let membership = member::Entity::find_by_id((chat_id, user))
+        .one(db)
+        .await?
+        .ok_or(NOT_A_MEMBER)?;
+    let chat = chat::Entity::find_by_id(chat_id)
+        .one(db)
+        .await?
+        .ok_or(NOT_A_MEMBER)?;
+    Ok((chat, membership))
+}
+
+/// The ids of the chats `user` is a member of.
+pub async fn chat_ids_of<C: ConnectionTrait>(db: &C, user: Uuid) -> Result<Vec<Uuid>> {
+    Ok(member::Entity::find()
+        .select_only()
+        .column(member::Column::ChatId)
+        .filter(member::Column::UserId.eq(user))
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+/// A page of the caller's chats, most recently active first, after the cursor (activity, id).
+pub async fn list_for(
+    db: &DatabaseConnection,
+    user: Uuid,
+    after: Option<(i64, Uuid)>,
+    limit: u64,
+) -> Result<Vec<chat::Model>> {
+    use sea_orm::sea_query::{Expr, Query};
+    use sea_orm::ExprTrait;
+    let mine = Query::select()
+        .column(member::Column::ChatId)
+        .from(member::Entity)
+        .and_where(member::Column::UserId.eq(user))
+        .to_owned();
+    let mut select = chat::Entity::find().filter(chat::Column::Id.in_subquery(mine));
+    if let Some((activity, id)) = after {
+        select = select.filter(
+            Expr::tuple([
+                Expr::col(chat::Column::Activity),
+                Expr::col(chat::Column::Id),
+            ])
+            .lt(Expr::tuple([Expr::val(activity), Expr::val(id)])),
+        );
+    }
+    Ok(select
+        .order_by_desc(chat::Column::Activity)
+        .order_by_desc(chat::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// Members of a chat, oldest first.
+pub async fn members<C: ConnectionTrait>(db: &C, chat_id: Uuid) -> Result<Vec<member::Model>> {
+    Ok(member::Entity::find()
+        .filter(member::Column::ChatId.eq(chat_id))
+        .order_by_asc(member::Column::JoinedAt)
+        .order_by_asc(member::Column::UserId)
+        .all(db)
+        .await?)
+}
+
+async fn ensure_known<C: ConnectionTrait>(db: &C, user: Uuid) -> Result<()> {
+    known_user::Entity::find_by_id(user)
+        .one(db)
+        .await?
+        .map(|_| ())
+        .ok_or(ChatError::NotFound("user"))
+}
+
+fn new_member(
+    chat_id: Uuid,
+    user: Uuid,
+    role: &str,
+    seq: i64,
+    now: DateTime<Utc>,
+) -> member::ActiveModel {
+    member::ActiveModel {
+        chat_id: Set(chat_id),
+        user_id: Set(user),
+        role: Set(role.to_string()),
+        joined_at: Set(now),
+        joined_seq: Set(seq),
+        muted_until: Set(None),
+        notification_level: Set(NotificationLevel::All.as_str().to_string()),
+        delivered_seq: Set(seq),
+        read_seq: Set(seq),
+    }
+}
+
+fn direct_key(a: Uuid, b: Uuid) -> String {
+    let (low, high) = if a < b { (a, b) } else { (b, a) };
+    format!("{low}:{high}")
+}
+
+impl ChatService {
+    /// The direct chat of the caller and `other`, created on first use (the same chat every time).
+    pub async fn open_direct(&self, me: Uuid, other: Uuid) -> Result<chat::Model> {
+        if me == other {
+            return Err(invalid("userId: a direct chat needs another user"));
+        }
+        ensure_known(&self.db, other).await?;
+        if parley_kit::blocks::either_blocked(&self.db, me, other).await? {
+            return Err(ChatError::Forbidden("one of you blocked the other"));
+        }
+        let key = direct_key(me, other);
+        if let Some(found) = self.direct_by_key(&key).await? {
+            return Ok(found);
+        }
+        let txn = begin_write(&self.db).await?;
+        // Another request may have created it since: the unique key decides, the loser reads the winner's.
+        if let Some(found) = chat::Entity::find()
+            .filter(chat::Column::DirectKey.eq(key.clone()))
+            .one(&txn)
+            .await?
+        {
+            return Ok(found);
+        }
+        let now = Utc::now();
+        let created = chat::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            kind: Set(chat::DIRECT.to_string()),
+            title: Set(None),
+            direct_key: Set(Some(key.clone())),
+            creator_id: Set(me),
+            last_seq: Set(0),
+            activity: Set(now.timestamp_micros()),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await;
+        let chat = match created {
+            Ok(chat) => chat,
+            Err(err) if parley_kit::error::is_unique_violation(&err) => {
+                drop(txn);
+                return self
+                    .direct_by_key(&key)
+                    .await?
+                    .ok_or(ChatError::Conflict("direct chat is being created"));
+            }
+            Err(err) => return Err(err.into()),
+        };
+        for user in [me, other] {
+            new_member(chat.id, user, member::MEMBER, 0, now)
+                .insert(&txn)
+                .await?;
+        }
+        let event = ChatCreated {
+            chat_id: chat.id,
+            kind: chat.kind.clone(),
+            creator_id: me,
+            member_ids: vec![me, other],
+        };
+        append(&txn, kind::CHAT_CREATED, chat.id, &event).await?;
+        txn.commit().await?;
+        self.events.wake();
+        Ok(chat)
+    }
+
+    async fn direct_by_key(&self, key: &str) -> Result<Option<chat::Model>> {
+        Ok(chat::Entity::find()
+            .filter(chat::Column::DirectKey.eq(key))
+            .one(&self.db)
+            .await?)
+    }
+
+    /// A group with the caller as its admin and `member_ids` as members.
+    pub async fn create_group(
+        &self,
+        me: Uuid,
+        title: &str,
+        member_ids: &[Uuid],
+    ) -> Result<chat::Model> {
+        let title = validate_title(title)?;
+        let mut others: Vec<Uuid> = member_ids.iter().copied().filter(|id| *id != me).collect();
+        others.sort();
+        others.dedup();
+        if others.len() > MAX_INITIAL_MEMBERS {
+            return Err(invalid(format!(
+                "memberIds: at most {MAX_INITIAL_MEMBERS} at creation; add more with addChatMember"
+            )));
+        }
+        for user in &others {
+            ensure_known(&self.db, *user).await?;
+        }
+        let now = Utc::now();
+        let txn = begin_write(&self.db).await?;
+        let chat = chat::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            kind: Set(chat::GROUP.to_string()),
+            title: Set(Some(title)),
+            direct_key: Set(None),
+            creator_id: Set(me),
+            last_seq: Set(0),
+            activity: Set(now.timestamp_micros()),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        new_member(chat.id, me, member::ADMIN, 0, now)
+            .insert(&txn)
+            .await?;
+        for user in &others {
+            new_member(chat.id, *user, member::MEMBER, 0, now)
+                .insert(&txn)
+                .await?;
+        }
+        let event = ChatCreated {
+            chat_id: chat.id,
+            kind: chat.kind.clone(),
+            creator_id: me,
+            member_ids: std::iter::once(me).chain(others).collect(),
+        };
+        append(&txn, kind::CHAT_CREATED, chat.id, &event).await?;
+        txn.commit().await?;
+        self.events.wake();
+        Ok(chat)
+    }
+
+    /// An admin adds `user` to a group; a SYSTEM message records it.
+    pub async fn add_member(&self, me: Uuid, chat_id: Uuid, user: Uuid) -> Result<chat::Model> {
+        ensure_known(&self.db, user).await?;
+        let txn = begin_write(&self.db).await?;
+        let (chat, mine) = member_of(&txn, chat_id, me).await?;
+        ensure_group_admin(&chat, &mine)?;
+        if member::Entity::find_by_id((chat_id, user))
+            .one(&txn)
+            .await?
+            .is_some()
+        {
+            return Err(ChatError::Conflict("already a member"));
+        }
+        let count = member::Entity::find()
+            .filter(member::Column::ChatId.eq(chat_id))
+            .count(&txn)
+            .await?;
+        if count as usize >= MAX_GROUP_MEMBERS {
+            return Err(invalid(format!(
+                "a group has at most {MAX_GROUP_MEMBERS} members"
+            )));
+        }
+        let system =
+            insert_message(&txn, &chat, me, NewMessage::system("MEMBER_ADDED", user)).await?;
+        new_member(chat_id, user, member::MEMBER, system.seq - 1, Utc::now())
+            .insert(&txn)
+            .await?;
+        let change = ChatMemberChanged {
+            chat_id,
+            user_id: user,
+            by: me,
+        };
+        append(&txn, kind::CHAT_MEMBER_ADDED, chat_id, &change).await?;
+        txn.commit().await?;
+        self.events.wake();
+        Ok(chat)
+    }
+
+    /// An admin removes `user` from a group (members leave with [`Self::leave`]).
+    pub async fn remove_member(&self, me: Uuid, chat_id: Uuid, user: Uuid) -> Result<chat::Model> {
+        if me == user {
+            return Err(invalid("userId: use leaveChat to leave"));
+        }
+        let txn = begin_write(&self.db).await?;
+        let (chat, mine) = member_of(&txn, chat_id, me).await?;
+        ensure_group_admin(&chat, &mine)?;
+        let removed = member::Entity::delete_by_id((chat_id, user))
+            .exec(&txn)
+            .await?;
+        if removed.rows_affected == 0 {
+            return Err(ChatError::NotFound("member"));
+        }
+        insert_message(&txn, &chat, me, NewMessage::system("MEMBER_REMOVED", user)).await?;
+        let change = ChatMemberChanged {
+            chat_id,
+            user_id: user,
+            by: me,
+        };
+        append(&txn, kind::CHAT_MEMBER_REMOVED, chat_id, &change).await?;
+        txn.commit().await?;
+        self.events.wake();
+        Ok(chat)
+    }
+
+    /// The caller leaves a group; when the last admin leaves, the longest-standing member becomes admin.
+    pub async fn leave(&self, me: Uuid, chat_id: Uuid) -> Result<()> {
+        let txn = begin_write(&self.db).await?;
+        let (chat, _) = member_of(&txn, chat_id, me).await?;
+        if chat.kind == chat::DIRECT {
+            return Err(invalid("chatId: a direct chat cannot be left"));
+        }
+        member::Entity::delete_by_id((chat_id, me))
+            .exec(&txn)
+            .await?;
+        let rest = members(&txn, chat_id).await?;
+        if !rest.is_empty() && !rest.iter().any(|m| m.role == member::ADMIN) {
+            let mut heir: member::ActiveModel = rest[0].clone().into();
+            heir.role = Set(member::ADMIN.to_string());
+            heir.update(&txn).await?;
+        }
+        insert_message(&txn, &chat, me, NewMessage::system("MEMBER_LEFT", me)).await?;
+        let change = ChatMemberChanged {
+            chat_id,
+            user_id: me,
+            by: me,
+        };
+        append(&txn, kind::CHAT_MEMBER_REMOVED, chat_id, &change).await?;
+        txn.commit().await?;
+        self.events.wake();
+        Ok(())
+    }
+
+    /// An admin makes another member an admin, or a plain member again.
+    pub async fn set_admin(
+        &self,
+        me: Uuid,
+        chat_id: Uuid,
+        user: Uuid,
+        admin: bool,
+    ) -> Result<chat::Model> {
+        let txn = begin_write(&self.db).await?;
+        let (chat, mine) = member_of(&txn, chat_id, me).await?;
+        ensure_group_admin(&chat, &mine)?;
+        let target = member::Entity::find_by_id((chat_id, user))
+            .one(&txn)
+            .await?
+            .ok_or(ChatError::NotFound("member"))?;
+        let mut target: member::ActiveModel = target.into();
+        target.role = Set(if admin { member::ADMIN } else { member::MEMBER }.to_string());
+        target.update(&txn).await?;
+        if !admin
+            && members(&txn, chat_id)
+                .await?
+                .iter()
+                .all(|m| m.role != member::ADMIN)
+        {
+            return Err(invalid("a group keeps at least one admin"));
+        }
+        txn.commit().await?;
+        Ok(chat)
+    }
+
+    /// The caller's own settings for a chat.
+    pub async fn update_settings(
+        &self,
+        me: Uuid,
+        chat_id: Uuid,
+        muted_until: Option<Option<DateTime<Utc>>>,
+        level: Option<NotificationLevel>,
+    ) -> Result<member::Model> {
+        let (_, mine) = member_of(&self.db, chat_id, me).await?;
+        let mut active: member::ActiveModel = mine.into();
+        if let Some(until) = muted_until {
+            active.muted_until = Set(until);
+        }
+        if let Some(level) = level {
+            active.notification_level = Set(level.as_str().to_string());
+        }
+        Ok(active.update(&self.db).await?)
+    }
+}
+
+fn ensure_group_admin(chat: &chat::Model, me: &member::Model) -> Result<()> {
+    if chat.kind != chat::GROUP {
+        return Err(invalid(
+            "chatId: direct chats have exactly their two members",
+        ));
+    }
+    if me.role != member::ADMIN {
+        return Err(ChatError::Forbidden(
+            "only a group's admins manage its members",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_title(title: &str) -> Result<String> {
+    let title = title.trim();
+    match title.chars().count() {
+        0 => Err(invalid("title: must not be empty")),
+        n if n > 100 => Err(invalid("title: at most 100 characters")),
+        _ => Ok(title.to_string()),
+    }
+}

@@ -1,0 +1,495 @@
+//! The chat subgraph schema: queries, mutations, the live subscriptions, and the types in `types`.
+
+mod types;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, InputObject, Object, Schema, Subscription, ID};
+use chrono::{DateTime, Utc};
+use futures::{Stream, StreamExt};
+use parley_kit::auth::{identity, require_identity};
+use parley_kit::events::contracts::{
+    kind, ChatCreated, ChatMemberChanged, ChatMessage, ChatReceipt, ChatTyping,
+};
+use parley_kit::events::EventEnvelope;
+use parley_kit::ids::{parse_id, to_id};
+use parley_kit::live::Live;
+use parley_kit::pagination::{encode_cursor, Page};
+use parley_kit::{ApiResult, ResultExt};
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use crate::chats::{self, member_of, ChatService, NotificationLevel};
+use crate::messages::{self, NewMessage};
+use crate::receipts::Marker;
+use crate::typing::Typing;
+use types::user;
+pub use types::{
+    Chat, ChatEvent, ChatEventKind, ChatKind, ChatMember, ChatSettings, Message, MessageKind, User,
+};
+
+pub type ChatSchema = Schema<Query, Mutation, Subscription>;
+
+pub fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query, Mutation, Subscription)
+        .enable_federation()
+        .enable_subscription_in_federation()
+}
+
+pub fn build(
+    db: DatabaseConnection,
+    service: Arc<ChatService>,
+    live: Arc<Live>,
+    typing: Arc<Typing>,
+) -> ChatSchema {
+    builder()
+        .data(db)
+        .data(service)
+        .data(live)
+        .data(typing)
+        .finish()
+}
+
+fn service<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Arc<ChatService>> {
+    ctx.data::<Arc<ChatService>>()
+}
+
+fn db<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a DatabaseConnection> {
+    ctx.data::<DatabaseConnection>()
+}
+
+/// The chat `id` as `viewer` sees it; `FORBIDDEN` for a non-member and for a chat that does not exist.
+async fn chat_for(ctx: &Context<'_>, viewer: Uuid, id: Uuid) -> ApiResult<Chat> {
+    let (chat, _) = member_of(db(ctx)?, id, viewer).await.gql()?;
+    Ok(Chat { chat, viewer })
+}
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// The caller's chats, most recently active first.
+    async fn chats(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, Chat>> {
+        let me = require_identity(ctx)?.user_id;
+        let page = Page::new(first, after)?;
+        let after = match &page.after {
+            Some(parts) => Some(activity_cursor(parts)?),
+            None => None,
+        };
+        let mut rows = chats::list_for(db(ctx)?, me, after, page.limit())
+            .await
+            .gql()?;
+        let has_next = rows.len() > page.first;
+        rows.truncate(page.first);
+        let mut conn = Connection::new(page.after.is_some(), has_next);
+        conn.edges.extend(rows.into_iter().map(|chat| {
+            let cursor = encode_cursor(&[&chat.activity.to_string(), &chat.id.to_string()]);
+            Edge::new(cursor, Chat { chat, viewer: me })
+        }));
+        Ok(conn)
+    }
+
+    /// A chat the caller is a member of; `FORBIDDEN` otherwise (whether or not it exists).
+    async fn chat(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Chat> {
+        let me = require_identity(ctx)?.user_id;
+        chat_for(ctx, me, parse_id(&id)?).await
+    }
+
+    /// A message of one of the caller's chats.
+    async fn message(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Message> {
+        let me = require_identity(ctx)?.user_id;
+        let found = messages::visible(db(ctx)?, me, parse_id(&id)?)
+            .await
+            .gql()?;
+        Ok(Message(found))
+    }
+
+    #[graphql(entity)]
+    async fn find_chat_by_id(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Chat>> {
+        let (Some(me), Ok(id)) = (identity(ctx), parse_id(&id)) else {
+            return Ok(None);
+        };
+        Ok(chat_for(ctx, me.user_id, id).await.ok())
+    }
+
+    #[graphql(entity)]
+    async fn find_message_by_id(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Message>> {
+        let (Some(me), Ok(id)) = (identity(ctx), parse_id(&id)) else {
+            return Ok(None);
+        };
+        Ok(messages::visible(db(ctx)?, me.user_id, id)
+            .await
+            .ok()
+            .map(Message))
+    }
+}
+
+fn activity_cursor(parts: &[String]) -> ApiResult<(i64, Uuid)> {
+    let bad = || parley_kit::error::coded(parley_kit::ErrorCode::BadUserInput, "invalid cursor");
+    match parts {
+        [activity, id] => Ok((
+            activity.parse().map_err(|_| bad())?,
+            Uuid::parse_str(id).map_err(|_| bad())?,
+        )),
+        _ => Err(bad()),
+    }
+}
+
+#[derive(InputObject)]
+pub struct SendMessageInput {
+    #[graphql(default_with = "MessageKind::Text")]
+    pub kind: MessageKind,
+    pub text: Option<String>,
+    pub media_id: Option<ID>,
+    pub reply_to_id: Option<ID>,
+    /// Chosen by the client, unique per chat for its sender: a retried send with the same id returns the
+    /// first message instead of sending another.
+    pub client_message_id: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct ChatSettingsInput {
+    /// Mute until then; `null` unmutes.
+    pub muted_until: Option<Option<DateTime<Utc>>>,
+    pub notification_level: Option<NotificationLevel>,
+}
+
+pub struct Mutation;
+
+#[Object]
+impl Mutation {
+    /// The caller's direct chat with `userId`: created on first use, the same chat every time after.
+    async fn create_direct_chat(&self, ctx: &Context<'_>, user_id: ID) -> ApiResult<Chat> {
+        let me = require_identity(ctx)?.user_id;
+        let chat = service(ctx)?
+            .open_direct(me, parse_id(&user_id)?)
+            .await
+            .gql()?;
+        Ok(Chat { chat, viewer: me })
+    }
+
+    /// A group with the caller as admin.
+    async fn create_group_chat(
+        &self,
+        ctx: &Context<'_>,
+        title: String,
+        member_ids: Vec<ID>,
+    ) -> ApiResult<Chat> {
+        let me = require_identity(ctx)?.user_id;
+        let ids = member_ids
+            .iter()
+            .map(parse_id)
+            .collect::<Result<Vec<_>, _>>()?;
+        let chat = service(ctx)?.create_group(me, &title, &ids).await.gql()?;
+        Ok(Chat { chat, viewer: me })
+    }
+
+    /// Admins only.
+    async fn add_chat_member(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ID,
+        user_id: ID,
+    ) -> ApiResult<Chat> {
+        let me = require_identity(ctx)?.user_id;
+        let chat = service(ctx)?
+            .add_member(me, parse_id(&chat_id)?, parse_id(&user_id)?)
+            .await
+            .gql()?;
+        Ok(Chat { chat, viewer: me })
+    }
+
+    /// Admins only; members leave with `leaveChat`.
+    async fn remove_chat_member(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ID,
+        user_id: ID,
+    ) -> ApiResult<Chat> {
+        let me = require_identity(ctx)?.user_id;
+        let chat = service(ctx)?
+            .remove_member(me, parse_id(&chat_id)?, parse_id(&user_id)?)
+            .await
+            .gql()?;
+        Ok(Chat { chat, viewer: me })
+    }
+
+    /// Admins make other members admins (or members again).
+    async fn set_chat_admin(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ID,
+        user_id: ID,
+        admin: bool,
+    ) -> ApiResult<Chat> {
+        let me = require_identity(ctx)?.user_id;
+        let chat = service(ctx)?
+            .set_admin(me, parse_id(&chat_id)?, parse_id(&user_id)?, admin)
+            .await
+            .gql()?;
+        Ok(Chat { chat, viewer: me })
+    }
+
+    async fn leave_chat(&self, ctx: &Context<'_>, chat_id: ID) -> ApiResult<bool> {
+        let me = require_identity(ctx)?.user_id;
+        service(ctx)?.leave(me, parse_id(&chat_id)?).await.gql()?;
+        Ok(true)
+    }
+
+    /// The caller's mute and notification settings for a chat.
+    async fn update_chat_settings(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ID,
+        input: ChatSettingsInput,
+    ) -> ApiResult<ChatSettings> {
+        let me = require_identity(ctx)?.user_id;
+        let settings = service(ctx)?
+            .update_settings(
+                me,
+                parse_id(&chat_id)?,
+                input.muted_until,
+                input.notification_level,
+            )
+            .await
+            .gql()?;
+        Ok(ChatSettings(settings))
+    }
+
+    async fn send_message(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ID,
+        input: SendMessageInput,
+    ) -> ApiResult<Message> {
+        let me = require_identity(ctx)?.user_id;
+        let new = NewMessage {
+            kind: input.kind.as_str(),
+            text: input.text,
+            media_id: input.media_id.as_ref().map(parse_id).transpose()?,
+            reply_to_id: input.reply_to_id.as_ref().map(parse_id).transpose()?,
+            subject_id: None,
+            client_message_id: input.client_message_id,
+        };
+        let sent = service(ctx)?
+            .send(me, parse_id(&chat_id)?, new)
+            .await
+            .gql()?;
+        Ok(Message(sent))
+    }
+
+    /// The author changes a message's text.
+    async fn edit_message(&self, ctx: &Context<'_>, id: ID, text: String) -> ApiResult<Message> {
+        let me = require_identity(ctx)?.user_id;
+        Ok(Message(
+            service(ctx)?.edit(me, parse_id(&id)?, &text).await.gql()?,
+        ))
+    }
+
+    /// `forEveryone` (author only) removes the content and keeps a tombstone; otherwise the message is
+    /// hidden from the caller's history only.
+    async fn delete_message(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        for_everyone: bool,
+    ) -> ApiResult<bool> {
+        let me = require_identity(ctx)?.user_id;
+        service(ctx)?
+            .delete(me, parse_id(&id)?, for_everyone)
+            .await
+            .gql()?;
+        Ok(true)
+    }
+
+    /// Moves the caller's delivered marker up to `messageId`. Returns whether it moved.
+    async fn mark_delivered(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ID,
+        message_id: ID,
+    ) -> ApiResult<bool> {
+        let me = require_identity(ctx)?.user_id;
+        service(ctx)?
+            .mark(
+                me,
+                parse_id(&chat_id)?,
+                parse_id(&message_id)?,
+                Marker::Delivered,
+            )
+            .await
+            .gql()
+    }
+
+    /// Moves the caller's read marker up to `messageId` (never back). Returns whether it moved.
+    async fn mark_read(&self, ctx: &Context<'_>, chat_id: ID, message_id: ID) -> ApiResult<bool> {
+        let me = require_identity(ctx)?.user_id;
+        service(ctx)?
+            .mark(
+                me,
+                parse_id(&chat_id)?,
+                parse_id(&message_id)?,
+                Marker::Read,
+            )
+            .await
+            .gql()
+    }
+
+    /// Ephemeral: members see it on `chatEvents`; it expires after a few seconds unless renewed.
+    async fn set_typing(&self, ctx: &Context<'_>, chat_id: ID, typing: bool) -> ApiResult<bool> {
+        let me = require_identity(ctx)?.user_id;
+        let chat_id = parse_id(&chat_id)?;
+        member_of(db(ctx)?, chat_id, me).await.gql()?;
+        ctx.data::<Arc<Typing>>()?.set(chat_id, me, typing).await;
+        Ok(true)
+    }
+}
+
+pub struct Subscription;
+
+#[Subscription]
+impl Subscription {
+    /// Each new message of a chat the caller is a member of; ends if the caller leaves or is removed.
+    async fn message_added(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ID,
+    ) -> async_graphql::Result<impl Stream<Item = Message>> {
+        let me = require_identity(ctx)?.user_id;
+        let chat_id = parse_id(&chat_id)?;
+        member_of(db(ctx)?, chat_id, me).await.gql()?;
+        let live = ctx.data::<Arc<Live>>()?;
+        let guard = live.guard();
+        let chat = chat_id.to_string();
+        let removed_chat = chat.clone();
+        Ok(live
+            .events()
+            .take_while(move |e| {
+                let removed = e.kind == kind::CHAT_MEMBER_REMOVED
+                    && e.aggregate_id == removed_chat
+                    && e.decode::<ChatMemberChanged>()
+                        .is_ok_and(|c| c.user_id == me);
+                std::future::ready(!removed)
+            })
+            .filter_map(move |e| {
+                let _alive = &guard;
+                let message = (e.kind == kind::MESSAGE_SENT && e.aggregate_id == chat)
+                    .then(|| e.decode::<ChatMessage>().ok())
+                    .flatten()
+                    .map(|m| Message(messages::from_payload(m)));
+                std::future::ready(message)
+            }))
+    }
+
+    /// Everything that happens in the caller's chats: messages, edits, deletions, receipts, typing and
+    /// membership changes (chats joined later included).
+    async fn chat_events(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = ChatEvent>> {
+        let me = require_identity(ctx)?.user_id;
+        let mut mine: HashSet<Uuid> = chats::chat_ids_of(db(ctx)?, me)
+            .await
+            .gql()?
+            .into_iter()
+            .collect();
+        let live = ctx.data::<Arc<Live>>()?;
+        let guard = live.guard();
+        Ok(live.events().filter_map(move |e| {
+            let _alive = &guard;
+            std::future::ready(chat_event(&mut mine, me, &e))
+        }))
+    }
+}
+
+/// The `ChatEvent` a bus event is for `me`, keeping `mine` (the chats `me` is in) current.
+fn chat_event(mine: &mut HashSet<Uuid>, me: Uuid, e: &EventEnvelope) -> Option<ChatEvent> {
+    let chat_id = Uuid::parse_str(&e.aggregate_id).ok()?;
+    let base = |kind| ChatEvent {
+        kind,
+        chat_id: to_id(chat_id),
+        message: None,
+        user: None,
+        seq: None,
+        typing: None,
+        at: e.occurred_at,
+    };
+    match e.kind.as_str() {
+        kind::CHAT_CREATED => {
+            let created: ChatCreated = e.decode().ok()?;
+            if !created.member_ids.contains(&me) {
+                return None;
+            }
+            mine.insert(chat_id);
+            Some(ChatEvent {
+                user: Some(user(created.creator_id)),
+                ..base(ChatEventKind::ChatCreated)
+            })
+        }
+        kind::CHAT_MEMBER_ADDED => {
+            let change: ChatMemberChanged = e.decode().ok()?;
+            if change.user_id == me {
+                mine.insert(chat_id);
+            }
+            mine.contains(&chat_id).then(|| ChatEvent {
+                user: Some(user(change.user_id)),
+                ..base(ChatEventKind::MemberAdded)
+            })
+        }
+        kind::CHAT_MEMBER_REMOVED => {
+            let change: ChatMemberChanged = e.decode().ok()?;
+            let event = mine.contains(&chat_id).then(|| ChatEvent {
+                user: Some(user(change.user_id)),
+                ..base(ChatEventKind::MemberRemoved)
+            });
+            if change.user_id == me {
+                mine.remove(&chat_id);
+            }
+            event
+        }
+        _ if !mine.contains(&chat_id) => None,
+        kind::MESSAGE_SENT | kind::MESSAGE_EDITED | kind::MESSAGE_DELETED => {
+            let message: ChatMessage = e.decode().ok()?;
+            let kind = match e.kind.as_str() {
+                kind::MESSAGE_SENT => ChatEventKind::MessageAdded,
+                kind::MESSAGE_EDITED => ChatEventKind::MessageEdited,
+                _ => ChatEventKind::MessageDeleted,
+            };
+            Some(ChatEvent {
+                user: Some(user(message.author_id)),
+                seq: Some(message.seq),
+                message: Some(Message(messages::from_payload(message))),
+                ..base(kind)
+            })
+        }
+        kind::MESSAGE_RECEIVED | kind::MESSAGE_READ => {
+            let receipt: ChatReceipt = e.decode().ok()?;
+            let kind = if e.kind == kind::MESSAGE_READ {
+                ChatEventKind::Read
+            } else {
+                ChatEventKind::Delivered
+            };
+            Some(ChatEvent {
+                user: Some(user(receipt.user_id)),
+                seq: Some(receipt.seq),
+                ..base(kind)
+            })
+        }
+        kind::CHAT_TYPING => {
+            let signal: ChatTyping = e.decode().ok()?;
+            (signal.user_id != me).then(|| ChatEvent {
+                user: Some(user(signal.user_id)),
+                typing: Some(signal.typing),
+                ..base(ChatEventKind::Typing)
+            })
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,126 @@
+//! sea-orm entities of the chat store (tables created by `migration-chat`).
+
+pub mod chat {
+    use sea_orm::entity::prelude::*;
+
+    pub const DIRECT: &str = "DIRECT";
+    pub const GROUP: &str = "GROUP";
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "chats")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub kind: String,
+        pub title: Option<String>,
+        /// Direct chats only: the two user ids, ordered, so a pair has exactly one chat.
+        pub direct_key: Option<String>,
+        pub creator_id: Uuid,
+        /// The sequence number of the chat's last message (0 before the first).
+        pub last_seq: i64,
+        /// Microseconds since the epoch of the last activity (chats are listed by it).
+        pub activity: i64,
+        pub created_at: ChronoDateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod member {
+    use sea_orm::entity::prelude::*;
+
+    pub const ADMIN: &str = "ADMIN";
+    pub const MEMBER: &str = "MEMBER";
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "chat_members")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub chat_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+        pub role: String,
+        pub joined_at: ChronoDateTimeUtc,
+        /// The chat's last sequence number when this member joined.
+        pub joined_seq: i64,
+        pub muted_until: Option<ChronoDateTimeUtc>,
+        pub notification_level: String,
+        /// Markers only move forward.
+        pub delivered_seq: i64,
+        pub read_seq: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod message {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "messages")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub chat_id: Uuid,
+        pub seq: i64,
+        pub author_id: Uuid,
+        pub kind: String,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub text: Option<String>,
+        pub media_id: Option<Uuid>,
+        pub reply_to_id: Option<Uuid>,
+        pub subject_id: Option<Uuid>,
+        pub client_message_id: Option<String>,
+        pub created_at: ChronoDateTimeUtc,
+        pub edited_at: Option<ChronoDateTimeUtc>,
+        /// Deleted for everyone: content removed, the tombstone kept.
+        pub deleted_at: Option<ChronoDateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod hidden {
+    use sea_orm::entity::prelude::*;
+
+    /// A message one user deleted for themself.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "hidden_messages")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub message_id: Uuid,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod known_user {
+    use sea_orm::entity::prelude::*;
+
+    /// Projection of users' `UserRegistered`: who can be added to a chat.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "known_users")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
