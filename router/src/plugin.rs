@@ -6,16 +6,15 @@
 //!   (HTTP 401; the engine's code stays in `extensions.reason`), since token-refresh flows key on it; a subgraph
 //!   that cannot be reached becomes `SUBGRAPH_UNAVAILABLE`; validation rule names become
 //!   `GRAPHQL_VALIDATION_FAILED`.
-//! - `on_execute`: a request whose `Authorization` token the engine could not verify is refused with
-//!   `UNAUTHENTICATED` instead of running anonymously.
+//! - `on_query_plan`: an operation whose `Authorization` token (HTTP header, or the WebSocket
+//!   `connection_init` payload) the engine could not verify is refused with `UNAUTHENTICATED` instead of running
+//!   anonymously. (Planning is the first hook every query, mutation and subscription passes after the engine
+//!   checked the token; `on_execute` does not see subscriptions.)
 
 use hive_router::executor::response::graphql_error::{GraphQLError, GraphQLErrorPath};
 use hive_router::http::StatusCode;
 use hive_router::ntex::http::header::{HeaderName, HeaderValue};
 use hive_router::ntex::http::Response;
-use hive_router::plugins::hooks::on_execute::{
-    OnExecuteStartHookPayload, OnExecuteStartHookResult,
-};
 use hive_router::plugins::hooks::on_graphql_error::{
     OnGraphQLErrorHookPayload, OnGraphQLErrorHookResult,
 };
@@ -23,6 +22,9 @@ use hive_router::plugins::hooks::on_http_request::{
     OnHttpRequestHookFuture, OnHttpRequestHookPayload,
 };
 use hive_router::plugins::hooks::on_plugin_init::{OnPluginInitPayload, OnPluginInitResult};
+use hive_router::plugins::hooks::on_query_plan::{
+    OnQueryPlanStartHookPayload, OnQueryPlanStartHookResult,
+};
 use hive_router::plugins::plugin_trait::{RouterPlugin, StartHookPayload};
 use serde::Deserialize;
 
@@ -132,10 +134,10 @@ impl RouterPlugin for ParleyPlugin {
 
     /// Runs after the engine checked the token. The engine treats a bad token like no token when
     /// authentication is optional; Parley refuses it, so a client with a stale or forged token learns at once.
-    async fn on_execute<'exec>(
+    async fn on_query_plan<'exec>(
         &'exec self,
-        payload: OnExecuteStartHookPayload<'exec>,
-    ) -> OnExecuteStartHookResult<'exec> {
+        payload: OnQueryPlanStartHookPayload<'exec>,
+    ) -> OnQueryPlanStartHookResult<'exec> {
         let sent_token = payload
             .router_http_request
             .headers
