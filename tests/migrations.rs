@@ -15,19 +15,27 @@ async fn round_trip<M: MigratorTrait>(db: &DatabaseConnection) {
         .is_empty());
 }
 
+async fn round_trip_named(name: &str, db: &DatabaseConnection) {
+    match name {
+        "users" => round_trip::<parley_users::Migrator>(db).await,
+        "social" => round_trip::<parley_social::Migrator>(db).await,
+        "posts" => round_trip::<parley_posts::Migrator>(db).await,
+        "feed" => round_trip::<parley_feed::Migrator>(db).await,
+        "chat" => round_trip::<parley_chat::Migrator>(db).await,
+        other => panic!("no migrator listed here for {other}"),
+    }
+}
+
 #[tokio::test]
 async fn migrations_are_reversible_on_sqlite() {
     let dir = parley_kit::testing::temp_dir("migrations");
-    for name in ["users", "social"] {
+    for name in parley::subgraphs::ALL {
         let url = format!(
             "sqlite://{}?mode=rwc",
             dir.join(format!("{name}.db")).display()
         );
         let db = Database::connect(&url).await.expect("sqlite");
-        match name {
-            "users" => round_trip::<parley_users::Migrator>(&db).await,
-            _ => round_trip::<parley_social::Migrator>(&db).await,
-        }
+        round_trip_named(name, &db).await;
     }
 }
 
@@ -37,7 +45,7 @@ async fn migrations_are_reversible_on_postgres() {
         return;
     };
     let admin = Database::connect(&admin_url).await.expect("postgres");
-    for name in ["users", "social"] {
+    for name in parley::subgraphs::ALL {
         let db_name = format!("parley_migrate_{name}_{}", uuid::Uuid::now_v7().simple());
         admin
             .execute_unprepared(&format!("CREATE DATABASE \"{db_name}\""))
@@ -49,9 +57,6 @@ async fn migrations_are_reversible_on_postgres() {
         let db = Database::connect(format!("{base}/{db_name}"))
             .await
             .expect("connect");
-        match name {
-            "users" => round_trip::<parley_users::Migrator>(&db).await,
-            _ => round_trip::<parley_social::Migrator>(&db).await,
-        }
+        round_trip_named(name, &db).await;
     }
 }

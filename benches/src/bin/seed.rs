@@ -1,4 +1,4 @@
-//! Seeds the users, social, posts and feed stores with a large, consistent graph, written directly with bulk
+//! Seeds the users, social, posts, feed and chat stores with a large, consistent graph, written directly with bulk
 //! inserts (the event flow is not what this measures):
 //!
 //! - `--users` accounts (password `bench password 1`; `user0`…`userN`), each known to social;
@@ -6,6 +6,7 @@
 //! - `--comments` comments on those posts, half of them replies (threads several levels deep);
 //! - `--votes` votes, 80% on posts and 20% on comments, 70% up; every post's and comment's totals and
 //!   stored ranks match its votes;
+//! - `--chat-groups` group chats of `--chat-size` consecutive users (and every user known to chat);
 //! - the first `--readers` users each follow `--follows` random authors: follows in social and feed, and
 //!   those authors' posts in the readers' timelines.
 //!
@@ -49,6 +50,11 @@ struct Args {
     readers: usize,
     #[arg(long, default_value_t = 100)]
     follows: usize,
+    /// Group chats to seed in the chat store (members are consecutive users, the first one admin).
+    #[arg(long, default_value_t = 0)]
+    chat_groups: usize,
+    #[arg(long, default_value_t = 10)]
+    chat_size: usize,
 }
 
 const BATCH: usize = 1000;
@@ -62,6 +68,7 @@ async fn main() -> anyhow::Result<()> {
     let social_db = open::<migration_social::Migrator>(&args, "social").await?;
     let posts_db = open::<migration_posts::Migrator>(&args, "posts").await?;
     let feed_db = open::<migration_feed::Migrator>(&args, "feed").await?;
+    let chat_db = open::<migration_chat::Migrator>(&args, "chat").await?;
     let mut rng = StdRng::seed_from_u64(7);
 
     let users = seed_users(&users_db, &social_db, args.users).await?;
@@ -70,6 +77,8 @@ async fn main() -> anyhow::Result<()> {
         users.len(),
         started.elapsed().as_secs_f64()
     );
+
+    seed_chats(&chat_db, &users, args.chat_groups, args.chat_size).await?;
 
     let topics = seed_topics(&posts_db, &users).await?;
     let readers: Vec<Uuid> = users.iter().take(args.readers).copied().collect();
@@ -275,6 +284,77 @@ async fn seed_users(
     .await?;
     txn.commit().await?;
     Ok(ids)
+}
+
+/// Every user known to chat; `groups` group chats of `size` consecutive users (wrapping around).
+async fn seed_chats(
+    db: &DatabaseConnection,
+    users: &[Uuid],
+    groups: usize,
+    size: usize,
+) -> anyhow::Result<()> {
+    let txn = db.begin().await?;
+    let known = users.iter().map(|u| vec![(*u).into()]).collect();
+    insert(&txn, "known_users", &["user_id"], known).await?;
+    let now = Utc::now();
+    let mut rng = StdRng::seed_from_u64(3);
+    let (mut chats, mut members) = (Vec::new(), Vec::new());
+    for g in 0..groups {
+        let id = v7_at(now, &mut rng);
+        let admin = users[(g * size) % users.len()];
+        chats.push(vec![
+            id.into(),
+            "GROUP".into(),
+            format!("Group {g}").into(),
+            Value::String(None),
+            admin.into(),
+            0i64.into(),
+            now.timestamp_micros().into(),
+            now.into(),
+        ]);
+        for m in 0..size.min(users.len()) {
+            let user = users[(g * size + m) % users.len()];
+            members.push(vec![
+                id.into(),
+                user.into(),
+                if m == 0 { "ADMIN" } else { "MEMBER" }.into(),
+                now.into(),
+                0i64.into(),
+                Value::ChronoDateTimeUtc(None),
+                "ALL".into(),
+                0i64.into(),
+                0i64.into(),
+            ]);
+        }
+    }
+    let chat_columns = [
+        "id",
+        "kind",
+        "title",
+        "direct_key",
+        "creator_id",
+        "last_seq",
+        "activity",
+        "created_at",
+    ];
+    insert(&txn, "chats", &chat_columns, chats).await?;
+    let member_columns = [
+        "chat_id",
+        "user_id",
+        "role",
+        "joined_at",
+        "joined_seq",
+        "muted_until",
+        "notification_level",
+        "delivered_seq",
+        "read_seq",
+    ];
+    insert(&txn, "chat_members", &member_columns, members).await?;
+    txn.commit().await?;
+    if groups > 0 {
+        println!("chat: {groups} groups of {size}");
+    }
+    Ok(())
 }
 
 async fn seed_topics(db: &DatabaseConnection, users: &[Uuid]) -> anyhow::Result<Vec<Uuid>> {

@@ -1,0 +1,410 @@
+//! Chat fan-out through the router: one graphql-transport-ws connection per chat member (every member of
+//! the chats `seed --chat-groups G --chat-size S` wrote, up to `--subscribers`), each subscribed to
+//! `messageAdded` of its chat with the author's nickname resolved by the router; then messages sent through
+//! the router by members:
+//!
+//! 1. `--rate` messages/s for `--seconds`, spread over the chats: publish-to-delivery p50/p99 of every delivery;
+//! 2. as fast as `--senders` concurrent senders go for `--seconds`: messages/s sent and deliveries/s.
+//!
+//! Tokens are minted with the users subgraph's stored signing key (read from `<data-dir>/users.db`), as the
+//! users subgraph would after a login, so 10,000 logins are not what is measured. Prints the router's and the
+//! chat subgraph's resident memory (now and peak). Loopback only; every phase is bounded in time.
+//!
+//! `target/release/chatload --url http://127.0.0.1:4790/graphql --data-dir target/bench/chat`
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use clap::Parser;
+use futures::{SinkExt, StreamExt};
+use parley_bench::Samples;
+use sea_orm::{ConnectionTrait, Database, Statement};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use uuid::Uuid;
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, default_value = "http://127.0.0.1:4000/graphql")]
+    url: String,
+    /// The data dir `parley up` runs on (SQLite): the signing key and the seeded chats are read from it.
+    #[arg(long)]
+    data_dir: std::path::PathBuf,
+    #[arg(long, default_value_t = 10_000)]
+    subscribers: usize,
+    /// Messages per second in the latency phase.
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+    /// Length of each phase.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Concurrent senders in the throughput phase.
+    #[arg(long, default_value_t = 8)]
+    senders: usize,
+    /// Base URL of the chat subgraph (for its open-subscription gauge); without it the tool waits 15 s.
+    #[arg(long)]
+    chat_url: Option<String>,
+}
+
+const SUBSCRIPTION: &str =
+    "subscription($c: ID!) { messageAdded(chatId: $c) { text author { nickname } } }";
+const SEND: &str =
+    "mutation($c: ID!, $t: String!) { sendMessage(chatId: $c, input: { text: $t }) { seq } }";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    anyhow::ensure!(
+        args.url.starts_with("http://127.") || args.url.starts_with("http://localhost"),
+        "loopback only"
+    );
+    let minter = Minter::load(&args.data_dir).await?;
+    let members = memberships(&args.data_dir, args.subscribers).await?;
+    let mut by_chat: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for (chat, user) in &members {
+        by_chat.entry(*chat).or_default().push(*user);
+    }
+    println!(
+        "chatload: {} subscribers in {} chats",
+        members.len(),
+        by_chat.len()
+    );
+
+    // Subscribers: every delivery's latency goes to one channel.
+    let (tx, mut rx) = mpsc::unbounded_channel::<Duration>();
+    let connecting = Arc::new(Semaphore::new(256));
+    let failed = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (chat, user) in &members {
+        let token = minter.token(*user)?;
+        let (url, chat, tx) = (ws_url(&args.url), *chat, tx.clone());
+        let (connecting, failed) = (connecting.clone(), failed.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(err) = subscriber(&url, &token, chat, tx, connecting).await {
+                if failed.fetch_add(1, Ordering::Relaxed) < 3 {
+                    eprintln!("subscriber failed: {err:#}");
+                }
+            }
+        }));
+    }
+    drop(tx);
+    wait_subscribed(args.chat_url.as_deref(), members.len()).await;
+    println!(
+        "  connected in {:.1}s, {} failed",
+        started.elapsed().as_secs_f64(),
+        failed.load(Ordering::Relaxed)
+    );
+    print_rss("after connect");
+
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.senders.max(4))
+        .build()?;
+    let chats: Vec<(Uuid, String)> = by_chat
+        .iter()
+        .map(|(chat, users)| Ok((*chat, minter.token(users[0])?)))
+        .collect::<anyhow::Result<_>>()?;
+    let subscribers_of: HashMap<Uuid, usize> = by_chat.iter().map(|(c, u)| (*c, u.len())).collect();
+
+    // Phase 1: a fixed rate.
+    let mut expected = 0usize;
+    let phase = Instant::now();
+    let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.1));
+    let mut sent = 0usize;
+    while phase.elapsed() < Duration::from_secs(args.seconds) {
+        let (chat, token) = &chats[sent % chats.len()];
+        send(&http, &args.url, token, *chat).await?;
+        expected += subscribers_of[chat];
+        sent += 1;
+        let next = phase + interval * sent as u32;
+        tokio::time::sleep_until(next.into()).await;
+    }
+    let mut latency = drain(&mut rx, expected, Duration::from_secs(10)).await;
+    println!(
+        "  fixed rate {:.0} msg/s: {sent} messages, {}/{expected} deliveries, publish-to-delivery {}",
+        args.rate,
+        latency.len(),
+        latency.summary()
+    );
+    print_rss("after fixed rate");
+
+    // Phase 2: as fast as the senders go.
+    let phase = Instant::now();
+    let deadline = phase + Duration::from_secs(args.seconds);
+    let chats = Arc::new(chats);
+    let counts = Arc::new(AtomicU64::new(0));
+    let expected_fast = Arc::new(AtomicU64::new(0));
+    let subscribers_of = Arc::new(subscribers_of);
+    let mut senders = Vec::new();
+    for s in 0..args.senders {
+        let (http, url, chats, counts) = (
+            http.clone(),
+            args.url.clone(),
+            chats.clone(),
+            counts.clone(),
+        );
+        let (expected_fast, subscribers_of) = (expected_fast.clone(), subscribers_of.clone());
+        senders.push(tokio::spawn(async move {
+            let mut i = s;
+            while Instant::now() < deadline {
+                let (chat, token) = &chats[i % chats.len()];
+                if send(&http, &url, token, *chat).await.is_ok() {
+                    counts.fetch_add(1, Ordering::Relaxed);
+                    expected_fast.fetch_add(subscribers_of[chat] as u64, Ordering::Relaxed);
+                }
+                i += args.senders;
+            }
+        }));
+    }
+    for s in senders {
+        s.await?;
+    }
+    let secs = phase.elapsed().as_secs_f64();
+    let n = counts.load(Ordering::Relaxed);
+    let expected = expected_fast.load(Ordering::Relaxed) as usize;
+    let mut under_load = drain(&mut rx, expected, Duration::from_secs(30)).await;
+    let drained = phase.elapsed().as_secs_f64();
+    println!(
+        "  max rate ({} senders): {:.0} msg/s sent, {}/{expected} deliveries ({:.0}/s until the last), publish-to-delivery {}",
+        args.senders,
+        n as f64 / secs,
+        under_load.len(),
+        under_load.len() as f64 / drained,
+        under_load.summary()
+    );
+    print_rss("end");
+    for t in tasks {
+        t.abort();
+    }
+    Ok(())
+}
+
+fn ws_url(http: &str) -> String {
+    http.replacen("http://", "ws://", 1)
+}
+
+/// One member's connection: init with the token, subscribe, then report each delivery's latency (the sender
+/// put its wall-clock send time in the text).
+async fn subscriber(
+    url: &str,
+    token: &str,
+    chat: Uuid,
+    tx: mpsc::UnboundedSender<Duration>,
+    connecting: Arc<Semaphore>,
+) -> anyhow::Result<()> {
+    let permit = connecting.acquire_owned().await?;
+    let mut request = url.into_client_request()?;
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
+    socket.send(init.to_string().into()).await?;
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIPTION, "variables": { "c": chat.to_string() } } });
+    socket.send(subscribe.to_string().into()).await?;
+    drop(permit);
+    while let Some(frame) = socket.next().await {
+        let frame = frame?;
+        let Ok(text) = frame.to_text() else { continue };
+        let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+        match v["type"].as_str() {
+            Some("ping") => {
+                socket
+                    .send(json!({ "type": "pong" }).to_string().into())
+                    .await?
+            }
+            Some("next") => {
+                let sent = v["payload"]["data"]["messageAdded"]["text"]
+                    .as_str()
+                    .and_then(|t| t.parse::<u128>().ok());
+                if let Some(sent) = sent {
+                    let now = now_micros();
+                    let _ = tx.send(Duration::from_micros(now.saturating_sub(sent) as u64));
+                } else if v["payload"]["errors"].is_array() {
+                    anyhow::bail!("subscription error: {v}");
+                }
+            }
+            Some("error") => anyhow::bail!("subscription refused: {v}"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn now_micros() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_micros()
+}
+
+async fn send(http: &reqwest::Client, url: &str, token: &str, chat: Uuid) -> anyhow::Result<()> {
+    let body: Value = http
+        .post(url)
+        .bearer_auth(token)
+        .json(&json!({ "query": SEND, "variables": { "c": chat.to_string(), "t": now_micros().to_string() } }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    anyhow::ensure!(body.get("errors").is_none(), "send failed: {body}");
+    Ok(())
+}
+
+/// Collects delivery latencies until `expected` arrived or `quiet` passed without one.
+async fn drain(
+    rx: &mut mpsc::UnboundedReceiver<Duration>,
+    expected: usize,
+    quiet: Duration,
+) -> Samples {
+    let mut samples = Samples::default();
+    while samples.len() < expected {
+        match tokio::time::timeout(quiet, rx.recv()).await {
+            Ok(Some(d)) => samples.push(d),
+            _ => break,
+        }
+    }
+    samples
+}
+
+/// Waits until the chat subgraph counts every subscription open (or 15 s without its URL; 120 s at most).
+async fn wait_subscribed(chat_url: Option<&str>, n: usize) {
+    let Some(base) = chat_url else {
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        return;
+    };
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        let open = async {
+            let text = http
+                .get(format!("{base}/metrics"))
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            text.lines()
+                .find(|l| l.starts_with("parley_live_subscriptions{"))?
+                .rsplit(' ')
+                .next()?
+                .parse::<f64>()
+                .ok()
+        }
+        .await;
+        if open.is_some_and(|open| open as usize >= n) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    eprintln!("  not every subscription opened within 120 s");
+}
+
+/// Current and peak resident memory of the router and the chat subgraph (found by command line).
+fn print_rss(when: &str) {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let path = entry.path();
+        let cmdline = std::fs::read(path.join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let label = if cmdline.contains("parley router") {
+            "router"
+        } else if cmdline.contains("parley subgraph chat") {
+            "chat"
+        } else {
+            continue;
+        };
+        let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+                .map_or(0.0, |kb| kb / 1024.0)
+        };
+        println!(
+            "  RSS {when}: {label} {:.1} MB (peak {:.1} MB)",
+            field("VmRSS:"),
+            field("VmHWM:")
+        );
+    }
+}
+
+/// Signs access tokens with the users subgraph's newest stored key.
+struct Minter {
+    kid: String,
+    key: jsonwebtoken::EncodingKey,
+}
+
+impl Minter {
+    async fn load(data_dir: &std::path::Path) -> anyhow::Result<Self> {
+        let db = Database::connect(format!(
+            "sqlite://{}?mode=ro",
+            data_dir.join("users.db").display()
+        ))
+        .await?;
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT kid, private_key FROM signing_keys ORDER BY created_at DESC LIMIT 1",
+            ))
+            .await?
+            .ok_or_else(|| {
+                anyhow::anyhow!("no signing key yet: start parley up on the data dir first")
+            })?;
+        let kid: String = row.try_get("", "kid")?;
+        let der: String = row.try_get("", "private_key")?;
+        let der = base64::engine::general_purpose::STANDARD.decode(der)?;
+        Ok(Self {
+            kid,
+            key: jsonwebtoken::EncodingKey::from_ed_der(&der),
+        })
+    }
+
+    fn token(&self, user: Uuid) -> anyhow::Result<String> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = parley_kit::auth::Claims {
+            sub: user.to_string(),
+            roles: vec![parley_kit::Role::User],
+            exp: now + 3600,
+            iat: now,
+            jti: Uuid::now_v7().to_string(),
+            iss: parley_kit::auth::ISSUER.to_string(),
+            sid: Uuid::now_v7().to_string(),
+        };
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        Ok(jsonwebtoken::encode(&header, &claims, &self.key)?)
+    }
+}
+
+/// (chat, member) pairs of the seeded chats, at most `limit`.
+async fn memberships(
+    data_dir: &std::path::Path,
+    limit: usize,
+) -> anyhow::Result<Vec<(Uuid, Uuid)>> {
+    let db = Database::connect(format!(
+        "sqlite://{}?mode=ro",
+        data_dir.join("chat.db").display()
+    ))
+    .await?;
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "SELECT chat_id, user_id FROM chat_members ORDER BY chat_id, user_id LIMIT {limit}"
+            ),
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("", "chat_id")?, r.try_get("", "user_id")?)))
+        .collect()
+}
