@@ -2,19 +2,68 @@
 //! ephemeral signals are published directly), so a change written through any instance reaches every
 //! subscriber of every instance once the bus is shared. Each open subscription holds a guard; the count is
 //! the `parley_live_subscriptions{subgraph}` gauge, so a client that disconnects visibly leaves nothing behind.
+//!
+//! Most subscriptions follow one aggregate (a post's comments, a chat's messages): [`Live::keyed`] streams
+//! only that aggregate's events. One dispatcher task reads the bus and hands each event to the subscribers of
+//! its aggregate, so an event costs its own subscribers, not every open subscription.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures::{Stream, StreamExt};
+use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::events::{EventBus, EventEnvelope};
+
+/// Events buffered per aggregate for a slow subscriber before it skips ahead.
+const TOPIC_BUFFER: usize = 256;
+
+type Topics = Arc<Mutex<HashMap<String, broadcast::Sender<EventEnvelope>>>>;
 
 pub struct Live {
     pub bus: Arc<dyn EventBus>,
     subgraph: &'static str,
     open: Arc<AtomicI64>,
+    topics: Topics,
+    dispatcher: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.dispatcher.abort();
+    }
+}
+
+fn lock(
+    topics: &Topics,
+) -> std::sync::MutexGuard<'_, HashMap<String, broadcast::Sender<EventEnvelope>>> {
+    topics.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+/// Hands every bus event to its aggregate's subscribers; forgets aggregates nobody follows any more (at
+/// once for the event's own, every few hundred events for the rest).
+async fn dispatch(mut events: broadcast::Receiver<EventEnvelope>, topics: Topics) {
+    let mut seen: u32 = 0;
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => event,
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let mut topics = lock(&topics);
+        let key = event.aggregate_id.clone();
+        if let Some(tx) = topics.get(&key) {
+            if tx.send(event).is_err() {
+                topics.remove(&key);
+            }
+        }
+        seen = seen.wrapping_add(1);
+        if seen.is_multiple_of(512) {
+            topics.retain(|_, tx| tx.receiver_count() > 0);
+        }
+    }
 }
 
 /// Counts one open subscription while alive.
@@ -32,11 +81,16 @@ impl Drop for Guard {
 }
 
 impl Live {
+    /// Starts the dispatcher (it stops when the `Live` is dropped).
     pub fn new(bus: Arc<dyn EventBus>, subgraph: &'static str) -> Self {
+        let topics: Topics = Arc::default();
+        let dispatcher = tokio::spawn(dispatch(bus.subscribe(), topics.clone()));
         Self {
             bus,
             subgraph,
             open: Arc::new(AtomicI64::new(0)),
+            topics,
+            dispatcher,
         }
     }
 
@@ -55,14 +109,28 @@ impl Live {
         }
     }
 
-    /// Bus events from now on (a subscriber that falls more than the channel behind skips the gap).
+    /// Every bus event from now on (a subscriber that falls more than the channel behind skips the gap).
     pub fn events(&self) -> impl Stream<Item = EventEnvelope> + Send + 'static {
         BroadcastStream::new(self.bus.subscribe()).filter_map(|item| async move { item.ok() })
     }
 
-    /// Events from now on that `keep` selects, mapped by the async `load` (which may drop them by returning
-    /// `None`). The stream holds a [`Guard`] until it is dropped.
-    pub fn stream<T, K, L, F>(&self, keep: K, load: L) -> impl Stream<Item = T> + Send + 'static
+    /// The events of one aggregate (`aggregate_id == key`) from now on.
+    pub fn keyed(&self, key: &str) -> impl Stream<Item = EventEnvelope> + Send + 'static {
+        let rx = lock(&self.topics)
+            .entry(key.to_string())
+            .or_insert_with(|| broadcast::channel(TOPIC_BUFFER).0)
+            .subscribe();
+        BroadcastStream::new(rx).filter_map(|item| async move { item.ok() })
+    }
+
+    /// Events of aggregate `key` from now on that `keep` selects, mapped by the async `load` (which may drop
+    /// them by returning `None`). The stream holds a [`Guard`] until it is dropped.
+    pub fn stream<T, K, L, F>(
+        &self,
+        key: &str,
+        keep: K,
+        load: L,
+    ) -> impl Stream<Item = T> + Send + 'static
     where
         T: Send + 'static,
         K: Fn(&EventEnvelope) -> bool + Send + 'static,
@@ -70,7 +138,7 @@ impl Live {
         F: std::future::Future<Output = Option<T>> + Send + 'static,
     {
         let guard = self.guard();
-        self.events().filter_map(move |event| {
+        self.keyed(key).filter_map(move |event| {
             let _alive = &guard;
             let future = keep(&event).then(|| load(event));
             async move {

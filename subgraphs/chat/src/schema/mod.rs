@@ -367,20 +367,17 @@ impl Subscription {
         member_of(db(ctx)?, chat_id, me).await.gql()?;
         let live = ctx.data::<Arc<Live>>()?;
         let guard = live.guard();
-        let chat = chat_id.to_string();
-        let removed_chat = chat.clone();
         Ok(live
-            .events()
+            .keyed(&chat_id.to_string())
             .take_while(move |e| {
                 let removed = e.kind == kind::CHAT_MEMBER_REMOVED
-                    && e.aggregate_id == removed_chat
                     && e.decode::<ChatMemberChanged>()
                         .is_ok_and(|c| c.user_id == me);
                 std::future::ready(!removed)
             })
             .filter_map(move |e| {
                 let _alive = &guard;
-                let message = (e.kind == kind::MESSAGE_SENT && e.aggregate_id == chat)
+                let message = (e.kind == kind::MESSAGE_SENT)
                     .then(|| e.decode::<ChatMessage>().ok())
                     .flatten()
                     .map(|m| Message(messages::from_payload(m)));

@@ -348,7 +348,8 @@ impl Subscription {
         live_post(&db, post_id).await.gql()?;
         let live = ctx.data::<Arc<Live>>()?;
         Ok(live.stream(
-            move |e| e.kind == kind::COMMENT_CREATED && e.aggregate_id == post_id.to_string(),
+            &post_id.to_string(),
+            move |e| e.kind == kind::COMMENT_CREATED,
             move |e| {
                 let db = db.clone();
                 async move {
@@ -373,9 +374,9 @@ impl Subscription {
         live_post(&db, post_id).await.gql()?;
         let live = ctx.data::<Arc<Live>>()?;
         Ok(live.stream(
+            &post_id.to_string(),
             move |e| {
                 (e.kind == kind::VOTE_SUBMITTED || e.kind == kind::VOTE_UPDATED)
-                    && e.aggregate_id == post_id.to_string()
                     && e.payload.get("target_kind").and_then(|k| k.as_str())
                         == Some(crate::store::vote::POST)
             },
