@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Chat fan-out benchmark (issue: chat). Prints figures; asserts nothing.
+#
+#   benches/chat.sh [SUBSCRIBERS]        (default 9000)
+#
+# Builds in release; seeds 10,000 users and (1) group chats of 10, (2) one chat of 10,000 members, in SQLite;
+# starts `parley up` on each and runs `chatload`: one graphql-transport-ws connection per member subscribed to
+# `messageAdded` through the router, a fixed-rate phase (latency) and a max-rate phase (throughput), with the
+# router's and chat's resident memory.
+#
+# Every authenticated subscriber holds a client socket and an upstream socket in the router (the engine reuses
+# upstream connections per set of headers, i.e. per user), so one router needs 2 descriptors per subscriber;
+# where the hard open-files limit is 20,000 and cannot be raised (as in this container), ~9,000 is the most.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+subscribers=${1:-9000}
+port=${PORT:-4791}
+bench_dir="$PWD/target/bench"
+bin=target/release
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+cargo build --release -p parley -p parley-bench
+
+up_pid=
+stop_up() { if [ -n "$up_pid" ]; then kill "$up_pid" 2>/dev/null || true; wait "$up_pid" 2>/dev/null || true; up_pid=; fi; }
+trap stop_up EXIT
+
+run() {
+  local label=$1 groups=$2 size=$3 rate=$4 senders=$5
+  local data="$bench_dir/chat-$label"
+  rm -rf "$data"
+  "$bin/seed" --data-dir "$data" --users 10000 --posts 0 --comments 0 --votes 0 --readers 0 --follows 0 \
+    --chat-groups "$groups" --chat-size "$size" | tail -1
+  env -u PARLEY_POSTGRES_URL "$bin/parley" up --data-dir "$data" --port "$port" > "$bench_dir/up-chat.log" 2>&1 &
+  up_pid=$!
+  for _ in $(seq 600); do grep -q GraphiQL "$bench_dir/up-chat.log" && break; sleep 0.1; done
+  local chat_url
+  chat_url=$(tr '\0' ' ' < "/proc/$(pgrep -f 'parley router' | head -1)/cmdline" | grep -o 'chat=http://[^ ]*' | cut -d= -f2)
+  chat_url=${chat_url%/graphql}
+  echo "== $label: $groups chat(s) of $size, $subscribers subscribers"
+  "$bin/chatload" --url "http://127.0.0.1:$port/graphql" --data-dir "$data" --subscribers "$subscribers" \
+    --rate "$rate" --seconds 15 --senders "$senders" --chat-url "$chat_url"
+  stop_up
+}
+
+run groups 1000 10 50 4
+run big 1 10000 1 1
