@@ -108,6 +108,17 @@ async fn direct_flow(p: &Platform) {
     assert_eq!(echoed["message"]["text"], "hello bob");
 
     assert_eq!(unread(p, &bob, &chat).await, 1);
+    let delivered = p
+        .ok(
+            "mutation($c: ID!, $m: ID!) { markDelivered(chatId: $c, messageId: $m) }",
+            json!({ "c": chat, "m": sent["id"] }),
+            Some(&bob.access),
+        )
+        .await;
+    assert_eq!(delivered["markDelivered"], true);
+    let receipt = next_event_of(&mut alice_ws, "e", "DELIVERED").await;
+    assert_eq!(receipt["user"]["nickname"], "bob");
+    assert_eq!(unread(p, &bob, &chat).await, 1, "delivered is not read");
     assert_eq!(
         unread(p, &alice, &chat).await,
         0,
@@ -289,6 +300,47 @@ async fn groups_members_and_refusals() {
         )
         .await;
     assert_eq!(codes(&body), ["UNAUTHENTICATED"], "{body}");
+
+    // Settings are the caller's own; admins promote members.
+    let settings = p
+        .ok(
+            "mutation($c: ID!) { updateChatSettings(chatId: $c, input: { mutedUntil: \"2099-01-01T00:00:00Z\", notificationLevel: MENTIONS }) { muted notificationLevel } }",
+            json!({ "c": chat }),
+            Some(&carol.access),
+        )
+        .await;
+    assert_eq!(
+        settings["updateChatSettings"],
+        json!({ "muted": true, "notificationLevel": "MENTIONS" })
+    );
+    let alices = p
+        .ok(
+            "query($c: ID!) { chat(id: $c) { mySettings { muted notificationLevel } } }",
+            json!({ "c": chat }),
+            Some(&alice.access),
+        )
+        .await;
+    assert_eq!(
+        alices["chat"]["mySettings"],
+        json!({ "muted": false, "notificationLevel": "ALL" })
+    );
+    let promoted = p
+        .ok(
+            "mutation($c: ID!, $u: ID!) { setChatAdmin(chatId: $c, userId: $u, admin: true) { memberships { role user { nickname } } } }",
+            json!({ "c": chat, "u": carol.id }),
+            Some(&alice.access),
+        )
+        .await;
+    assert_eq!(
+        promoted["setChatAdmin"]["memberships"],
+        json!([{ "role": "ADMIN", "user": { "nickname": "alice" } }, { "role": "ADMIN", "user": { "nickname": "carol" } }])
+    );
+    p.ok(
+        "mutation($c: ID!, $u: ID!) { setChatAdmin(chatId: $c, userId: $u, admin: false) { id } }",
+        json!({ "c": chat, "u": carol.id }),
+        Some(&alice.access),
+    )
+    .await;
 
     // Leaving: the last admin hands over to the longest-standing member.
     p.ok(
