@@ -211,12 +211,22 @@ async fn groups_members_and_refusals() {
         )
         .await;
     assert_eq!(codes(&body), ["FORBIDDEN"], "{body}");
+    // Carol follows all her chats; the group she is added to joins her stream.
+    let mut carol_ws = WsClient::connect(&p, Some(&carol.access)).await;
+    carol_ws.subscribe("e", CHAT_EVENTS, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     p.ok(
         "mutation($c: ID!, $u: ID!) { addChatMember(chatId: $c, userId: $u) { id } }",
         json!({ "c": chat, "u": carol.id }),
         Some(&alice.access),
     )
     .await;
+    let added = next_event_of(&mut carol_ws, "e", "MEMBER_ADDED").await;
+    assert_eq!(added["user"]["nickname"], "carol");
+    send(&p, &bob, &chat, "welcome carol").await;
+    let welcome = next_event_of(&mut carol_ws, "e", "MESSAGE_ADDED").await;
+    assert_eq!(welcome["message"]["text"], "welcome carol");
+    carol_ws.close().await;
     send(&p, &carol, &chat, "hi all").await;
     p.ok(
         "mutation($c: ID!, $u: ID!) { removeChatMember(chatId: $c, userId: $u) { id } }",
@@ -241,8 +251,9 @@ async fn groups_members_and_refusals() {
         nodes,
         vec![
             json!({ "seq": 1, "kind": "SYSTEM", "text": "MEMBER_ADDED", "author": { "nickname": "alice" }, "subject": { "nickname": "carol" } }),
-            json!({ "seq": 2, "kind": "TEXT", "text": "hi all", "author": { "nickname": "carol" }, "subject": null }),
-            json!({ "seq": 3, "kind": "SYSTEM", "text": "MEMBER_REMOVED", "author": { "nickname": "alice" }, "subject": { "nickname": "bob" } }),
+            json!({ "seq": 2, "kind": "TEXT", "text": "welcome carol", "author": { "nickname": "bob" }, "subject": null }),
+            json!({ "seq": 3, "kind": "TEXT", "text": "hi all", "author": { "nickname": "carol" }, "subject": null }),
+            json!({ "seq": 4, "kind": "SYSTEM", "text": "MEMBER_REMOVED", "author": { "nickname": "alice" }, "subject": { "nickname": "bob" } }),
         ]
     );
     let mut members: Vec<String> = history["chat"]["members"]

@@ -54,9 +54,10 @@ pub async fn run(
 pub async fn build(config: ServiceConfig) -> anyhow::Result<(Runtime, schema::ChatSchema)> {
     let mut runtime = Runtime::start::<Migrator>(config).await?;
     runtime.consume(Arc::new(projection::Projection));
-    let live = Arc::new(parley_kit::live::Live::new(
+    let live = Arc::new(parley_kit::live::Live::with_extra_keys(
         runtime.events.bus.clone(),
         NAME,
+        Some(schema::user_topics),
     ));
     let (typing, typing_task) = typing::Typing::start(&live);
     runtime.add_task(typing_task);

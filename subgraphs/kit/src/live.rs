@@ -22,6 +22,10 @@ const TOPIC_BUFFER: usize = 256;
 
 type Topics = Arc<Mutex<HashMap<String, broadcast::Sender<EventEnvelope>>>>;
 
+/// Further topics an event goes to besides its aggregate's (e.g. `user:<id>` for the users a chat change
+/// concerns).
+pub type ExtraKeys = fn(&EventEnvelope) -> Vec<String>;
+
 pub struct Live {
     pub bus: Arc<dyn EventBus>,
     subgraph: &'static str,
@@ -44,7 +48,11 @@ fn lock(
 
 /// Hands every bus event to its aggregate's subscribers; forgets aggregates nobody follows any more (at
 /// once for the event's own, every few hundred events for the rest).
-async fn dispatch(mut events: broadcast::Receiver<EventEnvelope>, topics: Topics) {
+async fn dispatch(
+    mut events: broadcast::Receiver<EventEnvelope>,
+    topics: Topics,
+    extra_keys: Option<ExtraKeys>,
+) {
     let mut seen: u32 = 0;
     loop {
         let event = match events.recv().await {
@@ -52,11 +60,14 @@ async fn dispatch(mut events: broadcast::Receiver<EventEnvelope>, topics: Topics
             Err(broadcast::error::RecvError::Lagged(_)) => continue,
             Err(broadcast::error::RecvError::Closed) => return,
         };
+        let mut keys = extra_keys.map(|f| f(&event)).unwrap_or_default();
+        keys.push(event.aggregate_id.clone());
         let mut topics = lock(&topics);
-        let key = event.aggregate_id.clone();
-        if let Some(tx) = topics.get(&key) {
-            if tx.send(event).is_err() {
-                topics.remove(&key);
+        for key in keys {
+            if let Some(tx) = topics.get(&key) {
+                if tx.send(event.clone()).is_err() {
+                    topics.remove(&key);
+                }
             }
         }
         seen = seen.wrapping_add(1);
@@ -83,8 +94,17 @@ impl Drop for Guard {
 impl Live {
     /// Starts the dispatcher (it stops when the `Live` is dropped).
     pub fn new(bus: Arc<dyn EventBus>, subgraph: &'static str) -> Self {
+        Self::with_extra_keys(bus, subgraph, None)
+    }
+
+    /// Like [`Live::new`], with events also dispatched to the topics `extra_keys` names.
+    pub fn with_extra_keys(
+        bus: Arc<dyn EventBus>,
+        subgraph: &'static str,
+        extra_keys: Option<ExtraKeys>,
+    ) -> Self {
         let topics: Topics = Arc::default();
-        let dispatcher = tokio::spawn(dispatch(bus.subscribe(), topics.clone()));
+        let dispatcher = tokio::spawn(dispatch(bus.subscribe(), topics.clone(), extra_keys));
         Self {
             bus,
             subgraph,

@@ -2,12 +2,13 @@
 
 mod types;
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, InputObject, Object, Schema, Subscription, ID};
 use chrono::{DateTime, Utc};
+use futures::stream::SelectAll;
 use futures::{Stream, StreamExt};
 use parley_kit::auth::{identity, require_identity};
 use parley_kit::events::contracts::{
@@ -392,17 +393,81 @@ impl Subscription {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<impl Stream<Item = ChatEvent>> {
         let me = require_identity(ctx)?.user_id;
-        let mut mine: HashSet<Uuid> = chats::chat_ids_of(db(ctx)?, me)
+        let mine: HashSet<Uuid> = chats::chat_ids_of(db(ctx)?, me)
             .await
             .gql()?
             .into_iter()
             .collect();
-        let live = ctx.data::<Arc<Live>>()?;
-        let guard = live.guard();
-        Ok(live.events().filter_map(move |e| {
-            let _alive = &guard;
-            std::future::ready(chat_event(&mut mine, me, &e))
-        }))
+        let live = ctx.data::<Arc<Live>>()?.clone();
+        // The caller's chats' topics, plus the caller's own for chats they join; a chat joined later is
+        // followed from then on.
+        let mut topics = SelectAll::new();
+        topics.push(live.keyed(&user_topic(me)).boxed());
+        for chat in &mine {
+            topics.push(live.keyed(&chat.to_string()).boxed());
+        }
+        let state = ChatEventsState {
+            topics,
+            mine,
+            seen: VecDeque::new(),
+            _guard: live.guard(),
+            live,
+        };
+        Ok(futures::stream::unfold(
+            state,
+            move |mut state| async move {
+                loop {
+                    let event = state.topics.next().await?;
+                    // An event about the caller in one of their chats comes on both topics.
+                    if state.seen.contains(&event.id) {
+                        continue;
+                    }
+                    if state.seen.len() == 64 {
+                        state.seen.pop_front();
+                    }
+                    state.seen.push_back(event.id);
+                    let before = state.mine.len();
+                    let out = chat_event(&mut state.mine, me, &event);
+                    if state.mine.len() > before {
+                        let chat = event.aggregate_id.clone();
+                        state.topics.push(state.live.keyed(&chat).boxed());
+                    }
+                    if let Some(out) = out {
+                        return Some((out, state));
+                    }
+                }
+            },
+        ))
+    }
+}
+
+/// What a `chatEvents` subscription holds while open.
+struct ChatEventsState {
+    topics: SelectAll<futures::stream::BoxStream<'static, EventEnvelope>>,
+    mine: HashSet<Uuid>,
+    seen: VecDeque<Uuid>,
+    live: Arc<Live>,
+    /// Counts the subscription while it is open.
+    _guard: parley_kit::live::Guard,
+}
+
+fn user_topic(user: Uuid) -> String {
+    format!("user:{user}")
+}
+
+/// The users a chat event concerns beyond the chat's members (those joining it): the live dispatcher's
+/// extra topics, so `chatEvents` learns of a chat the moment its subscriber joins.
+pub fn user_topics(e: &EventEnvelope) -> Vec<String> {
+    match e.kind.as_str() {
+        kind::CHAT_CREATED => e
+            .decode::<ChatCreated>()
+            .map(|c| c.member_ids.into_iter().map(user_topic).collect())
+            .unwrap_or_default(),
+        kind::CHAT_MEMBER_ADDED | kind::CHAT_MEMBER_REMOVED => e
+            .decode::<ChatMemberChanged>()
+            .map(|c| vec![user_topic(c.user_id)])
+            .unwrap_or_default(),
+        _ => Vec::new(),
     }
 }
 
