@@ -46,8 +46,6 @@ enum TopicSubs {
 #[derive(DeriveIden, Clone, Copy)]
 enum Blocks {
     Table,
-    BlockerId,
-    BlockedId,
 }
 
 #[derive(DeriveIden)]
@@ -152,12 +150,7 @@ impl MigrationTrait for CreateFeed {
             vec![TopicSubs::TopicId.into_iden()],
         )
         .await?;
-        m.create_table(pair_table(
-            Blocks::Table,
-            Blocks::BlockerId,
-            Blocks::BlockedId,
-        ))
-        .await?;
+        parley_kit::blocks::create_table(m).await?;
         m.create_table(
             Table::create()
                 .table(Timeline::Table)

@@ -103,8 +103,6 @@ enum Votes {
 #[derive(DeriveIden)]
 enum Blocks {
     Table,
-    BlockerId,
-    BlockedId,
 }
 
 struct CreatePosts;
@@ -330,19 +328,7 @@ impl MigrationTrait for CreatePosts {
             vec![Votes::TargetId.into_iden()],
         )
         .await?;
-        m.create_table(
-            Table::create()
-                .table(Blocks::Table)
-                .col(uuid(Blocks::BlockerId))
-                .col(uuid(Blocks::BlockedId))
-                .primary_key(
-                    Index::create()
-                        .col(Blocks::BlockerId)
-                        .col(Blocks::BlockedId),
-                )
-                .to_owned(),
-        )
-        .await
+        parley_kit::blocks::create_table(m).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {

@@ -9,12 +9,7 @@ pub async fn index(
     table: impl IntoIden,
     cols: Vec<DynIden>,
 ) -> Result<(), DbErr> {
-    let mut stmt = Index::create();
-    stmt.name(name).table(table);
-    for col in cols {
-        stmt.col(col);
-    }
-    m.create_index(stmt.to_owned()).await
+    create(m, name, table, cols, false).await
 }
 
 /// Creates unique index `name` on `table` over `cols`, in order.
@@ -24,8 +19,21 @@ pub async fn unique_index(
     table: impl IntoIden,
     cols: Vec<DynIden>,
 ) -> Result<(), DbErr> {
+    create(m, name, table, cols, true).await
+}
+
+async fn create(
+    m: &SchemaManager<'_>,
+    name: &str,
+    table: impl IntoIden,
+    cols: Vec<DynIden>,
+    unique: bool,
+) -> Result<(), DbErr> {
     let mut stmt = Index::create();
-    stmt.name(name).table(table).unique();
+    stmt.name(name).table(table);
+    if unique {
+        stmt.unique();
+    }
     for col in cols {
         stmt.col(col);
     }
