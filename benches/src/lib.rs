@@ -1,11 +1,13 @@
 //! parley-bench: benchmarks that print figures (never timed tests).
 //!
-//! - `seed` (src/bin/seed.rs): fills the users, social, posts and feed stores (SQLite files or PostgreSQL
+//! - `seed` (src/bin/seed.rs): fills the users, social, posts, feed and chat stores (SQLite files or PostgreSQL
 //!   databases) with a large graph: users, topics, posts, threaded comments, votes, follows and timelines.
 //! - `load` (src/bin/load.rs): fixed-concurrency load of one GraphQL query through the router; prints RPS and
 //!   latency percentiles.
 //! - `fanout` (src/bin/fanout.rs): N WebSocket + SSE subscribers on one post; measures publish-to-last-delivery.
-//! - `run.sh`: builds in release, seeds, starts `parley up` and runs the above.
+//! - `chatload` (src/bin/chatload.rs): one WebSocket per chat member subscribed to `messageAdded`; fixed-rate
+//!   and max-rate phases; publish-to-delivery percentiles and router/chat RSS.
+//! - `run.sh`: builds in release, seeds, starts `parley up` and runs the above; `chat.sh` does it for chat.
 //!
 //! Every target is a loopback address; every loop is bounded in count and time.
 
