@@ -5,7 +5,9 @@
 //! - `on_graphql_error`: one vocabulary of codes for clients. Every token failure becomes `UNAUTHENTICATED`
 //!   (HTTP 401; the engine's code stays in `extensions.reason`), since token-refresh flows key on it; a subgraph
 //!   that cannot be reached becomes `SUBGRAPH_UNAVAILABLE`; validation rule names become
-//!   `GRAPHQL_VALIDATION_FAILED`.
+//!   `GRAPHQL_VALIDATION_FAILED`; an operation over a limit (depth, aliases, directives, tokens) becomes
+//!   `QUERY_TOO_COMPLEX`; a request that is not a usable GraphQL request (too large, wrong content type,
+//!   mutation over GET, unknown operation name) becomes `BAD_REQUEST` with its HTTP status kept.
 //! - `on_query_plan`: an operation whose `Authorization` token (HTTP header, or the WebSocket
 //!   `connection_init` payload) the engine could not verify is refused with `UNAUTHENTICATED` instead of running
 //!   anonymously. (Planning is the first hook every query, mutation and subscription passes after the engine
@@ -65,12 +67,34 @@ const UNREACHABLE_CODES: &[&str] = &[
     "SUBGRAPH_WEBSOCKET_HANDSHAKE_FAILURE",
 ];
 
+/// The engine's codes for an operation over a configured limit (depth, aliases, directives, tokens).
+const TOO_COMPLEX_CODES: &[&str] = &[
+    "MAX_DEPTH_EXCEEDED",
+    "MAX_ALIASES_EXCEEDED",
+    "MAX_DIRECTIVES_EXCEEDED",
+    "TOKEN_LIMIT_EXCEEDED",
+];
+
+/// The engine's codes for a request that is not a usable GraphQL request (its HTTP status is kept:
+/// 413, 415, 405, 400).
+const BAD_REQUEST_CODES: &[&str] = &[
+    "PAYLOAD_TOO_LARGE_CONTENT_LENGTH",
+    "PAYLOAD_TOO_LARGE_BODY_STREAM",
+    "UNSUPPORTED_CONTENT_TYPE",
+    "MUTATION_NOT_ALLOWED_OVER_HTTP_GET",
+    "OPERATION_RESOLUTION_FAILURE",
+];
+
 /// Maps an engine code to Parley's; `None` keeps it.
 pub fn parley_code(code: &str) -> Option<&'static str> {
     if TOKEN_CODES.contains(&code) {
         Some("UNAUTHENTICATED")
     } else if UNREACHABLE_CODES.contains(&code) {
         Some("SUBGRAPH_UNAVAILABLE")
+    } else if TOO_COMPLEX_CODES.contains(&code) {
+        Some("QUERY_TOO_COMPLEX")
+    } else if BAD_REQUEST_CODES.contains(&code) {
+        Some("BAD_REQUEST")
     } else if is_rule_name(code) {
         Some("GRAPHQL_VALIDATION_FAILED")
     } else {
@@ -173,7 +197,11 @@ impl RouterPlugin for ParleyPlugin {
         let Some(code) = payload.error.extensions.code.clone() else {
             return payload.proceed();
         };
-        if let Some(mapped) = parley_code(&code) {
+        // A query nested deeper than the parser recurses fails to parse before the depth limit can count it:
+        // for the client it is the same refusal.
+        let too_deep = code == "GRAPHQL_PARSE_FAILED"
+            && payload.error.message.contains("Recursion limit exceeded");
+        if let Some(mapped) = parley_code(&code).or(too_deep.then_some("QUERY_TOO_COMPLEX")) {
             if mapped == "UNAUTHENTICATED" {
                 payload.status_code = StatusCode::UNAUTHORIZED;
             }

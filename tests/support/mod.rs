@@ -174,6 +174,21 @@ impl Platform {
         format!("{}/graphql", self.router_url)
     }
 
+    /// The router process's resident memory, in KiB.
+    pub fn router_rss_kib(&self) -> u64 {
+        let pid = self.router.id().expect("router running");
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kb| kb.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
     pub fn ws_url(&self) -> String {
         self.graphql_url().replacen("http", "ws", 1)
     }
@@ -346,6 +361,47 @@ pub struct WsClient {
 }
 
 impl WsClient {
+    /// Opens a graphql-transport-ws socket to the router without sending `connection_init`.
+    pub async fn open(p: &Platform) -> WsClient {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = p.ws_url().into_client_request().expect("ws request");
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            "graphql-transport-ws".parse().expect("header"),
+        );
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("ws connect");
+        WsClient { socket }
+    }
+
+    /// Sends one text frame as it is.
+    pub async fn send_raw(&mut self, text: &str) {
+        use futures::SinkExt;
+        self.socket
+            .send(text.to_string().into())
+            .await
+            .expect("send frame");
+    }
+
+    /// The close code the server ends the connection with (skipping other frames), within `wait`.
+    pub async fn close_code(&mut self, wait: Duration) -> Option<u16> {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            match tokio::time::timeout(left, self.socket.next())
+                .await
+                .ok()??
+            {
+                Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
     /// Connects to the router's `/graphql`, sends `connection_init` (with the token, if any), waits for the ack.
     pub async fn connect(p: &Platform, token: Option<&str>) -> WsClient {
         use futures::{SinkExt, StreamExt};

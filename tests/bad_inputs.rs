@@ -1,0 +1,326 @@
+//! The bad-input table: one row per kind of bad request a client (or an attacker) can send the router, each
+//! with the code and HTTP status it must get. After every row the router still answers a good query, and
+//! after the whole table its memory is back near where it started.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::{codes, Platform, WsClient};
+
+/// What a row sends.
+enum Body {
+    Json(Value),
+    Raw(&'static str, Vec<u8>),
+    Get(&'static str),
+    /// A JSON body of this many bytes, announced in `content-length`; the router answers before reading it
+    /// (and drops the connection), so it is sent over a raw socket that reads the answer first.
+    Oversized(usize),
+}
+
+struct Row {
+    name: &'static str,
+    body: Body,
+    token: Option<String>,
+    status: u16,
+    code: &'static str,
+}
+
+fn row(name: &'static str, body: Body, status: u16, code: &'static str) -> Row {
+    Row {
+        name,
+        body,
+        token: None,
+        status,
+        code,
+    }
+}
+
+/// A valid query about `depth` levels deep: posts → author → posts → … (4 levels a round).
+fn deep_query(depth: usize) -> String {
+    let rounds = depth / 4;
+    format!(
+        "{{ posts {{ edges {{ node {{ {}__typename{} }} }} }} }}",
+        "author { posts { edges { node { ".repeat(rounds),
+        " } } } }".repeat(rounds)
+    )
+}
+
+/// Announces `len` bytes of body, sends the first 64 KiB, and reads the answer.
+async fn send_oversized(p: &Platform, len: usize) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = p.router_url.trim_start_matches("http://").to_string();
+    let mut socket = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {len}\r\nconnection: close\r\n\r\n"
+    );
+    socket.write_all(head.as_bytes()).await.expect("head");
+    let _ = socket.write_all(&vec![b' '; 64 * 1024]).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .find("{")
+        .and_then(|start| {
+            serde_json::from_str(text[start..].trim_end_matches(['\r', '\n', '0'])).ok()
+        })
+        .unwrap_or(Value::Null);
+    (status, body)
+}
+
+async fn send(p: &Platform, r: &Row) -> (u16, Value) {
+    if let Body::Oversized(len) = r.body {
+        return send_oversized(p, len).await;
+    }
+    let mut request = match &r.body {
+        Body::Json(v) => p.http.post(p.graphql_url()).json(v),
+        Body::Raw(content_type, bytes) => p
+            .http
+            .post(p.graphql_url())
+            .header("content-type", *content_type)
+            .body(bytes.clone()),
+        Body::Get(query) => p.http.get(format!("{}?query={query}", p.graphql_url())),
+        Body::Oversized(_) => unreachable!("sent above"),
+    };
+    if let Some(token) = &r.token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("router answers");
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+async fn still_serving(p: &Platform, after: &str) {
+    let (status, body) = p.gql("{ __typename }", json!({}), None).await;
+    assert_eq!(
+        (status, body["data"]["__typename"].as_str()),
+        (200, Some("Query")),
+        "after {after}: {body}"
+    );
+}
+
+#[tokio::test]
+async fn every_bad_input_gets_its_code_and_the_router_keeps_serving() {
+    let p = Platform::start().await;
+    let alice = p.register("alice").await;
+    still_serving(&p, "start").await;
+    let baseline = p.router_rss_kib();
+
+    let aliases = format!(
+        "{{ {} }}",
+        (0..10_000)
+            .map(|i| format!("a{i}: __typename"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let huge_list: Vec<String> = (0..20_000).map(|i| format!("id-{i}")).collect();
+    let mut tampered = alice.access.clone().into_bytes();
+    let at = tampered.len() - 10;
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).expect("ascii");
+
+    let rows = vec![
+        row(
+            "malformed JSON",
+            Body::Raw("application/json", b"{\"query\":".to_vec()),
+            400,
+            "BAD_REQUEST",
+        ),
+        row(
+            "empty body",
+            Body::Raw("application/json", Vec::new()),
+            400,
+            "BAD_REQUEST",
+        ),
+        row(
+            "wrong content type",
+            Body::Raw("text/plain", br#"{"query":"{ __typename }"}"#.to_vec()),
+            415,
+            "BAD_REQUEST",
+        ),
+        row(
+            "mutation over GET",
+            Body::Get("mutation%7Blogout(refreshToken:%22x%22)%7D"),
+            405,
+            "BAD_REQUEST",
+        ),
+        row(
+            "unknown operation name",
+            Body::Json(json!({ "query": "query A { __typename }", "operationName": "B" })),
+            400,
+            "BAD_REQUEST",
+        ),
+        row(
+            "syntax error",
+            Body::Json(json!({ "query": "{ me { " })),
+            200,
+            "GRAPHQL_PARSE_FAILED",
+        ),
+        row(
+            "unknown field",
+            Body::Json(json!({ "query": "{ nope }" })),
+            200,
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        row(
+            "wrong variable type",
+            Body::Json(
+                json!({ "query": "query($n: String!) { userByNickname(nickname: $n) { id } }", "variables": { "n": 5 } }),
+            ),
+            200,
+            "BAD_USER_INPUT",
+        ),
+        row(
+            "missing required variable",
+            Body::Json(
+                json!({ "query": "query($n: String!) { userByNickname(nickname: $n) { id } }" }),
+            ),
+            200,
+            "BAD_USER_INPUT",
+        ),
+        row(
+            "oversized body",
+            Body::Oversized(3_000_000),
+            413,
+            "BAD_REQUEST",
+        ),
+        row(
+            "1,000-deep query",
+            Body::Json(json!({ "query": deep_query(1_000) })),
+            200,
+            "QUERY_TOO_COMPLEX",
+        ),
+        row(
+            "20-deep query",
+            Body::Json(json!({ "query": deep_query(24) })),
+            200,
+            "QUERY_TOO_COMPLEX",
+        ),
+        row(
+            "10,000 aliases",
+            Body::Json(json!({ "query": aliases })),
+            200,
+            "QUERY_TOO_COMPLEX",
+        ),
+        Row {
+            token: Some(alice.access.clone()),
+            ..row(
+                "huge list argument",
+                Body::Json(json!({
+                    "query": "mutation($m: [ID!]!) { createGroupChat(title: \"t\", memberIds: $m) { id } }",
+                    "variables": { "m": huge_list },
+                })),
+                200,
+                "BAD_USER_INPUT",
+            )
+        },
+        row(
+            "invalid UTF-8",
+            Body::Raw(
+                "application/json",
+                b"{\"query\":\"{ __typename \xff\xfe }\"}".to_vec(),
+            ),
+            400,
+            "BAD_REQUEST",
+        ),
+        Row {
+            token: Some("not-a-jwt".into()),
+            ..row(
+                "garbage token",
+                Body::Json(json!({ "query": "{ __typename }" })),
+                401,
+                "UNAUTHENTICATED",
+            )
+        },
+        Row {
+            token: Some(tampered),
+            ..row(
+                "tampered token",
+                Body::Json(json!({ "query": "{ me { id } }" })),
+                401,
+                "UNAUTHENTICATED",
+            )
+        },
+        row(
+            "no token where one is needed",
+            Body::Json(
+                json!({ "query": "mutation { setTyping(chatId: \"01890000-0000-7000-8000-000000000000\", typing: true) }" }),
+            ),
+            200,
+            "UNAUTHENTICATED",
+        ),
+    ];
+    for r in &rows {
+        eprintln!("row: {}", r.name);
+        let (status, body) = send(&p, r).await;
+        assert_eq!(
+            (status, codes(&body)),
+            (r.status, vec![r.code.to_string()]),
+            "{}: {body}",
+            r.name
+        );
+        still_serving(&p, r.name).await;
+    }
+
+    // WebSocket protocol abuse: each closes that connection with the protocol's code, nothing else.
+    let mut ws = WsClient::open(&p).await;
+    ws.send_raw(r#"{"id":"1","type":"subscribe","payload":{"query":"subscription { chatEvents { kind } }"}}"#)
+        .await;
+    assert_eq!(
+        ws.close_code(Duration::from_secs(10)).await,
+        Some(4401),
+        "subscribe before init"
+    );
+    let mut ws = WsClient::connect(&p, Some(&alice.access)).await;
+    ws.send_raw(r#"{"type":"connection_init","payload":{}}"#)
+        .await;
+    assert_eq!(
+        ws.close_code(Duration::from_secs(10)).await,
+        Some(4429),
+        "second connection_init"
+    );
+    let mut ws = WsClient::open(&p).await;
+    ws.send_raw("this is not json").await;
+    assert_eq!(
+        ws.close_code(Duration::from_secs(10)).await,
+        Some(4400),
+        "garbage frame"
+    );
+    let mut ws = WsClient::open(&p).await;
+    ws.send_raw(r#"{"type":"no_such_message"}"#).await;
+    assert_eq!(
+        ws.close_code(Duration::from_secs(10)).await,
+        Some(4400),
+        "unknown message type"
+    );
+    let mut ws = WsClient::open(&p).await;
+    assert_eq!(
+        ws.close_code(Duration::from_secs(30)).await,
+        Some(4408),
+        "no connection_init at all"
+    );
+    still_serving(&p, "websocket abuse").await;
+
+    // The whole table again, twice: memory settles instead of growing with each bad request.
+    for _ in 0..2 {
+        for r in &rows {
+            send(&p, r).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = p.router_rss_kib();
+    assert!(
+        after < baseline + 64 * 1024,
+        "router RSS grew from {baseline} KiB to {after} KiB"
+    );
+    still_serving(&p, "the table three times").await;
+}
