@@ -69,13 +69,16 @@ enum Command {
         /// Disable introspection (production).
         #[arg(long, env = "PARLEY_NO_INTROSPECTION")]
         no_introspection: bool,
+        /// Allow-list mode: only the documents of this manifest (`{"<id>": "<document>"}`) run.
+        #[arg(long, env = "PARLEY_PERSISTED_DOCUMENTS")]
+        persisted_documents: Option<PathBuf>,
         /// Where the generated engine config is written.
         #[arg(long, default_value = "data/router", env = "PARLEY_ROUTER_WORK_DIR")]
         work_dir: PathBuf,
     },
     /// Run one subgraph.
     Subgraph {
-        /// users | social | posts | feed
+        /// users | social | posts | feed | chat
         name: String,
         /// Port (0: any free port; the chosen one is printed).
         #[arg(long, env = "PARLEY_PORT")]
@@ -115,6 +118,7 @@ fn main() -> anyhow::Result<()> {
             subgraph_urls,
             jwks_url,
             no_introspection,
+            persisted_documents,
             work_dir,
         } => {
             let options = parley_router::RouterOptions {
@@ -124,6 +128,7 @@ fn main() -> anyhow::Result<()> {
                 subgraph_urls: parse_pairs(&subgraph_urls)?,
                 jwks_url,
                 introspection: !no_introspection,
+                persisted_documents,
                 extra_config: config,
                 work_dir,
             };

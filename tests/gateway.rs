@@ -88,3 +88,130 @@ async fn graphiql_is_served_offline() {
         .expect("health");
     assert_eq!(health.status(), 200);
 }
+
+/// Automatic persisted queries: hash alone → PERSISTED_QUERY_NOT_FOUND; query + hash → registered and run;
+/// hash alone again (POST and GET) → run; a hash that does not match its query → BAD_REQUEST.
+#[tokio::test]
+async fn automatic_persisted_queries() {
+    let p = Platform::start().await;
+    let query = "{ __typename }";
+    // sha256("{ __typename }")
+    let hash = "7f56e67dd21ab3f30d1ff8b7bed08893f0a0db86449836189b361dd1e56ddb4b";
+    let ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let post = |body: serde_json::Value| {
+        let request = p.http.post(p.graphql_url()).json(&body);
+        async move {
+            let response = request.send().await.expect("router");
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<serde_json::Value>().await.expect("json"),
+            )
+        }
+    };
+
+    let (status, body) = post(json!({ "extensions": ext })).await;
+    assert_eq!(
+        (status, codes(&body)),
+        (200, vec!["PERSISTED_QUERY_NOT_FOUND".to_string()]),
+        "{body}"
+    );
+    let (status, body) = post(json!({ "query": query, "extensions": ext })).await;
+    assert_eq!(
+        (status, &body["data"]["__typename"]),
+        (200, &json!("Query")),
+        "{body}"
+    );
+    let (status, body) = post(json!({ "extensions": ext })).await;
+    assert_eq!(
+        (status, &body["data"]["__typename"]),
+        (200, &json!("Query")),
+        "{body}"
+    );
+
+    let url = format!(
+        "{}?extensions={}",
+        p.graphql_url(),
+        urlencode(&ext.to_string())
+    );
+    let response = p.http.get(url).send().await.expect("router");
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["data"]["__typename"], "Query", "GET: {body}");
+
+    let (_, body) = post(json!({ "query": "{ me { id } }", "extensions": ext })).await;
+    assert_eq!(codes(&body), ["BAD_REQUEST"], "{body}");
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Allow-list mode: only the manifest's documents run, by id; any other query is refused.
+#[tokio::test]
+async fn persisted_documents_allow_list() {
+    let dir = parley_kit::testing::temp_dir("allow-list");
+    let manifest = dir.join("documents.json");
+    std::fs::write(&manifest, r#"{ "typename-1": "{ __typename }" }"#).expect("manifest");
+    let manifest = manifest.to_str().expect("utf-8 path");
+    let p =
+        Platform::start_full(support::Store::Sqlite, &["--persisted-documents", manifest]).await;
+    let response = p
+        .http
+        .post(p.graphql_url())
+        .json(&json!({ "documentId": "typename-1" }))
+        .send()
+        .await
+        .expect("router");
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["data"]["__typename"], "Query", "{body}");
+    let (status, body) = p.gql("{ me { id } }", json!({}), None).await;
+    assert!(
+        body["data"].is_null() && !codes(&body).is_empty(),
+        "{status}: {body}"
+    );
+    let (_, body) = p.gql("query { __typename }", json!({}), None).await;
+    assert!(
+        !codes(&body).is_empty(),
+        "a full query outside the list is refused: {body}"
+    );
+}
+
+/// Every response names its request: the client's `x-request-id` when it sent a sane one, else a new id.
+#[tokio::test]
+async fn request_ids_are_returned() {
+    let p = Platform::start().await;
+    let send = |id: Option<&str>| {
+        let mut request = p
+            .http
+            .post(p.graphql_url())
+            .json(&json!({ "query": "{ __typename }" }));
+        if let Some(id) = id {
+            request = request.header("x-request-id", id);
+        }
+        async move {
+            let response = request.send().await.expect("router");
+            response
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        }
+    };
+    assert_eq!(send(Some("client-42")).await.as_deref(), Some("client-42"));
+    let fresh = send(None).await.expect("an id");
+    assert!(uuid::Uuid::parse_str(&fresh).is_ok(), "{fresh}");
+    assert_ne!(
+        send(None).await.expect("an id"),
+        fresh,
+        "one id per request"
+    );
+    let replaced = send(Some("bad id with spaces")).await.expect("an id");
+    assert!(uuid::Uuid::parse_str(&replaced).is_ok(), "{replaced}");
+}

@@ -28,6 +28,10 @@ pub struct RouterOptions {
     pub jwks_url: Option<String>,
     /// Allow introspection (on for `parley up`, off in production).
     pub introspection: bool,
+    /// A persisted-documents manifest (`{"<id>": "<document>", …}` or Apollo's manifest format): the
+    /// production allow-list. When set, only those documents run (by `documentId` or
+    /// `extensions.persistedQuery.sha256Hash`) and automatic persisted queries are off.
+    pub persisted_documents: Option<PathBuf>,
     /// A YAML file in the engine's format merged over the generated config.
     pub extra_config: Option<PathBuf>,
     /// Where the generated config is written.
@@ -127,6 +131,24 @@ jwks_providers:
     if !options.introspection {
         map.insert("introspection".into(), Value::Bool(false));
     }
+    if let Some(manifest) = &options.persisted_documents {
+        let manifest = absolute(manifest)?;
+        let allow_list = yaml(&format!(
+            r#"
+enabled: true
+require_id: true
+storage:
+  type: file
+  path: {manifest:?}
+"#
+        ))?;
+        map.insert("persisted_documents".into(), allow_list);
+        // Registering documents at run time would defeat the allow-list.
+        merge(
+            &mut config,
+            yaml("plugins: {parley: {config: {apq_capacity: 0}}}")?,
+        );
+    }
     if let Some(extra) = &options.extra_config {
         let text = std::fs::read_to_string(extra)
             .map_err(|e| RouterError::Config(format!("{}: {e}", extra.display())))?;
@@ -216,6 +238,7 @@ mod tests {
             .into(),
             jwks_url: Some("http://127.0.0.1:1/.well-known/jwks.json".into()),
             introspection: false,
+            persisted_documents: None,
             extra_config: None,
             work_dir: dir,
         };

@@ -7,6 +7,7 @@
 //!   with an optional user YAML merged over it.
 //! - [`plugin`]: the Parley plugin: the offline GraphiQL at `/`, and error codes clients can rely on
 //!   (every token failure is `UNAUTHENTICATED`, an unreachable subgraph is `SUBGRAPH_UNAVAILABLE`).
+//! - [`apq`]: automatic persisted queries (hash → query cache) used by the plugin.
 //! - [`graphiql`]: the playground page and its vendored assets.
 //! - [`run`]: write the config, start the engine on an ntex runtime (the engine runs on ntex, not tokio's
 //!   axum; it gets a process of its own).
@@ -14,6 +15,7 @@
 // The engine's ntex service stacks nest deeply; its own crate raises the limit the same way.
 #![recursion_limit = "256"]
 
+pub mod apq;
 pub mod config;
 pub mod graphiql;
 pub mod plugin;

@@ -8,6 +8,9 @@
 //!   `GRAPHQL_VALIDATION_FAILED`; an operation over a limit (depth, aliases, directives, tokens) becomes
 //!   `QUERY_TOO_COMPLEX`; a request that is not a usable GraphQL request (too large, wrong content type,
 //!   mutation over GET, unknown operation name) becomes `BAD_REQUEST` with its HTTP status kept.
+//! - `on_http_request` also gives every request an `x-request-id` (the client's, when sane), propagated to the
+//!   subgraphs and returned in the response.
+//! - `on_graphql_params`: automatic persisted queries (see [`crate::apq`]).
 //! - `on_query_plan`: an operation whose `Authorization` token (HTTP header, or the WebSocket
 //!   `connection_init` payload) the engine could not verify is refused with `UNAUTHENTICATED` instead of running
 //!   anonymously. (Planning is the first hook every query, mutation and subscription passes after the engine
@@ -20,6 +23,9 @@ use hive_router::ntex::http::Response;
 use hive_router::plugins::hooks::on_graphql_error::{
     OnGraphQLErrorHookPayload, OnGraphQLErrorHookResult,
 };
+use hive_router::plugins::hooks::on_graphql_params::{
+    OnGraphQLParamsStartHookPayload, OnGraphQLParamsStartHookResult,
+};
 use hive_router::plugins::hooks::on_http_request::{
     OnHttpRequestHookFuture, OnHttpRequestHookPayload,
 };
@@ -27,9 +33,12 @@ use hive_router::plugins::hooks::on_plugin_init::{OnPluginInitPayload, OnPluginI
 use hive_router::plugins::hooks::on_query_plan::{
     OnQueryPlanStartHookPayload, OnQueryPlanStartHookResult,
 };
-use hive_router::plugins::plugin_trait::{RouterPlugin, StartHookPayload};
+use hive_router::plugins::plugin_trait::{EndHookPayload, RouterPlugin, StartHookPayload};
 use serde::Deserialize;
 
+use std::sync::Arc;
+
+use crate::apq::ApqCache;
 use crate::graphiql;
 
 #[derive(Debug, Default, Deserialize)]
@@ -38,10 +47,18 @@ pub struct ParleyPluginConfig {
     /// Serve the playground at `/` (default true).
     #[serde(default)]
     pub disable_playground: bool,
+    /// Queries the automatic-persisted-query cache remembers (0 turns APQ off).
+    #[serde(default = "default_apq_capacity")]
+    pub apq_capacity: usize,
+}
+
+fn default_apq_capacity() -> usize {
+    crate::apq::DEFAULT_CAPACITY
 }
 
 pub struct ParleyPlugin {
     playground: bool,
+    apq: Option<Arc<ApqCache>>,
 }
 
 /// The engine's codes for a missing, malformed, expired, tampered or unverifiable token.
@@ -121,6 +138,7 @@ impl RouterPlugin for ParleyPlugin {
         let config = payload.config()?;
         payload.initialize_plugin(ParleyPlugin {
             playground: !config.disable_playground,
+            apq: (config.apq_capacity > 0).then(|| Arc::new(ApqCache::new(config.apq_capacity))),
         })
     }
 
@@ -130,10 +148,19 @@ impl RouterPlugin for ParleyPlugin {
     ) -> OnHttpRequestHookFuture<'req> {
         Box::pin(async move {
             stamp_client_ip(&mut payload);
+            let request_id = stamp_request_id(&mut payload);
+            let respond_with_id = move |payload: OnHttpRequestHookPayload<'req>| {
+                payload.on_end(move |mut end| {
+                    end.response
+                        .headers_mut()
+                        .insert(HeaderName::from_static(REQUEST_ID), request_id);
+                    end.proceed()
+                })
+            };
             if !self.playground
                 || payload.router_http_request.method() != hive_router::http::Method::GET
             {
-                return payload.proceed();
+                return respond_with_id(payload);
             }
             let path = payload.router_http_request.path().to_string();
             if path == "/" {
@@ -152,7 +179,22 @@ impl RouterPlugin for ParleyPlugin {
                 };
                 return payload.end_with_response(response);
             }
-            payload.proceed()
+            respond_with_id(payload)
+        })
+    }
+
+    /// Automatic persisted queries: once the engine has read the request's parameters, a hash alone is
+    /// replaced by the query it stands for (or refused with `PERSISTED_QUERY_NOT_FOUND`).
+    async fn on_graphql_params<'exec>(
+        &'exec self,
+        payload: OnGraphQLParamsStartHookPayload<'exec>,
+    ) -> OnGraphQLParamsStartHookResult<'exec> {
+        let Some(apq) = self.apq.clone() else {
+            return payload.proceed();
+        };
+        payload.on_end(move |mut end| match apq.resolve(&mut end.graphql_params) {
+            Ok(()) => end.proceed(),
+            Err(err) => end.end_with_graphql_error(err.to_graphql(), StatusCode::OK),
         })
     }
 
@@ -213,6 +255,29 @@ impl RouterPlugin for ParleyPlugin {
         }
         payload.proceed()
     }
+}
+
+/// The header that names a request in the router's and the subgraphs' logs and in the response.
+const REQUEST_ID: &str = "x-request-id";
+
+/// Keeps the client's `x-request-id` (when it is a sane token) or gives the request a new one; the header is
+/// propagated to the subgraphs and returned to the client.
+fn stamp_request_id(payload: &mut OnHttpRequestHookPayload<'_>) -> HeaderValue {
+    let headers = payload.router_http_request.headers_mut();
+    let given = headers.get(REQUEST_ID).filter(|v| {
+        let bytes = v.as_bytes();
+        (1..=128).contains(&bytes.len())
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    });
+    if let Some(id) = given {
+        return id.clone();
+    }
+    let id = HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+    headers.insert(HeaderName::from_static(REQUEST_ID), id.clone());
+    id
 }
 
 /// Subgraphs apply per-IP limits (failed logins) on `x-forwarded-for`; when no proxy in front of the router

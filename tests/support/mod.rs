@@ -83,6 +83,11 @@ impl Platform {
     }
 
     pub async fn start_with(store: Store) -> Platform {
+        Self::start_full(store, &[]).await
+    }
+
+    /// Starts the platform with extra arguments for `parley router`.
+    pub async fn start_full(store: Store, extra_router_args: &[&str]) -> Platform {
         let data_dir = testing::temp_dir("e2e");
         let mut listeners = Vec::new();
         for name in subgraphs::ALL {
@@ -136,6 +141,7 @@ impl Platform {
         for arg in router_args {
             command.args(["--subgraph-url", &arg]);
         }
+        command.args(extra_router_args);
         let router = command.spawn().expect("start the router");
         let platform = Platform {
             router_url,
@@ -144,8 +150,34 @@ impl Platform {
             http: reqwest::Client::new(),
             router,
         };
-        platform.wait_ready().await;
+        if extra_router_args.is_empty() {
+            platform.wait_ready().await;
+        } else {
+            // (An allow-list refuses the `{ __typename }` probe; the engine's readiness probe answers instead.)
+            platform.wait_probe("readiness").await;
+        }
         platform
+    }
+
+    /// Waits until the router's probe `/{name}` answers 200.
+    async fn wait_probe(&self, name: &str) {
+        let started = Instant::now();
+        loop {
+            let ok = self
+                .http
+                .get(format!("{}/{name}", self.router_url))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "router did not become ready"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits until the router answers a query (supergraph loaded, subgraphs reachable).

@@ -87,8 +87,30 @@ where
         .await
 }
 
+/// Every request runs in a span carrying the router's `x-request-id`, so whatever it logs (internal errors
+/// included) names the request.
 async fn graphql<Q, M, S>(
     State(state): State<AppState<Q, M, S>>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> Response
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    use tracing::Instrument;
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string();
+    let span = tracing::info_span!("graphql", subgraph = %state.name, request_id = %request_id);
+    execute(state, headers, request).instrument(span).await
+}
+
+async fn execute<Q, M, S>(
+    state: AppState<Q, M, S>,
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> Response
@@ -115,9 +137,7 @@ where
             }
         }
     }
-    if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
-        tracing::debug!(request_id = id, subgraph = %state.name, "graphql request");
-    }
+    tracing::debug!("graphql request");
     if is_accept_multipart_mixed(
         headers
             .get("accept")
