@@ -215,3 +215,54 @@ async fn request_ids_are_returned() {
     let replaced = send(Some("bad id with spaces")).await.expect("an id");
     assert!(uuid::Uuid::parse_str(&replaced).is_ok(), "{replaced}");
 }
+
+/// A subgraph that accepts connections but never answers costs the client the subgraph timeout, not more:
+/// the other subgraphs' fields come back, the hanging one's with SUBGRAPH_UNAVAILABLE.
+#[tokio::test]
+async fn a_hanging_subgraph_costs_the_timeout_and_returns_partial_data() {
+    // Accepts and holds every connection, never writes a byte.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hang_addr = hang.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hang.accept().await {
+            held.push(socket);
+        }
+    });
+    let dir = parley_kit::testing::temp_dir("timeout");
+    let extra = dir.join("router.yaml");
+    std::fs::write(
+        &extra,
+        "traffic_shaping:\n  all:\n    request_timeout: 1s\n",
+    )
+    .expect("yaml");
+    let social = format!("social=http://{hang_addr}/graphql");
+    let p = Platform::start_full(
+        support::Store::Sqlite,
+        &[
+            "--config",
+            extra.to_str().expect("utf-8"),
+            "--subgraph-url",
+            &social,
+        ],
+    )
+    .await;
+    let alice = p.register("alice").await;
+    let started = std::time::Instant::now();
+    let (status, body) = p
+        .gql(
+            "{ profile: me { nickname } social: me { nickname followerCount } }",
+            json!({}),
+            Some(&alice.access),
+        )
+        .await;
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    assert_eq!(status, 200, "{body}");
+    // followerCount is non-null, so the hanging subgraph nulls its parent; the other root field stands.
+    assert_eq!(body["data"]["profile"]["nickname"], "alice", "{body}");
+    assert_eq!(body["data"]["social"], serde_json::Value::Null, "{body}");
+    assert_eq!(codes(&body), ["SUBGRAPH_UNAVAILABLE"], "{body}");
+}

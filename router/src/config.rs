@@ -90,6 +90,8 @@ limits:
 traffic_shaping:
   all:
     dedupe_enabled: true
+    # A subgraph that hangs costs a client at most this; the rest of the answer still comes back.
+    request_timeout: 10s
   router:
     # Live UIs hold one WebSocket or SSE stream per client; the engine's default (128) is far too low.
     max_long_lived_clients: 20000
