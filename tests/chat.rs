@@ -441,7 +441,67 @@ async fn sends_are_idempotent_and_history_pages_both_ways() {
     assert_eq!(retried["sendMessage"]["id"], ids[0]);
     assert_eq!(retried["sendMessage"]["clientMessageId"], "client-1");
 
-    for i in 2..=23 {
+    // Replies, media messages and `message(id)`; a reply to a message of another chat is refused.
+    let first_id = ids[0].as_str().expect("id").to_string();
+    let media = uuid::Uuid::now_v7().to_string();
+    let reply = p
+        .ok(
+            "mutation($c: ID!, $r: ID!, $m: ID!) { sendMessage(chatId: $c, input: { kind: IMAGE, mediaId: $m, replyToId: $r }) { id kind mediaId replyTo { text } } }",
+            json!({ "c": chat, "r": first_id, "m": media }),
+            Some(&bob.access),
+        )
+        .await;
+    assert_eq!(reply["sendMessage"]["kind"], "IMAGE");
+    assert_eq!(reply["sendMessage"]["mediaId"], media.as_str());
+    assert_eq!(reply["sendMessage"]["replyTo"]["text"], "once");
+    let reply_id = reply["sendMessage"]["id"].as_str().expect("id").to_string();
+    let read = p
+        .ok(
+            "query($m: ID!) { message(id: $m) { seq author { nickname } } }",
+            json!({ "m": reply_id }),
+            Some(&alice.access),
+        )
+        .await;
+    assert_eq!(
+        read["message"],
+        json!({ "seq": 2, "author": { "nickname": "bob" } })
+    );
+    let carol = p.register("carol").await;
+    let (_, body) = p
+        .gql(
+            "query($m: ID!) { message(id: $m) { seq } }",
+            json!({ "m": reply_id }),
+            Some(&carol.access),
+        )
+        .await;
+    assert_eq!(
+        codes(&body),
+        ["NOT_FOUND"],
+        "outsiders learn nothing: {body}"
+    );
+    let other = direct_chat(&p, &alice, &carol).await;
+    let (_, body) = p
+        .gql(
+            "mutation($c: ID!, $r: ID!) { sendMessage(chatId: $c, input: { text: \"x\", replyToId: $r }) { id } }",
+            json!({ "c": other, "r": first_id }),
+            Some(&alice.access),
+        )
+        .await;
+    assert_eq!(codes(&body), ["NOT_FOUND"], "{body}");
+    let (_, body) = p
+        .gql(
+            "mutation($c: ID!) { leaveChat(chatId: $c) }",
+            json!({ "c": chat }),
+            Some(&alice.access),
+        )
+        .await;
+    assert_eq!(
+        codes(&body),
+        ["BAD_USER_INPUT"],
+        "a direct chat cannot be left: {body}"
+    );
+
+    for i in 3..=23 {
         let who = if i % 2 == 0 { &bob } else { &alice };
         send(&p, who, &chat, &format!("m{i}")).await;
     }
