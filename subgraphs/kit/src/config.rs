@@ -48,6 +48,17 @@ pub struct ServiceConfig {
     /// Emails that get the admin role when they register (users). `PARLEY_ADMIN_EMAILS`, comma-separated;
     /// default none.
     pub admin_emails: Vec<String>,
+    /// Redis for the event bus and live fan-out across instances (`redis://host:6379`). `PARLEY_REDIS_URL`
+    /// (or `REDIS_URL`); without it events stay in this process and other subgraphs pull `/events`.
+    pub redis_url: Option<String>,
+    /// How long an instance may go silent before another takes over its relay/consumer lease and re-claims
+    /// the events it had been handed. `PARLEY_EVENT_TAKEOVER_MS`, default 15000.
+    pub event_takeover_ms: u64,
+    /// Failed deliveries of one event before it goes to the dead-letter stream. `PARLEY_EVENT_MAX_DELIVERIES`,
+    /// default 5.
+    pub event_max_deliveries: u32,
+    /// Approximate number of events each Redis stream keeps. `PARLEY_EVENT_STREAM_MAXLEN`, default 500000.
+    pub event_stream_maxlen: u64,
 }
 
 /// One producer whose event feed a subgraph consumes.
@@ -72,6 +83,10 @@ impl Default for ServiceConfig {
             mail_from: "Parley <no-reply@parley.local>".into(),
             public_url: "http://127.0.0.1:4000".into(),
             admin_emails: Vec::new(),
+            redis_url: None,
+            event_takeover_ms: 15_000,
+            event_max_deliveries: 5,
+            event_stream_maxlen: 500_000,
         }
     }
 }
@@ -128,6 +143,12 @@ impl ServiceConfig {
         if let Some(v) = get("PARLEY_PUBLIC_URL") {
             self.public_url = v;
         }
+        if let Some(v) = get("PARLEY_REDIS_URL").or_else(|| get("REDIS_URL")) {
+            self.redis_url = Some(v).filter(|v| !v.is_empty());
+        }
+        parse_into(&get, "PARLEY_EVENT_TAKEOVER_MS", &mut self.event_takeover_ms)?;
+        parse_into(&get, "PARLEY_EVENT_MAX_DELIVERIES", &mut self.event_max_deliveries)?;
+        parse_into(&get, "PARLEY_EVENT_STREAM_MAXLEN", &mut self.event_stream_maxlen)?;
         if let Some(v) = get("PARLEY_ADMIN_EMAILS") {
             self.admin_emails = v
                 .split(',')
@@ -149,7 +170,19 @@ impl ServiceConfig {
     }
 }
 
-/// Parses `users=http://…,social=http://…`.
+/// Sets `target` from variable `key` when it is present.
+fn parse_into<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &'static str,
+    target: &mut T,
+) -> Result<(), ConfigError> {
+    if let Some(v) = get(key) {
+        *target = v.parse().map_err(|_| ConfigError::Env(key, v))?;
+    }
+    Ok(())
+}
+
+/// Parses `users=http://…,social=http://…`; in Redis mode a bare name (`users,social`) is enough.
 pub fn parse_event_sources(text: &str) -> Result<Vec<EventSource>, ConfigError> {
     text.split(',')
         .map(str::trim)
@@ -159,6 +192,12 @@ pub fn parse_event_sources(text: &str) -> Result<Vec<EventSource>, ConfigError> 
                 name: name.to_string(),
                 url: url.trim_end_matches('/').to_string(),
             }),
+            None if pair.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                Ok(EventSource {
+                    name: pair.to_string(),
+                    url: String::new(),
+                })
+            }
             _ => Err(ConfigError::Env("PARLEY_EVENT_SOURCES", pair.to_string())),
         })
         .collect()
@@ -198,6 +237,10 @@ mod tests {
         assert!(config
             .apply_env(|k| (k == "PARLEY_PORT").then(|| "x".into()))
             .is_err());
-        assert!(parse_event_sources("users").is_err());
+        assert!(parse_event_sources("users=").is_err());
+        assert!(parse_event_sources("us ers").is_err());
+        assert!(config
+            .apply_env(|k| (k == "PARLEY_EVENT_TAKEOVER_MS").then(|| "soon".into()))
+            .is_err());
     }
 }

@@ -10,8 +10,9 @@
 //! - [`rank`]: hot and controversy ranks (stored as indexed columns by the domains that sort by them).
 //! - [`store`]: connecting to SQLite or PostgreSQL and running a domain's migrations.
 //! - [`events`]: domain events: the transactional outbox, the relay, the in-process bus, the HTTP event feed
-//!   between processes, and idempotent consumers.
+//!   between processes, the Redis Streams bus with consumer groups, and idempotent consumers.
 //! - [`blocks`]: the projection of social's blocks kept by every content domain.
+//! - [`lease`]: once-at-a-time work among a subgraph's instances (a lease in Redis).
 //! - [`live`]: subscription streams off the event bus, counted while open.
 //! - [`mail`]: outgoing mail over SMTP, or into files when no SMTP server is configured.
 //! - [`runtime`]: what a running subgraph holds (store, relay, consumers, verifier) and how it starts.
@@ -24,6 +25,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod lease;
 pub mod live;
 pub mod mail;
 pub mod migration;

@@ -40,8 +40,38 @@ pub async fn connect_url<M: MigratorTrait>(
         });
     }
     let db = Database::connect(options).await?;
-    M::up(&db, None).await?;
+    if url.starts_with("postgres") {
+        migrate_exclusively::<M>(url, &db).await?;
+    } else {
+        M::up(&db, None).await?; // one SQLite file has one process
+    }
     Ok(db)
+}
+
+/// The advisory lock instances of a subgraph take around their migrations.
+const MIGRATION_LOCK: i64 = 0x7061_726c_6579; // "parley"
+
+/// Runs the migrations while holding a PostgreSQL advisory lock on a connection of its own, so instances
+/// starting together migrate one after the other (the later ones find nothing left to do).
+async fn migrate_exclusively<M: MigratorTrait>(
+    url: &str,
+    db: &DatabaseConnection,
+) -> Result<(), DbErr> {
+    use sea_orm::ConnectionTrait;
+    let mut options = ConnectOptions::new(url.to_string());
+    options
+        .max_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    let lock = Database::connect(options).await?;
+    lock.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+        .await?;
+    let result = M::up(db, None).await;
+    let _ = lock
+        .execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+        .await;
+    let _ = lock.close().await;
+    result
 }
 
 /// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: a deferred transaction that reads

@@ -6,13 +6,20 @@
 //! - [`InProcessBus`] is the bus of one process (tokio broadcast). Between processes on one machine, each
 //!   subgraph serves its published outbox as an ordered log at `GET /events` ([`feed`]) and consumers pull it
 //!   ([`consumer`]), keeping their position and the ids they applied in their own store, so a consumer that was
-//!   down catches up and a redelivered event changes nothing. (The Redis Streams bus comes behind the same trait.)
+//!   down catches up and a redelivered event changes nothing.
+//! - [`redis_bus::RedisBus`] (production, several instances): the relay appends to the subgraph's Redis
+//!   stream, every instance tails it for live subscriptions, and consuming subgraphs read it through consumer
+//!   groups ([`group`]) with the same exactly-once apply.
 //!
-//! Layout: `contracts` (the payload of every event, shared by producers and consumers), `tables` (sea-orm entities + the migration every domain includes), `relay`, `feed`, `consumer`.
+//! Layout: `contracts` (the payload of every event, shared by producers and consumers), `tables` (sea-orm
+//! entities + the migration every domain includes), `relay`, `feed` + `consumer` (between processes over
+//! HTTP), `redis_bus` + `group` (over Redis Streams).
 
 pub mod consumer;
 pub mod contracts;
 pub mod feed;
+pub mod group;
+pub mod redis_bus;
 pub mod relay;
 pub mod tables;
 

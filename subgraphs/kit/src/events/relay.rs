@@ -12,16 +12,20 @@ use tokio::sync::{watch, Notify};
 
 use super::tables::outbox;
 use super::{EventBus, EventEnvelope, Events};
+use crate::lease::Leadership;
 
 /// How often the relay looks at the outbox when nobody woke it.
 const POLL: Duration = Duration::from_millis(500);
 const BATCH: u64 = 200;
 
-/// Starts the relay task for `source`'s outbox and returns the handle domain code uses after commits.
+/// Starts the relay task for `source`'s outbox and returns the handle domain code uses after commits. With
+/// several instances of a subgraph, only the holder of the relay lease publishes, so the outbox goes out once
+/// and in order.
 pub fn start(
     db: DatabaseConnection,
     source: String,
     bus: Arc<dyn EventBus>,
+    leadership: Leadership,
 ) -> (Events, tokio::task::JoinHandle<()>) {
     let wake = Arc::new(Notify::new());
     let (published_tx, published) = watch::channel(0_i64);
@@ -30,20 +34,42 @@ pub fn start(
         published,
         bus: bus.clone(),
     };
+    let published_tx = Arc::new(published_tx);
+    let lease = format!("relay:{source}");
     let task = tokio::spawn(async move {
-        loop {
-            match relay_batch(&db, &source, bus.as_ref()).await {
-                Ok(Some(last)) => {
-                    published_tx.send_replace(last);
-                    continue; // there may be more
-                }
-                Ok(None) => {}
-                Err(err) => tracing::warn!(error = %err, "outbox relay failed; retrying"),
-            }
-            let _ = tokio::time::timeout(POLL, wake.notified()).await;
-        }
+        leadership
+            .run(&lease, || {
+                relay_loop(
+                    db.clone(),
+                    source.clone(),
+                    bus.clone(),
+                    wake.clone(),
+                    published_tx.clone(),
+                )
+            })
+            .await;
     });
     (events, task)
+}
+
+async fn relay_loop(
+    db: DatabaseConnection,
+    source: String,
+    bus: Arc<dyn EventBus>,
+    wake: Arc<Notify>,
+    published_tx: Arc<watch::Sender<i64>>,
+) {
+    loop {
+        match relay_batch(&db, &source, bus.as_ref()).await {
+            Ok(Some(last)) => {
+                published_tx.send_replace(last);
+                continue; // there may be more
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(error = %err, "outbox relay failed; retrying"),
+        }
+        let _ = tokio::time::timeout(POLL, wake.notified()).await;
+    }
 }
 
 /// Publishes one batch; returns the last position published, if any.

@@ -1,0 +1,223 @@
+//! The Redis Streams bus against a real `redis-server` of the test's own: consumer groups deliver every event
+//! once and in order even when the consumer holding them dies mid-batch, a poison event is dead-lettered
+//! without stopping the ones after it, and every instance's live tail sees every instance's events.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use parley_kit::events::group::{dead_letter_key, GroupConsumer};
+use parley_kit::events::redis_bus::RedisBus;
+use parley_kit::events::{EventBus, EventEnvelope, EventHandler, KitEventTables};
+use parley_kit::lease::Leadership;
+use parley_kit::testing::{temp_dir, RedisServer};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+struct Tables;
+
+impl MigratorTrait for Tables {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(KitEventTables)]
+    }
+}
+
+async fn store() -> DatabaseConnection {
+    let dir = temp_dir("redis-events");
+    let url = format!("sqlite://{}?mode=rwc", dir.join("consumer.db").display());
+    parley_kit::store::connect_url::<Tables>(&url, 4)
+        .await
+        .expect("store")
+}
+
+fn event(position: i64) -> EventEnvelope {
+    EventEnvelope {
+        position,
+        id: uuid::Uuid::now_v7(),
+        source: "producer".into(),
+        kind: "Tick".into(),
+        aggregate_id: "clock".into(),
+        occurred_at: Utc::now(),
+        payload: serde_json::json!({ "n": position }),
+    }
+}
+
+/// Records the positions it applies; hangs forever on `hang_at`, fails on `fail_at`.
+#[derive(Default)]
+struct Recorder {
+    applied: Mutex<Vec<i64>>,
+    hang_at: Option<i64>,
+    fail_at: Option<i64>,
+}
+
+#[async_trait]
+impl EventHandler for Recorder {
+    async fn handle(&self, _: &DatabaseTransaction, event: &EventEnvelope) -> Result<bool, DbErr> {
+        if Some(event.position) == self.hang_at {
+            std::future::pending::<()>().await;
+        }
+        if Some(event.position) == self.fail_at {
+            return Err(DbErr::Custom("poison".into()));
+        }
+        self.applied.lock().unwrap().push(event.position);
+        Ok(true)
+    }
+}
+
+fn consumer(bus: &RedisBus, name: &str, max_deliveries: u32) -> GroupConsumer {
+    GroupConsumer {
+        client: bus.client.clone(),
+        conn: bus.conn.clone(),
+        source: "producer".into(),
+        group: "reader".into(),
+        consumer: name.into(),
+        claim_after: Duration::from_millis(600),
+        max_deliveries,
+    }
+}
+
+/// Runs `consumer` under the group's lease, as the runtime does.
+fn spawn(
+    bus: &RedisBus,
+    consumer: GroupConsumer,
+    db: DatabaseConnection,
+    handler: Arc<Recorder>,
+) -> tokio::task::JoinHandle<()> {
+    let leadership = Leadership::Redis {
+        conn: bus.conn.clone(),
+        instance: consumer.consumer.clone(),
+        ttl: Duration::from_millis(600),
+    };
+    tokio::spawn(async move {
+        leadership
+            .run("consume:reader:producer", || {
+                consumer
+                    .clone()
+                    .run(db.clone(), handler.clone() as Arc<dyn EventHandler>)
+            })
+            .await;
+    })
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn a_consumer_killed_mid_batch_loses_nothing_and_applies_nothing_twice() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let bus = RedisBus::connect(&redis.url(), "producer", 10_000)
+        .await
+        .expect("bus");
+    for position in 1..=30 {
+        bus.publish(&event(position)).await.expect("publish");
+    }
+    let db = store().await;
+
+    // Instance A takes the whole batch and dies while applying the 10th event.
+    let a = Arc::new(Recorder {
+        hang_at: Some(10),
+        ..Default::default()
+    });
+    let task_a = spawn(&bus, consumer(&bus, "a", 5), db.clone(), a.clone());
+    wait_for("A to apply nine events", || a.applied.lock().unwrap().len() == 9).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    task_a.abort();
+
+    // Instance B takes the lease once A's has run out and re-claims what A held.
+    let b = Arc::new(Recorder::default());
+    let task_b = spawn(&bus, consumer(&bus, "b", 5), db.clone(), b.clone());
+    wait_for("B to apply the rest", || b.applied.lock().unwrap().len() >= 21).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    task_b.abort();
+
+    let mut all = a.applied.lock().unwrap().clone();
+    all.extend(b.applied.lock().unwrap().iter());
+    assert_eq!(all, (1..=30).collect::<Vec<_>>(), "each once, in order");
+
+    // Nothing is left pending in the group.
+    let mut conn = bus.conn.clone();
+    let pending: Vec<redis::Value> = redis::cmd("XPENDING")
+        .arg("parley:events:producer")
+        .arg("reader")
+        .query_async(&mut conn)
+        .await
+        .expect("xpending");
+    assert_eq!(redis::from_redis_value_ref::<i64>(&pending[0]).unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_poison_event_is_dead_lettered_and_the_rest_go_on() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let bus = RedisBus::connect(&redis.url(), "producer", 10_000)
+        .await
+        .expect("bus");
+    for position in 1..=5 {
+        bus.publish(&event(position)).await.expect("publish");
+    }
+    let db = store().await;
+    let handler = Arc::new(Recorder {
+        fail_at: Some(3),
+        ..Default::default()
+    });
+    let task = spawn(&bus, consumer(&bus, "only", 3), db, handler.clone());
+    wait_for("events after the poison one", || {
+        handler.applied.lock().unwrap().len() == 4
+    })
+    .await;
+    task.abort();
+    assert_eq!(*handler.applied.lock().unwrap(), vec![1, 2, 4, 5]);
+
+    let mut conn = bus.conn.clone();
+    let dead: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+        .arg(dead_letter_key("producer", "reader"))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .expect("xrange");
+    assert_eq!(dead.len(), 1, "one dead letter");
+    let fields = &dead[0].1;
+    let body = &fields[fields.iter().position(|f| f == "event").unwrap() + 1];
+    let poisoned: EventEnvelope = serde_json::from_str(body).unwrap();
+    assert_eq!(poisoned.position, 3);
+    assert!(fields.iter().any(|f| f.contains("poison")), "{fields:?}");
+}
+
+#[tokio::test]
+async fn every_instance_sees_every_instances_events_live() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let one = RedisBus::connect(&redis.url(), "chat", 10_000)
+        .await
+        .expect("bus one");
+    let two = RedisBus::connect(&redis.url(), "chat", 10_000)
+        .await
+        .expect("bus two");
+    let mut on_two = two.subscribe();
+    let mut on_one = one.subscribe();
+    let sent = event(1);
+    one.publish(&sent).await.expect("publish");
+    let got = tokio::time::timeout(Duration::from_secs(5), on_two.recv())
+        .await
+        .expect("in time")
+        .expect("event");
+    assert_eq!(got, sent);
+    let own = tokio::time::timeout(Duration::from_secs(5), on_one.recv())
+        .await
+        .expect("in time")
+        .expect("event");
+    assert_eq!(own.id, sent.id);
+}
