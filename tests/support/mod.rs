@@ -39,6 +39,30 @@ pub struct Platform {
     pub subgraphs: Vec<Subgraph>,
     pub http: reqwest::Client,
     router: Child,
+    jwks: String,
+    /// The config each subgraph started with (a further instance of one starts with the same).
+    configs: Vec<ServiceConfig>,
+}
+
+/// A further router process over the same subgraphs (killed on drop).
+pub struct RouterProcess {
+    pub url: String,
+    _child: Child,
+}
+
+impl RouterProcess {
+    pub fn ws_url(&self) -> String {
+        format!("{}/graphql", self.url).replacen("http", "ws", 1)
+    }
+}
+
+/// How [`Platform::start_opts`] sets the platform up.
+#[derive(Default)]
+pub struct Options<'a> {
+    pub store: Option<Store>,
+    pub extra_router_args: &'a [&'a str],
+    /// Events through this Redis (production mode) instead of in-process buses and `/events` pulls.
+    pub redis_url: Option<String>,
 }
 
 /// The PostgreSQL server the test command started, or `None` (after saying so loudly; fatal when
@@ -88,6 +112,27 @@ impl Platform {
 
     /// Starts the platform with extra arguments for `parley router`.
     pub async fn start_full(store: Store, extra_router_args: &[&str]) -> Platform {
+        Self::start_opts(Options {
+            store: Some(store),
+            extra_router_args,
+            redis_url: None,
+        })
+        .await
+    }
+
+    /// Production mode on loopback: PostgreSQL stores, events through Redis at `redis_url`.
+    pub async fn start_production(redis_url: &str) -> Platform {
+        Self::start_opts(Options {
+            store: Some(Store::Postgres),
+            redis_url: Some(redis_url.to_string()),
+            ..Default::default()
+        })
+        .await
+    }
+
+    pub async fn start_opts(options: Options<'_>) -> Platform {
+        let store = options.store.unwrap_or(Store::Sqlite);
+        let extra_router_args = options.extra_router_args;
         let data_dir = testing::temp_dir("e2e");
         let mut listeners = Vec::new();
         for name in subgraphs::ALL {
@@ -119,36 +164,28 @@ impl Platform {
                 let admin = postgres_url().expect("PostgreSQL required for this test");
                 config.database_url = Some(fresh_postgres_db(&admin, name).await);
             }
+            if let Some(redis) = &options.redis_url {
+                config.redis_url = Some(redis.clone());
+                // Quick takeovers, so tests that kill an instance need not wait long.
+                config.event_takeover_ms = 1_500;
+            }
             router_args.push(format!("{name}={url}/graphql"));
             configs.push(config);
         }
         let mut subgraphs = Vec::new();
-        for ((name, listener, url), config) in listeners.into_iter().zip(configs) {
+        for ((name, listener, url), config) in listeners.into_iter().zip(configs.clone()) {
             subgraphs.push(spawn_subgraph(name, config, listener, url));
         }
-        let router_port = free_port();
-        let router_url = format!("http://127.0.0.1:{router_port}");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_parley"));
-        command
-            .arg("router")
-            .arg("--supergraph")
-            .arg(repo_root().join("schema/supergraph.graphql"))
-            .args(["--port", &router_port.to_string(), "--jwks-url", &jwks])
-            .arg("--work-dir")
-            .arg(data_dir.join("router"))
-            .stdout(Stdio::null())
-            .kill_on_drop(true);
-        for arg in router_args {
-            command.args(["--subgraph-url", &arg]);
-        }
-        command.args(extra_router_args);
-        let router = command.spawn().expect("start the router");
+        let (router_url, router) =
+            spawn_router(&data_dir.join("router"), &jwks, &router_args, extra_router_args);
         let platform = Platform {
             router_url,
             data_dir,
             subgraphs,
             http: reqwest::Client::new(),
             router,
+            jwks,
+            configs,
         };
         if extra_router_args.is_empty() {
             platform.wait_ready().await;
@@ -157,6 +194,57 @@ impl Platform {
             platform.wait_probe("readiness").await;
         }
         platform
+    }
+
+    /// Starts another instance of subgraph `name` with the same config (store, Redis); returns its URL.
+    pub async fn spawn_instance(&mut self, name: &str) -> String {
+        let config = self
+            .configs
+            .iter()
+            .find(|c| c.name == name)
+            .expect("known subgraph")
+            .clone();
+        let listener = bind().await;
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let count = self.subgraphs.iter().filter(|s| s.name.starts_with(name)).count();
+        let mut instance = spawn_subgraph(name, config, listener, url.clone());
+        instance.name = format!("{name}#{}", count + 1);
+        self.subgraphs.push(instance);
+        wait_healthy(&self.http, &url).await;
+        url
+    }
+
+    /// Starts another router over the same subgraphs, `overrides` (`name`, base URL) pointing some at other
+    /// instances; waits until it answers.
+    pub async fn start_router(&self, overrides: &[(&str, &str)]) -> RouterProcess {
+        let args: Vec<String> = self
+            .subgraphs
+            .iter()
+            .filter(|s| !s.name.contains('#'))
+            .map(|s| {
+                let url = overrides
+                    .iter()
+                    .find(|(n, _)| *n == s.name)
+                    .map_or(s.url.as_str(), |(_, u)| *u);
+                format!("{}={url}/graphql", s.name)
+            })
+            .collect();
+        let work_dir = self.data_dir.join(format!("router-{}", free_port()));
+        let (url, child) = spawn_router(&work_dir, &self.jwks, &args, &[]);
+        let other = RouterProcess { url, _child: child };
+        let started = Instant::now();
+        while !self
+            .http
+            .post(format!("{}/graphql", other.url))
+            .json(&json!({ "query": "{ __typename }" }))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(started.elapsed() < Duration::from_secs(60), "router B not ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        other
     }
 
     /// Waits until the router's probe `/{name}` answers 200.
@@ -320,6 +408,45 @@ pub struct Account {
     pub email: String,
 }
 
+/// Starts `parley router` over the checked-in supergraph with the given `name=url` subgraph URLs.
+fn spawn_router(
+    work_dir: &std::path::Path,
+    jwks: &str,
+    subgraph_urls: &[String],
+    extra_args: &[&str],
+) -> (String, Child) {
+    let port = free_port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_parley"));
+    command
+        .arg("router")
+        .arg("--supergraph")
+        .arg(repo_root().join("schema/supergraph.graphql"))
+        .args(["--port", &port.to_string(), "--jwks-url", jwks])
+        .arg("--work-dir")
+        .arg(work_dir)
+        .stdout(Stdio::null())
+        .kill_on_drop(true);
+    for arg in subgraph_urls {
+        command.args(["--subgraph-url", arg]);
+    }
+    command.args(extra_args);
+    let child = command.spawn().expect("start the router");
+    (format!("http://127.0.0.1:{port}"), child)
+}
+
+async fn wait_healthy(http: &reqwest::Client, base: &str) {
+    let started = Instant::now();
+    while !http
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(started.elapsed() < Duration::from_secs(60), "{base} not healthy");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn spawn_subgraph(
     name: &str,
     config: ServiceConfig,
@@ -436,9 +563,14 @@ impl WsClient {
 
     /// Connects to the router's `/graphql`, sends `connection_init` (with the token, if any), waits for the ack.
     pub async fn connect(p: &Platform, token: Option<&str>) -> WsClient {
+        Self::connect_url(&p.ws_url(), token).await
+    }
+
+    /// Like [`Self::connect`], to the router at `ws_url`.
+    pub async fn connect_url(ws_url: &str, token: Option<&str>) -> WsClient {
         use futures::{SinkExt, StreamExt};
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let mut request = p.ws_url().into_client_request().expect("ws request");
+        let mut request = ws_url.into_client_request().expect("ws request");
         request.headers_mut().insert(
             "sec-websocket-protocol",
             "graphql-transport-ws".parse().expect("header"),
