@@ -60,7 +60,8 @@ enum Command {
         /// A YAML file in the Hive Router format, merged over Parley's generated config.
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Override a subgraph's URL: `name=http://host:port/graphql` (repeatable).
+        /// Override a subgraph's URL: `name=http://host:port/graphql` (repeatable). Several instances of one
+        /// subgraph: repeat the name, or list URLs separated by commas; the router balances over them.
         #[arg(long = "subgraph-url", value_name = "NAME=URL")]
         subgraph_urls: Vec<String>,
         /// JWKS of the users subgraph; enables JWT verification at the edge.
@@ -149,16 +150,24 @@ fn tokio_main<F: std::future::Future<Output = anyhow::Result<()>>>(
         .block_on(future)
 }
 
-fn parse_pairs(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
-    pairs
-        .iter()
-        .map(|pair| match pair.split_once('=') {
-            Some((name, url)) if !name.is_empty() && !url.is_empty() => {
-                Ok((name.to_string(), url.to_string()))
+/// `name=url[,url…]` pairs (a name may repeat) → each subgraph's instance URLs.
+fn parse_pairs(pairs: &[String]) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
+    let mut urls: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for pair in pairs {
+        match pair.split_once('=') {
+            Some((name, list)) if !name.is_empty() && !list.is_empty() => {
+                let entry = urls.entry(name.to_string()).or_default();
+                for url in list.split(',').map(str::trim) {
+                    if url.is_empty() {
+                        bail!("empty URL in {pair:?}");
+                    }
+                    entry.push(url.to_string());
+                }
             }
             _ => bail!("expected NAME=URL, got {pair:?}"),
-        })
-        .collect()
+        }
+    }
+    Ok(urls)
 }
 
 /// `RUST_LOG` filters (default: info for Parley, warn for the rest); `PARLEY_LOG_FORMAT=json` for JSON lines.

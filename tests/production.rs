@@ -154,3 +154,43 @@ async fn writes_during_a_redis_outage_are_delivered_once_and_in_order_when_it_re
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(feed_titles(&p, &alice).await, ["p2", "p1", "p0"]);
 }
+
+#[tokio::test]
+async fn queries_keep_succeeding_when_one_of_two_instances_dies() {
+    let Some(redis) = services() else { return };
+    let mut p = Platform::start_production(&redis.url()).await;
+    let chat_one = p.subgraph_url("chat");
+    let chat_two = p.spawn_instance("chat").await;
+    let router_b = p
+        .start_router(&[("chat", &chat_one), ("chat", &chat_two)])
+        .await;
+    let alice = p.register("alice").await;
+    let bob = p.register("bob").await;
+    let chat = direct_chat(&p, &alice, &bob).await;
+    let b = Platform::client_of(&router_b.url);
+    const CHATS: &str = "query { chats(first: 5) { edges { node { id } } } }";
+    let listed = |body: &serde_json::Value| body["data"]["chats"]["edges"][0]["node"]["id"] == chat;
+    for _ in 0..20 {
+        let (status, body) = b.gql(CHATS, json!({}), Some(&alice.access)).await;
+        assert!(status == 200 && listed(&body), "{body}");
+    }
+
+    p.stop_subgraph("chat").await;
+    // The balancer notices within its health interval (a request caught on a dying connection may fail).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for i in 0..30 {
+        let (status, body) = b.gql(CHATS, json!({}), Some(&alice.access)).await;
+        assert!(
+            status == 200 && listed(&body),
+            "request {i} after the stop: {body}"
+        );
+        let sent = b
+            .gql(
+                SEND,
+                json!({ "c": chat, "t": format!("still here {i}") }),
+                Some(&alice.access),
+            )
+            .await;
+        assert!(sent.1["errors"].is_null(), "{}", sent.1);
+    }
+}

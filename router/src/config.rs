@@ -22,8 +22,9 @@ pub struct RouterOptions {
     pub supergraph: PathBuf,
     pub host: String,
     pub port: u16,
-    /// Subgraph name → URL, overriding the URLs the supergraph carries.
-    pub subgraph_urls: BTreeMap<String, String>,
+    /// Subgraph name → its instances' URLs, overriding the URL the supergraph carries. A subgraph with
+    /// several goes through the router's [`crate::balancer`] (`run` swaps in its URL before rendering).
+    pub subgraph_urls: BTreeMap<String, Vec<String>>,
     /// Where to fetch the keys that sign access tokens; `None` turns JWT verification off.
     pub jwks_url: Option<String>,
     /// Allow introspection (on for `parley up`, off in production).
@@ -107,6 +108,7 @@ plugins:
     if !options.subgraph_urls.is_empty() {
         let mut subgraphs = Mapping::new();
         for (name, url) in &options.subgraph_urls {
+            let Some(url) = url.first() else { continue };
             subgraphs.insert(name.clone().into(), yaml(&format!("url: {url:?}"))?);
         }
         let mut overrides = Mapping::new();
@@ -235,7 +237,7 @@ mod tests {
             port: 4999,
             subgraph_urls: [(
                 "users".to_string(),
-                "http://127.0.0.1:1/graphql".to_string(),
+                vec!["http://127.0.0.1:1/graphql".to_string()],
             )]
             .into(),
             jwks_url: Some("http://127.0.0.1:1/.well-known/jwks.json".into()),

@@ -7,6 +7,8 @@
 //!   with an optional user YAML merged over it.
 //! - [`plugin`]: the Parley plugin: the offline GraphiQL at `/`, and error codes clients can rely on
 //!   (every token failure is `UNAUTHENTICATED`, an unreachable subgraph is `SUBGRAPH_UNAVAILABLE`).
+//! - [`balancer`]: several instances of a subgraph behind one loopback port (health-checked, fewest
+//!   connections first).
 //! - [`apq`]: automatic persisted queries (hash → query cache) used by the plugin.
 //! - [`graphiql`]: the playground page and its vendored assets.
 //! - [`run`]: write the config, start the engine on an ntex runtime (the engine runs on ntex, not tokio's
@@ -16,6 +18,7 @@
 #![recursion_limit = "256"]
 
 pub mod apq;
+pub mod balancer;
 pub mod config;
 pub mod graphiql;
 pub mod plugin;
@@ -36,7 +39,15 @@ pub enum RouterError {
 
 /// Runs the router until the process is told to stop (SIGINT/SIGTERM). Blocks the calling thread.
 pub fn run(options: &RouterOptions) -> Result<(), RouterError> {
-    let path = config::write(options)?;
+    let engine_urls = balancer::start(&options.subgraph_urls)?;
+    let options = RouterOptions {
+        subgraph_urls: engine_urls
+            .into_iter()
+            .map(|(name, url)| (name, vec![url]))
+            .collect(),
+        ..options.clone()
+    };
+    let path = config::write(&options)?;
     // The engine reads its config file from this variable (set before any thread starts).
     std::env::set_var("ROUTER_CONFIG_FILE_PATH", &path);
     init_rustls_crypto_provider();

@@ -56,6 +56,28 @@ impl RouterProcess {
     }
 }
 
+/// A client of one router (for a further router next to the platform's own).
+pub struct Client {
+    pub url: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// POSTs a GraphQL request; returns the HTTP status and the JSON body.
+    pub async fn gql(&self, query: &str, variables: Value, token: Option<&str>) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}/graphql", self.url))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("router reachable");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
 /// How [`Platform::start_opts`] sets the platform up.
 #[derive(Default)]
 pub struct Options<'a> {
@@ -176,8 +198,12 @@ impl Platform {
         for ((name, listener, url), config) in listeners.into_iter().zip(configs.clone()) {
             subgraphs.push(spawn_subgraph(name, config, listener, url));
         }
-        let (router_url, router) =
-            spawn_router(&data_dir.join("router"), &jwks, &router_args, extra_router_args);
+        let (router_url, router) = spawn_router(
+            &data_dir.join("router"),
+            &jwks,
+            &router_args,
+            extra_router_args,
+        );
         let platform = Platform {
             router_url,
             data_dir,
@@ -196,6 +222,14 @@ impl Platform {
         platform
     }
 
+    /// A client of the router at `url`.
+    pub fn client_of(url: &str) -> Client {
+        Client {
+            url: url.to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
     /// Starts another instance of subgraph `name` with the same config (store, Redis); returns its URL.
     pub async fn spawn_instance(&mut self, name: &str) -> String {
         let config = self
@@ -206,7 +240,11 @@ impl Platform {
             .clone();
         let listener = bind().await;
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let count = self.subgraphs.iter().filter(|s| s.name.starts_with(name)).count();
+        let count = self
+            .subgraphs
+            .iter()
+            .filter(|s| s.name.starts_with(name))
+            .count();
         let mut instance = spawn_subgraph(name, config, listener, url.clone());
         instance.name = format!("{name}#{}", count + 1);
         self.subgraphs.push(instance);
@@ -215,18 +253,22 @@ impl Platform {
     }
 
     /// Starts another router over the same subgraphs, `overrides` (`name`, base URL) pointing some at other
-    /// instances; waits until it answers.
+    /// instances (a name given twice: the router balances over both); waits until it answers.
     pub async fn start_router(&self, overrides: &[(&str, &str)]) -> RouterProcess {
         let args: Vec<String> = self
             .subgraphs
             .iter()
             .filter(|s| !s.name.contains('#'))
             .map(|s| {
-                let url = overrides
+                let mut urls: Vec<String> = overrides
                     .iter()
-                    .find(|(n, _)| *n == s.name)
-                    .map_or(s.url.as_str(), |(_, u)| *u);
-                format!("{}={url}/graphql", s.name)
+                    .filter(|(n, _)| *n == s.name)
+                    .map(|(_, u)| format!("{u}/graphql"))
+                    .collect();
+                if urls.is_empty() {
+                    urls.push(format!("{}/graphql", s.url));
+                }
+                format!("{}={}", s.name, urls.join(","))
             })
             .collect();
         let work_dir = self.data_dir.join(format!("router-{}", free_port()));
@@ -241,7 +283,10 @@ impl Platform {
             .await
             .is_ok_and(|r| r.status().is_success())
         {
-            assert!(started.elapsed() < Duration::from_secs(60), "router B not ready");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "router B not ready"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         other
@@ -365,6 +410,15 @@ impl Platform {
     }
 
     /// Stops one subgraph (as if its process died).
+    /// The base URL of subgraph instance `name` (`chat`, or `chat#2` for a further one).
+    pub fn subgraph_url(&self, name: &str) -> String {
+        self.subgraphs
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.url.clone())
+            .expect("known subgraph")
+    }
+
     pub async fn stop_subgraph(&mut self, name: &str) {
         let subgraph = self
             .subgraphs
@@ -442,7 +496,10 @@ async fn wait_healthy(http: &reqwest::Client, base: &str) {
         .await
         .is_ok_and(|r| r.status().is_success())
     {
-        assert!(started.elapsed() < Duration::from_secs(60), "{base} not healthy");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{base} not healthy"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -146,9 +146,21 @@ impl ServiceConfig {
         if let Some(v) = get("PARLEY_REDIS_URL").or_else(|| get("REDIS_URL")) {
             self.redis_url = Some(v).filter(|v| !v.is_empty());
         }
-        parse_into(&get, "PARLEY_EVENT_TAKEOVER_MS", &mut self.event_takeover_ms)?;
-        parse_into(&get, "PARLEY_EVENT_MAX_DELIVERIES", &mut self.event_max_deliveries)?;
-        parse_into(&get, "PARLEY_EVENT_STREAM_MAXLEN", &mut self.event_stream_maxlen)?;
+        parse_into(
+            &get,
+            "PARLEY_EVENT_TAKEOVER_MS",
+            &mut self.event_takeover_ms,
+        )?;
+        parse_into(
+            &get,
+            "PARLEY_EVENT_MAX_DELIVERIES",
+            &mut self.event_max_deliveries,
+        )?;
+        parse_into(
+            &get,
+            "PARLEY_EVENT_STREAM_MAXLEN",
+            &mut self.event_stream_maxlen,
+        )?;
         if let Some(v) = get("PARLEY_ADMIN_EMAILS") {
             self.admin_emails = v
                 .split(',')

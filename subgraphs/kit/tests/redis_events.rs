@@ -60,7 +60,7 @@ impl EventHandler for Recorder {
         if Some(event.position) == self.fail_at {
             return Err(DbErr::Custom("poison".into()));
         }
-        self.applied.lock().unwrap().push(event.position);
+        self.applied.lock().expect("lock").push(event.position);
         Ok(true)
     }
 }
@@ -129,19 +129,25 @@ async fn a_consumer_killed_mid_batch_loses_nothing_and_applies_nothing_twice() {
         ..Default::default()
     });
     let task_a = spawn(&bus, consumer(&bus, "a", 5), db.clone(), a.clone());
-    wait_for("A to apply nine events", || a.applied.lock().unwrap().len() == 9).await;
+    wait_for("A to apply nine events", || {
+        a.applied.lock().expect("lock").len() == 9
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     task_a.abort();
 
     // Instance B takes the lease once A's has run out and re-claims what A held.
     let b = Arc::new(Recorder::default());
     let task_b = spawn(&bus, consumer(&bus, "b", 5), db.clone(), b.clone());
-    wait_for("B to apply the rest", || b.applied.lock().unwrap().len() >= 21).await;
+    wait_for("B to apply the rest", || {
+        b.applied.lock().expect("lock").len() >= 21
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     task_b.abort();
 
-    let mut all = a.applied.lock().unwrap().clone();
-    all.extend(b.applied.lock().unwrap().iter());
+    let mut all = a.applied.lock().expect("lock").clone();
+    all.extend(b.applied.lock().expect("lock").iter());
     assert_eq!(all, (1..=30).collect::<Vec<_>>(), "each once, in order");
 
     // Nothing is left pending in the group.
@@ -152,7 +158,10 @@ async fn a_consumer_killed_mid_batch_loses_nothing_and_applies_nothing_twice() {
         .query_async(&mut conn)
         .await
         .expect("xpending");
-    assert_eq!(redis::from_redis_value_ref::<i64>(&pending[0]).unwrap(), 0);
+    assert_eq!(
+        redis::from_redis_value_ref::<i64>(&pending[0]).expect("count"),
+        0
+    );
 }
 
 #[tokio::test]
@@ -173,11 +182,11 @@ async fn a_poison_event_is_dead_lettered_and_the_rest_go_on() {
     });
     let task = spawn(&bus, consumer(&bus, "only", 3), db, handler.clone());
     wait_for("events after the poison one", || {
-        handler.applied.lock().unwrap().len() == 4
+        handler.applied.lock().expect("lock").len() == 4
     })
     .await;
     task.abort();
-    assert_eq!(*handler.applied.lock().unwrap(), vec![1, 2, 4, 5]);
+    assert_eq!(*handler.applied.lock().expect("lock"), vec![1, 2, 4, 5]);
 
     let mut conn = bus.conn.clone();
     let dead: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
@@ -189,8 +198,12 @@ async fn a_poison_event_is_dead_lettered_and_the_rest_go_on() {
         .expect("xrange");
     assert_eq!(dead.len(), 1, "one dead letter");
     let fields = &dead[0].1;
-    let body = &fields[fields.iter().position(|f| f == "event").unwrap() + 1];
-    let poisoned: EventEnvelope = serde_json::from_str(body).unwrap();
+    let body = &fields[fields
+        .iter()
+        .position(|f| f == "event")
+        .expect("event field")
+        + 1];
+    let poisoned: EventEnvelope = serde_json::from_str(body).expect("envelope");
     assert_eq!(poisoned.position, 3);
     assert!(fields.iter().any(|f| f.contains("poison")), "{fields:?}");
 }

@@ -68,7 +68,13 @@ impl GroupConsumer {
             };
             loop {
                 let round = self
-                    .round(&mut blocking, &db, handler.as_ref(), &mut failures, just_took_over)
+                    .round(
+                        &mut blocking,
+                        &db,
+                        handler.as_ref(),
+                        &mut failures,
+                        just_took_over,
+                    )
                     .await;
                 match round {
                     Ok(()) => {
@@ -106,7 +112,9 @@ impl GroupConsumer {
 
         let pending = self.read(&mut conn, &stream, "0", None).await?;
         if !pending.is_empty() {
-            let all_applied = self.apply_all(&mut conn, &stream, db, handler, failures, pending).await?;
+            let all_applied = self
+                .apply_all(&mut conn, &stream, db, handler, failures, pending)
+                .await?;
             if !all_applied {
                 // Back off before retrying the failed entry (nothing newer goes first).
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -114,13 +122,18 @@ impl GroupConsumer {
             return Ok(());
         }
         let fresh = self.read(blocking, &stream, ">", Some(BLOCK_MS)).await?;
-        self.apply_all(&mut conn, &stream, db, handler, failures, fresh).await?;
+        self.apply_all(&mut conn, &stream, db, handler, failures, fresh)
+            .await?;
         Ok(())
     }
 
     /// Creates the group reading from the stream's start (a stream recreated after a Redis restart holds
     /// only events not yet delivered; the inbox skips any seen before).
-    async fn ensure_group(&self, conn: &mut ConnectionManager, stream: &str) -> Result<(), BusError> {
+    async fn ensure_group(
+        &self,
+        conn: &mut ConnectionManager,
+        stream: &str,
+    ) -> Result<(), BusError> {
         let created: Result<String, redis::RedisError> = redis::cmd("XGROUP")
             .arg("CREATE")
             .arg(stream)

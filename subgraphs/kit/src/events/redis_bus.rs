@@ -92,7 +92,8 @@ impl RedisBus {
             .await
             .map_err(unavailable)?;
         let after = newest
-            .first().map_or_else(|| "0-0".to_string(), |e| e.0.clone());
+            .first()
+            .map_or_else(|| "0-0".to_string(), |e| e.0.clone());
         let live = broadcast::channel(4096).0;
         let tail = tokio::spawn(tail(client.clone(), stream.clone(), after, live.clone()));
         Ok(Arc::new(Self {
