@@ -73,6 +73,9 @@ enum Command {
         /// Allow-list mode: only the documents of this manifest (`{"<id>": "<document>"}`) run.
         #[arg(long, env = "PARLEY_PERSISTED_DOCUMENTS")]
         persisted_documents: Option<PathBuf>,
+        /// Redis for rate limits shared by all routers (`RATE_LIMITED`); off without it.
+        #[arg(long, env = "PARLEY_REDIS_URL")]
+        redis_url: Option<String>,
         /// Where the generated engine config is written.
         #[arg(long, default_value = "data/router", env = "PARLEY_ROUTER_WORK_DIR")]
         work_dir: PathBuf,
@@ -120,6 +123,7 @@ fn main() -> anyhow::Result<()> {
             jwks_url,
             no_introspection,
             persisted_documents,
+            redis_url,
             work_dir,
         } => {
             let options = parley_router::RouterOptions {
@@ -130,6 +134,7 @@ fn main() -> anyhow::Result<()> {
                 jwks_url,
                 introspection: !no_introspection,
                 persisted_documents,
+                redis_url,
                 extra_config: config,
                 work_dir,
             };

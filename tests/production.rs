@@ -194,3 +194,63 @@ async fn queries_keep_succeeding_when_one_of_two_instances_dies() {
         assert!(sent.1["errors"].is_null(), "{}", sent.1);
     }
 }
+
+#[tokio::test]
+async fn a_rate_limit_holds_across_two_routers() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let limits = parley_kit::testing::temp_dir("limits").join("limits.yaml");
+    std::fs::write(
+        &limits,
+        "plugins: {parley: {config: {rate_limit: {window_secs: 600, query: 6}}}}",
+    )
+    .expect("write limits");
+    let redis_url = redis.url();
+    let limits = limits.display().to_string();
+    let args = ["--redis-url", &redis_url, "--config", &limits];
+    let p = Platform::start_opts(support::Options {
+        extra_router_args: &args,
+        ..Default::default()
+    })
+    .await;
+    let router_b_process = p.start_router_with(&[], &args).await;
+    let router_b = Platform::client_of(&router_b_process.url);
+    let alice = p.register("alice").await;
+    let bob = p.register("bob").await;
+    const ME: &str = "query { me { nickname } }";
+
+    // Six queries, alternating routers, then the seventh is refused whichever router serves it.
+    for i in 0..6 {
+        let (status, body) = if i % 2 == 0 {
+            p.gql(ME, json!({}), Some(&alice.access)).await
+        } else {
+            router_b.gql(ME, json!({}), Some(&alice.access)).await
+        };
+        assert_eq!(
+            (status, &body["data"]["me"]["nickname"]),
+            (200, &json!("alice")),
+            "{body}"
+        );
+    }
+    for (status, body) in [
+        p.gql(ME, json!({}), Some(&alice.access)).await,
+        router_b.gql(ME, json!({}), Some(&alice.access)).await,
+    ] {
+        assert_eq!(status, 429, "{body}");
+        assert_eq!(support::codes(&body), ["RATE_LIMITED"], "{body}");
+        let retry_after = body["errors"][0]["extensions"]["retryAfter"]
+            .as_u64()
+            .expect("retryAfter");
+        assert!((1..=600).contains(&retry_after), "{body}");
+    }
+    // Limits are per caller: bob is not affected, and alice may still write (another class).
+    let (status, body) = router_b.gql(ME, json!({}), Some(&bob.access)).await;
+    assert_eq!(status, 200, "{body}");
+    p.ok(
+        "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }",
+        json!({ "i": { "title": "t", "body": "b" } }),
+        Some(&alice.access),
+    )
+    .await;
+}

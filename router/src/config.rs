@@ -33,6 +33,9 @@ pub struct RouterOptions {
     /// production allow-list. When set, only those documents run (by `documentId` or
     /// `extensions.persistedQuery.sha256Hash`) and automatic persisted queries are off.
     pub persisted_documents: Option<PathBuf>,
+    /// Redis for the rate limits shared by every router instance (limits off without it; the numbers are
+    /// `plugins.parley.config.rate_limit` in the YAML).
+    pub redis_url: Option<String>,
     /// A YAML file in the engine's format merged over the generated config.
     pub extra_config: Option<PathBuf>,
     /// Where the generated config is written.
@@ -153,6 +156,14 @@ storage:
             yaml("plugins: {parley: {config: {apq_capacity: 0}}}")?,
         );
     }
+    if let Some(redis) = &options.redis_url {
+        merge(
+            &mut config,
+            yaml(&format!(
+                "plugins: {{parley: {{config: {{rate_limit: {{redis_url: {redis:?}}}}}}}}}"
+            ))?,
+        );
+    }
     if let Some(extra) = &options.extra_config {
         let text = std::fs::read_to_string(extra)
             .map_err(|e| RouterError::Config(format!("{}: {e}", extra.display())))?;
@@ -243,10 +254,15 @@ mod tests {
             jwks_url: Some("http://127.0.0.1:1/.well-known/jwks.json".into()),
             introspection: false,
             persisted_documents: None,
+            redis_url: Some("redis://127.0.0.1:1".into()),
             extra_config: None,
             work_dir: dir,
         };
         let config = render(&options).expect("config");
+        assert_eq!(
+            config["plugins"]["parley"]["config"]["rate_limit"]["redis_url"],
+            Value::from("redis://127.0.0.1:1")
+        );
         assert_eq!(
             config["override_subgraph_urls"]["subgraphs"]["users"]["url"],
             Value::from("http://127.0.0.1:1/graphql")

@@ -9,6 +9,7 @@
 //!   (every token failure is `UNAUTHENTICATED`, an unreachable subgraph is `SUBGRAPH_UNAVAILABLE`).
 //! - [`balancer`]: several instances of a subgraph behind one loopback port (health-checked, fewest
 //!   connections first).
+//! - [`rate_limit`]: per-user / per-IP limits per operation class, counted in Redis.
 //! - [`apq`]: automatic persisted queries (hash → query cache) used by the plugin.
 //! - [`graphiql`]: the playground page and its vendored assets.
 //! - [`run`]: write the config, start the engine on an ntex runtime (the engine runs on ntex, not tokio's
@@ -22,6 +23,7 @@ pub mod balancer;
 pub mod config;
 pub mod graphiql;
 pub mod plugin;
+pub mod rate_limit;
 
 pub use config::RouterOptions;
 /// The allocator the engine is tuned for (mimalloc); binaries install it with `#[global_allocator]`.

@@ -11,6 +11,7 @@
 //! - `on_http_request` also gives every request an `x-request-id` (the client's, when sane), propagated to the
 //!   subgraphs and returned in the response.
 //! - `on_graphql_params`: automatic persisted queries (see [`crate::apq`]).
+//! - `on_query_plan` also applies the per-caller rate limits of [`crate::rate_limit`] (`RATE_LIMITED`, HTTP 429).
 //! - `on_query_plan`: an operation whose `Authorization` token (HTTP header, or the WebSocket
 //!   `connection_init` payload) the engine could not verify is refused with `UNAUTHENTICATED` instead of running
 //!   anonymously. (Planning is the first hook every query, mutation and subscription passes after the engine
@@ -40,6 +41,8 @@ use std::sync::Arc;
 
 use crate::apq::ApqCache;
 use crate::graphiql;
+use crate::rate_limit::{self, OperationClass, RateLimitConfig, RateLimiter};
+use hive_router::query_planner::state::supergraph_state::OperationKind;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,6 +53,9 @@ pub struct ParleyPluginConfig {
     /// Queries the automatic-persisted-query cache remembers (0 turns APQ off).
     #[serde(default = "default_apq_capacity")]
     pub apq_capacity: usize,
+    /// Per-caller limits kept in Redis (off without `redis_url`).
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
 }
 
 fn default_apq_capacity() -> usize {
@@ -59,6 +65,7 @@ fn default_apq_capacity() -> usize {
 pub struct ParleyPlugin {
     playground: bool,
     apq: Option<Arc<ApqCache>>,
+    limiter: Option<RateLimiter>,
 }
 
 /// The engine's codes for a missing, malformed, expired, tampered or unverifiable token.
@@ -139,6 +146,8 @@ impl RouterPlugin for ParleyPlugin {
         payload.initialize_plugin(ParleyPlugin {
             playground: !config.disable_playground,
             apq: (config.apq_capacity > 0).then(|| Arc::new(ApqCache::new(config.apq_capacity))),
+            limiter: RateLimiter::new(config.rate_limit.clone())
+                .map_err(|e| format!("rate_limit.redis_url: {e}"))?,
         })
     }
 
@@ -204,21 +213,43 @@ impl RouterPlugin for ParleyPlugin {
         &'exec self,
         payload: OnQueryPlanStartHookPayload<'exec>,
     ) -> OnQueryPlanStartHookResult<'exec> {
-        let sent_token = payload
-            .router_http_request
-            .headers
-            .contains_key("authorization");
-        if !sent_token {
-            return payload.proceed();
-        }
+        let headers = &payload.router_http_request.headers;
+        let token = headers.get("authorization").and_then(|v| v.to_str().ok());
         let verified = payload
             .request_context
             .read()
             .ok()
             .and_then(|ctx| ctx.authentication().jwt_status().copied())
             .unwrap_or(false);
-        if verified {
-            return payload.proceed();
+        if token.is_none() || verified {
+            let Some(limiter) = &self.limiter else {
+                return payload.proceed();
+            };
+            let ip = headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(str::trim);
+            let subject = rate_limit::subject(token.filter(|_| verified), ip);
+            let class = match payload.filtered_operation_for_plan.operation_kind {
+                Some(OperationKind::Mutation) => OperationClass::Mutation,
+                Some(OperationKind::Subscription) => OperationClass::Subscription,
+                _ => OperationClass::Query,
+            };
+            return match limiter.check(&subject, class).await {
+                Ok(()) => payload.proceed(),
+                Err(limited) => {
+                    let mut error = GraphQLError::from_message_and_code(
+                        "too many requests; retry later",
+                        "RATE_LIMITED",
+                    );
+                    error.extensions.extensions.insert(
+                        "retryAfter".into(),
+                        hive_router::sonic_rs::Value::from(limited.retry_after_secs),
+                    );
+                    payload.end_with_graphql_error(error, StatusCode::TOO_MANY_REQUESTS)
+                }
+            };
         }
         let mut error = GraphQLError::from_message_and_code(
             "invalid or expired access token",

@@ -255,6 +255,15 @@ impl Platform {
     /// Starts another router over the same subgraphs, `overrides` (`name`, base URL) pointing some at other
     /// instances (a name given twice: the router balances over both); waits until it answers.
     pub async fn start_router(&self, overrides: &[(&str, &str)]) -> RouterProcess {
+        self.start_router_with(overrides, &[]).await
+    }
+
+    /// Like [`Self::start_router`], with extra arguments for `parley router`.
+    pub async fn start_router_with(
+        &self,
+        overrides: &[(&str, &str)],
+        extra_args: &[&str],
+    ) -> RouterProcess {
         let args: Vec<String> = self
             .subgraphs
             .iter()
@@ -272,7 +281,7 @@ impl Platform {
             })
             .collect();
         let work_dir = self.data_dir.join(format!("router-{}", free_port()));
-        let (url, child) = spawn_router(&work_dir, &self.jwks, &args, &[]);
+        let (url, child) = spawn_router(&work_dir, &self.jwks, &args, extra_args);
         let other = RouterProcess { url, _child: child };
         let started = Instant::now();
         while !self
