@@ -85,6 +85,8 @@ pub struct Options<'a> {
     pub extra_router_args: &'a [&'a str],
     /// Events through this Redis (production mode) instead of in-process buses and `/events` pulls.
     pub redis_url: Option<String>,
+    /// The PostgreSQL server for `Store::Postgres` (default: the test command's).
+    pub postgres_url: Option<String>,
 }
 
 /// The PostgreSQL server the test command started, or `None` (after saying so loudly; fatal when
@@ -137,7 +139,7 @@ impl Platform {
         Self::start_opts(Options {
             store: Some(store),
             extra_router_args,
-            redis_url: None,
+            ..Default::default()
         })
         .await
     }
@@ -183,7 +185,11 @@ impl Platform {
             config.event_sources =
                 parley_kit::config::parse_event_sources(&sources.join(",")).expect("sources");
             if store == Store::Postgres {
-                let admin = postgres_url().expect("PostgreSQL required for this test");
+                let admin = options
+                    .postgres_url
+                    .clone()
+                    .or_else(postgres_url)
+                    .expect("PostgreSQL required for this test");
                 config.database_url = Some(fresh_postgres_db(&admin, name).await);
             }
             if let Some(redis) = &options.redis_url {

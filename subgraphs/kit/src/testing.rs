@@ -84,3 +84,109 @@ impl Drop for RedisServer {
         self.stop();
     }
 }
+
+/// A PostgreSQL 15 server of a test's own (so the test may restart it): a fresh cluster in a temp dir on a
+/// free loopback port, run as the `postgres` user when the test runs as root; stopped on drop.
+pub struct PostgresServer {
+    pub port: u16,
+    dir: PathBuf,
+}
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+fn as_postgres(program: &str) -> std::process::Command {
+    let path = format!("{PG_BIN}/{program}");
+    // Whether we are root, asked of `id` (keeps the kit free of libc).
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if root {
+        let mut command = std::process::Command::new("runuser");
+        command.args(["-u", "postgres", "--", &path]);
+        command
+    } else {
+        std::process::Command::new(path)
+    }
+}
+
+impl PostgresServer {
+    /// Creates and starts a cluster, or returns `None` (after saying so; a panic when
+    /// `PARLEY_REQUIRE_SERVICES=1`) when PostgreSQL 15 is not installed.
+    pub fn start() -> Option<PostgresServer> {
+        let dir = temp_dir("pg");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let server = PostgresServer { port, dir };
+        let created = std::process::Command::new("chmod")
+            .args(["777"])
+            .arg(&server.dir)
+            .status()
+            .is_ok_and(|s| s.success())
+            && as_postgres("initdb")
+                .args(["-D"])
+                .arg(server.dir.join("data"))
+                .args(["-U", "postgres", "--auth=trust", "-E", "UTF8"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+        if !created || server.pg_ctl("start").is_err() {
+            let message =
+                "PostgreSQL 15 unavailable: tests with a PostgreSQL of their own did NOT run";
+            if std::env::var("PARLEY_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
+                panic!("{message}");
+            }
+            eprintln!("\n!!! {message} !!!\n");
+            return None;
+        }
+        Some(server)
+    }
+
+    /// The admin database's URL.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn pg_ctl(&self, action: &str) -> std::io::Result<()> {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.dir.display()
+        );
+        let ok = as_postgres("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("-l")
+            .arg(self.dir.join("server.log"))
+            .args(["-w", "-m", "fast", "-o", &options, action])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()?
+            .success();
+        if ok {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!("pg_ctl {action} failed")))
+        }
+    }
+
+    /// Stops the server (fast shutdown: open sessions are cut).
+    pub fn stop(&self) -> std::io::Result<()> {
+        self.pg_ctl("stop")
+    }
+
+    /// Starts it again on the same port and data.
+    pub fn resume(&self) -> std::io::Result<()> {
+        self.pg_ctl("start")
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        let _ = self.pg_ctl("stop");
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
