@@ -298,7 +298,9 @@ async fn a_postgres_restart_under_load_fails_cleanly_and_parley_recovers_by_itse
 
     // Load: readers and writers until told to stop; every outcome kept.
     let running = Arc::new(AtomicBool::new(true));
-    let outcomes: Arc<Mutex<Vec<(u16, Vec<String>)>>> = Arc::default();
+    // (HTTP status, error codes) of every request.
+    type Outcomes = Mutex<Vec<(u16, Vec<String>)>>;
+    let outcomes: Arc<Outcomes> = Arc::default();
     let mut load = Vec::new();
     for worker in 0..4 {
         let (p, running, outcomes, token) = (
