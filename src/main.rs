@@ -43,6 +43,10 @@ enum Command {
         /// Router port.
         #[arg(long, default_value_t = 4000)]
         port: u16,
+        /// Production mode: every subgraph on PostgreSQL (`PARLEY_POSTGRES_URL`), events, live fan-out and
+        /// rate limits through Redis (`PARLEY_REDIS_URL`); both are required.
+        #[arg(long, env = "PARLEY_PRODUCTION")]
+        production: bool,
     },
     /// Run the federation router over a supergraph file.
     Router {
@@ -113,7 +117,11 @@ fn main() -> anyhow::Result<()> {
         init_logging();
     }
     match cli.command {
-        Command::Up { data_dir, port } => tokio_main(up::run(data_dir, port)),
+        Command::Up {
+            data_dir,
+            port,
+            production,
+        } => tokio_main(up::run(data_dir, port, production)),
         Command::Router {
             supergraph,
             port,

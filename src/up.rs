@@ -5,7 +5,9 @@
 //! router starts on `--port` over the supergraph this binary was built with, its subgraph URLs overridden to
 //! the chosen ports and JWT verification pointed at users' JWKS. `up` prints the GraphiQL URL when the router
 //! is healthy, stops everything on Ctrl-C/SIGTERM, and if a child dies it says which and exits non-zero.
-//! With `PARLEY_POSTGRES_URL` set, each subgraph uses database `parley_<name>` on that server instead.
+//! With `PARLEY_POSTGRES_URL` set, each subgraph uses database `parley_<name>` on that server instead; with
+//! `PARLEY_REDIS_URL`, events and live updates go through Redis and the router keeps rate limits there.
+//! `--production` requires both (and says which is missing).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -25,13 +27,46 @@ struct Running {
     child: Child,
 }
 
-pub async fn run(data_dir: PathBuf, port: u16) -> anyhow::Result<()> {
+/// The external servers `up` points the platform at.
+struct Servers {
+    postgres: Option<String>,
+    redis: Option<String>,
+}
+
+impl Servers {
+    fn from_env(production: bool) -> anyhow::Result<Self> {
+        let get = |key: &str| std::env::var(key).ok().filter(|v| !v.is_empty());
+        let servers = Self {
+            postgres: get("PARLEY_POSTGRES_URL"),
+            redis: get("PARLEY_REDIS_URL"),
+        };
+        if production {
+            let missing: Vec<&str> = [
+                ("PARLEY_POSTGRES_URL", servers.postgres.is_none()),
+                ("PARLEY_REDIS_URL", servers.redis.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(key, absent)| absent.then_some(key))
+            .collect();
+            if !missing.is_empty() {
+                bail!(
+                    "--production needs {} (see the README's Production section)",
+                    missing.join(" and ")
+                );
+            }
+        }
+        Ok(servers)
+    }
+}
+
+pub async fn run(data_dir: PathBuf, port: u16, production: bool) -> anyhow::Result<()> {
+    let servers = Servers::from_env(production)?;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let data_dir = std::path::absolute(&data_dir)?;
     let exe = std::env::current_exe()?;
     let mut children = Vec::new();
-    let result = start_all(&exe, &data_dir, port, &mut children).await;
+    let result = start_all(&exe, &data_dir, port, &servers, &mut children).await;
     let outcome = match result {
         Ok(()) => {
             println!("GraphiQL: http://127.0.0.1:{port}/");
@@ -47,6 +82,7 @@ async fn start_all(
     exe: &Path,
     data_dir: &Path,
     port: u16,
+    servers: &Servers,
     children: &mut Vec<Running>,
 ) -> anyhow::Result<()> {
     let mut urls = Vec::new();
@@ -61,7 +97,6 @@ async fn start_all(
     };
     let users = base("users").context("users subgraph")?;
     let jwks = format!("{users}/.well-known/jwks.json");
-    let postgres = std::env::var("PARLEY_POSTGRES_URL").ok();
     for (name, url) in &urls {
         let sources: Vec<String> = subgraphs::event_sources(name)
             .iter()
@@ -69,8 +104,11 @@ async fn start_all(
             .collect();
         let sub_port = url.rsplit(':').next().unwrap_or("0");
         let mut command = Command::new(exe);
-        if let Some(base) = &postgres {
+        if let Some(base) = &servers.postgres {
             command.env("DATABASE_URL", postgres_database(base, name).await?);
+        }
+        if let Some(redis) = &servers.redis {
+            command.env("PARLEY_REDIS_URL", redis);
         }
         let child = command
             .args(["subgraph", name, "--port", sub_port])
@@ -102,6 +140,9 @@ async fn start_all(
         .arg(data_dir.join("router"));
     for (name, url) in &urls {
         router.args(["--subgraph-url", &format!("{name}={url}/graphql")]);
+    }
+    if let Some(redis) = &servers.redis {
+        router.args(["--redis-url", redis]);
     }
     let child = router
         .kill_on_drop(true)

@@ -17,11 +17,21 @@ fn free_port() -> u16 {
 
 /// Starts `parley up` and waits for its GraphiQL line.
 fn start_up(port: u16) -> Child {
+    start_up_with(port, &[], &[])
+}
+
+/// `parley up` with extra arguments and environment variables.
+fn start_up_with(port: u16, args: &[&str], env: &[(&str, &str)]) -> Child {
     let data_dir = parley_kit::testing::temp_dir("up");
     let mut child = Command::new(env!("CARGO_BIN_EXE_parley"))
-        .args(["up", "--port", &port.to_string(), "--data-dir"])
-        // The embedded default (SQLite files), whatever servers the test command started.
+        .args(["up", "--port", &port.to_string()])
+        .args(args)
+        // The embedded default (SQLite files) unless `env` says otherwise, whatever servers the test
+        // command started.
         .env_remove("PARLEY_POSTGRES_URL")
+        .env_remove("PARLEY_REDIS_URL")
+        .envs(env.iter().copied())
+        .arg("--data-dir")
         .arg(&data_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -154,4 +164,94 @@ fn up_exits_non_zero_naming_a_dead_child() {
         stderr.contains("social") && stderr.contains("exited"),
         "stderr: {stderr}"
     );
+}
+
+#[test]
+fn up_production_says_which_server_is_missing() {
+    let output = Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args(["up", "--production", "--port", &free_port().to_string()])
+        .env_remove("PARLEY_POSTGRES_URL")
+        .env_remove("PARLEY_REDIS_URL")
+        .output()
+        .expect("run parley up");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("PARLEY_POSTGRES_URL and PARLEY_REDIS_URL"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn up_production_runs_on_postgres_and_redis() {
+    let (Some(pg), Some(redis)) = (
+        parley_kit::testing::PostgresServer::start(),
+        parley_kit::testing::RedisServer::start(),
+    ) else {
+        return;
+    };
+    let port = free_port();
+    let postgres = pg.url().trim_end_matches("/postgres").to_string();
+    let redis_url = redis.url();
+    let mut up = start_up_with(
+        port,
+        &["--production"],
+        &[
+            ("PARLEY_POSTGRES_URL", postgres.as_str()),
+            ("PARLEY_REDIS_URL", redis_url.as_str()),
+        ],
+    );
+    let http = reqwest::Client::new();
+    let gql = |query: &'static str, token: Option<String>| {
+        let mut request = http
+            .post(format!("http://127.0.0.1:{port}/graphql"))
+            .json(&json!({ "query": query }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            request
+                .send()
+                .await
+                .expect("router")
+                .json::<Value>()
+                .await
+                .expect("json")
+        }
+    };
+    let body = gql("mutation { register(input: {email: \"p@example.com\", password: \"correct horse 1\", name: \"P\", nickname: \"prod\"}) { accessToken } }", None).await;
+    let token = body["data"]["register"]["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_string();
+    // A query joined across users and social.
+    let me = gql("{ me { nickname followerCount } }", Some(token)).await;
+    assert_eq!(me["data"]["me"]["nickname"], "prod", "{me}");
+    // The users subgraph's tables live in PostgreSQL database parley_users, and its events in Redis.
+    let users_db = sea_orm::Database::connect(format!("{postgres}/parley_users"))
+        .await
+        .expect("parley_users database");
+    use sea_orm::ConnectionTrait;
+    let rows = users_db
+        .query_one_raw(sea_orm::Statement::from_string(
+            users_db.get_database_backend(),
+            "SELECT count(*) AS n FROM parley_outbox",
+        ))
+        .await
+        .expect("outbox")
+        .expect("row");
+    assert!(rows.try_get::<i64>("", "n").expect("n") >= 1);
+    let client = redis::Client::open(redis_url.as_str()).expect("redis");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis conn");
+    let length: i64 = redis::cmd("XLEN")
+        .arg("parley:events:users")
+        .query_async(&mut conn)
+        .await
+        .expect("xlen");
+    assert!(length >= 1, "users' events went through Redis");
+    signal(up.id(), "-TERM");
+    assert!(wait_exit(&mut up, Duration::from_secs(30)).success());
 }
