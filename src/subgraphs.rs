@@ -63,6 +63,16 @@ pub async fn serve(name: String, port: Option<u16>) -> anyhow::Result<()> {
     if let Some(port) = port {
         config.port = port;
     }
+    if config.redis_url.is_some() && config.event_sources.is_empty() {
+        // Through Redis a source is only a name: default to the ones this subgraph consumes.
+        config.event_sources = event_sources(&name)
+            .iter()
+            .map(|source| parley_kit::config::EventSource {
+                name: source.to_string(),
+                url: String::new(),
+            })
+            .collect();
+    }
     let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
     println!("{name} listening on http://{}", listener.local_addr()?);
     run(&name, config, listener, shutdown_signal()).await

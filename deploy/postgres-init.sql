@@ -1,0 +1,6 @@
+-- One database per subgraph (each owns its store). Run once by the PostgreSQL image on first start.
+CREATE DATABASE parley_users;
+CREATE DATABASE parley_social;
+CREATE DATABASE parley_posts;
+CREATE DATABASE parley_feed;
+CREATE DATABASE parley_chat;
