@@ -7,6 +7,8 @@
 //! - `fanout` (src/bin/fanout.rs): N WebSocket + SSE subscribers on one post; measures publish-to-last-delivery.
 //! - `chatload` (src/bin/chatload.rs): one WebSocket per chat member subscribed to `messageAdded`; fixed-rate
 //!   and max-rate phases; publish-to-delivery percentiles and router/chat RSS.
+//! - `busload` (src/bin/busload.rs): the Redis Streams bus: outbox → consumer events/s, redelivery after a
+//!   consumer dies, live fan-out latency across instances.
 //! - `run.sh`: builds in release, seeds, starts `parley up` and runs the above; `chat.sh` does it for chat.
 //!
 //! Every target is a loopback address; every loop is bounded in count and time.

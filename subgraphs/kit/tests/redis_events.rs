@@ -1,5 +1,5 @@
-//! The Redis Streams bus against a real `redis-server` of the test's own: consumer groups deliver every event
-//! once and in order even when the consumer holding them dies mid-batch, a poison event is dead-lettered
+//! The Redis Streams bus against a real `redis-server` of the test's own: consumer groups apply every event
+//! once and in order even when the consumer holding a batch dies in the middle of it, a poison event is dead-lettered
 //! without stopping the ones after it, and every instance's live tail sees every instance's events.
 
 use std::sync::{Arc, Mutex};
@@ -12,7 +12,7 @@ use parley_kit::events::redis_bus::RedisBus;
 use parley_kit::events::{EventBus, EventEnvelope, EventHandler, KitEventTables};
 use parley_kit::lease::Leadership;
 use parley_kit::testing::{temp_dir, RedisServer};
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, Statement};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 struct Tables;
@@ -23,12 +23,33 @@ impl MigratorTrait for Tables {
     }
 }
 
+/// A consumer's store: the kit's tables and `applied`, the handler's effect (written in the event's
+/// transaction, so it is exactly as durable as a real projection).
 async fn store() -> DatabaseConnection {
     let dir = temp_dir("redis-events");
     let url = format!("sqlite://{}?mode=rwc", dir.join("consumer.db").display());
-    parley_kit::store::connect_url::<Tables>(&url, 4)
+    let db = parley_kit::store::connect_url::<Tables>(&url, 4)
         .await
-        .expect("store")
+        .expect("store");
+    db.execute_unprepared(
+        "CREATE TABLE applied (seq INTEGER PRIMARY KEY AUTOINCREMENT, position INTEGER NOT NULL)",
+    )
+    .await
+    .expect("applied table");
+    db
+}
+
+/// The positions applied, in the order they were.
+async fn applied(db: &DatabaseConnection) -> Vec<i64> {
+    db.query_all_raw(Statement::from_string(
+        db.get_database_backend(),
+        "SELECT position FROM applied ORDER BY seq",
+    ))
+    .await
+    .expect("applied rows")
+    .iter()
+    .map(|row| row.try_get::<i64>("", "position").expect("position"))
+    .collect()
 }
 
 fn event(position: i64) -> EventEnvelope {
@@ -43,24 +64,34 @@ fn event(position: i64) -> EventEnvelope {
     }
 }
 
-/// Records the positions it applies; hangs forever on `hang_at`, fails on `fail_at`.
+/// Writes each position into `applied`; hangs forever on `hang_at`, fails on `fail_at`; remembers every
+/// position it was handed (`reached`), committed or not.
 #[derive(Default)]
 struct Recorder {
-    applied: Mutex<Vec<i64>>,
+    reached: Mutex<Vec<i64>>,
     hang_at: Option<i64>,
     fail_at: Option<i64>,
 }
 
 #[async_trait]
 impl EventHandler for Recorder {
-    async fn handle(&self, _: &DatabaseTransaction, event: &EventEnvelope) -> Result<bool, DbErr> {
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &EventEnvelope,
+    ) -> Result<bool, DbErr> {
+        self.reached.lock().expect("lock").push(event.position);
         if Some(event.position) == self.hang_at {
             std::future::pending::<()>().await;
         }
         if Some(event.position) == self.fail_at {
             return Err(DbErr::Custom("poison".into()));
         }
-        self.applied.lock().expect("lock").push(event.position);
+        txn.execute_unprepared(&format!(
+            "INSERT INTO applied (position) VALUES ({})",
+            event.position
+        ))
+        .await?;
         Ok(true)
     }
 }
@@ -100,6 +131,16 @@ fn spawn(
     })
 }
 
+async fn eventually_applied(db: &DatabaseConnection, count: usize) {
+    for _ in 0..200 {
+        if applied(db).await.len() >= count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {count} applied events");
+}
+
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     for _ in 0..200 {
         if done() {
@@ -118,37 +159,43 @@ async fn a_consumer_killed_mid_batch_loses_nothing_and_applies_nothing_twice() {
     let bus = RedisBus::connect(&redis.url(), "producer", 10_000)
         .await
         .expect("bus");
-    for position in 1..=30 {
-        bus.publish(&event(position)).await.expect("publish");
-    }
     let db = store().await;
 
-    // Instance A takes the whole batch and dies while applying the 10th event.
+    // Instance A applies a first batch, then takes the next one and dies while applying its first event.
     let a = Arc::new(Recorder {
         hang_at: Some(10),
         ..Default::default()
     });
     let task_a = spawn(&bus, consumer(&bus, "a", 5), db.clone(), a.clone());
-    wait_for("A to apply nine events", || {
-        a.applied.lock().expect("lock").len() == 9
+    for position in 1..=9 {
+        bus.publish(&event(position)).await.expect("publish");
+    }
+    eventually_applied(&db, 9).await;
+    for position in 10..=30 {
+        bus.publish(&event(position)).await.expect("publish");
+    }
+    wait_for("A to take the second batch", || {
+        a.reached.lock().expect("lock").contains(&10)
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
     task_a.abort();
 
     // Instance B takes the lease once A's has run out and re-claims what A held.
     let b = Arc::new(Recorder::default());
     let task_b = spawn(&bus, consumer(&bus, "b", 5), db.clone(), b.clone());
-    wait_for("B to apply the rest", || {
-        b.applied.lock().expect("lock").len() >= 21
-    })
-    .await;
+    eventually_applied(&db, 30).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     task_b.abort();
-
-    let mut all = a.applied.lock().expect("lock").clone();
-    all.extend(b.applied.lock().expect("lock").iter());
-    assert_eq!(all, (1..=30).collect::<Vec<_>>(), "each once, in order");
+    assert_eq!(
+        applied(&db).await,
+        (1..=30).collect::<Vec<_>>(),
+        "each once, in order"
+    );
+    assert_eq!(
+        b.reached.lock().expect("lock").first(),
+        Some(&10),
+        "B began where A died"
+    );
 
     // Nothing is left pending in the group.
     let mut conn = bus.conn.clone();
@@ -180,13 +227,11 @@ async fn a_poison_event_is_dead_lettered_and_the_rest_go_on() {
         fail_at: Some(3),
         ..Default::default()
     });
-    let task = spawn(&bus, consumer(&bus, "only", 3), db, handler.clone());
-    wait_for("events after the poison one", || {
-        handler.applied.lock().expect("lock").len() == 4
-    })
-    .await;
+    let task = spawn(&bus, consumer(&bus, "only", 3), db.clone(), handler.clone());
+    eventually_applied(&db, 4).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
     task.abort();
-    assert_eq!(*handler.applied.lock().expect("lock"), vec![1, 2, 4, 5]);
+    assert_eq!(applied(&db).await, vec![1, 2, 4, 5]);
 
     let mut conn = bus.conn.clone();
     let dead: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")

@@ -1,14 +1,21 @@
 //! Pull consumers of other subgraphs' event feeds.
 //!
-//! Each event is applied in one transaction together with the inbox row (its id) and the new feed position,
-//! so a crash between "applied" and "recorded" cannot happen and a redelivered event is skipped.
+//! Events are applied in one transaction together with their inbox rows (their ids) and the new feed
+//! position, so a crash between "applied" and "recorded" cannot happen and a redelivered event is skipped.
+//! [`apply_batch`] (a whole batch per transaction) and [`apply`] (one event) are shared with the Redis
+//! consumer groups.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, Set,
+};
+use uuid::Uuid;
 
 use super::tables::{feed_position, inbox};
 use super::EventEnvelope;
@@ -86,9 +93,82 @@ async fn poll_once(
         .error_for_status()?
         .json()
         .await?;
-    for event in events {
-        apply(db, &source.name, handler, &event).await?;
+    apply_batch(db, &source.name, handler, &events).await?;
+    Ok(())
+}
+
+/// Applies a batch exactly once, in one transaction when it can (one commit instead of one per event); when
+/// that fails, event by event, so a failing event is found and the ones before it still land.
+pub async fn apply_batch(
+    db: &DatabaseConnection,
+    source: &str,
+    handler: &dyn EventHandler,
+    events: &[EventEnvelope],
+) -> Result<(), DbErr> {
+    if events.len() > 1 && apply_batch_only(db, source, handler, events).await.is_ok() {
+        return Ok(());
     }
+    for event in events {
+        apply(db, source, handler, event).await?;
+    }
+    Ok(())
+}
+
+/// The batch in one transaction: handler, inbox rows and position, all or nothing.
+pub async fn apply_batch_only(
+    db: &DatabaseConnection,
+    source: &str,
+    handler: &dyn EventHandler,
+    events: &[EventEnvelope],
+) -> Result<(), DbErr> {
+    let Some(position) = events.iter().map(|e| e.position).max() else {
+        return Ok(());
+    };
+    let txn = begin_write(db).await?;
+    // Ids applied before, and (as the loop goes) in this batch: a relay retry can repeat an event.
+    let mut seen: HashSet<Uuid> = inbox::Entity::find()
+        .filter(inbox::Column::EventId.is_in(events.iter().map(|e| e.id)))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|row| row.event_id)
+        .collect();
+    let mut applied = Vec::new();
+    for event in events {
+        if seen.insert(event.id) && handler.handle(&txn, event).await? {
+            applied.push(inbox::ActiveModel {
+                event_id: Set(event.id),
+                applied_at: Set(Utc::now()),
+            });
+        }
+    }
+    if !applied.is_empty() {
+        inbox::Entity::insert_many(applied).exec(&txn).await?;
+    }
+    save_position(&txn, source, position).await?;
+    txn.commit().await?;
+    metrics::counter!("parley_events_consumed_total", "source" => source.to_string())
+        .increment(events.len() as u64);
+    Ok(())
+}
+
+async fn save_position(
+    txn: &DatabaseTransaction,
+    source: &str,
+    position: i64,
+) -> Result<(), DbErr> {
+    let row = feed_position::ActiveModel {
+        source: Set(source.to_string()),
+        position: Set(position),
+    };
+    feed_position::Entity::insert(row)
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(feed_position::Column::Source)
+                .update_column(feed_position::Column::Position)
+                .to_owned(),
+        )
+        .exec(txn)
+        .await?;
     Ok(())
 }
 
@@ -112,18 +192,7 @@ pub async fn apply(
         .insert(&txn)
         .await?;
     }
-    let position = feed_position::ActiveModel {
-        source: Set(source.to_string()),
-        position: Set(event.position),
-    };
-    feed_position::Entity::insert(position)
-        .on_conflict(
-            sea_orm::sea_query::OnConflict::column(feed_position::Column::Source)
-                .update_column(feed_position::Column::Position)
-                .to_owned(),
-        )
-        .exec(&txn)
-        .await?;
+    save_position(&txn, source, event.position).await?;
     txn.commit().await?;
     metrics::counter!("parley_events_consumed_total", "source" => source.to_string()).increment(1);
     Ok(())

@@ -22,9 +22,9 @@ use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::streams::{StreamId, StreamReadReply};
 use sea_orm::DatabaseConnection;
 
-use super::consumer::{apply, EventHandler};
+use super::consumer::{apply, apply_batch_only, EventHandler};
 use super::redis_bus::{blocking_connection, decode, stream_key, unavailable, BLOCK_MS, FIELD};
-use super::BusError;
+use super::{BusError, EventEnvelope};
 
 const BATCH: usize = 200;
 
@@ -208,9 +208,50 @@ impl GroupConsumer {
             .collect())
     }
 
-    /// Applies entries in order, acknowledging each; stops at the first failure (returns false) so
-    /// nothing newer overtakes it.
+    /// Applies entries in order: the whole batch in one transaction and one `XACK` when it goes through,
+    /// else entry by entry ([`Self::apply_each`]).
     async fn apply_all(
+        &self,
+        conn: &mut ConnectionManager,
+        stream: &str,
+        db: &DatabaseConnection,
+        handler: &dyn EventHandler,
+        failures: &mut HashMap<String, u32>,
+        entries: Vec<StreamId>,
+    ) -> Result<bool, BusError> {
+        if entries.len() > 1 {
+            let events: Option<Vec<EventEnvelope>> = entries
+                .iter()
+                .filter(|entry| !entry.map.is_empty())
+                .map(decode)
+                .collect();
+            if let Some(events) = events {
+                if apply_batch_only(db, &self.source, handler, &events)
+                    .await
+                    .is_ok()
+                {
+                    let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+                    let _: i64 = redis::cmd("XACK")
+                        .arg(stream)
+                        .arg(&self.group)
+                        .arg(&ids)
+                        .query_async(conn)
+                        .await
+                        .map_err(unavailable)?;
+                    for id in ids {
+                        failures.remove(id);
+                    }
+                    return Ok(true);
+                }
+            }
+        }
+        self.apply_each(conn, stream, db, handler, failures, entries)
+            .await
+    }
+
+    /// Applies entries one by one, acknowledging each; stops at the first failure (returns false) so nothing
+    /// newer overtakes it.
+    async fn apply_each(
         &self,
         conn: &mut ConnectionManager,
         stream: &str,

@@ -94,6 +94,14 @@ pub enum BusError {
 #[async_trait]
 pub trait EventBus: Send + Sync + 'static {
     async fn publish(&self, event: &EventEnvelope) -> Result<(), BusError>;
+    /// Publishes `events` in order; an error means any of them may have gone out (the relay retries them
+    /// all, and consumers skip the ones they applied).
+    async fn publish_batch(&self, events: &[EventEnvelope]) -> Result<(), BusError> {
+        for event in events {
+            self.publish(event).await?;
+        }
+        Ok(())
+    }
     /// Live events published from now on (for subscriptions and in-process consumers).
     fn subscribe(&self) -> broadcast::Receiver<EventEnvelope>;
 }

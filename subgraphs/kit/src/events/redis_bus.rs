@@ -183,6 +183,29 @@ impl EventBus for RedisBus {
         Ok(())
     }
 
+    /// One round trip for the whole batch (a pipeline keeps its order).
+    async fn publish_batch(&self, events: &[EventEnvelope]) -> Result<(), BusError> {
+        let mut pipe = redis::pipe();
+        for event in events {
+            let json = serde_json::to_string(event)
+                .map_err(|e| BusError::Unavailable(format!("encoding event: {e}")))?;
+            pipe.cmd("XADD")
+                .arg(&self.stream)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(self.maxlen)
+                .arg("*")
+                .arg(FIELD)
+                .arg(json)
+                .ignore();
+        }
+        let () = pipe
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<EventEnvelope> {
         self.live.subscribe()
     }

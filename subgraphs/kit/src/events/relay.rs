@@ -84,27 +84,29 @@ async fn relay_batch(
         .limit(BATCH)
         .all(db)
         .await?;
-    let mut last = None;
-    for row in rows {
-        let position = row.position;
-        let envelope = envelope(source, row)?;
-        if let Err(err) = bus.publish(&envelope).await {
-            tracing::warn!(error = %err, "bus refused event; will retry");
-            break; // keep order: nothing after an unpublished event goes out
-        }
-        outbox::Entity::update_many()
-            .col_expr(
-                outbox::Column::PublishedAt,
-                sea_orm::sea_query::Expr::value(Utc::now()),
-            )
-            .filter(outbox::Column::Position.eq(position))
-            .exec(db)
-            .await?;
-        metrics::counter!("parley_events_published_total", "source" => source.to_string())
-            .increment(1);
-        last = Some(position);
+    let Some(last) = rows.last().map(|row| row.position) else {
+        return Ok(None);
+    };
+    let positions: Vec<i64> = rows.iter().map(|row| row.position).collect();
+    let envelopes = rows
+        .into_iter()
+        .map(|row| envelope(source, row))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Err(err) = bus.publish_batch(&envelopes).await {
+        tracing::warn!(error = %err, "bus refused events; will retry");
+        return Ok(None); // nothing marked: the whole batch goes again, in order
     }
-    Ok(last)
+    outbox::Entity::update_many()
+        .col_expr(
+            outbox::Column::PublishedAt,
+            sea_orm::sea_query::Expr::value(Utc::now()),
+        )
+        .filter(outbox::Column::Position.is_in(positions))
+        .exec(db)
+        .await?;
+    metrics::counter!("parley_events_published_total", "source" => source.to_string())
+        .increment(envelopes.len() as u64);
+    Ok(Some(last))
 }
 
 /// An outbox row as an envelope.
