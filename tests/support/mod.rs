@@ -197,7 +197,14 @@ impl Platform {
                 // Quick takeovers, so tests that kill an instance need not wait long.
                 config.event_takeover_ms = 1_500;
             }
-            router_args.push(format!("{name}={url}/graphql"));
+            // A test's own `--subgraph-url NAME=…` replaces the harness's (repeating a name would add an
+            // instance instead).
+            let overridden = extra_router_args
+                .windows(2)
+                .any(|w| w[0] == "--subgraph-url" && w[1].starts_with(&format!("{name}=")));
+            if !overridden {
+                router_args.push(format!("{name}={url}/graphql"));
+            }
             configs.push(config);
         }
         let mut subgraphs = Vec::new();
