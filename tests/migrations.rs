@@ -60,3 +60,43 @@ async fn migrations_are_reversible_on_postgres() {
         round_trip_named(name, &db).await;
     }
 }
+
+#[tokio::test]
+async fn instances_starting_together_migrate_once() {
+    let Some(admin_url) = support::postgres_url() else {
+        return;
+    };
+    let admin = Database::connect(&admin_url).await.expect("postgres");
+    let db_name = format!("parley_together_{}", uuid::Uuid::now_v7().simple());
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{db_name}\""))
+        .await
+        .expect("create db");
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url.as_str(), |(b, _)| b);
+    let url = format!("{base}/{db_name}");
+    // Four instances of chat start at once against an empty database.
+    let starts = (0..4).map(|_| parley_kit::store::connect_url::<parley_chat::Migrator>(&url, 2));
+    for started in futures::future::join_all(starts).await {
+        started.expect("every instance starts");
+    }
+    let db = Database::connect(&url).await.expect("connect");
+    let applied = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT count(*) AS n, count(DISTINCT version) AS d FROM seaql_migrations",
+        ))
+        .await
+        .expect("count")
+        .expect("row");
+    let (n, d): (i64, i64) = (
+        applied.try_get("", "n").expect("n"),
+        applied.try_get("", "d").expect("d"),
+    );
+    assert_eq!(n, d, "no migration recorded twice");
+    assert_eq!(
+        n as usize,
+        <parley_chat::Migrator as MigratorTrait>::migrations().len()
+    );
+}

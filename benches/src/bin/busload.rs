@@ -14,7 +14,9 @@ use clap::Parser;
 use parley_bench::Samples;
 use parley_kit::events::group::GroupConsumer;
 use parley_kit::events::redis_bus::RedisBus;
-use parley_kit::events::{append, relay, EventBus, EventEnvelope, EventHandler, KitEventTables};
+use parley_kit::events::{
+    append, relay, EventBus, EventEnvelope, EventHandler, KitEventTables, KitPublishOrder,
+};
 use parley_kit::lease::Leadership;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -40,7 +42,7 @@ struct Tables;
 
 impl MigratorTrait for Tables {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(KitEventTables)]
+        vec![Box::new(KitEventTables), Box::new(KitPublishOrder)]
     }
 }
 

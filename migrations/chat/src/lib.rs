@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(parley_kit::events::KitEventTables),
             Box::new(CreateChat),
+            Box::new(parley_kit::events::KitPublishOrder),
         ]
     }
 }

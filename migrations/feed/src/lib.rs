@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(parley_kit::events::KitEventTables),
             Box::new(CreateFeed),
+            Box::new(parley_kit::events::KitPublishOrder),
         ]
     }
 }

@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(parley_kit::events::KitEventTables),
             Box::new(CreatePosts),
+            Box::new(parley_kit::events::KitPublishOrder),
         ]
     }
 }

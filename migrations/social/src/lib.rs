@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(parley_kit::events::KitEventTables),
             Box::new(CreateSocial),
+            Box::new(parley_kit::events::KitPublishOrder),
         ]
     }
 }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use parley_kit::events::group::{dead_letter_key, GroupConsumer};
 use parley_kit::events::redis_bus::RedisBus;
-use parley_kit::events::{EventBus, EventEnvelope, EventHandler, KitEventTables};
+use parley_kit::events::{EventBus, EventEnvelope, EventHandler, KitEventTables, KitPublishOrder};
 use parley_kit::lease::Leadership;
 use parley_kit::testing::{temp_dir, RedisServer};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, Statement};
@@ -19,7 +19,7 @@ struct Tables;
 
 impl MigratorTrait for Tables {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(KitEventTables)]
+        vec![Box::new(KitEventTables), Box::new(KitPublishOrder)]
     }
 }
 

@@ -1,5 +1,5 @@
-//! `GET /events?after=N&limit=M&wait_ms=W`: a subgraph's published events as an ordered log, for consumers in
-//! other processes. Long-polls: with nothing after N, waits up to `wait_ms` for the relay to publish more.
+//! `GET /events?after=N&limit=M&wait_ms=W`: a subgraph's published events as an ordered log (by publish
+//! sequence number), for consumers in other processes. Long-polls: with nothing after N, waits up to `wait_ms` for the relay to publish more.
 
 use std::time::Duration;
 
@@ -50,9 +50,8 @@ pub async fn handler(
 
 async fn read(state: &FeedState, after: i64, limit: u64) -> Result<Vec<EventEnvelope>, StatusCode> {
     let rows = outbox::Entity::find()
-        .filter(outbox::Column::Position.gt(after))
-        .filter(outbox::Column::PublishedAt.is_not_null())
-        .order_by_asc(outbox::Column::Position)
+        .filter(outbox::Column::PublishedSeq.gt(after))
+        .order_by_asc(outbox::Column::PublishedSeq)
         .limit(limit)
         .all(&state.db)
         .await
@@ -61,7 +60,10 @@ async fn read(state: &FeedState, after: i64, limit: u64) -> Result<Vec<EventEnve
             StatusCode::SERVICE_UNAVAILABLE
         })?;
     rows.into_iter()
-        .map(|row| envelope(&state.source, row))
+        .map(|row| {
+            let seq = row.published_seq.unwrap_or(row.position);
+            envelope(&state.source, row, seq)
+        })
         .collect::<Result<_, _>>()
         .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)
 }

@@ -34,12 +34,12 @@ use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
 pub use consumer::{spawn_consumers, EventHandler};
-pub use tables::KitEventTables;
+pub use tables::{KitEventTables, KitPublishOrder};
 
 /// One event as it travels: the outbox row plus where it came from.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EventEnvelope {
-    /// Order within the producing subgraph's log.
+    /// Order within the producing subgraph's log (the order it was published in).
     pub position: i64,
     /// Globally unique; consumers use it to apply an event once.
     pub id: Uuid,
@@ -77,6 +77,7 @@ pub async fn append<C: ConnectionTrait>(
         payload: Set(payload),
         occurred_at: Set(Utc::now()),
         published_at: Set(None),
+        published_seq: Set(None),
         ..Default::default()
     }
     .insert(db)

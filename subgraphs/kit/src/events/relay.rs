@@ -1,5 +1,6 @@
-//! The outbox relay: publishes committed outbox rows to the bus in position order and marks them published
-//! only after the bus took them, so a bus outage delays events and loses none.
+//! The outbox relay: publishes committed outbox rows to the bus (in position order among those committed)
+//! and marks them published, with their sequence number in the log, only after the bus took them, so a bus
+//! outage delays events and loses none.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,35 +85,57 @@ async fn relay_batch(
         .limit(BATCH)
         .all(db)
         .await?;
-    let Some(last) = rows.last().map(|row| row.position) else {
+    if rows.is_empty() {
         return Ok(None);
-    };
-    let positions: Vec<i64> = rows.iter().map(|row| row.position).collect();
-    let envelopes = rows
-        .into_iter()
-        .map(|row| envelope(source, row))
-        .collect::<Result<Vec<_>, _>>()?;
+    }
+    // Sequence numbers continue from the last published row (one relay runs at a time; the unique index on
+    // `published_seq` refuses a second one's overlapping numbers).
+    let last_seq: Option<i64> = outbox::Entity::find()
+        .select_only()
+        .column_as(outbox::Column::PublishedSeq.max(), "max_seq")
+        .into_tuple::<Option<i64>>()
+        .one(db)
+        .await?
+        .flatten();
+    let first_seq = last_seq.unwrap_or(0) + 1;
+    let mut numbered = Vec::with_capacity(rows.len());
+    let mut envelopes = Vec::with_capacity(rows.len());
+    for (seq, row) in (first_seq..).zip(rows) {
+        numbered.push((row.position, seq));
+        envelopes.push(envelope(source, row, seq)?);
+    }
     if let Err(err) = bus.publish_batch(&envelopes).await {
         tracing::warn!(error = %err, "bus refused events; will retry");
         return Ok(None); // nothing marked: the whole batch goes again, in order
     }
-    outbox::Entity::update_many()
-        .col_expr(
-            outbox::Column::PublishedAt,
-            sea_orm::sea_query::Expr::value(Utc::now()),
-        )
-        .filter(outbox::Column::Position.is_in(positions))
-        .exec(db)
-        .await?;
+    mark_published(db, &numbered).await?;
     metrics::counter!("parley_events_published_total", "source" => source.to_string())
         .increment(envelopes.len() as u64);
-    Ok(Some(last))
+    Ok(numbered.last().map(|(_, seq)| *seq))
 }
 
-/// An outbox row as an envelope.
-pub(crate) fn envelope(source: &str, row: outbox::Model) -> Result<EventEnvelope, DbErr> {
+/// Marks rows published with their sequence numbers: one `UPDATE … CASE` for the batch.
+async fn mark_published(db: &DatabaseConnection, numbered: &[(i64, i64)]) -> Result<(), DbErr> {
+    use sea_orm::sea_query::{CaseStatement, Expr};
+    let case = numbered
+        .iter()
+        .fold(CaseStatement::new(), |case, (position, seq)| {
+            case.case(outbox::Column::Position.eq(*position), Expr::value(*seq))
+        })
+        .finally(Expr::col(outbox::Column::PublishedSeq));
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::PublishedAt, Expr::value(Utc::now()))
+        .col_expr(outbox::Column::PublishedSeq, case.into())
+        .filter(outbox::Column::Position.is_in(numbered.iter().map(|(p, _)| *p)))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// An outbox row as an envelope; its position in the log is its publish sequence number.
+pub(crate) fn envelope(source: &str, row: outbox::Model, seq: i64) -> Result<EventEnvelope, DbErr> {
     Ok(EventEnvelope {
-        position: row.position,
+        position: seq,
         id: row.event_id,
         source: source.to_string(),
         kind: row.kind,

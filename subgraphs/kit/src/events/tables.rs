@@ -1,6 +1,7 @@
 //! The kit's own tables in every domain store: the outbox (events to publish), the inbox (event ids applied by
 //! consumers) and the position of each consumed feed. [`KitEventTables`] is the migration that creates them;
-//! every domain's migrator lists it first.
+//! every domain's migrator lists it first. [`KitPublishOrder`] adds the publish order to the outbox; migrators
+//! list it after their own.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -21,6 +22,11 @@ pub mod outbox {
         pub payload: String,
         pub occurred_at: ChronoDateTimeUtc,
         pub published_at: Option<ChronoDateTimeUtc>,
+        /// The order the relay published in (commit order, which on PostgreSQL can differ from `position`:
+        /// a transaction holding position 10 may commit after the one holding 11). The event feed is read in
+        /// this order, so a consumer's "after N" never skips a late commit.
+        #[sea_orm(unique)]
+        pub published_seq: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -73,6 +79,7 @@ enum ParleyOutbox {
     Payload,
     OccurredAt,
     PublishedAt,
+    PublishedSeq,
 }
 
 #[derive(DeriveIden)]
@@ -159,5 +166,70 @@ impl MigrationTrait for KitEventTables {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Adds `published_seq` to the outbox (rows already published keep their position as their sequence, so
+/// consumers' saved positions stay valid).
+pub struct KitPublishOrder;
+
+impl MigrationName for KitPublishOrder {
+    fn name(&self) -> &str {
+        "m9001_parley_kit_publish_order"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for KitPublishOrder {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(ParleyOutbox::Table)
+                    .add_column(big_integer_null(ParleyOutbox::PublishedSeq))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .exec_stmt(
+                Query::update()
+                    .table(ParleyOutbox::Table)
+                    .value(
+                        ParleyOutbox::PublishedSeq,
+                        Expr::col(ParleyOutbox::Position),
+                    )
+                    .and_where(Expr::col(ParleyOutbox::PublishedAt).is_not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_parley_outbox_published_seq")
+                    .table(ParleyOutbox::Table)
+                    .col(ParleyOutbox::PublishedSeq)
+                    .unique()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("idx_parley_outbox_published_seq")
+                    .table(ParleyOutbox::Table)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(ParleyOutbox::Table)
+                    .drop_column(ParleyOutbox::PublishedSeq)
+                    .to_owned(),
+            )
+            .await
     }
 }

@@ -1,0 +1,107 @@
+//! On PostgreSQL a transaction holding outbox position 10 can commit after the one holding 11. The relay then
+//! publishes 11 first; the event log (`GET /events`) must still hand 10 to a consumer that has read past 11.
+
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use parley_kit::events::feed::{handler, FeedState};
+use parley_kit::events::{append, relay, InProcessBus, KitEventTables, KitPublishOrder};
+use parley_kit::lease::Leadership;
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+struct Tables;
+
+impl MigratorTrait for Tables {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(KitEventTables), Box::new(KitPublishOrder)]
+    }
+}
+
+fn postgres_url() -> Option<String> {
+    let url = std::env::var("PARLEY_TEST_POSTGRES_URL").ok();
+    if url.is_none() {
+        let message = "PARLEY_TEST_POSTGRES_URL is not set: the outbox order test did NOT run";
+        if std::env::var("PARLEY_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
+            panic!("{message}");
+        }
+        eprintln!("\n!!! {message} !!!\n");
+    }
+    url
+}
+
+/// The kinds `GET /events?after=N` returns.
+async fn feed_after(state: &FeedState, after: i64) -> Vec<(i64, String)> {
+    let params = serde_json::from_value(serde_json::json!({ "after": after })).expect("params");
+    let events = handler(State(state.clone()), Query(params))
+        .await
+        .expect("feed")
+        .0;
+    events.into_iter().map(|e| (e.position, e.kind)).collect()
+}
+
+#[tokio::test]
+async fn a_late_commit_is_not_skipped_by_consumers_past_it() {
+    let Some(admin) = postgres_url() else { return };
+    let name = format!("parley_outbox_{}", uuid::Uuid::now_v7().simple());
+    sea_orm::Database::connect(&admin)
+        .await
+        .expect("admin")
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("create database");
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    let db = parley_kit::store::connect_url::<Tables>(&format!("{base}/{name}"), 4)
+        .await
+        .expect("store");
+    let (events, task) = relay::start(
+        db.clone(),
+        "src".into(),
+        InProcessBus::new(),
+        Leadership::Alone,
+    );
+    let state = FeedState {
+        db: db.clone(),
+        source: "src".into(),
+        events: events.clone(),
+    };
+
+    // The early transaction takes its position first and commits last.
+    let early = db.begin().await.expect("begin");
+    append(&early, "Early", "a", &serde_json::json!({}))
+        .await
+        .expect("append");
+    let late = db.begin().await.expect("begin");
+    append(&late, "Late", "b", &serde_json::json!({}))
+        .await
+        .expect("append");
+    late.commit().await.expect("commit");
+    events.wake();
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = feed_after(&state, 0).await;
+        if !seen.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen, [(1, "Late".to_string())]);
+
+    // A consumer that has read up to 1 still gets the early event once it commits.
+    early.commit().await.expect("commit");
+    events.wake();
+    let mut next = Vec::new();
+    for _ in 0..100 {
+        next = feed_after(&state, 1).await;
+        if !next.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(next, [(2, "Early".to_string())]);
+    assert_eq!(
+        feed_after(&state, 0).await,
+        [(1, "Late".to_string()), (2, "Early".to_string())]
+    );
+    task.abort();
+}
