@@ -11,6 +11,7 @@
 //! chat subgraph's resident memory (now and peak). Loopback only; every phase is bounded in time.
 //!
 //! `target/release/chatload --url http://127.0.0.1:4790/graphql --data-dir target/bench/chat`
+//! (`--postgres` reads PostgreSQL instead; `--send-url` sends through another router than the subscribers use.)
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,7 +33,7 @@ struct Args {
     #[arg(long, default_value = "http://127.0.0.1:4000/graphql")]
     url: String,
     /// The data dir `parley up` runs on (SQLite): the signing key and the seeded chats are read from it.
-    #[arg(long)]
+    #[arg(long, default_value = "data")]
     data_dir: std::path::PathBuf,
     #[arg(long, default_value_t = 10_000)]
     subscribers: usize,
@@ -48,6 +49,30 @@ struct Args {
     /// Base URL of the chat subgraph (for its open-subscription gauge); without it the tool waits 15 s.
     #[arg(long)]
     chat_url: Option<String>,
+    /// Read the signing key and chats from PostgreSQL databases `parley_users` / `parley_chat` on this server
+    /// (`postgres://user@host:port`) instead of the data dir's SQLite files.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Send through this router instead of `--url` (subscribers stay on `--url`): live delivery across
+    /// routers and instances.
+    #[arg(long)]
+    send_url: Option<String>,
+    /// Length of the max-rate phase (default `--seconds`; 0 skips it).
+    #[arg(long)]
+    max_rate_seconds: Option<u64>,
+}
+
+impl Args {
+    /// The store of subgraph `name`.
+    fn database(&self, name: &str) -> String {
+        match &self.postgres {
+            Some(base) => format!("{}/parley_{name}", base.trim_end_matches('/')),
+            None => format!(
+                "sqlite://{}?mode=ro",
+                self.data_dir.join(format!("{name}.db")).display()
+            ),
+        }
+    }
 }
 
 const SUBSCRIPTION: &str =
@@ -62,8 +87,13 @@ async fn main() -> anyhow::Result<()> {
         args.url.starts_with("http://127.") || args.url.starts_with("http://localhost"),
         "loopback only"
     );
-    let minter = Minter::load(&args.data_dir).await?;
-    let members = memberships(&args.data_dir, args.subscribers).await?;
+    let minter = Minter::load(&args.database("users")).await?;
+    let members = memberships(&args.database("chat"), args.subscribers).await?;
+    let send_url = args.send_url.clone().unwrap_or_else(|| args.url.clone());
+    anyhow::ensure!(
+        send_url.starts_with("http://127.") || send_url.starts_with("http://localhost"),
+        "loopback only"
+    );
     let mut by_chat: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
     for (chat, user) in &members {
         by_chat.entry(*chat).or_default().push(*user);
@@ -117,7 +147,7 @@ async fn main() -> anyhow::Result<()> {
     let mut sent = 0usize;
     while phase.elapsed() < Duration::from_secs(args.seconds) {
         let (chat, token) = &chats[sent % chats.len()];
-        send(&http, &args.url, token, *chat).await?;
+        send(&http, &send_url, token, *chat).await?;
         expected += subscribers_of[chat];
         sent += 1;
         let next = phase + interval * sent as u32;
@@ -133,8 +163,15 @@ async fn main() -> anyhow::Result<()> {
     print_rss("after fixed rate");
 
     // Phase 2: as fast as the senders go.
+    let max_rate_seconds = args.max_rate_seconds.unwrap_or(args.seconds);
+    if max_rate_seconds == 0 {
+        for t in tasks {
+            t.abort();
+        }
+        return Ok(());
+    }
     let phase = Instant::now();
-    let deadline = phase + Duration::from_secs(args.seconds);
+    let deadline = phase + Duration::from_secs(max_rate_seconds);
     let chats = Arc::new(chats);
     let counts = Arc::new(AtomicU64::new(0));
     let expected_fast = Arc::new(AtomicU64::new(0));
@@ -143,7 +180,7 @@ async fn main() -> anyhow::Result<()> {
     for s in 0..args.senders {
         let (http, url, chats, counts) = (
             http.clone(),
-            args.url.clone(),
+            send_url.clone(),
             chats.clone(),
             counts.clone(),
         );
@@ -350,12 +387,8 @@ struct Minter {
 }
 
 impl Minter {
-    async fn load(data_dir: &std::path::Path) -> anyhow::Result<Self> {
-        let db = Database::connect(format!(
-            "sqlite://{}?mode=ro",
-            data_dir.join("users.db").display()
-        ))
-        .await?;
+    async fn load(users_db: &str) -> anyhow::Result<Self> {
+        let db = Database::connect(users_db).await?;
         let row = db
             .query_one_raw(Statement::from_string(
                 db.get_database_backend(),
@@ -392,15 +425,8 @@ impl Minter {
 }
 
 /// (chat, member) pairs of the seeded chats, at most `limit`.
-async fn memberships(
-    data_dir: &std::path::Path,
-    limit: usize,
-) -> anyhow::Result<Vec<(Uuid, Uuid)>> {
-    let db = Database::connect(format!(
-        "sqlite://{}?mode=ro",
-        data_dir.join("chat.db").display()
-    ))
-    .await?;
+async fn memberships(chat_db: &str, limit: usize) -> anyhow::Result<Vec<(Uuid, Uuid)>> {
+    let db = Database::connect(chat_db).await?;
     let rows = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),
