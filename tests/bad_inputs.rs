@@ -37,6 +37,9 @@ fn row(name: &'static str, body: Body, status: u16, code: &'static str) -> Row {
     }
 }
 
+/// Posts → comments → replies, 25 each: a legitimate shape whose estimated cost (~17k) is a third of the max.
+const NESTED_PAGES: &str = "posts(first: 25) { edges { node { id comments(first: 25) { edges { node { id replies(first: 25) { edges { node { id } } } } } } } } }";
+
 /// A valid query about `depth` levels deep: posts → author → posts → … (4 levels a round).
 fn deep_query(depth: usize) -> String {
     let rounds = depth / 4;
@@ -206,6 +209,24 @@ async fn every_bad_input_gets_its_code_and_the_router_keeps_serving() {
             "QUERY_TOO_COMPLEX",
         ),
         row(
+            "21 root fields",
+            Body::Json(json!({ "query": format!(
+                "{{ {} }}",
+                (0..21).map(|i| format!("f{i}: me {{ id }}")).collect::<Vec<_>>().join(" ")
+            ) })),
+            200,
+            "QUERY_TOO_COMPLEX",
+        ),
+        row(
+            "three nested pages, three times (estimated cost over the max)",
+            Body::Json(json!({ "query": format!(
+                "{{ {} }}",
+                (0..3).map(|i| format!("p{i}: {NESTED_PAGES}")).collect::<Vec<_>>().join(" ")
+            ) })),
+            200,
+            "QUERY_TOO_COMPLEX",
+        ),
+        row(
             "10,000 aliases",
             Body::Json(json!({ "query": aliases })),
             200,
@@ -270,6 +291,14 @@ async fn every_bad_input_gets_its_code_and_the_router_keeps_serving() {
         );
         still_serving(&p, r.name).await;
     }
+    // The limits leave legitimate shapes alone: one nested page of pages, twenty root fields.
+    p.ok(&format!("{{ {NESTED_PAGES} }}"), json!({}), None)
+        .await;
+    let twenty: Vec<String> = (0..20)
+        .map(|i| format!("f{i}: posts(first: 1) {{ edges {{ node {{ id }} }} }}"))
+        .collect();
+    p.ok(&format!("{{ {} }}", twenty.join(" ")), json!({}), None)
+        .await;
 
     // WebSocket protocol abuse: each closes that connection with the protocol's code, nothing else.
     let mut ws = WsClient::open(&p).await;

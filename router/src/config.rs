@@ -91,6 +91,19 @@ limits:
     n: 50
   max_tokens:
     n: 5000
+# Demand control: every list counts as 20 items (the page size clients ask for), so a document nesting three
+# paginated lists costs ~20³ per field below them; over the max it is refused before any subgraph is asked.
+demand_control:
+  enabled: true
+  default_list_size:
+    all: 20
+  operation_cost:
+    max: 50000
+    mode: enforce
+    expose_headers:
+      estimated: true
+  subgraphs_budget:
+    mode: measure
 traffic_shaping:
   all:
     dedupe_enabled: true

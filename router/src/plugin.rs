@@ -11,7 +11,8 @@
 //! - `on_http_request` also gives every request an `x-request-id` (the client's, when sane), propagated to the
 //!   subgraphs and returned in the response.
 //! - `on_graphql_params`: automatic persisted queries (see [`crate::apq`]).
-//! - `on_query_plan` also applies the per-caller rate limits of [`crate::rate_limit`] (`RATE_LIMITED`, HTTP 429).
+//! - `on_query_plan` also refuses an operation selecting more than `max_root_fields` root fields
+//!   (`QUERY_TOO_COMPLEX`), then applies the per-caller rate limits of [`crate::rate_limit`] (`RATE_LIMITED`, HTTP 429).
 //! - `on_query_plan`: an operation whose `Authorization` token (HTTP header, or the WebSocket
 //!   `connection_init` payload) the engine could not verify is refused with `UNAUTHENTICATED` instead of running
 //!   anonymously. (Planning is the first hook every query, mutation and subscription passes after the engine
@@ -42,6 +43,8 @@ use std::sync::Arc;
 use crate::apq::ApqCache;
 use crate::graphiql;
 use crate::rate_limit::{self, OperationClass, RateLimitConfig, RateLimiter};
+use hive_router::query_planner::ast::selection_item::SelectionItem;
+use hive_router::query_planner::ast::selection_set::SelectionSet;
 use hive_router::query_planner::state::supergraph_state::OperationKind;
 
 #[derive(Debug, Default, Deserialize)]
@@ -56,6 +59,13 @@ pub struct ParleyPluginConfig {
     /// Per-caller limits kept in Redis (off without `redis_url`).
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+    /// Top-level fields one operation may select (aliases count; each is a separate fetch).
+    #[serde(default = "default_max_root_fields")]
+    pub max_root_fields: usize,
+}
+
+fn default_max_root_fields() -> usize {
+    20
 }
 
 fn default_apq_capacity() -> usize {
@@ -66,6 +76,19 @@ pub struct ParleyPlugin {
     playground: bool,
     apq: Option<Arc<ApqCache>>,
     limiter: Option<RateLimiter>,
+    max_root_fields: usize,
+}
+
+/// The fields an operation selects at its root (inline fragments looked into).
+fn root_fields(selections: &SelectionSet) -> usize {
+    selections
+        .items
+        .iter()
+        .map(|item| match item {
+            SelectionItem::InlineFragment(fragment) => root_fields(&fragment.selections),
+            SelectionItem::Field(_) | SelectionItem::FragmentSpread(_) => 1,
+        })
+        .sum()
 }
 
 /// The engine's codes for a missing, malformed, expired, tampered or unverifiable token.
@@ -97,6 +120,8 @@ const TOO_COMPLEX_CODES: &[&str] = &[
     "MAX_ALIASES_EXCEEDED",
     "MAX_DIRECTIVES_EXCEEDED",
     "TOKEN_LIMIT_EXCEEDED",
+    "COST_ESTIMATED_TOO_EXPENSIVE",
+    "COST_INVALID_SLICING_ARGUMENTS",
 ];
 
 /// The engine's codes for a request that is not a usable GraphQL request (its HTTP status is kept:
@@ -148,6 +173,7 @@ impl RouterPlugin for ParleyPlugin {
             apq: (config.apq_capacity > 0).then(|| Arc::new(ApqCache::new(config.apq_capacity))),
             limiter: RateLimiter::new(config.rate_limit.clone())
                 .map_err(|e| format!("rate_limit.redis_url: {e}"))?,
+            max_root_fields: config.max_root_fields,
         })
     }
 
@@ -222,6 +248,21 @@ impl RouterPlugin for ParleyPlugin {
             .and_then(|ctx| ctx.authentication().jwt_status().copied())
             .unwrap_or(false);
         if token.is_none() || verified {
+            let selected = root_fields(&payload.filtered_operation_for_plan.selection_set);
+            if selected > self.max_root_fields {
+                let mut error = GraphQLError::from_message_and_code(
+                    format!(
+                        "the operation selects {selected} root fields; at most {} are allowed",
+                        self.max_root_fields
+                    ),
+                    "QUERY_TOO_COMPLEX",
+                );
+                error.extensions.extensions.insert(
+                    "reason".into(),
+                    hive_router::sonic_rs::Value::from("MAX_ROOT_FIELDS_EXCEEDED"),
+                );
+                return payload.end_with_graphql_error(error, StatusCode::OK);
+            }
             let Some(limiter) = &self.limiter else {
                 return payload.proceed();
             };
