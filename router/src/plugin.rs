@@ -10,6 +10,8 @@
 //!   mutation over GET, unknown operation name) becomes `BAD_REQUEST` with its HTTP status kept.
 //! - `on_http_request` also gives every request an `x-request-id` (the client's, when sane), propagated to the
 //!   subgraphs and returned in the response.
+//! - `on_subgraph_http_request`: drops the per-request headers from subgraph fetches the engine may share
+//!   between identical concurrent requests (queries), so the sharing still happens.
 //! - `on_graphql_params`: automatic persisted queries (see [`crate::apq`]).
 //! - `on_query_plan` also refuses an operation selecting more than `max_root_fields` root fields
 //!   (`QUERY_TOO_COMPLEX`), then applies the per-caller rate limits of [`crate::rate_limit`] (`RATE_LIMITED`, HTTP 429).
@@ -34,6 +36,9 @@ use hive_router::plugins::hooks::on_http_request::{
 use hive_router::plugins::hooks::on_plugin_init::{OnPluginInitPayload, OnPluginInitResult};
 use hive_router::plugins::hooks::on_query_plan::{
     OnQueryPlanStartHookPayload, OnQueryPlanStartHookResult,
+};
+use hive_router::plugins::hooks::on_subgraph_http_request::{
+    OnSubgraphHttpRequestHookPayload, OnSubgraphHttpRequestHookResult,
 };
 use hive_router::plugins::plugin_trait::{EndHookPayload, RouterPlugin, StartHookPayload};
 use serde::Deserialize;
@@ -301,6 +306,23 @@ impl RouterPlugin for ParleyPlugin {
             hive_router::sonic_rs::Value::from("INVALID_JWT"),
         );
         payload.end_with_graphql_error(error, StatusCode::UNAUTHORIZED)
+    }
+
+    /// Identical concurrent subgraph fetches share one request (the engine's dedupe), but only when their
+    /// headers match: the per-request `x-request-id` and `x-forwarded-for` would make every fetch unique.
+    /// They are dropped from fetches that may be shared (queries); mutations keep them.
+    async fn on_subgraph_http_request<'exec>(
+        &'exec self,
+        mut payload: OnSubgraphHttpRequestHookPayload<'exec>,
+    ) -> OnSubgraphHttpRequestHookResult<'exec> {
+        // The engine's flag is true when the fetch skips deduplication (see its http executor).
+        let shared = !payload.deduplicate_request;
+        if shared {
+            let headers = &mut payload.execution_request.headers;
+            headers.remove(REQUEST_ID);
+            headers.remove("x-forwarded-for");
+        }
+        payload.proceed()
     }
 
     fn on_graphql_error<'req>(

@@ -4,7 +4,9 @@
 //! refused with `RATE_LIMITED` and `extensions.retryAfter` (seconds). When Redis cannot be reached the router
 //! lets requests through (and logs): limits protect the platform, they must not take it down.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use redis::aio::ConnectionManager;
@@ -61,7 +63,18 @@ pub struct RateLimiter {
     client: redis::Client,
     /// Connected on first use (the engine's runtime is not running yet when the plugin is built).
     conn: OnceCell<ConnectionManager>,
+    /// What this router last heard from Redis per counter (plus what it let through since).
+    known: Arc<Mutex<HashMap<String, Known>>>,
 }
+
+/// A counter's value as last seen, and when its window ends.
+struct Known {
+    count: u64,
+    until: Instant,
+}
+
+/// Counters this router remembers before it forgets the expired ones.
+const KNOWN_MAX: usize = 100_000;
 
 /// Over the limit: retry after this many seconds.
 #[derive(Debug, PartialEq)]
@@ -79,6 +92,7 @@ impl RateLimiter {
             client: redis::Client::open(url)?,
             config,
             conn: OnceCell::new(),
+            known: Arc::default(),
         }))
     }
 
@@ -90,38 +104,106 @@ impl RateLimiter {
         }
     }
 
-    /// Counts an operation of `class` by `subject`.
+    /// Counts an operation of `class` by `subject`. Far below the limit (under 80 % by what this router last
+    /// heard plus what it let through since) the count goes to Redis in the background and the operation
+    /// proceeds at once; near it, or for a caller not seen in this window, the operation waits for Redis's
+    /// answer. So a limit is exact where it matters and costs no round trip elsewhere; a burst from other
+    /// routers can overshoot it by at most what this router has in flight.
     pub async fn check(&self, subject: &str, class: OperationClass) -> Result<(), Limited> {
-        // The window opens with the caller's first operation (the key's TTL), so no boundary lets a burst
-        // of twice the limit through.
-        let window_ms = self.config.window_secs.max(1) * 1000;
         let key = format!("parley:rl:{}:{subject}", class.name());
-        let counted = async {
-            let conn = self
-                .conn
-                .get_or_try_init(|| async {
-                    let config = redis::aio::ConnectionManagerConfig::new()
-                        .set_response_timeout(Some(Duration::from_millis(500)))
-                        .set_connection_timeout(Some(Duration::from_secs(1)))
-                        .set_number_of_retries(1);
-                    ConnectionManager::new_with_config(self.client.clone(), config).await
-                })
-                .await?;
-            let (count, ttl_ms): (u64, i64) = redis::Script::new(COUNT)
-                .key(&key)
-                .arg(window_ms)
-                .invoke_async(&mut conn.clone())
-                .await?;
-            Ok::<_, redis::RedisError>((count, ttl_ms))
+        let limit = self.limit(class);
+        let Some(counter) = self.counter().await else {
+            return Ok(()); // Redis unreachable: let it through (logged)
         };
-        match counted.await {
-            Ok((count, ttl_ms)) if count > self.limit(class) => Err(Limited {
+        if self.take_locally(&key, limit) {
+            tokio::spawn(async move {
+                let _ = counter.count(&key).await;
+            });
+            return Ok(());
+        }
+        match counter.count(&key).await {
+            Some((count, ttl_ms)) if count > limit => Err(Limited {
                 retry_after_secs: (ttl_ms.max(0) as u64).div_ceil(1000).max(1),
             }),
-            Ok(_) => Ok(()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Lets the operation through without waiting when this counter is known and far from `limit`.
+    fn take_locally(&self, key: &str, limit: u64) -> bool {
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        match known.get_mut(key) {
+            Some(k) if k.until > Instant::now() && (k.count + 1) * 5 < limit * 4 => {
+                k.count += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// What counting needs, detached from `self` so it can run in the background (connects on first use).
+    async fn counter(&self) -> Option<Counter> {
+        let conn = self
+            .conn
+            .get_or_try_init(|| async {
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_response_timeout(Some(Duration::from_millis(500)))
+                    .set_connection_timeout(Some(Duration::from_secs(1)))
+                    .set_number_of_retries(1);
+                ConnectionManager::new_with_config(self.client.clone(), config).await
+            })
+            .await;
+        match conn {
+            Ok(conn) => Some(Counter {
+                conn: conn.clone(),
+                known: self.known.clone(),
+                window_ms: self.config.window_secs.max(1) * 1000,
+            }),
             Err(err) => {
                 tracing::warn!(error = %err, "rate limits unavailable (Redis); letting the request through");
-                Ok(())
+                None
+            }
+        }
+    }
+}
+
+struct Counter {
+    conn: ConnectionManager,
+    known: Arc<Mutex<HashMap<String, Known>>>,
+    window_ms: u64,
+}
+
+impl Counter {
+    /// Counts one operation in Redis and remembers the answer: (count, ms left in the window). `None` when
+    /// Redis cannot be reached (the operation is let through).
+    async fn count(self, key: &str) -> Option<(u64, i64)> {
+        // The window opens with the caller's first operation (the key's TTL), so no boundary lets a burst
+        // of twice the limit through.
+        let mut conn = self.conn;
+        let counted: Result<(u64, i64), _> = redis::Script::new(COUNT)
+            .key(key)
+            .arg(self.window_ms)
+            .invoke_async(&mut conn)
+            .await;
+        match counted {
+            Ok((count, ttl_ms)) => {
+                let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+                if known.len() >= KNOWN_MAX {
+                    let now = Instant::now();
+                    known.retain(|_, k| k.until > now);
+                }
+                let until = Instant::now() + Duration::from_millis(ttl_ms.max(0) as u64);
+                let entry = known
+                    .entry(key.to_string())
+                    .or_insert(Known { count, until });
+                // Replies can arrive out of order: keep the highest count seen.
+                entry.count = entry.count.max(count);
+                entry.until = until;
+                Some((count, ttl_ms))
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "rate limits unavailable (Redis); letting the request through");
+                None
             }
         }
     }
@@ -151,6 +233,38 @@ fn token_subject(authorization: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_counters_far_below_the_limit_skip_the_round_trip() {
+        let limiter = RateLimiter::new(RateLimitConfig {
+            redis_url: Some("redis://127.0.0.1:1".into()),
+            ..Default::default()
+        })
+        .expect("client")
+        .expect("limiter");
+        // Unknown: wait for Redis.
+        assert!(!limiter.take_locally("k", 10));
+        let until = Instant::now() + Duration::from_secs(60);
+        limiter
+            .known
+            .lock()
+            .expect("lock")
+            .insert("k".into(), Known { count: 1, until });
+        // 2 to 7 of 10 stay under 80 %; the 8th would not (and neither does anything after it).
+        for _ in 2..=7 {
+            assert!(limiter.take_locally("k", 10));
+        }
+        assert!(!limiter.take_locally("k", 10));
+        // An expired window is asked about again.
+        limiter.known.lock().expect("lock").insert(
+            "old".into(),
+            Known {
+                count: 0,
+                until: Instant::now() - Duration::from_secs(1),
+            },
+        );
+        assert!(!limiter.take_locally("old", 10));
+    }
 
     #[test]
     fn users_are_counted_by_subject_and_others_by_address() {
