@@ -11,6 +11,10 @@ trap stop_services EXIT
 PG_EXTRA_OPTS="-c fsync=off" start_postgres "$root/target/test-services/pg"
 start_redis "$root/target/test-services/redis"
 export PARLEY_REQUIRE_SERVICES=1
+# Tests make throw-away data dirs (SQLite files, their own PostgreSQL clusters) under $TMPDIR: keep them in
+# target/, and start each run clean, so runs do not pile them up on the machine's disk.
+export TMPDIR="$root/target/test-tmp"
+rm -rf "$TMPDIR" && mkdir -p "$TMPDIR" && chmod 755 "$TMPDIR"
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

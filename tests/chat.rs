@@ -7,29 +7,14 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{codes, eventually, sse_next, sse_subscribe, Account, Platform, WsClient};
+use support::{
+    codes, direct_chat, eventually, sse_next, sse_subscribe, Account, Platform, WsClient,
+};
 
 const MESSAGE_ADDED: &str = "subscription($c: ID!) { messageAdded(chatId: $c) { id seq kind text author { nickname avatarUrl } } }";
 const CHAT_EVENTS: &str =
     "subscription { chatEvents { kind chatId seq typing user { nickname } message { text } } }";
 const SEND: &str = "mutation($c: ID!, $t: String, $k: String) { sendMessage(chatId: $c, input: { text: $t, clientMessageId: $k }) { id seq text clientMessageId } }";
-
-/// The direct chat of `a` and `b` (retried until chat has learnt that `b` exists from users' events).
-async fn direct_chat(p: &Platform, a: &Account, b: &Account) -> String {
-    eventually("chat learns the user", || async {
-        let (_, body) = p
-            .gql(
-                "mutation($u: ID!) { createDirectChat(userId: $u) { id kind } }",
-                json!({ "u": b.id }),
-                Some(&a.access),
-            )
-            .await;
-        body["data"]["createDirectChat"]["id"]
-            .as_str()
-            .map(str::to_string)
-    })
-    .await
-}
 
 async fn send(p: &Platform, who: &Account, chat: &str, text: &str) -> Value {
     p.ok(SEND, json!({ "c": chat, "t": text }), Some(&who.access))

@@ -4,23 +4,10 @@
 mod support;
 
 use serde_json::json;
-use support::{codes, eventually, Account, Platform};
+use support::{codes, create_post, eventually, feed_titles, Account, Platform};
 
 const FEED: &str =
     "query($s: PostSort) { feed(sort: $s) { edges { node { id title author { nickname } } } } }";
-
-async fn feed_titles(p: &Platform, who: &Account) -> Vec<String> {
-    let data = p.ok(FEED, json!({ "s": "NEW" }), Some(&who.access)).await;
-    data["feed"]["edges"]
-        .as_array()
-        .map(|edges| {
-            edges
-                .iter()
-                .filter_map(|e| e["node"]["title"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// Waits until `who`'s feed (NEW order) is exactly `expected`.
 async fn feed_becomes(p: &Platform, who: &Account, expected: &[&str]) {
@@ -28,17 +15,6 @@ async fn feed_becomes(p: &Platform, who: &Account, expected: &[&str]) {
         (feed_titles(p, who).await == expected).then_some(())
     })
     .await;
-}
-
-async fn post(p: &Platform, who: &Account, title: &str, topic: Option<&str>) -> String {
-    let data = p
-        .ok(
-            "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }",
-            json!({ "i": { "title": title, "body": "b", "topic": topic } }),
-            Some(&who.access),
-        )
-        .await;
-    data["createPost"]["id"].as_str().expect("id").to_string()
 }
 
 async fn follow(p: &Platform, who: &Account, target: &Account) {
@@ -72,11 +48,11 @@ async fn follow_flow(p: &Platform) {
     let alice = p.register("alice").await;
     let bob = p.register("bob").await;
 
-    post(p, &alice, "before follow", None).await;
+    create_post(p, &alice, "before follow", None).await;
     follow(p, &bob, &alice).await;
     // Backfill: the earlier post shows up once the follow is known.
     feed_becomes(p, &bob, &["before follow"]).await;
-    let second = post(p, &alice, "after follow", None).await;
+    let second = create_post(p, &alice, "after follow", None).await;
     feed_becomes(p, &bob, &["after follow", "before follow"]).await;
     let with_author = p.ok(FEED, json!({ "s": "HOT" }), Some(&bob.access)).await;
     assert_eq!(
@@ -117,7 +93,7 @@ async fn topic_subscriptions_and_blocks_shape_the_feed() {
         .as_str()
         .expect("id")
         .to_string();
-    post(&p, &alice, "oil change", Some("maintenance")).await;
+    create_post(&p, &alice, "oil change", Some("maintenance")).await;
     p.ok(
         "mutation($t: ID!) { subscribeTopic(topicId: $t) }",
         json!({ "t": topic }),
@@ -125,7 +101,7 @@ async fn topic_subscriptions_and_blocks_shape_the_feed() {
     )
     .await;
     feed_becomes(&p, &bob, &["oil change"]).await;
-    post(&p, &carol, "tyres", Some("maintenance")).await;
+    create_post(&p, &carol, "tyres", Some("maintenance")).await;
     feed_becomes(&p, &bob, &["tyres", "oil change"]).await;
 
     // Bob blocks carol: her posts leave his feed and new ones don't arrive.
@@ -141,8 +117,8 @@ async fn topic_subscriptions_and_blocks_shape_the_feed() {
     })
     .await;
     feed_becomes(&p, &bob, &["oil change"]).await;
-    post(&p, &carol, "brakes", Some("maintenance")).await;
-    post(&p, &alice, "wipers", Some("maintenance")).await;
+    create_post(&p, &carol, "brakes", Some("maintenance")).await;
+    create_post(&p, &alice, "wipers", Some("maintenance")).await;
     feed_becomes(&p, &bob, &["wipers", "oil change"]).await;
 
     // Unsubscribing empties it.

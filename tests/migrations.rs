@@ -44,19 +44,9 @@ async fn migrations_are_reversible_on_postgres() {
     let Some(admin_url) = support::postgres_url() else {
         return;
     };
-    let admin = Database::connect(&admin_url).await.expect("postgres");
     for name in parley::subgraphs::ALL {
-        let db_name = format!("parley_migrate_{name}_{}", uuid::Uuid::now_v7().simple());
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{db_name}\""))
-            .await
-            .expect("create db");
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.as_str(), |(b, _)| b);
-        let db = Database::connect(format!("{base}/{db_name}"))
-            .await
-            .expect("connect");
+        let url = support::fresh_postgres_db(&admin_url, &format!("migrate_{name}")).await;
+        let db = Database::connect(url).await.expect("connect");
         round_trip_named(name, &db).await;
     }
 }
@@ -66,16 +56,7 @@ async fn instances_starting_together_migrate_once() {
     let Some(admin_url) = support::postgres_url() else {
         return;
     };
-    let admin = Database::connect(&admin_url).await.expect("postgres");
-    let db_name = format!("parley_together_{}", uuid::Uuid::now_v7().simple());
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE \"{db_name}\""))
-        .await
-        .expect("create db");
-    let base = admin_url
-        .rsplit_once('/')
-        .map_or(admin_url.as_str(), |(b, _)| b);
-    let url = format!("{base}/{db_name}");
+    let url = support::fresh_postgres_db(&admin_url, "together").await;
     // Four instances of chat start at once against an empty database.
     let starts = (0..4).map(|_| parley_kit::store::connect_url::<parley_chat::Migrator>(&url, 2));
     for started in futures::future::join_all(starts).await {

@@ -10,34 +10,17 @@ use std::time::Duration;
 
 use parley_kit::testing::RedisServer;
 use serde_json::json;
-use support::{eventually, Account, Platform, WsClient};
+use support::{create_post, direct_chat, eventually, feed_titles, Account, Platform, WsClient};
 
 const SEND: &str =
     "mutation($c: ID!, $t: String) { sendMessage(chatId: $c, input: { text: $t }) { id seq } }";
 const MESSAGE_ADDED: &str =
     "subscription($c: ID!) { messageAdded(chatId: $c) { seq text author { nickname } } }";
-const FEED: &str = "query { feed(sort: NEW) { edges { node { title } } } }";
 
 /// Redis of the test's own and the PostgreSQL server of the test command (both required by it).
 fn services() -> Option<RedisServer> {
     support::postgres_url()?;
     RedisServer::start()
-}
-
-async fn direct_chat(p: &Platform, a: &Account, b: &Account) -> String {
-    eventually("chat learns the user", || async {
-        let (_, body) = p
-            .gql(
-                "mutation($u: ID!) { createDirectChat(userId: $u) { id } }",
-                json!({ "u": b.id }),
-                Some(&a.access),
-            )
-            .await;
-        body["data"]["createDirectChat"]["id"]
-            .as_str()
-            .map(str::to_string)
-    })
-    .await
 }
 
 #[tokio::test]
@@ -71,28 +54,6 @@ async fn a_message_sent_through_router_a_reaches_a_subscriber_on_router_b() {
     ws.close().await;
 }
 
-async fn feed_titles(p: &Platform, who: &Account) -> Vec<String> {
-    let data = p.ok(FEED, json!({}), Some(&who.access)).await;
-    data["feed"]["edges"]
-        .as_array()
-        .map(|edges| {
-            edges
-                .iter()
-                .filter_map(|e| e["node"]["title"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-async fn post(p: &Platform, who: &Account, title: &str) {
-    p.ok(
-        "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }",
-        json!({ "i": { "title": title, "body": "b" } }),
-        Some(&who.access),
-    )
-    .await;
-}
-
 async fn set_follow(p: &Platform, who: &Account, target: &Account, follow: bool) {
     let mutation = if follow {
         "mutation($id: ID!) { follow(userId: $id) }"
@@ -123,7 +84,7 @@ async fn writes_during_a_redis_outage_are_delivered_once_and_in_order_when_it_re
     })
     .await;
     direct_chat(&p, &alice, &bob).await;
-    post(&p, &bob, "p0").await;
+    create_post(&p, &bob, "p0", None).await;
     eventually("p0 in alice's feed", || async {
         (feed_titles(&p, &alice).await == ["p0"]).then_some(())
     })
@@ -132,9 +93,9 @@ async fn writes_during_a_redis_outage_are_delivered_once_and_in_order_when_it_re
     redis.stop();
     // Every write still succeeds: the events wait in the outboxes.
     set_follow(&p, &alice, &bob, false).await;
-    post(&p, &bob, "p1").await;
+    create_post(&p, &bob, "p1", None).await;
     set_follow(&p, &alice, &bob, true).await;
-    post(&p, &bob, "p2").await;
+    create_post(&p, &bob, "p2", None).await;
     let carol = p.register("carol").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(

@@ -106,7 +106,7 @@ pub fn postgres_url() -> Option<String> {
 }
 
 /// Creates a fresh database on the test server; returns its URL.
-async fn fresh_postgres_db(admin_url: &str, label: &str) -> String {
+pub async fn fresh_postgres_db(admin_url: &str, label: &str) -> String {
     use sea_orm::ConnectionTrait;
     let name = format!("parley_{label}_{}", uuid::Uuid::now_v7().simple());
     let admin = sea_orm::Database::connect(admin_url)
@@ -794,4 +794,53 @@ pub async fn sse_next(
             .ok()??;
         buffer.push_str(&String::from_utf8_lossy(&chunk));
     }
+}
+
+/// The direct chat of `a` and `b` (retried until chat has learnt from users' events that `b` exists).
+pub async fn direct_chat(p: &Platform, a: &Account, b: &Account) -> String {
+    eventually("chat learns the user", || async {
+        let (_, body) = p
+            .gql(
+                "mutation($u: ID!) { createDirectChat(userId: $u) { id kind } }",
+                json!({ "u": b.id }),
+                Some(&a.access),
+            )
+            .await;
+        body["data"]["createDirectChat"]["id"]
+            .as_str()
+            .map(str::to_string)
+    })
+    .await
+}
+
+/// The titles in `who`'s feed, newest first.
+pub async fn feed_titles(p: &Platform, who: &Account) -> Vec<String> {
+    let data = p
+        .ok(
+            "query { feed(sort: NEW) { edges { node { id title author { nickname } } } } }",
+            json!({}),
+            Some(&who.access),
+        )
+        .await;
+    data["feed"]["edges"]
+        .as_array()
+        .map(|edges| {
+            edges
+                .iter()
+                .filter_map(|e| e["node"]["title"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Creates a post (in `topic`, if any); returns its id.
+pub async fn create_post(p: &Platform, who: &Account, title: &str, topic: Option<&str>) -> String {
+    let data = p
+        .ok(
+            "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }",
+            json!({ "i": { "title": title, "body": "b", "topic": topic } }),
+            Some(&who.access),
+        )
+        .await;
+    data["createPost"]["id"].as_str().expect("id").to_string()
 }

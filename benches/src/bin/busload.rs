@@ -105,11 +105,13 @@ fn leadership(bus: &RedisBus, instance: &str, ttl: Duration) -> Leadership {
     }
 }
 
+/// One instance's consumer of `source` in group `bench`, run under lease `lease` as the runtime does.
 fn spawn_group(
     bus: &RedisBus,
     source: &str,
     instance: &str,
     ttl: Duration,
+    lease: String,
     db: DatabaseConnection,
     handler: Arc<Counter>,
 ) -> tokio::task::JoinHandle<()> {
@@ -123,7 +125,6 @@ fn spawn_group(
         max_deliveries: 5,
     };
     let leadership = leadership(bus, instance, ttl);
-    let lease = format!("consume:bench:{source}:{}", uuid::Uuid::now_v7().simple());
     tokio::spawn(async move {
         leadership
             .run(&lease, || {
@@ -169,7 +170,16 @@ async fn end_to_end(args: &Args) -> anyhow::Result<()> {
         bus.clone() as Arc<dyn EventBus>,
         leadership(&bus, "producer", ttl),
     );
-    let group = spawn_group(&bus, &source, "consumer", ttl, consumer_db, handler.clone());
+    let lease = format!("consume:bench:{source}");
+    let group = spawn_group(
+        &bus,
+        &source,
+        "consumer",
+        ttl,
+        lease,
+        consumer_db,
+        handler.clone(),
+    );
     // When the relay alone is done (the stream holds every event).
     let stream = parley_kit::events::redis_bus::stream_key(&source);
     let (mut conn, events) = (bus.conn.clone(), args.events);
@@ -228,29 +238,17 @@ async fn redelivery(args: &Args) -> anyhow::Result<()> {
         .await?;
     }
     let ttl = Duration::from_millis(args.takeover_ms);
-    // The same lease name for both instances: spawn_group would make it unique, so build them here.
     let lease = format!("consume:bench:{source}");
     let start_instance = |instance: &str, handler: Arc<Counter>| {
-        let consumer = GroupConsumer {
-            client: bus.client.clone(),
-            conn: bus.conn.clone(),
-            source: source.clone(),
-            group: "bench".into(),
-            consumer: instance.to_string(),
-            claim_after: ttl,
-            max_deliveries: 5,
-        };
-        let leadership = leadership(&bus, instance, ttl);
-        let (lease, db) = (lease.clone(), db.clone());
-        tokio::spawn(async move {
-            leadership
-                .run(&lease, || {
-                    consumer
-                        .clone()
-                        .run(db.clone(), handler.clone() as Arc<dyn EventHandler>)
-                })
-                .await;
-        })
+        spawn_group(
+            &bus,
+            &source,
+            instance,
+            ttl,
+            lease.clone(),
+            db.clone(),
+            handler,
+        )
     };
     let dying = start_instance("a", counter(true));
     tokio::time::sleep(Duration::from_millis(500) + ttl / 3).await; // it holds the lease and the batch

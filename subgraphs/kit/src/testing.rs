@@ -20,6 +20,24 @@ pub fn config(name: &str, data_dir: PathBuf) -> ServiceConfig {
     }
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Says loudly that `what` did not run (a panic when `PARLEY_REQUIRE_SERVICES=1`, which the test command
+/// sets, so CI cannot pass without them).
+fn missing<T>(what: &str) -> Option<T> {
+    let message = format!("{what} did NOT run (use the README's test command)");
+    if std::env::var("PARLEY_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
+        panic!("{message}");
+    }
+    eprintln!("\n!!! {message} !!!\n");
+    None
+}
+
 /// A Redis server of a test's own (so the test may stop and restart it): `redis-server` on a free loopback
 /// port, no persistence, killed on drop.
 pub struct RedisServer {
@@ -31,18 +49,12 @@ impl RedisServer {
     /// Starts one, or returns `None` (after saying so; a panic when `PARLEY_REQUIRE_SERVICES=1`, which the
     /// test command sets) when `redis-server` is not installed.
     pub fn start() -> Option<RedisServer> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        let mut server = RedisServer { port, child: None };
+        let mut server = RedisServer {
+            port: free_port(),
+            child: None,
+        };
         if let Err(err) = server.restart() {
-            let message = format!("redis-server unavailable ({err}): Redis tests did NOT run (use the README's test command)");
-            if std::env::var("PARLEY_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
-                panic!("{message}");
-            }
-            eprintln!("\n!!! {message} !!!\n");
-            return None;
+            return missing(&format!("redis-server unavailable ({err}): Redis tests"));
         }
         Some(server)
     }
@@ -115,11 +127,10 @@ impl PostgresServer {
     /// `PARLEY_REQUIRE_SERVICES=1`) when PostgreSQL 15 is not installed.
     pub fn start() -> Option<PostgresServer> {
         let dir = temp_dir("pg");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        let server = PostgresServer { port, dir };
+        let server = PostgresServer {
+            port: free_port(),
+            dir,
+        };
         let created = std::process::Command::new("chmod")
             .args(["777"])
             .arg(&server.dir)
@@ -134,13 +145,7 @@ impl PostgresServer {
                 .status()
                 .is_ok_and(|s| s.success());
         if !created || server.pg_ctl("start").is_err() {
-            let message =
-                "PostgreSQL 15 unavailable: tests with a PostgreSQL of their own did NOT run";
-            if std::env::var("PARLEY_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
-                panic!("{message}");
-            }
-            eprintln!("\n!!! {message} !!!\n");
-            return None;
+            return missing("PostgreSQL 15 unavailable: tests with a PostgreSQL of their own");
         }
         Some(server)
     }

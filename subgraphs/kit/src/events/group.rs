@@ -231,13 +231,7 @@ impl GroupConsumer {
                     .is_ok()
                 {
                     let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
-                    let _: i64 = redis::cmd("XACK")
-                        .arg(stream)
-                        .arg(&self.group)
-                        .arg(&ids)
-                        .query_async(conn)
-                        .await
-                        .map_err(unavailable)?;
+                    self.ack(conn, stream, &ids).await?;
                     for id in ids {
                         failures.remove(id);
                     }
@@ -285,15 +279,26 @@ impl GroupConsumer {
                     failures.remove(&entry.id);
                 }
             }
-            let _: i64 = redis::cmd("XACK")
-                .arg(stream)
-                .arg(&self.group)
-                .arg(&entry.id)
-                .query_async(conn)
-                .await
-                .map_err(unavailable)?;
+            self.ack(conn, stream, &[entry.id.as_str()]).await?;
         }
         Ok(true)
+    }
+
+    /// Acknowledges entries: the group will not hand them out again.
+    async fn ack(
+        &self,
+        conn: &mut ConnectionManager,
+        stream: &str,
+        ids: &[&str],
+    ) -> Result<(), BusError> {
+        let _: i64 = redis::cmd("XACK")
+            .arg(stream)
+            .arg(&self.group)
+            .arg(ids)
+            .query_async(conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn dead_letter(

@@ -164,19 +164,28 @@ pub(crate) fn decode(entry: &redis::streams::StreamId) -> Option<EventEnvelope> 
     }
 }
 
-#[async_trait]
-impl EventBus for RedisBus {
-    async fn publish(&self, event: &EventEnvelope) -> Result<(), BusError> {
+impl RedisBus {
+    /// `XADD` of one event to this subgraph's stream, trimmed to about `maxlen` entries.
+    fn append(&self, event: &EventEnvelope) -> Result<redis::Cmd, BusError> {
         let json = serde_json::to_string(event)
             .map_err(|e| BusError::Unavailable(format!("encoding event: {e}")))?;
-        let _: String = redis::cmd("XADD")
-            .arg(&self.stream)
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(&self.stream)
             .arg("MAXLEN")
             .arg("~")
             .arg(self.maxlen)
             .arg("*")
             .arg(FIELD)
-            .arg(json)
+            .arg(json);
+        Ok(cmd)
+    }
+}
+
+#[async_trait]
+impl EventBus for RedisBus {
+    async fn publish(&self, event: &EventEnvelope) -> Result<(), BusError> {
+        let _: String = self
+            .append(event)?
             .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
@@ -187,17 +196,7 @@ impl EventBus for RedisBus {
     async fn publish_batch(&self, events: &[EventEnvelope]) -> Result<(), BusError> {
         let mut pipe = redis::pipe();
         for event in events {
-            let json = serde_json::to_string(event)
-                .map_err(|e| BusError::Unavailable(format!("encoding event: {e}")))?;
-            pipe.cmd("XADD")
-                .arg(&self.stream)
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(self.maxlen)
-                .arg("*")
-                .arg(FIELD)
-                .arg(json)
-                .ignore();
+            pipe.add_command(self.append(event)?).ignore();
         }
         let () = pipe
             .query_async(&mut self.conn.clone())
