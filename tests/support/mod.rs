@@ -296,21 +296,7 @@ impl Platform {
         let work_dir = self.data_dir.join(format!("router-{}", free_port()));
         let (url, child) = spawn_router(&work_dir, &self.jwks, &args, extra_args);
         let other = RouterProcess { url, _child: child };
-        let started = Instant::now();
-        while !self
-            .http
-            .post(format!("{}/graphql", other.url))
-            .json(&json!({ "query": "{ __typename }" }))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "router B not ready"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_router_answers(&self.http, &other.url).await;
         other
     }
 
@@ -337,24 +323,7 @@ impl Platform {
 
     /// Waits until the router answers a query (supergraph loaded, subgraphs reachable).
     async fn wait_ready(&self) {
-        let started = Instant::now();
-        loop {
-            let ok = self
-                .http
-                .post(self.graphql_url())
-                .json(&json!({ "query": "{ __typename }" }))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ok {
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "router did not become ready"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_router_answers(&self.http, &self.router_url).await;
     }
 
     pub fn graphql_url(&self) -> String {
@@ -508,6 +477,24 @@ fn spawn_router(
     command.args(extra_args);
     let child = command.spawn().expect("start the router");
     (format!("http://127.0.0.1:{port}"), child)
+}
+
+/// Waits until the router at `base` answers `{ __typename }` (supergraph loaded, subgraphs reachable).
+async fn wait_router_answers(http: &reqwest::Client, base: &str) {
+    let started = Instant::now();
+    while !http
+        .post(format!("{base}/graphql"))
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "router at {base} did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn wait_healthy(http: &reqwest::Client, base: &str) {

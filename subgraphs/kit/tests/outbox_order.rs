@@ -40,6 +40,18 @@ async fn feed_after(state: &FeedState, after: i64) -> Vec<(i64, String)> {
     events.into_iter().map(|e| (e.position, e.kind)).collect()
 }
 
+/// The feed after `after` once it has something (the relay publishes in the background), or empty after 2 s.
+async fn first_events_after(state: &FeedState, after: i64) -> Vec<(i64, String)> {
+    for _ in 0..100 {
+        let events = feed_after(state, after).await;
+        if !events.is_empty() {
+            return events;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Vec::new()
+}
+
 #[tokio::test]
 async fn a_late_commit_is_not_skipped_by_consumers_past_it() {
     let Some(admin) = postgres_url() else { return };
@@ -77,28 +89,18 @@ async fn a_late_commit_is_not_skipped_by_consumers_past_it() {
         .expect("append");
     late.commit().await.expect("commit");
     events.wake();
-    let mut seen = Vec::new();
-    for _ in 0..100 {
-        seen = feed_after(&state, 0).await;
-        if !seen.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(seen, [(1, "Late".to_string())]);
+    assert_eq!(
+        first_events_after(&state, 0).await,
+        [(1, "Late".to_string())]
+    );
 
     // A consumer that has read up to 1 still gets the early event once it commits.
     early.commit().await.expect("commit");
     events.wake();
-    let mut next = Vec::new();
-    for _ in 0..100 {
-        next = feed_after(&state, 1).await;
-        if !next.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(next, [(2, "Early".to_string())]);
+    assert_eq!(
+        first_events_after(&state, 1).await,
+        [(2, "Early".to_string())]
+    );
     assert_eq!(
         feed_after(&state, 0).await,
         [(1, "Late".to_string()), (2, "Early".to_string())]
