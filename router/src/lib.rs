@@ -12,6 +12,8 @@
 //! - [`rate_limit`]: per-user / per-IP limits per operation class, counted in Redis.
 //! - [`apq`]: automatic persisted queries (hash → query cache) used by the plugin.
 //! - [`graphiql`]: the playground page and its vendored assets.
+//! - [`fuzzing`]: the fuzz target's request shapes and the contract every answer keeps (`fuzz/`, and the
+//!   regression tests replaying its inputs).
 //! - [`run`]: write the config, start the engine on an ntex runtime (the engine runs on ntex, not tokio's
 //!   axum; it gets a process of its own).
 
@@ -21,6 +23,7 @@
 pub mod apq;
 pub mod balancer;
 pub mod config;
+pub mod fuzzing;
 pub mod graphiql;
 pub mod plugin;
 pub mod rate_limit;

@@ -2,7 +2,8 @@
 //!
 //! - `on_http_request`: serves the offline GraphiQL page at `GET /` and its assets under `/graphiql/`; sets
 //!   `x-forwarded-for` to the peer address when no proxy did.
-//! - `on_graphql_error`: one vocabulary of codes for clients. Every token failure becomes `UNAUTHENTICATED`
+//! - `on_graphql_error`: one vocabulary of codes for clients ([`CLIENT_CODES`]; every error gets one, an engine
+//!   failure with no better name is `INTERNAL`). Every token failure becomes `UNAUTHENTICATED`
 //!   (HTTP 401; the engine's code stays in `extensions.reason`), since token-refresh flows key on it; a subgraph
 //!   that cannot be reached becomes `SUBGRAPH_UNAVAILABLE`; validation rule names become
 //!   `GRAPHQL_VALIDATION_FAILED`; an operation over a limit (depth, aliases, directives, tokens) becomes
@@ -96,6 +97,24 @@ fn root_fields(selections: &SelectionSet) -> usize {
         .sum()
 }
 
+/// The codes a client may see from Parley (DESIGN §4, plus the parse, validation and persisted-query codes
+/// the router keeps). Anything else reaching a client is a bug.
+pub const CLIENT_CODES: &[&str] = &[
+    "BAD_REQUEST",
+    "BAD_USER_INPUT",
+    "GRAPHQL_PARSE_FAILED",
+    "GRAPHQL_VALIDATION_FAILED",
+    "QUERY_TOO_COMPLEX",
+    "PERSISTED_QUERY_NOT_FOUND",
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "CONFLICT",
+    "RATE_LIMITED",
+    "SUBGRAPH_UNAVAILABLE",
+    "INTERNAL",
+];
+
 /// The engine's codes for a missing, malformed, expired, tampered or unverifiable token.
 const TOKEN_CODES: &[&str] = &[
     "INVALID_JWT",
@@ -127,6 +146,7 @@ const TOO_COMPLEX_CODES: &[&str] = &[
     "TOKEN_LIMIT_EXCEEDED",
     "COST_ESTIMATED_TOO_EXPENSIVE",
     "COST_INVALID_SLICING_ARGUMENTS",
+    "SUBGRAPH_COST_ESTIMATED_TOO_EXPENSIVE",
 ];
 
 /// The engine's codes for a request that is not a usable GraphQL request (its HTTP status is kept:
@@ -135,24 +155,59 @@ const BAD_REQUEST_CODES: &[&str] = &[
     "PAYLOAD_TOO_LARGE_CONTENT_LENGTH",
     "PAYLOAD_TOO_LARGE_BODY_STREAM",
     "UNSUPPORTED_CONTENT_TYPE",
+    "UNSUPPORTED_CONTENT_ENCODING",
+    "MISSING_CONTENT_TYPE_HEADER",
     "MUTATION_NOT_ALLOWED_OVER_HTTP_GET",
+    "METHOD_NOT_ALLOWED",
     "OPERATION_RESOLUTION_FAILURE",
+    "FAILED_TO_PARSE_REQUEST",
+    "MISSING_QUERY_PARAM",
+    "UNPROCESSABLE_QUERY_PARAMS",
+    "INVALID_HEADER",
+    "REQUEST_HEADER_FIELDS_TOO_LARGE",
+    "READ_BODY_STREAM_ERROR",
+    "CSRF_PREVENTION_FAILED",
+    // A subscription sent where only a query or mutation can be answered (plain JSON over HTTP).
+    "SUBSCRIPTIONS_NOT_SUPPORTED",
+    "SUBSCRIPTIONS_TRANSPORT_NOT_SUPPORTED",
+    // Allow-list mode: a request without a document id, or one the engine cannot read.
+    "PERSISTED_DOCUMENT_ID_REQUIRED",
+    "PERSISTED_DOCUMENT_EXTRACTION_FAILED",
 ];
 
-/// Maps an engine code to Parley's; `None` keeps it.
+/// The engine's codes for what the caller may not do.
+const FORBIDDEN_CODES: &[&str] = &[
+    "INTROSPECTION_DISABLED",
+    "UNAUTHORIZED_FIELD_OR_TYPE",
+    "UNAUTHORIZED_OPERATION",
+];
+
+/// Maps any code to Parley's client vocabulary ([`CLIENT_CODES`]): Parley's own (and its subgraphs') stay
+/// (`None`), the engine's are grouped by what the client can do about them, and an engine failure with no
+/// better name is `INTERNAL`.
 pub fn parley_code(code: &str) -> Option<&'static str> {
-    if TOKEN_CODES.contains(&code) {
+    if CLIENT_CODES.contains(&code) {
+        None
+    } else if TOKEN_CODES.contains(&code) {
         Some("UNAUTHENTICATED")
-    } else if UNREACHABLE_CODES.contains(&code) {
-        Some("SUBGRAPH_UNAVAILABLE")
     } else if TOO_COMPLEX_CODES.contains(&code) {
         Some("QUERY_TOO_COMPLEX")
+    } else if UNREACHABLE_CODES.contains(&code)
+        || code.starts_with("SUBGRAPH_")
+        || code.starts_with("SUBREQUEST_")
+        || code == "GATEWAY_TIMEOUT"
+    {
+        Some("SUBGRAPH_UNAVAILABLE")
     } else if BAD_REQUEST_CODES.contains(&code) {
         Some("BAD_REQUEST")
+    } else if FORBIDDEN_CODES.contains(&code) {
+        Some("FORBIDDEN")
+    } else if code == "PERSISTED_DOCUMENT_NOT_FOUND" {
+        Some("PERSISTED_QUERY_NOT_FOUND")
     } else if is_rule_name(code) {
         Some("GRAPHQL_VALIDATION_FAILED")
     } else {
-        None
+        Some("INTERNAL")
     }
 }
 
@@ -330,14 +385,23 @@ impl RouterPlugin for ParleyPlugin {
         mut payload: OnGraphQLErrorHookPayload<'req>,
     ) -> OnGraphQLErrorHookResult<'req> {
         add_path_from_affected_path(&mut payload.error);
-        let Some(code) = payload.error.extensions.code.clone() else {
-            return payload.proceed();
-        };
+        // Every error a client sees has a code; one that came without is an internal failure.
+        let code = payload
+            .error
+            .extensions
+            .code
+            .clone()
+            .unwrap_or_else(|| "INTERNAL".to_string());
         // A query nested deeper than the parser recurses fails to parse before the depth limit can count it:
         // for the client it is the same refusal.
         let too_deep = code == "GRAPHQL_PARSE_FAILED"
             && payload.error.message.contains("Recursion limit exceeded");
-        if let Some(mapped) = parley_code(&code).or(too_deep.then_some("QUERY_TOO_COMPLEX")) {
+        let mapped = if too_deep {
+            Some("QUERY_TOO_COMPLEX")
+        } else {
+            parley_code(&code)
+        };
+        if let Some(mapped) = mapped {
             if mapped == "UNAUTHENTICATED" {
                 payload.status_code = StatusCode::UNAUTHORIZED;
             }
@@ -428,5 +492,19 @@ mod tests {
         );
         assert_eq!(parley_code("BAD_USER_INPUT"), None);
         assert_eq!(parley_code("NOT_FOUND"), None);
+        assert_eq!(
+            parley_code("SUBSCRIPTIONS_NOT_SUPPORTED"),
+            Some("BAD_REQUEST")
+        );
+        assert_eq!(
+            parley_code("SUBGRAPH_COST_ESTIMATED_TOO_EXPENSIVE"),
+            Some("QUERY_TOO_COMPLEX")
+        );
+        assert_eq!(
+            parley_code("SUBGRAPH_WEBSOCKET_STREAM_CLOSED_EMPTY"),
+            Some("SUBGRAPH_UNAVAILABLE")
+        );
+        assert_eq!(parley_code("INTROSPECTION_DISABLED"), Some("FORBIDDEN"));
+        assert_eq!(parley_code("QUERY_PLAN_BUILD_FAILED"), Some("INTERNAL"));
     }
 }

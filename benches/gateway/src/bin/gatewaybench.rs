@@ -34,6 +34,10 @@ struct Args {
     warmup: u64,
     #[arg(long, default_value_t = 50)]
     concurrency: usize,
+    /// Runs of (a) then (b); with more than one, the mean ratio is printed too (the figures on a shared
+    /// 2-core machine move by a few per cent from run to run).
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Redis for Parley's rate limits (on, with a ceiling no run reaches); without it they are off.
     #[arg(long, env = "PARLEY_TEST_REDIS_URL")]
     redis_url: Option<String>,
@@ -159,29 +163,45 @@ async fn main() -> anyhow::Result<()> {
         }
     );
 
-    let a = measure(
-        "(a) bare Hive Router",
-        &http,
-        &bare_url,
-        &token,
-        &args,
-        &bare,
-    )
-    .await;
-    let b = measure(
-        "(b) Parley router",
-        &http,
-        &parley_url,
-        &token,
-        &args,
-        &parley,
-    )
-    .await;
-    println!(
-        "ratio (b)/(a): RPS {:.3}, p99 latency {:.3} (≤ 1 is better)",
-        b.rps / a.rps,
-        b.p99.as_secs_f64() / a.p99.as_secs_f64()
-    );
+    let mut ratios = Vec::new();
+    for round in 1..=args.rounds {
+        if args.rounds > 1 {
+            println!("round {round} of {}", args.rounds);
+        }
+        let a = measure(
+            "(a) bare Hive Router",
+            &http,
+            &bare_url,
+            &token,
+            &args,
+            &bare,
+        )
+        .await;
+        let b = measure(
+            "(b) Parley router",
+            &http,
+            &parley_url,
+            &token,
+            &args,
+            &parley,
+        )
+        .await;
+        let ratio = (b.rps / a.rps, b.p99.as_secs_f64() / a.p99.as_secs_f64());
+        println!(
+            "ratio (b)/(a): RPS {:.3}, p99 latency {:.3} (≤ 1 is better)",
+            ratio.0, ratio.1
+        );
+        ratios.push(ratio);
+    }
+    if ratios.len() > 1 {
+        let n = ratios.len() as f64;
+        println!(
+            "mean ratio over {} rounds: RPS {:.3}, p99 latency {:.3}",
+            ratios.len(),
+            ratios.iter().map(|r| r.0).sum::<f64>() / n,
+            ratios.iter().map(|r| r.1).sum::<f64>() / n
+        );
+    }
 
     // Router overhead on a one-subgraph query, one request at a time.
     let products = &urls
