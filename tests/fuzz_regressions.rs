@@ -59,3 +59,24 @@ async fn fuzz_inputs_get_coded_answers_and_the_router_keeps_serving() {
         p.ok("{ __typename }", json!({}), None).await;
     }
 }
+
+/// The fuzz target's first finding: the engine's parser formatted a syntax error after the query it quotes
+/// was freed, so the message carried other bytes of the router's memory. Each message must quote its own
+/// query's offending token.
+#[tokio::test]
+async fn syntax_errors_quote_the_query_not_the_routers_memory() {
+    let p = Platform::start().await;
+    for i in 0..20 {
+        let token = format!("bad{i}x");
+        let (status, body) = p
+            .gql(&format!("query {{ me {{ id }} }} {token}"), json!({}), None)
+            .await;
+        assert_eq!(
+            (status, support::codes(&body)),
+            (200, vec!["GRAPHQL_PARSE_FAILED".to_string()]),
+            "{body}"
+        );
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(&format!("`{token}[Name]`")), "{message}");
+    }
+}

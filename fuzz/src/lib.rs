@@ -75,8 +75,10 @@ impl Harness {
             addr,
             connection: Mutex::new(None),
         };
+        // Ready once it answers a query: its health check answers before the supergraph is loaded.
+        let probe = Request::Post(br#"{"query":"{ __typename }"}"#.to_vec());
         let deadline = Instant::now() + Duration::from_secs(60);
-        while harness.try_get("/health").map(|a| a.status) != Some(200) {
+        while harness.try_send(&probe).ok().map(|a| a.status) != Some(200) {
             assert!(Instant::now() < deadline, "router did not start on {addr}");
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -85,6 +87,11 @@ impl Harness {
 
     /// Sends `request`; panics if the router drops the connection without an answer or hangs.
     pub fn send(&self, request: &Request) -> Answer {
+        self.try_send(request)
+            .unwrap_or_else(|err| panic!("no answer to {request:?}: {err}"))
+    }
+
+    fn try_send(&self, request: &Request) -> std::io::Result<Answer> {
         let (head, body) = match request {
             Request::Post(body) => (
                 format!(
@@ -101,15 +108,7 @@ impl Harness {
                 &[][..],
             ),
         };
-        match self.exchange(head.as_bytes(), body) {
-            Ok(answer) => answer,
-            Err(err) => panic!("no answer to {request:?}: {err}"),
-        }
-    }
-
-    fn try_get(&self, path: &str) -> Option<Answer> {
-        let head = format!("GET {path} HTTP/1.1\r\nhost: fuzz\r\n\r\n");
-        self.exchange(head.as_bytes(), &[]).ok()
+        self.exchange(head.as_bytes(), body)
     }
 
     /// One request/answer on the kept connection (a new one when the router closed the last).

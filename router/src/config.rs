@@ -45,6 +45,9 @@ pub struct RouterOptions {
 /// Subgraphs that serve subscriptions over graphql-transport-ws at `/ws`.
 const WS_PATH: &str = "/ws";
 
+/// Tokens one document may have (the engine's `limits.max_tokens`; the plugin's parse guard uses it too).
+pub const MAX_TOKENS: usize = 5000;
+
 /// The generated config as YAML.
 pub fn render(options: &RouterOptions) -> Result<Value, RouterError> {
     let supergraph = absolute(&options.supergraph)?;
@@ -90,7 +93,7 @@ limits:
   max_directives:
     n: 50
   max_tokens:
-    n: 5000
+    n: {MAX_TOKENS}
 # Demand control: every list counts as 20 items (the page size clients ask for), so a document nesting three
 # paginated lists costs ~20³ per field below them; over the max it is refused before any subgraph is asked.
 demand_control:

@@ -11,6 +11,7 @@
 //!   connections first).
 //! - [`rate_limit`]: per-user / per-IP limits per operation class, counted in Redis.
 //! - [`apq`]: automatic persisted queries (hash → query cache) used by the plugin.
+//! - [`parse_guard`]: syntax errors answered before the engine's parser can garble them.
 //! - [`graphiql`]: the playground page and its vendored assets.
 //! - [`fuzzing`]: the fuzz target's request shapes and the contract every answer keeps (`fuzz/`, and the
 //!   regression tests replaying its inputs).
@@ -25,6 +26,7 @@ pub mod balancer;
 pub mod config;
 pub mod fuzzing;
 pub mod graphiql;
+pub mod parse_guard;
 pub mod plugin;
 pub mod rate_limit;
 

@@ -14,6 +14,8 @@
 //! - `on_subgraph_http_request`: drops the per-request headers from subgraph fetches the engine may share
 //!   between identical concurrent requests (queries), so the sharing still happens.
 //! - `on_graphql_params`: automatic persisted queries (see [`crate::apq`]).
+//! - `on_graphql_parse`: answers syntax errors itself (see [`crate::parse_guard`]: the engine's parser would
+//!   put freed memory in the message).
 //! - `on_query_plan` also refuses an operation selecting more than `max_root_fields` root fields
 //!   (`QUERY_TOO_COMPLEX`), then applies the per-caller rate limits of [`crate::rate_limit`] (`RATE_LIMITED`, HTTP 429).
 //! - `on_query_plan`: an operation whose `Authorization` token (HTTP header, or the WebSocket
@@ -30,6 +32,9 @@ use hive_router::plugins::hooks::on_graphql_error::{
 };
 use hive_router::plugins::hooks::on_graphql_params::{
     OnGraphQLParamsStartHookPayload, OnGraphQLParamsStartHookResult,
+};
+use hive_router::plugins::hooks::on_graphql_parse::{
+    OnGraphQLParseHookResult, OnGraphQLParseStartHookPayload,
 };
 use hive_router::plugins::hooks::on_http_request::{
     OnHttpRequestHookFuture, OnHttpRequestHookPayload,
@@ -48,6 +53,7 @@ use std::sync::Arc;
 
 use crate::apq::ApqCache;
 use crate::graphiql;
+use crate::parse_guard::ParseGuard;
 use crate::rate_limit::{self, OperationClass, RateLimitConfig, RateLimiter};
 use hive_router::query_planner::ast::selection_item::SelectionItem;
 use hive_router::query_planner::ast::selection_set::SelectionSet;
@@ -83,6 +89,7 @@ pub struct ParleyPlugin {
     apq: Option<Arc<ApqCache>>,
     limiter: Option<RateLimiter>,
     max_root_fields: usize,
+    parse_guard: ParseGuard,
 }
 
 /// The fields an operation selects at its root (inline fragments looked into).
@@ -234,6 +241,7 @@ impl RouterPlugin for ParleyPlugin {
             limiter: RateLimiter::new(config.rate_limit.clone())
                 .map_err(|e| format!("rate_limit.redis_url: {e}"))?,
             max_root_fields: config.max_root_fields,
+            parse_guard: ParseGuard::new(crate::config::MAX_TOKENS),
         })
     }
 
@@ -291,6 +299,23 @@ impl RouterPlugin for ParleyPlugin {
             Ok(()) => end.proceed(),
             Err(err) => end.end_with_graphql_error(err.to_graphql(), StatusCode::OK),
         })
+    }
+
+    /// Syntax errors are answered here, not by the engine (see [`crate::parse_guard`]).
+    async fn on_graphql_parse<'exec>(
+        &'exec self,
+        payload: OnGraphQLParseStartHookPayload<'exec>,
+    ) -> OnGraphQLParseHookResult<'exec> {
+        let Some(query) = payload.graphql_params.query.as_deref() else {
+            return payload.proceed();
+        };
+        match self.parse_guard.check(query) {
+            Ok(()) => payload.proceed(),
+            Err(message) => payload.end_with_graphql_error(
+                GraphQLError::from_message_and_code(message, "GRAPHQL_PARSE_FAILED"),
+                StatusCode::OK,
+            ),
+        }
     }
 
     /// Runs after the engine checked the token. The engine treats a bad token like no token when
