@@ -111,30 +111,40 @@ impl Harness {
         self.exchange(head.as_bytes(), body)
     }
 
-    /// One request/answer on the kept connection (a new one when the router closed the last).
+    /// One request/answer on the kept connection, or on a new one when there is none or the router had
+    /// closed the kept one in the meantime (idle or after its last answer: not a finding).
     fn exchange(&self, head: &[u8], body: &[u8]) -> std::io::Result<Answer> {
         let mut slot = self
             .connection
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let stream = match slot.take() {
-            Some(stream) => stream,
-            None => {
-                let stream = TcpStream::connect(self.addr)?;
-                stream.set_read_timeout(Some(ANSWER_WITHIN))?;
-                stream.set_nodelay(true)?;
-                stream
+        if let Some(kept) = slot.take() {
+            if let Ok((answer, stream)) = Self::exchange_on(kept, head, body) {
+                *slot = stream;
+                return Ok(answer);
             }
-        };
+        }
+        let stream = TcpStream::connect(self.addr)?;
+        stream.set_read_timeout(Some(ANSWER_WITHIN))?;
+        stream.set_nodelay(true)?;
+        let (answer, stream) = Self::exchange_on(stream, head, body)?;
+        *slot = stream;
+        Ok(answer)
+    }
+
+    /// Sends on `stream`, reads the answer, and gives the stream back if it stays open.
+    fn exchange_on(
+        stream: TcpStream,
+        head: &[u8],
+        body: &[u8],
+    ) -> std::io::Result<(Answer, Option<TcpStream>)> {
         let mut writer = stream.try_clone()?;
         writer.write_all(head)?;
         writer.write_all(body)?;
         let mut reader = BufReader::new(stream);
         let (answer, keep) = read_answer(&mut reader)?;
-        if keep && reader.buffer().is_empty() {
-            *slot = Some(reader.into_inner());
-        }
-        Ok(answer)
+        let stream = (keep && reader.buffer().is_empty()).then(|| reader.into_inner());
+        Ok((answer, stream))
     }
 }
 
