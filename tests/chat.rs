@@ -1,6 +1,7 @@
 //! Chat through the router, as a client would: direct and group chats, live messages over WebSocket and
-//! SSE with authors resolved from users, receipts, typing, idempotent sends, history paging, and every
-//! refusal (non-members, non-authors, blocked users, missing tokens).
+//! SSE with their authors' cards (provided by chat; the rest of a user comes from users), receipts, typing,
+//! idempotent sends, history paging, and every refusal (non-members, non-authors, blocked users, missing
+//! tokens).
 
 mod support;
 
@@ -712,4 +713,114 @@ async fn subscriptions_need_a_valid_token() {
     let answer = ws.next_for("b", Duration::from_secs(10)).await;
     let text = format!("{answer:?}");
     assert!(text.contains("UNAUTHENTICATED"), "{text}");
+}
+
+/// Every subgraph a query plan fetches from (the router's `extensions.queryPlan`, developer mode).
+fn planned_services(plan: &Value, into: &mut std::collections::BTreeSet<String>) {
+    match plan {
+        Value::Object(map) => {
+            if let Some(Value::String(name)) = map.get("serviceName") {
+                into.insert(name.clone());
+            }
+            map.values().for_each(|v| planned_services(v, into));
+        }
+        Value::Array(items) => items.iter().for_each(|v| planned_services(v, into)),
+        _ => {}
+    }
+}
+
+/// The subgraphs the router would ask for `query`, from a dry run (plan only, nothing executed).
+async fn services_for(p: &Platform, who: &Account, query: &str, variables: Value) -> Vec<String> {
+    let response = p
+        .http
+        .post(format!("{}/graphql", p.router_url))
+        .bearer_auth(&who.access)
+        .header("hive-expose-query-plan", "dry-run")
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .expect("router reachable");
+    let body: Value = response.json().await.expect("json");
+    let plan = &body["extensions"]["queryPlan"];
+    assert!(plan.is_object(), "a plan: {body}");
+    let mut services = std::collections::BTreeSet::new();
+    planned_services(plan, &mut services);
+    services.into_iter().collect()
+}
+
+#[tokio::test]
+async fn chat_provides_authors_cards_and_follows_profile_changes() {
+    let p = Platform::start().await;
+    let alice = p.register("alice").await;
+    let bob = p.register("bob").await;
+    let avatar = "https://img.example.com/alice.png";
+    p.ok(
+        "mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { id } }",
+        json!({ "i": { "avatarUrl": avatar } }),
+        Some(&alice.access),
+    )
+    .await;
+    let chat = direct_chat(&p, &alice, &bob).await;
+
+    // The router answers a message's author card from chat alone, live or from history; other users' fields
+    // still come from users.
+    let history = "query($c: ID!) { chat(id: $c) { messages(last: 10) { nodes { text author { nickname avatarUrl } } } } }";
+    let vars = json!({ "c": chat });
+    assert_eq!(
+        services_for(&p, &bob, history, vars.clone()).await,
+        ["chat"]
+    );
+    assert_eq!(
+        services_for(&p, &bob, MESSAGE_ADDED, vars.clone()).await,
+        ["chat"]
+    );
+    let members = "query($c: ID!) { chat(id: $c) { members { nickname } } }";
+    assert_eq!(
+        services_for(&p, &bob, members, vars.clone()).await,
+        ["chat", "users"]
+    );
+
+    // Chat learned the avatar from users' event (it may take a moment), then a live message carries it.
+    send(&p, &alice, &chat, "before").await;
+    eventually("chat learns alice's avatar", || async {
+        let data = p.ok(history, vars.clone(), Some(&bob.access)).await;
+        let nodes = data["chat"]["messages"]["nodes"].as_array().cloned()?;
+        (nodes.last()?["author"]["avatarUrl"] == avatar).then_some(())
+    })
+    .await;
+    let mut bob_ws = WsClient::connect(&p, Some(&bob.access)).await;
+    bob_ws.subscribe("m", MESSAGE_ADDED, vars.clone()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    send(&p, &alice, &chat, "hi").await;
+    let live = next_data(&mut bob_ws, "m").await;
+    assert_eq!(
+        live["messageAdded"]["author"],
+        json!({ "nickname": "alice", "avatarUrl": avatar })
+    );
+
+    // A new nickname and no avatar: history shows the current card once chat has heard of the change, and
+    // so do later live messages.
+    p.ok(
+        "mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { id } }",
+        json!({ "i": { "nickname": "alicia", "avatarUrl": "" } }),
+        Some(&alice.access),
+    )
+    .await;
+    eventually("chat learns the new card", || async {
+        let data = p.ok(history, vars.clone(), Some(&bob.access)).await;
+        let nodes = data["chat"]["messages"]["nodes"].as_array().cloned()?;
+        nodes
+            .iter()
+            .all(|n| n["author"] == json!({ "nickname": "alicia", "avatarUrl": null }))
+            .then_some(())
+    })
+    .await;
+    send(&p, &alice, &chat, "new name").await;
+    let live = next_data(&mut bob_ws, "m").await;
+    assert_eq!(live["messageAdded"]["text"], "new name");
+    assert_eq!(
+        live["messageAdded"]["author"],
+        json!({ "nickname": "alicia", "avatarUrl": null })
+    );
+    bob_ws.close().await;
 }

@@ -151,7 +151,11 @@ jwks_providers:
         ))?;
         map.insert("jwt".into(), jwt);
     }
-    if !options.introspection {
+    if options.introspection {
+        // Developer mode: a request with `hive-expose-query-plan: true` (or `dry-run`) gets its query plan in
+        // `extensions.queryPlan`, to see which subgraphs a query costs. Off in production, like introspection.
+        map.insert("query_planner".into(), yaml("allow_expose: true")?);
+    } else {
         map.insert("introspection".into(), Value::Bool(false));
     }
     if let Some(manifest) = &options.persisted_documents {
@@ -285,5 +289,6 @@ mod tests {
         );
         assert_eq!(config["jwt"]["allowed_algorithms"][0], Value::from("EdDSA"));
         assert_eq!(config["introspection"], Value::Bool(false));
+        assert!(config.get("query_planner").is_none(), "plans stay private");
     }
 }

@@ -286,7 +286,7 @@ async fn seed_users(
     Ok(ids)
 }
 
-/// Every user known to chat; `groups` group chats of `size` consecutive users (wrapping around).
+/// Every user known to chat, with their card (nickname `user{i}` as in users); `groups` group chats of `size` consecutive users (wrapping around).
 async fn seed_chats(
     db: &DatabaseConnection,
     users: &[Uuid],
@@ -294,8 +294,18 @@ async fn seed_chats(
     size: usize,
 ) -> anyhow::Result<()> {
     let txn = db.begin().await?;
-    let known = users.iter().map(|u| vec![(*u).into()]).collect();
-    insert(&txn, "known_users", &["user_id"], known).await?;
+    let known = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| vec![(*u).into(), format!("user{i}").into(), Value::String(None)])
+        .collect();
+    insert(
+        &txn,
+        "known_users",
+        &["user_id", "nickname", "avatar_url"],
+        known,
+    )
+    .await?;
     let now = Utc::now();
     let mut rng = StdRng::seed_from_u64(3);
     let (mut chats, mut members) = (Vec::new(), Vec::new());

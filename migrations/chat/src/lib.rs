@@ -18,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(parley_kit::events::KitEventTables),
             Box::new(CreateChat),
             Box::new(parley_kit::events::KitPublishOrder),
+            Box::new(KnownUserCards),
         ]
     }
 }
@@ -79,6 +80,8 @@ enum HiddenMessages {
 enum KnownUsers {
     Table,
     UserId,
+    Nickname,
+    AvatarUrl,
 }
 
 struct CreateChat;
@@ -207,6 +210,47 @@ impl MigrationTrait for CreateChat {
             Chats::Table.into_iden(),
         ] {
             m.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The public card (nickname, avatar) of each known user, from users' events, so chat answers
+/// `Message.author { nickname avatarUrl }` itself (`@provides`) instead of the router asking users once per
+/// live subscriber. Nullable: rows from before this migration get their card with the user's next event.
+struct KnownUserCards;
+
+impl MigrationName for KnownUserCards {
+    fn name(&self) -> &str {
+        "m0002_known_user_cards"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for KnownUserCards {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite alters one thing at a time.
+        for column in [KnownUsers::Nickname, KnownUsers::AvatarUrl] {
+            m.alter_table(
+                Table::alter()
+                    .table(KnownUsers::Table)
+                    .add_column(string_null(column))
+                    .to_owned(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for column in [KnownUsers::Nickname, KnownUsers::AvatarUrl] {
+            m.alter_table(
+                Table::alter()
+                    .table(KnownUsers::Table)
+                    .drop_column(column)
+                    .to_owned(),
+            )
+            .await?;
         }
         Ok(())
     }

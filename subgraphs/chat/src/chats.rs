@@ -124,6 +124,15 @@ pub async fn members<C: ConnectionTrait>(db: &C, chat_id: Uuid) -> Result<Vec<me
         .await?)
 }
 
+/// The caller's own account, which chat learns of from users' events shortly after registration: every
+/// author's card must be known before they can write (see `Message.author`).
+async fn ensure_caller_known<C: ConnectionTrait>(db: &C, me: Uuid) -> Result<()> {
+    match ensure_known(db, me).await {
+        Err(ChatError::NotFound(_)) => Err(ChatError::AccountPending),
+        other => other,
+    }
+}
+
 async fn ensure_known<C: ConnectionTrait>(db: &C, user: Uuid) -> Result<()> {
     known_user::Entity::find_by_id(user)
         .one(db)
@@ -164,6 +173,7 @@ impl ChatService {
             return Err(invalid("userId: a direct chat needs another user"));
         }
         ensure_known(&self.db, other).await?;
+        ensure_caller_known(&self.db, me).await?;
         if parley_kit::blocks::either_blocked(&self.db, me, other).await? {
             return Err(ChatError::Forbidden("one of you blocked the other"));
         }
@@ -247,6 +257,7 @@ impl ChatService {
         for user in &others {
             ensure_known(&self.db, *user).await?;
         }
+        ensure_caller_known(&self.db, me).await?;
         let now = Utc::now();
         let txn = begin_write(&self.db).await?;
         let chat = chat::ActiveModel {

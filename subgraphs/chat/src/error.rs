@@ -13,6 +13,9 @@ pub enum ChatError {
     Forbidden(&'static str),
     #[error("{0}")]
     Conflict(&'static str),
+    /// The caller registered a moment ago and chat has not heard of the account yet.
+    #[error("your account is still being set up; try again in a moment")]
+    AccountPending,
     #[error("store error: {0}")]
     Store(#[from] sea_orm::DbErr),
 }
@@ -23,7 +26,7 @@ impl CodedError for ChatError {
             ChatError::Invalid(_) => ErrorCode::BadUserInput,
             ChatError::NotFound(_) => ErrorCode::NotFound,
             ChatError::Forbidden(_) => ErrorCode::Forbidden,
-            ChatError::Conflict(_) => ErrorCode::Conflict,
+            ChatError::Conflict(_) | ChatError::AccountPending => ErrorCode::Conflict,
             ChatError::Store(_) => ErrorCode::Internal,
         }
     }

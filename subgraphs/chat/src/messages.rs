@@ -5,7 +5,7 @@
 
 use chrono::Utc;
 use parley_kit::events::append;
-use parley_kit::events::contracts::{kind, ChatMessage};
+use parley_kit::events::contracts::{kind, ChatMessage, UserCard};
 use parley_kit::store::begin_write;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::chats::{member_of, ChatService};
 use crate::error::{invalid, ChatError, Result};
-use crate::store::{chat, hidden, member, message};
+use crate::store::{chat, hidden, known_user, member, message};
 
 pub const TEXT: &str = "TEXT";
 pub const IMAGE: &str = "IMAGE";
@@ -87,9 +87,13 @@ impl NewMessage {
     }
 }
 
-/// The event payload (and live form) of a stored message.
-pub fn payload(m: &message::Model) -> ChatMessage {
-    ChatMessage {
+/// The event payload (and live form) of a stored message, with its author's card as chat knows it now.
+pub async fn payload<C: ConnectionTrait>(db: &C, m: &message::Model) -> Result<ChatMessage> {
+    let author = known_user::Entity::find_by_id(m.author_id)
+        .one(db)
+        .await?
+        .and_then(known_user::Model::card);
+    Ok(ChatMessage {
         message_id: m.id,
         chat_id: m.chat_id,
         seq: m.seq,
@@ -102,12 +106,13 @@ pub fn payload(m: &message::Model) -> ChatMessage {
         created_at: m.created_at,
         edited_at: m.edited_at,
         deleted_at: m.deleted_at,
-    }
+        author,
+    })
 }
 
-/// A message rebuilt from its event payload (live subscribers read no store).
-pub fn from_payload(p: ChatMessage) -> message::Model {
-    message::Model {
+/// A message and its author's card rebuilt from its event payload (live subscribers read no store).
+pub fn from_payload(p: ChatMessage) -> (message::Model, Option<UserCard>) {
+    let model = message::Model {
         id: p.message_id,
         chat_id: p.chat_id,
         seq: p.seq,
@@ -121,11 +126,10 @@ pub fn from_payload(p: ChatMessage) -> message::Model {
         created_at: p.created_at,
         edited_at: p.edited_at,
         deleted_at: p.deleted_at,
-    }
+    };
+    (model, p.author)
 }
 
-/// Stores a message as the chat's next one, inside `txn`, with its `MessageSent` event. The author's own
-/// markers move to it (you have read what you wrote).
 pub async fn insert_message<C: ConnectionTrait>(
     txn: &C,
     chat: &chat::Model,
@@ -175,7 +179,8 @@ pub async fn insert_message<C: ConnectionTrait>(
         .filter(member::Column::UserId.eq(author))
         .exec(txn)
         .await?;
-    append(txn, kind::MESSAGE_SENT, chat.id, &payload(&stored)).await?;
+    let sent = payload(txn, &stored).await?;
+    append(txn, kind::MESSAGE_SENT, chat.id, &sent).await?;
     Ok(stored)
 }
 
@@ -275,7 +280,7 @@ impl ChatService {
             &txn,
             kind::MESSAGE_EDITED,
             edited.chat_id,
-            &payload(&edited),
+            &payload(&txn, &edited).await?,
         )
         .await?;
         txn.commit().await?;
@@ -315,7 +320,7 @@ impl ChatService {
             &txn,
             kind::MESSAGE_DELETED,
             deleted.chat_id,
-            &payload(&deleted),
+            &payload(&txn, &deleted).await?,
         )
         .await?;
         txn.commit().await?;

@@ -111,12 +111,24 @@ pub mod hidden {
 pub mod known_user {
     use sea_orm::entity::prelude::*;
 
-    /// Projection of users' `UserRegistered`: who can be added to a chat.
+    /// Projection of users' `UserRegistered` and `UserProfileUpdated`: who can be in a chat, and their public
+    /// card (`None` only for rows older than cards, until the user's next event).
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "known_users")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub user_id: Uuid,
+        pub nickname: Option<String>,
+        pub avatar_url: Option<String>,
+    }
+
+    impl Model {
+        pub fn card(self) -> Option<parley_kit::events::contracts::UserCard> {
+            Some(parley_kit::events::contracts::UserCard {
+                nickname: self.nickname?,
+                avatar_url: self.avatar_url,
+            })
+        }
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -109,6 +109,7 @@ impl Accounts {
             &UserRegistered {
                 user_id: account.id,
                 nickname: account.nickname.clone(),
+                avatar_url: account.avatar_url.clone(),
             },
         )
         .await?;

@@ -136,6 +136,7 @@ pub async fn update(
         &UserProfileUpdated {
             user_id: updated.id,
             nickname: updated.nickname.clone(),
+            avatar_url: updated.avatar_url.clone(),
         },
     )
     .await?;

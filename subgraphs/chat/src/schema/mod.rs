@@ -46,6 +46,7 @@ pub fn build(
     typing: Arc<Typing>,
 ) -> ChatSchema {
     builder()
+        .data(parley_kit::server::loader(types::CardLoader(db.clone())))
         .data(db)
         .data(service)
         .data(live)
@@ -109,7 +110,7 @@ impl Query {
         let found = messages::visible(db(ctx)?, me, parse_id(&id)?)
             .await
             .gql()?;
-        Ok(Message(found))
+        Ok(Message::from(found))
     }
 
     #[graphql(entity)]
@@ -128,7 +129,7 @@ impl Query {
         Ok(messages::visible(db(ctx)?, me.user_id, id)
             .await
             .ok()
-            .map(Message))
+            .map(Message::from))
     }
 }
 
@@ -283,13 +284,13 @@ impl Mutation {
             .send(me, parse_id(&chat_id)?, new)
             .await
             .gql()?;
-        Ok(Message(sent))
+        Ok(Message::from(sent))
     }
 
     /// The author changes a message's text.
     async fn edit_message(&self, ctx: &Context<'_>, id: ID, text: String) -> ApiResult<Message> {
         let me = require_identity(ctx)?.user_id;
-        Ok(Message(
+        Ok(Message::from(
             service(ctx)?.edit(me, parse_id(&id)?, &text).await.gql()?,
         ))
     }
@@ -381,7 +382,7 @@ impl Subscription {
                 let message = (e.kind == kind::MESSAGE_SENT)
                     .then(|| e.decode::<ChatMessage>().ok())
                     .flatten()
-                    .map(|m| Message(messages::from_payload(m)));
+                    .map(Message::from);
                 std::future::ready(message)
             }))
     }
@@ -527,7 +528,7 @@ fn chat_event(mine: &mut HashSet<Uuid>, me: Uuid, e: &EventEnvelope) -> Option<C
             Some(ChatEvent {
                 user: Some(user(message.author_id)),
                 seq: Some(message.seq),
-                message: Some(Message(messages::from_payload(message))),
+                message: Some(Message::from(message)),
                 ..base(kind)
             })
         }

@@ -1,37 +1,97 @@
 //! The chat subgraph's GraphQL types: `Chat` and `Message` (entities it owns), a member's `ChatMember` and
-//! `ChatSettings`, the live `ChatEvent`, and `User` (a reference the router completes from users).
+//! `ChatSettings`, the live `ChatEvent`, and `User` (a reference the router completes from users; chat
+//! provides only a message author's public card).
 //! A `Chat` is only ever built for a member (its viewer), after the membership check.
 
 use async_graphql::connection::{Connection, Edge};
+use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Enum, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
-use parley_kit::error::coded;
+use parley_kit::error::{coded, to_graphql_arc};
+use parley_kit::events::contracts::{ChatMessage, UserCard};
 use parley_kit::ids::to_id;
 use parley_kit::pagination::{decode_cursor, encode_cursor, DEFAULT_PAGE, MAX_PAGE};
 use parley_kit::{ApiResult, ErrorCode, ResultExt};
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::chats::{self, member_of, NotificationLevel};
+use crate::error::ChatError;
 use crate::messages::{self, Direction};
 use crate::receipts;
-use crate::store::{chat, member, message};
+use crate::store::{chat, known_user, member, message};
 use crate::typing::Typing;
 
 fn db<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a DatabaseConnection> {
     ctx.data::<DatabaseConnection>()
 }
 
-/// A user; its fields come from the users subgraph.
-#[derive(SimpleObject, Clone)]
-#[graphql(unresolvable)]
+/// A user; its fields come from the users subgraph. Next to a message, chat provides the author's nickname
+/// and avatar itself (`Message.author @provides`): a live message reaches thousands of subscribers, each
+/// with their own token, and the router would otherwise ask users for the same author once per subscriber.
+#[derive(Clone)]
 pub struct User {
-    pub id: ID,
+    pub id: Uuid,
+    /// Carried by a live message's payload; otherwise loaded from chat's projection when asked for.
+    pub card: Option<UserCard>,
 }
 
 pub fn user(id: Uuid) -> User {
-    User { id: to_id(id) }
+    User { id, card: None }
+}
+
+/// A user: chat provides a message author's nickname and avatar; everything else comes from the users
+/// subgraph.
+#[Object(unresolvable = "id")]
+impl User {
+    async fn id(&self) -> ID {
+        to_id(self.id)
+    }
+
+    #[graphql(external)]
+    async fn nickname(&self, ctx: &Context<'_>) -> ApiResult<String> {
+        Ok(self.card(ctx).await?.nickname)
+    }
+
+    #[graphql(external)]
+    async fn avatar_url(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        Ok(self.card(ctx).await?.avatar_url)
+    }
+}
+
+impl User {
+    async fn card(&self, ctx: &Context<'_>) -> ApiResult<UserCard> {
+        if let Some(card) = &self.card {
+            return Ok(card.clone());
+        }
+        ctx.data::<DataLoader<CardLoader>>()?
+            .load_one(self.id)
+            .await
+            .map_err(|e| to_graphql_arc(&e))?
+            .ok_or_else(|| coded(ErrorCode::NotFound, "user profile not found"))
+    }
+}
+
+/// Batches the cards of the authors on one page of messages into one read.
+pub struct CardLoader(pub DatabaseConnection);
+
+impl Loader<Uuid> for CardLoader {
+    type Value = UserCard;
+    type Error = Arc<ChatError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, UserCard>, Self::Error> {
+        let rows = known_user::Entity::find()
+            .filter(known_user::Column::UserId.is_in(keys.iter().copied()))
+            .all(&self.0)
+            .await
+            .map_err(|e| Arc::new(ChatError::from(e)))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| Some((row.user_id, row.card()?)))
+            .collect())
+    }
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -129,7 +189,7 @@ impl Chat {
         Ok(messages::last_message(db(ctx)?, self.chat.id)
             .await
             .gql()?
-            .map(Message))
+            .map(Message::from))
     }
 
     /// Messages of others the viewer has not read yet.
@@ -240,7 +300,7 @@ fn message_connection(
     let mut conn = Connection::new(has_previous, has_next);
     conn.edges.extend(
         rows.into_iter()
-            .map(|m| Edge::new(encode_cursor(&[&m.seq.to_string()]), Message(m))),
+            .map(|m| Edge::new(encode_cursor(&[&m.seq.to_string()]), Message::from(m))),
     );
     conn
 }
@@ -294,7 +354,21 @@ impl ChatSettings {
     }
 }
 
-pub struct Message(pub message::Model);
+/// A message; a live one carries its author's card from the event.
+pub struct Message(pub message::Model, pub Option<UserCard>);
+
+impl From<message::Model> for Message {
+    fn from(stored: message::Model) -> Self {
+        Message(stored, None)
+    }
+}
+
+impl From<ChatMessage> for Message {
+    fn from(live: ChatMessage) -> Self {
+        let (model, author) = messages::from_payload(live);
+        Message(model, author)
+    }
+}
 
 #[Object]
 impl Message {
@@ -311,8 +385,12 @@ impl Message {
         self.0.seq
     }
 
+    #[graphql(provides = "nickname avatarUrl")]
     async fn author(&self) -> User {
-        user(self.0.author_id)
+        User {
+            id: self.0.author_id,
+            card: self.1.clone(),
+        }
     }
 
     async fn kind(&self) -> MessageKind {
@@ -343,7 +421,7 @@ impl Message {
             .await
             .map_err(crate::error::ChatError::from)
             .gql()?
-            .map(Message))
+            .map(Message::from))
     }
 
     /// The id the sender's client chose (echoed so it can match its pending message).

@@ -42,6 +42,9 @@ pub mod kind {
 pub struct UserRegistered {
     pub user_id: Uuid,
     pub nickname: String,
+    /// Absent from events written before profiles travelled with them.
+    #[serde(default)]
+    pub avatar_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -53,6 +56,16 @@ pub struct UserLoggedIn {
 pub struct UserProfileUpdated {
     pub user_id: Uuid,
     pub nickname: String,
+    /// The profile's avatar after the change (absent from events written before it travelled with them).
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+}
+
+/// What other subgraphs show of a user next to their content without asking users: the public card.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UserCard {
+    pub nickname: String,
+    pub avatar_url: Option<String>,
 }
 
 /// A follow relation changed: `follower_id` → `followee_id`.
@@ -144,6 +157,10 @@ pub struct ChatMessage {
     pub created_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The author's card when the event was written, so live subscribers get `author { nickname avatarUrl }`
+    /// from chat itself (absent from older events, and for an author chat did not know yet).
+    #[serde(default)]
+    pub author: Option<UserCard>,
 }
 
 /// A member's delivered or read marker moved forward to `seq`.
