@@ -3,7 +3,7 @@
 # side by side over the same four subgraphs (benches/gateway). Prints figures; asserts nothing.
 #
 #   benches/gateway.sh [SECONDS] [ROUNDS]   (default 60 per router, concurrency 50, after a 5 s warm-up;
-#                                            2 rounds of (a) then (b), and their mean ratio)
+#                                            2 rounds, (a) then (b) and (b) then (a), and the mean ratios)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}

@@ -6,8 +6,9 @@
 //!     request ids, metrics, introspection off.
 //!
 //! Each gets a warm-up, then `--concurrency` workers sending [`QUERY`] for `--seconds`; every response is
-//! checked (status 200, no `errors`, the expected shape). Prints RPS, p50/p95/p99, errors, peak RSS and the
-//! ratio (b)/(a); then the router overhead on a one-subgraph query: p50 through each router − p50 direct.
+//! checked (status 200, no `errors`, the expected shape). Prints RPS, p50/p95/p99, errors, peak RSS, the
+//! router's CPU time per request (from `/proc`: unlike RPS, not moved by what else the shared cores run) and
+//! the ratios (b)/(a); then the router overhead on a one-subgraph query: p50 through each router − p50 direct.
 //!
 //! `gatewaybench [--seconds 60] [--concurrency 50] [--redis-url redis://…]`; `gatewaybench --compose`
 //! rewrites `benches/gateway/supergraph.graphql` (needs node and `compose/node_modules`).
@@ -34,7 +35,7 @@ struct Args {
     warmup: u64,
     #[arg(long, default_value_t = 50)]
     concurrency: usize,
-    /// Runs of (a) then (b); with more than one, the mean ratio is printed too (the figures on a shared
+    /// Runs of (a) then (b) (then (b) then (a), alternating); with more than one, the mean ratio is printed too (the figures on a shared
     /// 2-core machine move by a few per cent from run to run).
     #[arg(long, default_value_t = 1)]
     rounds: usize,
@@ -168,38 +169,68 @@ async fn main() -> anyhow::Result<()> {
         if args.rounds > 1 {
             println!("round {round} of {}", args.rounds);
         }
-        let a = measure(
-            "(a) bare Hive Router",
-            &http,
-            &bare_url,
-            &token,
-            &args,
-            &bare,
-        )
-        .await;
-        let b = measure(
-            "(b) Parley router",
-            &http,
-            &parley_url,
-            &token,
-            &args,
-            &parley,
-        )
-        .await;
-        let ratio = (b.rps / a.rps, b.p99.as_secs_f64() / a.p99.as_secs_f64());
+        // Alternate which router goes first, so a drift of the shared machine over a round (other tenants,
+        // frequency, caches) does not always fall on the same one.
+        let (a, b) = if round % 2 == 1 {
+            let a = measure(
+                "(a) bare Hive Router",
+                &http,
+                &bare_url,
+                &token,
+                &args,
+                &bare,
+            )
+            .await;
+            let b = measure(
+                "(b) Parley router",
+                &http,
+                &parley_url,
+                &token,
+                &args,
+                &parley,
+            )
+            .await;
+            (a, b)
+        } else {
+            let b = measure(
+                "(b) Parley router",
+                &http,
+                &parley_url,
+                &token,
+                &args,
+                &parley,
+            )
+            .await;
+            let a = measure(
+                "(a) bare Hive Router",
+                &http,
+                &bare_url,
+                &token,
+                &args,
+                &bare,
+            )
+            .await;
+            (a, b)
+        };
+        let ratio = (
+            b.rps / a.rps,
+            b.p99.as_secs_f64() / a.p99.as_secs_f64(),
+            b.cpu_per_request / a.cpu_per_request,
+        );
         println!(
-            "ratio (b)/(a): RPS {:.3}, p99 latency {:.3} (≤ 1 is better)",
-            ratio.0, ratio.1
+            "ratio (b)/(a): RPS {:.3}, p99 latency {:.3}, router CPU per request {:.3} (≤ 1 is better)",
+            ratio.0, ratio.1, ratio.2
         );
         ratios.push(ratio);
     }
     if ratios.len() > 1 {
         let n = ratios.len() as f64;
         println!(
-            "mean ratio over {} rounds: RPS {:.3}, p99 latency {:.3}",
+            "mean ratio over {} rounds: RPS {:.3}, p99 latency {:.3}, router CPU per request {:.3}",
             ratios.len(),
             ratios.iter().map(|r| r.0).sum::<f64>() / n,
-            ratios.iter().map(|r| r.1).sum::<f64>() / n
+            ratios.iter().map(|r| r.1).sum::<f64>() / n,
+            ratios.iter().map(|r| r.2).sum::<f64>() / n
         );
     }
 
@@ -237,6 +268,8 @@ fn free_port() -> anyhow::Result<u16> {
 struct Figures {
     rps: f64,
     p99: Duration,
+    /// Router CPU seconds per request.
+    cpu_per_request: f64,
 }
 
 async fn post(
@@ -292,6 +325,7 @@ async fn measure(
         Duration::from_secs(args.warmup),
     )
     .await;
+    let cpu_before = cpu_seconds(router);
     let (mut samples, errors, elapsed) = run_load(
         http,
         url,
@@ -301,19 +335,28 @@ async fn measure(
     )
     .await;
     let rps = samples.len() as f64 / elapsed.as_secs_f64();
+    // CPU per answered request: what the router itself spends, unlike RPS not moved by what else the two
+    // shared cores run at the time (load generator, subgraphs).
+    let cpu_per_request =
+        (cpu_seconds(router) - cpu_before) / (samples.len() as f64 + errors as f64).max(1.0);
     let (p50, p95, p99) = (
         samples.percentile(50.0),
         samples.percentile(95.0),
         samples.percentile(99.0),
     );
     println!(
-        "{label}: {rps:.0} req/s, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, {errors} errors, peak RSS {:.0} MB",
+        "{label}: {rps:.0} req/s, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, {errors} errors, peak RSS {:.0} MB, router CPU {:.3} ms/request",
         ms(p50),
         ms(p95),
         ms(p99),
-        peak_rss_mb(router)
+        peak_rss_mb(router),
+        cpu_per_request * 1000.0
     );
-    Figures { rps, p99 }
+    Figures {
+        rps,
+        p99,
+        cpu_per_request,
+    }
 }
 
 async fn run_load(
@@ -379,6 +422,37 @@ async fn sequential(
         }
     }
     Ok(samples.percentile(50.0))
+}
+
+/// User + system CPU seconds the process has used so far (Linux `/proc/<pid>/stat`; 0 elsewhere).
+fn cpu_seconds(child: &Child) -> f64 {
+    let Some(pid) = child.id() else { return 0.0 };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name (which may hold spaces): utime and stime are 14 and 15.
+    let Some(after_name) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|i| fields.get(*i).and_then(|f| f.parse::<f64>().ok()))
+        .sum();
+    ticks / clock_ticks_per_second()
+}
+
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 fn peak_rss_mb(child: &Child) -> f64 {
