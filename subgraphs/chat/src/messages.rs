@@ -130,6 +130,8 @@ pub fn from_payload(p: ChatMessage) -> (message::Model, Option<UserCard>) {
     (model, p.author)
 }
 
+/// Stores a message as the chat's next one, inside `txn`, with its `MessageSent` event. The author's own
+/// markers move to it (you have read what you wrote).
 pub async fn insert_message<C: ConnectionTrait>(
     txn: &C,
     chat: &chat::Model,

@@ -171,46 +171,18 @@ async fn main() -> anyhow::Result<()> {
         }
         // Alternate which router goes first, so a drift of the shared machine over a round (other tenants,
         // frequency, caches) does not always fall on the same one.
-        let (a, b) = if round % 2 == 1 {
-            let a = measure(
-                "(a) bare Hive Router",
-                &http,
-                &bare_url,
-                &token,
-                &args,
-                &bare,
-            )
-            .await;
-            let b = measure(
-                "(b) Parley router",
-                &http,
-                &parley_url,
-                &token,
-                &args,
-                &parley,
-            )
-            .await;
-            (a, b)
-        } else {
-            let b = measure(
-                "(b) Parley router",
-                &http,
-                &parley_url,
-                &token,
-                &args,
-                &parley,
-            )
-            .await;
-            let a = measure(
-                "(a) bare Hive Router",
-                &http,
-                &bare_url,
-                &token,
-                &args,
-                &bare,
-            )
-            .await;
-            (a, b)
+        let routers = [
+            ("(a) bare Hive Router", &bare_url, &bare),
+            ("(b) Parley router", &parley_url, &parley),
+        ];
+        let order = if round % 2 == 1 { [0, 1] } else { [1, 0] };
+        let mut figures = [None, None];
+        for i in order {
+            let (label, url, child) = routers[i];
+            figures[i] = Some(measure(label, &http, url, &token, &args, child).await);
+        }
+        let [Some(a), Some(b)] = figures else {
+            unreachable!("both routers measured")
         };
         let ratio = (
             b.rps / a.rps,
