@@ -294,6 +294,24 @@ async fn every_bad_input_gets_its_code_and_the_router_keeps_serving() {
     // The limits leave legitimate shapes alone: one nested page of pages, twenty root fields.
     p.ok(&format!("{{ {NESTED_PAGES} }}"), json!({}), None)
         .await;
+    // The estimate: per page of 20, an edge and its node (1 each) over what the node selects —
+    // posts 1 + 20 × (2 + comments 1 + 20 × (2 + replies 1 + 20 × 2)) = 17,261 — three such are over 50,000.
+    let (_, body) = p
+        .gql(
+            &format!("{{ a: {NESTED_PAGES} b: {NESTED_PAGES} c: {NESTED_PAGES} }}"),
+            json!({}),
+            None,
+        )
+        .await;
+    let error = &body["errors"][0];
+    assert_eq!(
+        error["extensions"]["reason"], "COST_ESTIMATED_TOO_EXPENSIVE",
+        "{body}"
+    );
+    assert!(
+        error["message"].as_str().unwrap_or("").contains("51783"),
+        "{body}"
+    );
     let twenty: Vec<String> = (0..20)
         .map(|i| format!("f{i}: posts(first: 1) {{ edges {{ node {{ id }} }} }}"))
         .collect();

@@ -94,23 +94,6 @@ limits:
     n: 50
   max_tokens:
     n: {MAX_TOKENS}
-# Demand control: every list counts as 20 items (the page size clients ask for), so a document nesting three
-# paginated lists costs ~20³ per field below them; over the max it is refused before any subgraph is asked.
-demand_control:
-  enabled: true
-  default_list_size:
-    all: 20
-  operation_cost:
-    max: 50000
-    mode: enforce
-    expose_headers:
-      estimated: true
-  subgraphs_budget:
-    mode: measure
-  # The actual cost only feeds metrics (enforcement uses the estimate). Summing it per subgraph response walks
-  # every fetch's data and cost the router ~10% CPU on a deep cross-subgraph query (benches/gateway.sh);
-  # one walk over the final response costs a fraction of that.
-  actual_cost_mode: by_response_shape
 traffic_shaping:
   all:
     dedupe_enabled: true

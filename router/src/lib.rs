@@ -24,6 +24,7 @@
 pub mod apq;
 pub mod balancer;
 pub mod config;
+pub mod cost;
 pub mod fuzzing;
 pub mod graphiql;
 pub mod parse_guard;

@@ -23,6 +23,7 @@
 //!   anonymously. (Planning is the first hook every query, mutation and subscription passes after the engine
 //!   checked the token; `on_execute` does not see subscriptions.)
 
+use hive_router::executor::introspection::schema::SchemaMetadata;
 use hive_router::executor::response::graphql_error::{GraphQLError, GraphQLErrorPath};
 use hive_router::http::StatusCode;
 use hive_router::ntex::http::header::{HeaderName, HeaderValue};
@@ -45,6 +46,9 @@ use hive_router::plugins::hooks::on_query_plan::{
 };
 use hive_router::plugins::hooks::on_subgraph_http_request::{
     OnSubgraphHttpRequestHookPayload, OnSubgraphHttpRequestHookResult,
+};
+use hive_router::plugins::hooks::on_supergraph_load::{
+    OnSupergraphLoadStartHookPayload, OnSupergraphLoadStartHookResult,
 };
 use hive_router::plugins::plugin_trait::{EndHookPayload, RouterPlugin, StartHookPayload};
 use serde::Deserialize;
@@ -74,6 +78,13 @@ pub struct ParleyPluginConfig {
     /// Top-level fields one operation may select (aliases count; each is a separate fetch).
     #[serde(default = "default_max_root_fields")]
     pub max_root_fields: usize,
+    /// The most an operation's estimated cost may be ([`crate::cost`]).
+    #[serde(default = "default_max_cost")]
+    pub max_cost: u64,
+}
+
+fn default_max_cost() -> u64 {
+    crate::cost::DEFAULT_MAX_COST
 }
 
 fn default_max_root_fields() -> usize {
@@ -89,6 +100,9 @@ pub struct ParleyPlugin {
     apq: Option<Arc<ApqCache>>,
     limiter: Option<RateLimiter>,
     max_root_fields: usize,
+    max_cost: u64,
+    /// The loaded supergraph's field types, for the cost estimate (swapped when the supergraph reloads).
+    schema: std::sync::RwLock<Option<Arc<SchemaMetadata>>>,
     parse_guard: ParseGuard,
 }
 
@@ -241,6 +255,8 @@ impl RouterPlugin for ParleyPlugin {
             limiter: RateLimiter::new(config.rate_limit.clone())
                 .map_err(|e| format!("rate_limit.redis_url: {e}"))?,
             max_root_fields: config.max_root_fields,
+            max_cost: config.max_cost,
+            schema: std::sync::RwLock::new(None),
             parse_guard: ParseGuard::new(crate::config::MAX_TOKENS),
         })
     }
@@ -348,6 +364,29 @@ impl RouterPlugin for ParleyPlugin {
                 );
                 return payload.end_with_graphql_error(error, StatusCode::OK);
             }
+            let schema = self.schema.read().ok().and_then(|s| s.clone());
+            if let Some(schema) = schema {
+                let operation = payload.filtered_operation_for_plan;
+                let cost = crate::cost::estimate(
+                    &schema,
+                    operation.operation_kind.clone(),
+                    &operation.selection_set,
+                );
+                if cost > self.max_cost {
+                    let mut error = GraphQLError::from_message_and_code(
+                        format!(
+                            "the operation's estimated cost is {cost}; at most {} is allowed",
+                            self.max_cost
+                        ),
+                        "QUERY_TOO_COMPLEX",
+                    );
+                    error.extensions.extensions.insert(
+                        "reason".into(),
+                        hive_router::sonic_rs::Value::from("COST_ESTIMATED_TOO_EXPENSIVE"),
+                    );
+                    return payload.end_with_graphql_error(error, StatusCode::OK);
+                }
+            }
             let Some(limiter) = &self.limiter else {
                 return payload.proceed();
             };
@@ -386,6 +425,20 @@ impl RouterPlugin for ParleyPlugin {
             hive_router::sonic_rs::Value::from("INVALID_JWT"),
         );
         payload.end_with_graphql_error(error, StatusCode::UNAUTHORIZED)
+    }
+
+    /// Keeps the new supergraph's field types for the cost estimate.
+    fn on_supergraph_reload<'exec>(
+        &'exec self,
+        payload: OnSupergraphLoadStartHookPayload,
+    ) -> OnSupergraphLoadStartHookResult<'exec> {
+        payload.on_end(move |end| {
+            let metadata = end.new_supergraph.metadata.clone();
+            if let Ok(mut schema) = self.schema.write() {
+                *schema = Some(metadata);
+            }
+            end.proceed()
+        })
     }
 
     /// Identical concurrent subgraph fetches share one request (the engine's dedupe), but only when their

@@ -2,7 +2,7 @@
 //!
 //! (a) the bare Hive Router engine (`bare-router`, no Parley plugin), and
 //! (b) Parley's router (`parley router`) with its production config: JWT verification on (a JWKS served
-//!     here, every request signed in), limits and demand control on, rate limits in Redis with a high ceiling,
+//!     here, every request signed in), limits and the cost limit on, rate limits in Redis with a high ceiling,
 //!     request ids, metrics, introspection off.
 //!
 //! Each gets a warm-up, then `--concurrency` workers sending [`QUERY`] for `--seconds`; every response is
@@ -119,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
     let ceilings = work.join("ceilings.yaml");
     std::fs::write(
         &ceilings,
-        "demand_control:\n  operation_cost:\n    max: 100000000\nplugins:\n  parley:\n    config:\n      rate_limit:\n        query: 1000000000\n",
+        "plugins:\n  parley:\n    config:\n      max_cost: 100000000\n      rate_limit:\n        query: 1000000000\n",
     )?;
     let mut command = Command::new(exe_dir.join("parley"));
     command
