@@ -9,6 +9,7 @@
 //!   (every token failure is `UNAUTHENTICATED`, an unreachable subgraph is `SUBGRAPH_UNAVAILABLE`).
 //! - [`balancer`]: several instances of a subgraph behind one loopback port (health-checked, fewest
 //!   connections first).
+//! - [`cost`]: the cost limit (an operation's estimated cost from the supergraph's field types).
 //! - [`rate_limit`]: per-user / per-IP limits per operation class, counted in Redis.
 //! - [`apq`]: automatic persisted queries (hash → query cache) used by the plugin.
 //! - [`parse_guard`]: syntax errors answered before the engine's parser can garble them.

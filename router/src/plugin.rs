@@ -16,8 +16,9 @@
 //! - `on_graphql_params`: automatic persisted queries (see [`crate::apq`]).
 //! - `on_graphql_parse`: answers syntax errors itself (see [`crate::parse_guard`]: the engine's parser would
 //!   put freed memory in the message).
-//! - `on_query_plan` also refuses an operation selecting more than `max_root_fields` root fields
-//!   (`QUERY_TOO_COMPLEX`), then applies the per-caller rate limits of [`crate::rate_limit`] (`RATE_LIMITED`, HTTP 429).
+//! - `on_query_plan` also refuses an operation selecting more than `max_root_fields` root fields or estimated
+//!   to cost more than `max_cost` ([`crate::cost`], with the field types `on_supergraph_reload` keeps; both
+//!   `QUERY_TOO_COMPLEX`), then applies the per-caller rate limits of [`crate::rate_limit`] (`RATE_LIMITED`, HTTP 429).
 //! - `on_query_plan`: an operation whose `Authorization` token (HTTP header, or the WebSocket
 //!   `connection_init` payload) the engine could not verify is refused with `UNAUTHENTICATED` instead of running
 //!   anonymously. (Planning is the first hook every query, mutation and subscription passes after the engine
