@@ -108,6 +108,16 @@ pub struct ParleyPlugin {
 }
 
 /// The fields an operation selects at its root (inline fragments looked into).
+/// `QUERY_TOO_COMPLEX`, with the limit that was exceeded as `extensions.reason`.
+fn too_complex(message: String, reason: &str) -> GraphQLError {
+    let mut error = GraphQLError::from_message_and_code(message, "QUERY_TOO_COMPLEX");
+    error
+        .extensions
+        .extensions
+        .insert("reason".into(), hive_router::sonic_rs::Value::from(reason));
+    error
+}
+
 fn root_fields(selections: &SelectionSet) -> usize {
     selections
         .items
@@ -352,16 +362,12 @@ impl RouterPlugin for ParleyPlugin {
         if token.is_none() || verified {
             let selected = root_fields(&payload.filtered_operation_for_plan.selection_set);
             if selected > self.max_root_fields {
-                let mut error = GraphQLError::from_message_and_code(
+                let error = too_complex(
                     format!(
                         "the operation selects {selected} root fields; at most {} are allowed",
                         self.max_root_fields
                     ),
-                    "QUERY_TOO_COMPLEX",
-                );
-                error.extensions.extensions.insert(
-                    "reason".into(),
-                    hive_router::sonic_rs::Value::from("MAX_ROOT_FIELDS_EXCEEDED"),
+                    "MAX_ROOT_FIELDS_EXCEEDED",
                 );
                 return payload.end_with_graphql_error(error, StatusCode::OK);
             }
@@ -374,16 +380,12 @@ impl RouterPlugin for ParleyPlugin {
                     &operation.selection_set,
                 );
                 if cost > self.max_cost {
-                    let mut error = GraphQLError::from_message_and_code(
+                    let error = too_complex(
                         format!(
                             "the operation's estimated cost is {cost}; at most {} is allowed",
                             self.max_cost
                         ),
-                        "QUERY_TOO_COMPLEX",
-                    );
-                    error.extensions.extensions.insert(
-                        "reason".into(),
-                        hive_router::sonic_rs::Value::from("COST_ESTIMATED_TOO_EXPENSIVE"),
+                        "COST_ESTIMATED_TOO_EXPENSIVE",
                     );
                     return payload.end_with_graphql_error(error, StatusCode::OK);
                 }
