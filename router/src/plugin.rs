@@ -107,7 +107,6 @@ pub struct ParleyPlugin {
     parse_guard: ParseGuard,
 }
 
-/// The fields an operation selects at its root (inline fragments looked into).
 /// `QUERY_TOO_COMPLEX`, with the limit that was exceeded as `extensions.reason`.
 fn too_complex(message: String, reason: &str) -> GraphQLError {
     let mut error = GraphQLError::from_message_and_code(message, "QUERY_TOO_COMPLEX");
@@ -118,6 +117,7 @@ fn too_complex(message: String, reason: &str) -> GraphQLError {
     error
 }
 
+/// The fields an operation selects at its root (inline fragments looked into).
 fn root_fields(selections: &SelectionSet) -> usize {
     selections
         .items
@@ -371,7 +371,12 @@ impl RouterPlugin for ParleyPlugin {
                 );
                 return payload.end_with_graphql_error(error, StatusCode::OK);
             }
-            let schema = self.schema.read().ok().and_then(|s| s.clone());
+            // A poisoned lock still holds the last schema: the limit stays on.
+            let schema = self
+                .schema
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
             if let Some(schema) = schema {
                 let operation = payload.filtered_operation_for_plan;
                 let cost = crate::cost::estimate(
@@ -437,9 +442,7 @@ impl RouterPlugin for ParleyPlugin {
     ) -> OnSupergraphLoadStartHookResult<'exec> {
         payload.on_end(move |end| {
             let metadata = end.new_supergraph.metadata.clone();
-            if let Ok(mut schema) = self.schema.write() {
-                *schema = Some(metadata);
-            }
+            *self.schema.write().unwrap_or_else(|p| p.into_inner()) = Some(metadata);
             end.proceed()
         })
     }
