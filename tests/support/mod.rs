@@ -559,8 +559,17 @@ pub fn codes(body: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Retries `f` until it returns `Some` or the deadline passes (for effects carried by events).
-pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+/// Retries `f` until it returns `Some` or 15 s pass (for effects carried by events).
+pub async fn eventually<T, F, Fut>(what: &str, f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    eventually_within(what, Duration::from_secs(15), f).await
+}
+
+/// [`eventually`] with its own deadline.
+pub async fn eventually_within<T, F, Fut>(what: &str, deadline: Duration, mut f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -570,10 +579,7 @@ where
         if let Some(value) = f().await {
             return value;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "timed out waiting for {what}"
-        );
+        assert!(started.elapsed() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
