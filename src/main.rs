@@ -80,6 +80,10 @@ enum Command {
         /// Redis for rate limits shared by all routers (`RATE_LIMITED`); off without it.
         #[arg(long, env = "PARLEY_REDIS_URL")]
         redis_url: Option<String>,
+        /// The secret shared with the subgraphs' `PARLEY_ROUTER_KEY`: subscriptions then share one connection
+        /// per subgraph, each naming its caller. Without it every caller gets connections of their own.
+        #[arg(long, env = "PARLEY_ROUTER_KEY", hide_env_values = true)]
+        router_key: Option<String>,
         /// Where the generated engine config is written.
         #[arg(long, default_value = "data/router", env = "PARLEY_ROUTER_WORK_DIR")]
         work_dir: PathBuf,
@@ -132,6 +136,7 @@ fn main() -> anyhow::Result<()> {
             no_introspection,
             persisted_documents,
             redis_url,
+            router_key,
             work_dir,
         } => {
             let options = parley_router::RouterOptions {
@@ -143,6 +148,7 @@ fn main() -> anyhow::Result<()> {
                 introspection: !no_introspection,
                 persisted_documents,
                 redis_url,
+                router_key: router_key.filter(|key| !key.is_empty()),
                 extra_config: config,
                 work_dir,
             };

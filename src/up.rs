@@ -97,6 +97,8 @@ async fn start_all(
     };
     let users = base("users").context("users subgraph")?;
     let jwks = format!("{users}/.well-known/jwks.json");
+    // Known only to this platform's processes: the router proves itself to the subgraphs with it.
+    let router_key = parley_kit::ws::new_router_key();
     for (name, url) in &urls {
         let sources: Vec<String> = subgraphs::event_sources(name)
             .iter()
@@ -114,6 +116,7 @@ async fn start_all(
             .args(["subgraph", name, "--port", sub_port])
             .env("PARLEY_DATA_DIR", data_dir)
             .env("PARLEY_JWKS_URL", &jwks)
+            .env("PARLEY_ROUTER_KEY", &router_key)
             .env("PARLEY_EVENT_SOURCES", sources.join(","))
             .env("PARLEY_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
             .stdout(Stdio::null())
@@ -136,6 +139,7 @@ async fn start_all(
         .arg("--supergraph")
         .arg(&supergraph)
         .args(["--port", &port.to_string(), "--jwks-url", &jwks])
+        .env("PARLEY_ROUTER_KEY", &router_key)
         .arg("--work-dir")
         .arg(data_dir.join("router"));
     for (name, url) in &urls {

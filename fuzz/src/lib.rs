@@ -61,6 +61,7 @@ impl Harness {
             introspection: true,
             persisted_documents: None,
             redis_url: None,
+            router_key: None,
             extra_config: None,
             work_dir: std::env::temp_dir().join(format!("parley-fuzz-{}", std::process::id())),
         };

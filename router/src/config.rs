@@ -36,6 +36,11 @@ pub struct RouterOptions {
     /// Redis for the rate limits shared by every router instance (limits off without it; the numbers are
     /// `plugins.parley.config.rate_limit` in the YAML).
     pub redis_url: Option<String>,
+    /// The secret the router presents to subgraphs on its subscription connections (`x-parley-router-key`
+    /// in `connection_init`). With it the engine keeps one WebSocket per subgraph for every subscriber and
+    /// names each operation's caller in `extensions.parleyIdentity` (the claims it verified); without it each
+    /// caller gets connections of their own.
+    pub router_key: Option<String>,
     /// A YAML file in the engine's format merged over the generated config.
     pub extra_config: Option<PathBuf>,
     /// Where the generated config is written.
@@ -163,6 +168,9 @@ storage:
             yaml("plugins: {parley: {config: {apq_capacity: 0}}}")?,
         );
     }
+    if let Some(key) = &options.router_key {
+        share_subscription_connections(&mut config, key)?;
+    }
     if let Some(redis) = &options.redis_url {
         merge(
             &mut config,
@@ -178,6 +186,36 @@ storage:
     }
     Ok(config)
 }
+
+/// One upstream WebSocket per subgraph for all subscribers: the engine's pool keys connections by the
+/// client headers its dedupe policy names (router dedupe itself stays off), so naming none shares them; the
+/// key proves the router to the subgraph and the forwarded claims name each operation's caller.
+fn share_subscription_connections(config: &mut Value, key: &str) -> Result<(), RouterError> {
+    let rules = config["headers"]["all"]["request"]
+        .as_sequence_mut()
+        .ok_or_else(|| RouterError::Config("headers.all.request is not a list".into()))?;
+    rules.push(yaml(&format!(
+        "insert: {{name: {ROUTER_KEY_HEADER}, value: {key:?}}}"
+    ))?);
+    merge(
+        config,
+        yaml("traffic_shaping: {router: {dedupe: {enabled: false, headers: none}}}")?,
+    );
+    if config.get("jwt").is_some() {
+        merge(
+            config,
+            yaml(&format!(
+                "jwt: {{forward_claims_to_upstream_extensions: {{enabled: true, field_name: {IDENTITY_EXTENSION}, \
+                 include_claims: [sub, roles, sid, exp]}}}}"
+            ))?,
+        );
+    }
+    Ok(())
+}
+
+/// Names shared with the subgraphs' WebSocket server (`parley_kit::ws`).
+const ROUTER_KEY_HEADER: &str = "x-parley-router-key";
+const IDENTITY_EXTENSION: &str = "parleyIdentity";
 
 /// Renders the config and writes it to `<work_dir>/router.config.yaml`; returns the path.
 pub fn write(options: &RouterOptions) -> Result<PathBuf, RouterError> {
@@ -262,6 +300,7 @@ mod tests {
             introspection: false,
             persisted_documents: None,
             redis_url: Some("redis://127.0.0.1:1".into()),
+            router_key: Some("k3y".into()),
             extra_config: None,
             work_dir: dir,
         };
@@ -277,5 +316,17 @@ mod tests {
         assert_eq!(config["jwt"]["allowed_algorithms"][0], Value::from("EdDSA"));
         assert_eq!(config["introspection"], Value::Bool(false));
         assert!(config.get("query_planner").is_none(), "plans stay private");
+        assert_eq!(
+            config["headers"]["all"]["request"][1]["insert"]["value"],
+            Value::from("k3y")
+        );
+        assert_eq!(
+            config["traffic_shaping"]["router"]["dedupe"]["headers"],
+            Value::from("none")
+        );
+        assert_eq!(
+            config["jwt"]["forward_claims_to_upstream_extensions"]["field_name"],
+            Value::from(IDENTITY_EXTENSION)
+        );
     }
 }

@@ -40,6 +40,8 @@ pub struct Platform {
     pub http: reqwest::Client,
     router: Child,
     jwks: String,
+    /// The key the router presents to the subgraphs (each subgraph's `router_key`).
+    router_key: String,
     /// The config each subgraph started with (a further instance of one starts with the same).
     configs: Vec<ServiceConfig>,
 }
@@ -172,11 +174,13 @@ impl Platform {
                 .expect("known subgraph")
         };
         let jwks = format!("{}/.well-known/jwks.json", url_of("users"));
+        let router_key = parley_kit::ws::new_router_key();
         let mut router_args = Vec::new();
         let mut configs = Vec::new();
         for (name, _, url) in &listeners {
             let mut config: ServiceConfig = testing::config(name, data_dir.clone());
             config.jwks_url = jwks.clone();
+            config.router_key = Some(router_key.clone());
             config.admin_emails = vec![ADMIN_EMAIL.to_string()];
             let sources: Vec<String> = subgraphs::event_sources(name)
                 .iter()
@@ -214,6 +218,7 @@ impl Platform {
         let (router_url, router) = spawn_router(
             &data_dir.join("router"),
             &jwks,
+            &router_key,
             &router_args,
             extra_router_args,
         );
@@ -224,6 +229,7 @@ impl Platform {
             http: reqwest::Client::new(),
             router,
             jwks,
+            router_key,
             configs,
         };
         if extra_router_args.is_empty() {
@@ -294,7 +300,7 @@ impl Platform {
             })
             .collect();
         let work_dir = self.data_dir.join(format!("router-{}", free_port()));
-        let (url, child) = spawn_router(&work_dir, &self.jwks, &args, extra_args);
+        let (url, child) = spawn_router(&work_dir, &self.jwks, &self.router_key, &args, extra_args);
         let other = RouterProcess { url, _child: child };
         wait_router_answers(&self.http, &other.url).await;
         other
@@ -400,7 +406,6 @@ impl Platform {
         }
     }
 
-    /// Stops one subgraph (as if its process died).
     /// The base URL of subgraph instance `name` (`chat`, or `chat#2` for a further one).
     pub fn subgraph_url(&self, name: &str) -> String {
         self.subgraphs
@@ -410,6 +415,7 @@ impl Platform {
             .expect("known subgraph")
     }
 
+    /// Stops one subgraph (as if its process died).
     pub async fn stop_subgraph(&mut self, name: &str) {
         let subgraph = self
             .subgraphs
@@ -457,6 +463,7 @@ pub struct Account {
 fn spawn_router(
     work_dir: &std::path::Path,
     jwks: &str,
+    router_key: &str,
     subgraph_urls: &[String],
     extra_args: &[&str],
 ) -> (String, Child) {
@@ -467,6 +474,7 @@ fn spawn_router(
         .arg("--supergraph")
         .arg(repo_root().join("schema/supergraph.graphql"))
         .args(["--port", &port.to_string(), "--jwks-url", jwks])
+        .env("PARLEY_ROUTER_KEY", router_key)
         .arg("--work-dir")
         .arg(work_dir)
         .stdout(Stdio::null())
@@ -594,8 +602,14 @@ pub struct WsClient {
 impl WsClient {
     /// Opens a graphql-transport-ws socket to the router without sending `connection_init`.
     pub async fn open(p: &Platform) -> WsClient {
+        Self::open_url(&p.ws_url()).await
+    }
+
+    /// Opens a graphql-transport-ws socket to `ws_url` (a router's, or a subgraph's `/ws`) without sending
+    /// `connection_init`.
+    pub async fn open_url(ws_url: &str) -> WsClient {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let mut request = p.ws_url().into_client_request().expect("ws request");
+        let mut request = ws_url.into_client_request().expect("ws request");
         request.headers_mut().insert(
             "sec-websocket-protocol",
             "graphql-transport-ws".parse().expect("header"),
@@ -640,30 +654,22 @@ impl WsClient {
 
     /// Like [`Self::connect`], to the router at `ws_url`.
     pub async fn connect_url(ws_url: &str, token: Option<&str>) -> WsClient {
-        use futures::{SinkExt, StreamExt};
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let mut request = ws_url.into_client_request().expect("ws request");
-        request.headers_mut().insert(
-            "sec-websocket-protocol",
-            "graphql-transport-ws".parse().expect("header"),
-        );
-        let (mut socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("ws connect");
         let payload = match token {
             Some(t) => json!({ "Authorization": format!("Bearer {t}") }),
             None => json!({}),
         };
-        socket
-            .send(
-                json!({ "type": "connection_init", "payload": payload })
-                    .to_string()
-                    .into(),
-            )
-            .await
-            .expect("send init");
+        Self::connect_with(ws_url, payload).await
+    }
+
+    /// Opens `ws_url`, sends `connection_init` with `payload`, waits for the ack.
+    pub async fn connect_with(ws_url: &str, payload: Value) -> WsClient {
+        use futures::StreamExt;
+        let mut client = Self::open_url(ws_url).await;
+        client
+            .send_raw(&json!({ "type": "connection_init", "payload": payload }).to_string())
+            .await;
         loop {
-            let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            let msg = tokio::time::timeout(Duration::from_secs(10), client.socket.next())
                 .await
                 .expect("ack in time")
                 .expect("open")
@@ -671,7 +677,7 @@ impl WsClient {
             if let Ok(text) = msg.to_text() {
                 let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
                 if v["type"] == "connection_ack" {
-                    return WsClient { socket };
+                    return client;
                 }
                 assert_ne!(v["type"], "error", "{v}");
             }
@@ -679,15 +685,14 @@ impl WsClient {
     }
 
     pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
-        use futures::SinkExt;
-        self.socket
-            .send(
-                json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })
-                    .to_string()
-                    .into(),
-            )
-            .await
-            .expect("send subscribe");
+        self.subscribe_with(id, json!({ "query": query, "variables": variables }))
+            .await;
+    }
+
+    /// Sends a `subscribe` with this payload as it is (e.g. with `extensions`).
+    pub async fn subscribe_with(&mut self, id: &str, payload: Value) {
+        self.send_raw(&json!({ "id": id, "type": "subscribe", "payload": payload }).to_string())
+            .await;
     }
 
     pub async fn complete(&mut self, id: &str) {

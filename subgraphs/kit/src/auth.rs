@@ -71,7 +71,31 @@ impl Identity {
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.iter().any(|r| *r >= role)
     }
+
+    /// The identity in claims the router verified at the edge and forwarded (`sub`, `roles`, `sid`, `exp`),
+    /// if they are whole and not expired at `now` (with the same 5 s leeway as a token).
+    pub fn from_forwarded_claims(claims: &serde_json::Value, now: i64) -> Option<Identity> {
+        #[derive(Deserialize)]
+        struct Forwarded {
+            sub: String,
+            roles: Vec<Role>,
+            sid: String,
+            exp: i64,
+        }
+        let claims = Forwarded::deserialize(claims).ok()?;
+        if claims.exp + LEEWAY_SECS < now {
+            return None;
+        }
+        Some(Identity {
+            user_id: Uuid::parse_str(&claims.sub).ok()?,
+            roles: claims.roles,
+            session_id: Uuid::parse_str(&claims.sid).ok()?,
+        })
+    }
 }
+
+/// Clock skew tolerated on `exp`.
+const LEEWAY_SECS: i64 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -157,7 +181,7 @@ impl JwtVerifier {
         let key = self.key(&kid).await?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[ISSUER]);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECS as u64;
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
             .map_err(|_| AuthError::InvalidToken)?;
         let claims = data.claims;
@@ -269,6 +293,22 @@ mod tests {
         assert_eq!(bearer("bearer  abc "), Some("abc"));
         assert_eq!(bearer("Basic abc"), None);
         assert_eq!(bearer("Bearer "), None);
+    }
+
+    #[test]
+    fn forwarded_claims_need_every_field_and_time_left() {
+        let user = Uuid::now_v7();
+        let sid = Uuid::now_v7();
+        let claims = serde_json::json!({"sub": user.to_string(), "roles": ["moderator"], "sid": sid.to_string(), "exp": 1_000});
+        let identity = Identity::from_forwarded_claims(&claims, 990).expect("valid");
+        assert_eq!(identity.user_id, user);
+        assert!(identity.has_role(Role::Moderator));
+        assert!(
+            Identity::from_forwarded_claims(&claims, 1_006).is_none(),
+            "expired"
+        );
+        let partial = serde_json::json!({"sub": user.to_string(), "exp": 1_000});
+        assert!(Identity::from_forwarded_claims(&partial, 990).is_none());
     }
 
     #[test]

@@ -59,6 +59,10 @@ pub struct ServiceConfig {
     pub event_max_deliveries: u32,
     /// Approximate number of events each Redis stream keeps. `PARLEY_EVENT_STREAM_MAXLEN`, default 500000.
     pub event_stream_maxlen: u64,
+    /// The secret the router presents on its shared subscription connection, which then names each
+    /// operation's caller (the router's `--router-key`). `PARLEY_ROUTER_KEY`; without it only clients' own
+    /// connections are served and a connection claiming to be the router's is refused.
+    pub router_key: Option<String>,
 }
 
 /// One producer whose event feed a subgraph consumes.
@@ -87,6 +91,7 @@ impl Default for ServiceConfig {
             event_takeover_ms: 15_000,
             event_max_deliveries: 5,
             event_stream_maxlen: 500_000,
+            router_key: None,
         }
     }
 }
@@ -145,6 +150,9 @@ impl ServiceConfig {
         }
         if let Some(v) = get("PARLEY_REDIS_URL").or_else(|| get("REDIS_URL")) {
             self.redis_url = Some(v).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = get("PARLEY_ROUTER_KEY") {
+            self.router_key = Some(v).filter(|v| !v.is_empty());
         }
         parse_into(
             &get,

@@ -17,6 +17,8 @@
 //! - [`mail`]: outgoing mail over SMTP, or into files when no SMTP server is configured.
 //! - [`runtime`]: what a running subgraph holds (store, relay, consumers, verifier) and how it starts.
 //! - [`server`]: the axum server every subgraph runs: `/graphql`, `/ws`, `/health`, `/metrics`, `/events`.
+//! - [`ws`]: graphql-transport-ws on `/ws`: many operations per connection, the caller per operation on the
+//!   router's connection.
 //! - `testing` (feature `testing`): helpers for tests.
 
 pub mod auth;
@@ -36,6 +38,7 @@ pub mod server;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod ws;
 
 pub use auth::{Identity, Role};
 pub use config::ServiceConfig;

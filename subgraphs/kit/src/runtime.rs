@@ -128,6 +128,7 @@ impl Runtime {
             name: self.config.name.clone(),
             db: self.db.clone(),
             verifier: self.verifier.clone(),
+            router_key: self.config.router_key.clone(),
             feed: FeedState {
                 db: self.db.clone(),
                 source: self.config.name.clone(),

@@ -1,7 +1,8 @@
 //! The HTTP server every subgraph runs (axum on tokio):
 //!
 //! - `POST /graphql`: the subgraph schema; the bearer token, if any, is verified and becomes an [`Identity`].
-//! - `GET /ws`: graphql-transport-ws for subscriptions; the token comes in `connection_init`'s payload.
+//! - `GET /ws`: graphql-transport-ws for subscriptions (see [`crate::ws`]: the router's shared connection, or a
+//!   client's own with its token in `connection_init`).
 //! - `GET /health`: 200 once the store answers; `GET /metrics`: Prometheus text.
 //! - `GET /events`: this subgraph's published event log (see [`crate::events`]).
 //!
@@ -11,8 +12,8 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
 use async_graphql::http::{create_multipart_mixed_stream, is_accept_multipart_mixed};
-use async_graphql::{Data, ObjectType, Schema, SubscriptionType};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql::{ObjectType, Schema, SubscriptionType};
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -25,6 +26,7 @@ use tokio::net::TcpListener;
 use crate::auth::{bearer, ClientIp, JwtVerifier};
 use crate::error::to_graphql;
 use crate::events::feed::{self, FeedState};
+use crate::ws::WsSettings;
 
 /// Everything a subgraph's server needs besides its schema.
 pub struct ServerParts {
@@ -32,6 +34,8 @@ pub struct ServerParts {
     pub db: DatabaseConnection,
     pub verifier: Arc<JwtVerifier>,
     pub feed: FeedState,
+    /// The secret the router presents on its subscription connections (see [`crate::ws`]).
+    pub router_key: Option<String>,
     /// Domain-specific routes (e.g. users' `/.well-known/jwks.json`).
     pub extra_routes: Router,
 }
@@ -40,6 +44,7 @@ struct AppState<Q, M, S> {
     schema: Schema<Q, M, S>,
     db: DatabaseConnection,
     verifier: Arc<JwtVerifier>,
+    ws: Arc<WsSettings>,
     name: String,
 }
 
@@ -49,6 +54,7 @@ impl<Q, M, S> Clone for AppState<Q, M, S> {
             schema: self.schema.clone(),
             db: self.db.clone(),
             verifier: self.verifier.clone(),
+            ws: self.ws.clone(),
             name: self.name.clone(),
         }
     }
@@ -71,6 +77,11 @@ where
     let state = AppState {
         schema,
         db: parts.db,
+        ws: Arc::new(WsSettings {
+            subgraph: parts.name.clone(),
+            verifier: parts.verifier.clone(),
+            router_key: parts.router_key.map(Arc::from),
+        }),
         verifier: parts.verifier,
         name: parts.name,
     };
@@ -159,14 +170,17 @@ where
 
 use futures::StreamExt;
 
+/// The one WebSocket subprotocol served.
+const GRAPHQL_TRANSPORT_WS: &str = "graphql-transport-ws";
 /// Per-connection read buffer of a subscription WebSocket.
 const WS_READ_BUFFER: usize = 4 * 1024;
+/// Bytes of frames gathered before a socket write.
+const WS_WRITE_BUFFER: usize = 16 * 1024;
 /// Largest message a client may send (a `subscribe` with its document and variables).
 const WS_MAX_MESSAGE: usize = 256 * 1024;
 
 async fn websocket<Q, M, S>(
     State(state): State<AppState<Q, M, S>>,
-    protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response
 where
@@ -174,39 +188,16 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    let verifier = state.verifier.clone();
     upgrade
-        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .protocols([GRAPHQL_TRANSPORT_WS])
         // The default 128 KiB read buffer is allocated and zeroed per connection and per read: at thousands of
-        // subscriptions it was most of the chat subgraph's memory and half its CPU. Subscription frames are
-        // small; writes go out as soon as they are made.
+        // client connections it was most of a subgraph's memory and half its CPU. Subscription frames are small.
         .read_buffer_size(WS_READ_BUFFER)
-        .write_buffer_size(0)
+        // Frames queue up to this before a write (the server flushes after each batch): the router's shared
+        // connection gets few large writes instead of one per frame.
+        .write_buffer_size(WS_WRITE_BUFFER)
         .max_message_size(WS_MAX_MESSAGE)
-        .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
-                .on_connection_init(move |payload| on_connection_init(verifier, payload))
-                .serve()
-        })
-}
-
-/// Verifies the token a WebSocket client sends in `connection_init` (`{"Authorization": "Bearer …"}` or
-/// `{"authorization": …}` or `{"token": …}`); no token means an anonymous connection.
-async fn on_connection_init(
-    verifier: Arc<JwtVerifier>,
-    payload: serde_json::Value,
-) -> async_graphql::Result<Data> {
-    let mut data = Data::default();
-    let header = ["Authorization", "authorization"]
-        .iter()
-        .find_map(|k| payload.get(*k).and_then(|v| v.as_str()))
-        .and_then(bearer)
-        .or_else(|| payload.get("token").and_then(|v| v.as_str()));
-    if let Some(token) = header {
-        let identity = verifier.verify(token).await.map_err(to_graphql)?;
-        data.insert(identity);
-    }
-    Ok(data)
+        .on_upgrade(move |socket| crate::ws::serve(socket, state.schema, state.ws))
 }
 
 async fn graphiql_hint() -> impl IntoResponse {
