@@ -20,7 +20,10 @@ use crate::events::{EventBus, EventEnvelope};
 /// Events buffered per aggregate for a slow subscriber before it skips ahead.
 const TOPIC_BUFFER: usize = 256;
 
-type Topics = Arc<Mutex<HashMap<String, broadcast::Sender<EventEnvelope>>>>;
+/// An event as its subscribers share it: one copy however many follow its aggregate.
+pub type SharedEvent = Arc<EventEnvelope>;
+
+type Topics = Arc<Mutex<HashMap<String, broadcast::Sender<SharedEvent>>>>;
 
 /// Further topics an event goes to besides its aggregate's (e.g. `user:<id>` for the users a chat change
 /// concerns).
@@ -42,7 +45,7 @@ impl Drop for Live {
 
 fn lock(
     topics: &Topics,
-) -> std::sync::MutexGuard<'_, HashMap<String, broadcast::Sender<EventEnvelope>>> {
+) -> std::sync::MutexGuard<'_, HashMap<String, broadcast::Sender<SharedEvent>>> {
     topics.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
@@ -60,6 +63,7 @@ async fn dispatch(
             Err(broadcast::error::RecvError::Lagged(_)) => continue,
             Err(broadcast::error::RecvError::Closed) => return,
         };
+        let event = Arc::new(event);
         let mut keys = extra_keys.map(|f| f(&event)).unwrap_or_default();
         keys.push(event.aggregate_id.clone());
         let mut topics = lock(&topics);
@@ -135,7 +139,7 @@ impl Live {
     }
 
     /// The events of one aggregate (`aggregate_id == key`) from now on.
-    pub fn keyed(&self, key: &str) -> impl Stream<Item = EventEnvelope> + Send + 'static {
+    pub fn keyed(&self, key: &str) -> impl Stream<Item = SharedEvent> + Send + 'static {
         let rx = lock(&self.topics)
             .entry(key.to_string())
             .or_insert_with(|| broadcast::channel(TOPIC_BUFFER).0)
@@ -154,7 +158,7 @@ impl Live {
     where
         T: Send + 'static,
         K: Fn(&EventEnvelope) -> bool + Send + 'static,
-        L: Fn(EventEnvelope) -> F + Send + 'static,
+        L: Fn(SharedEvent) -> F + Send + 'static,
         F: std::future::Future<Output = Option<T>> + Send + 'static,
     {
         let guard = self.guard();

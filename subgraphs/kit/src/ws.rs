@@ -61,7 +61,7 @@ enum ClientMessage {
     Pong {},
     Subscribe {
         id: String,
-        payload: Request,
+        payload: Box<Request>,
     },
     Complete {
         id: String,
@@ -262,7 +262,7 @@ impl<E: Executor> Connection<E> {
                         Err(()) => return Ok(Some(refused(&id))),
                     },
                 };
-                self.start(id, payload, identity);
+                self.start(id, *payload, identity);
                 Ok(None)
             }
             ClientMessage::Complete { id } => {
@@ -331,8 +331,24 @@ impl<E: Executor> Connection<E> {
     }
 }
 
+/// A `next` message, serialized straight from the response (no intermediate JSON value).
 fn next_frame(id: &str, response: &async_graphql::Response) -> String {
-    serde_json::json!({ "type": "next", "id": id, "payload": response }).to_string()
+    #[derive(serde::Serialize)]
+    struct Next<'a> {
+        r#type: &'static str,
+        id: &'a str,
+        payload: &'a async_graphql::Response,
+    }
+    serde_json::to_string(&Next {
+        r#type: "next",
+        id,
+        payload: response,
+    })
+    .unwrap_or_else(|_| {
+        // A response always serializes; should it not, the client still learns the operation failed.
+        serde_json::json!({ "type": "error", "id": id, "payload": [{ "message": "internal error" }] })
+            .to_string()
+    })
 }
 
 /// An `error` message for an operation whose forwarded identity does not parse (nothing runs).

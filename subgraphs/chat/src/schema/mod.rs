@@ -444,7 +444,7 @@ impl Subscription {
 
 /// What a `chatEvents` subscription holds while open.
 struct ChatEventsState {
-    topics: SelectAll<futures::stream::BoxStream<'static, EventEnvelope>>,
+    topics: SelectAll<futures::stream::BoxStream<'static, parley_kit::live::SharedEvent>>,
     mine: HashSet<Uuid>,
     seen: VecDeque<Uuid>,
     live: Arc<Live>,

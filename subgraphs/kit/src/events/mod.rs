@@ -56,7 +56,7 @@ pub struct EventEnvelope {
 impl EventEnvelope {
     /// The payload as a typed struct.
     pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, DbErr> {
-        serde_json::from_value(self.payload.clone())
+        T::deserialize(&self.payload)
             .map_err(|e| DbErr::Custom(format!("bad {} payload: {e}", self.kind)))
     }
 }
