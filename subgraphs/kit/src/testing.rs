@@ -27,6 +27,22 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// A free port below the kernel's ephemeral range, for a server a test stops and starts again on the same
+/// port: in the ephemeral range, while the server is down, another test's `bind(0)` — or a client
+/// reconnecting to that very port, which can connect to itself — may take it.
+/// Each call starts further along (tests of one process ask at the same time, before anything binds).
+fn restartable_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let offset = (std::process::id() * 37 + NEXT.fetch_add(50, Ordering::Relaxed)) % SPAN;
+    (0..SPAN)
+        .map(|i| (LOW + (offset + i) % SPAN) as u16)
+        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .unwrap_or_else(free_port)
+}
+
 /// Says loudly that `what` did not run (a panic when `PARLEY_REQUIRE_SERVICES=1`, which the test command
 /// sets, so CI cannot pass without them).
 fn missing<T>(what: &str) -> Option<T> {
@@ -50,7 +66,7 @@ impl RedisServer {
     /// test command sets) when `redis-server` is not installed.
     pub fn start() -> Option<RedisServer> {
         let mut server = RedisServer {
-            port: free_port(),
+            port: restartable_port(),
             child: None,
         };
         if let Err(err) = server.restart() {
@@ -63,7 +79,8 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Starts the server again (empty: it keeps nothing) on the same port; waits until it answers.
+    /// Starts the server again (empty: it keeps nothing) on the same port; waits until it answers `PING`
+    /// (not merely until something accepts on the port).
     pub fn restart(&mut self) -> std::io::Result<()> {
         self.stop();
         let child = std::process::Command::new("redis-server")
@@ -74,12 +91,24 @@ impl RedisServer {
             .spawn()?;
         self.child = Some(child);
         for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if self.answers_ping() {
                 return Ok(());
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         Err(std::io::Error::other("redis-server did not start"))
+    }
+
+    fn answers_ping(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(std::time::Duration::from_millis(500)));
+        let mut reply = [0u8; 7];
+        stream.write_all(b"PING\r\n").is_ok()
+            && stream.read_exact(&mut reply).is_ok()
+            && &reply == b"+PONG\r\n"
     }
 
     /// Kills the server (as if it crashed).
@@ -128,7 +157,7 @@ impl PostgresServer {
     pub fn start() -> Option<PostgresServer> {
         let dir = temp_dir("pg");
         let server = PostgresServer {
-            port: free_port(),
+            port: restartable_port(),
             dir,
         };
         let created = std::process::Command::new("chmod")
