@@ -51,6 +51,10 @@ fn compose_runs_every_subgraph_on_postgres_and_redis_behind_two_routers() {
             "{name} uses Redis"
         );
         assert!(service["healthcheck"].is_mapping(), "{name} health");
+        assert!(
+            env["PARLEY_ROUTER_KEY"].is_string(),
+            "{name} knows the router key"
+        );
     }
     for router in ["router-a", "router-b"] {
         let args = strings(&services[router]["command"]);
@@ -59,6 +63,11 @@ fn compose_runs_every_subgraph_on_postgres_and_redis_behind_two_routers() {
             assert!(args.contains(&url), "{router} routes {name}: {args:?}");
         }
         assert!(services[router]["environment"]["PARLEY_REDIS_URL"].is_string());
+        assert_eq!(
+            services[router]["environment"]["PARLEY_ROUTER_KEY"],
+            services["chat"]["environment"]["PARLEY_ROUTER_KEY"],
+            "routers and subgraphs share one key"
+        );
     }
     let nginx = read("deploy/nginx.conf");
     assert!(nginx.contains("server router-a:4000") && nginx.contains("server router-b:4000"));
@@ -85,11 +94,15 @@ fn kubernetes_has_a_deployment_service_and_autoscaler_per_component() {
         assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/health");
         assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/health");
         find("Service", name);
+        let env = serde_yaml::to_string(&container["env"]).expect("env");
+        assert!(
+            env.contains("key: PARLEY_ROUTER_KEY"),
+            "{name} gets the router key"
+        );
         let hpa = find("HorizontalPodAutoscaler", name);
         assert_eq!(hpa["spec"]["metrics"][0]["resource"]["name"], "cpu");
         if name != "router" {
             assert_eq!(strings(&container["args"]), ["subgraph", name]);
-            let env = serde_yaml::to_string(&container["env"]).expect("env");
             assert!(env.contains(&format!("DATABASE_URL_{}", name.to_uppercase())));
         }
     }
