@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # Chat fan-out benchmark (issue: chat). Prints figures; asserts nothing.
 #
-#   benches/chat.sh [SUBSCRIBERS]        (default 9000)
+#   benches/chat.sh [SUBSCRIBERS]        (default 10000)
 #
 # Builds in release; seeds 10,000 users and (1) group chats of 10, (2) one chat of 10,000 members, in SQLite;
 # starts `parley up` on each and runs `chatload`: one graphql-transport-ws connection per member subscribed to
 # `messageAdded` through the router, a fixed-rate phase (latency) and a max-rate phase (throughput), with the
 # router's and chat's resident memory.
 #
-# Every authenticated subscriber holds a client socket and an upstream socket in the router (the engine reuses
-# upstream connections per set of headers, i.e. per user), so one router needs 2 descriptors per subscriber;
-# where the hard open-files limit is 20,000 and cannot be raised (as in this container), ~9,000 is the most.
+# Each subscriber holds one client socket in the router (`parley up` gives the router and subgraphs a router key,
+# so the router's subscriptions to chat share one upstream connection); the load generator needs one descriptor
+# per subscriber too, within the container's hard open-files limit of 20,000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-subscribers=${1:-9000}
+subscribers=${1:-10000}
 port=${PORT:-4791}
 bench_dir="$PWD/target/bench"
 bin=target/release
