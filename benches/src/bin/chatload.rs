@@ -259,7 +259,10 @@ async fn subscriber(
                 kind: "next",
                 payload:
                     Some(Payload {
-                        data: Some(Data { message_added: Some(Added { text: Some(sent) }) }),
+                        data:
+                            Some(Data {
+                                message_added: Some(Added { text: Some(sent) }),
+                            }),
                     }),
             }) => {
                 if let Ok(sent) = sent.parse::<u128>() {

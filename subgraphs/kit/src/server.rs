@@ -175,7 +175,7 @@ const GRAPHQL_TRANSPORT_WS: &str = "graphql-transport-ws";
 /// Per-connection read buffer of a subscription WebSocket.
 const WS_READ_BUFFER: usize = 4 * 1024;
 /// Bytes of frames gathered before a socket write.
-const WS_WRITE_BUFFER: usize = 16 * 1024;
+const WS_WRITE_BUFFER: usize = 64 * 1024;
 /// Largest message a client may send (a `subscribe` with its document and variables).
 const WS_MAX_MESSAGE: usize = 256 * 1024;
 

@@ -40,6 +40,8 @@ const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 const OUTBOX: usize = 4096;
 /// Frames written before one flush.
 const BATCH: usize = 512;
+/// Times the writer yields to let more frames come before it writes.
+const GATHER_YIELDS: usize = 4;
 
 /// What a connection's operations need.
 pub struct WsSettings {
@@ -143,13 +145,7 @@ pub async fn serve<E: Executor>(socket: WebSocket, executor: E, settings: Arc<Ws
     let close = loop {
         tokio::select! {
             Some(first) = ready.recv() => {
-                let mut batch = vec![first];
-                while batch.len() < BATCH {
-                    match ready.try_recv() {
-                        Ok(next) => batch.push(next),
-                        Err(_) => break,
-                    }
-                }
+                let batch = gather(first, &mut ready).await;
                 if write_batch(&mut sink, &mut connection, batch).await.is_err() {
                     break None;
                 }
@@ -186,6 +182,27 @@ pub async fn serve<E: Executor>(socket: WebSocket, executor: E, settings: Arc<Ws
         };
         let _ = sink.send(Message::Close(Some(frame))).await;
     }
+}
+
+/// `first` and whatever else is ready, up to [`BATCH`]. In a fan-out the operations' tasks finish their frames
+/// one after another: yielding a few times before writing lets them catch up, so the socket gets a few large
+/// writes rather than one small write (and one wake-up of the reader) per handful of frames.
+async fn gather(first: Outgoing, ready: &mut mpsc::Receiver<Outgoing>) -> Vec<Outgoing> {
+    let mut batch = vec![first];
+    for _ in 0..GATHER_YIELDS {
+        let before = batch.len();
+        while batch.len() < BATCH {
+            match ready.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        if batch.len() >= BATCH || (batch.len() == before && before > 1) {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    batch
 }
 
 /// Writes the frames of operations still running (one `complete` ends an operation), then flushes once.
