@@ -22,6 +22,16 @@ async fn send(p: &Platform, who: &Account, chat: &str, text: &str) {
     .await;
 }
 
+/// Claims naming `who`, as the router forwards them to a subgraph.
+fn claims_of(who: &Account) -> Value {
+    json!({
+        "sub": who.id,
+        "roles": ["user"],
+        "sid": uuid::Uuid::now_v7().to_string(),
+        "exp": chrono::Utc::now().timestamp() + 600,
+    })
+}
+
 /// The text of the next `next`/`error` message of subscription `id`.
 async fn answer(ws: &mut WsClient, id: &str) -> Value {
     ws.next_for(id, Duration::from_secs(10))
@@ -81,6 +91,22 @@ async fn subscribers_share_the_routers_connection_and_each_keeps_their_identity(
         format!("{refused}").contains("UNAUTHENTICATED"),
         "anonymous refused: {refused}"
     );
+    // Naming a caller in the client's own `extensions` changes nothing: only the router's claims count.
+    anonymous
+        .subscribe_with(
+            "f",
+            json!({
+                "query": MESSAGE_ADDED,
+                "variables": { "c": chat },
+                "extensions": { "parleyIdentity": claims_of(&alice) },
+            }),
+        )
+        .await;
+    let refused = answer(&mut anonymous, "f").await;
+    assert!(
+        format!("{refused}").contains("UNAUTHENTICATED"),
+        "a client's claims are not forwarded: {refused}"
+    );
     let mut bob_ws = WsClient::connect(&p, Some(&bob.access)).await;
     bob_ws
         .subscribe("b", MESSAGE_ADDED, json!({ "c": chat }))
@@ -120,19 +146,13 @@ async fn subscribers_share_the_routers_connection_and_each_keeps_their_identity(
     assert_eq!(forged.close_code(Duration::from_secs(10)).await, Some(4403));
     // … and a client's own connection cannot name a caller: claims in `extensions` are ignored.
     let mut direct = WsClient::connect_with(&chat_ws, json!({})).await;
-    let claims = json!({
-        "sub": alice.id,
-        "roles": ["user"],
-        "sid": uuid::Uuid::now_v7().to_string(),
-        "exp": chrono::Utc::now().timestamp() + 600,
-    });
     direct
         .subscribe_with(
             "x",
             json!({
                 "query": MESSAGE_ADDED,
                 "variables": { "c": chat },
-                "extensions": { "parleyIdentity": claims },
+                "extensions": { "parleyIdentity": claims_of(&alice) },
             }),
         )
         .await;
