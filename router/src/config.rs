@@ -4,8 +4,9 @@
 //! subgraph URL overrides (so `parley up` can use any ports), JWT verification at the edge against the users
 //! subgraph's JWKS (EdDSA only: `alg: none`, HS256 and friends are refused), propagation of the
 //! `Authorization`, `x-request-id` and `x-forwarded-for` headers to subgraphs, subscriptions to subgraphs over
-//! graphql-transport-ws on `/ws`, client WebSockets on `/graphql`, CSRF prevention, request limits, and the
-//! Parley plugin. Subgraph error messages pass through unmasked: Parley's subgraphs only write client-safe
+//! graphql-transport-ws on `/ws` (one shared connection per subgraph when a router key is set: the key in
+//! `connection_init`, each operation's caller in its forwarded claims), client WebSockets on `/graphql`, CSRF
+//! prevention, request limits, and the Parley plugin. Subgraph error messages pass through unmasked: Parley's subgraphs only write client-safe
 //! messages (internal failures say "internal error"). A user YAML file (`--config`) is merged over the result, key by key.
 
 use std::collections::BTreeMap;
