@@ -3,7 +3,8 @@
 //!
 //! Layout:
 //! - [`config`]: [`RouterOptions`] → the engine's YAML config (supergraph file, subgraph URL overrides, JWT at
-//!   the edge from the users JWKS, header propagation, subscriptions over WebSocket to subgraphs, CSRF, limits),
+//!   the edge from the users JWKS, header propagation, subscriptions over WebSocket to subgraphs — one shared
+//!   connection per subgraph when given a router key — CSRF, limits),
 //!   with an optional user YAML merged over it.
 //! - [`plugin`]: the Parley plugin: the offline GraphiQL at `/`, and error codes clients can rely on
 //!   (every token failure is `UNAUTHENTICATED`, an unreachable subgraph is `SUBGRAPH_UNAVAILABLE`).
