@@ -60,6 +60,10 @@ struct Args {
     /// Length of the max-rate phase (default `--seconds`; 0 skips it).
     #[arg(long)]
     max_rate_seconds: Option<u64>,
+    /// Open and initialise the connections without subscribing, print the memory and stop: what a connection
+    /// costs apart from its subscription.
+    #[arg(long)]
+    connect_only: bool,
 }
 
 impl Args {
@@ -114,8 +118,9 @@ async fn main() -> anyhow::Result<()> {
         let token = minter.token(*user)?;
         let (url, chat, tx) = (ws_url(&args.url), *chat, tx.clone());
         let (connecting, failed) = (connecting.clone(), failed.clone());
+        let subscribe = !args.connect_only;
         tasks.push(tokio::spawn(async move {
-            if let Err(err) = subscriber(&url, &token, chat, tx, connecting).await {
+            if let Err(err) = subscriber(&url, &token, chat, subscribe, tx, connecting).await {
                 if failed.fetch_add(1, Ordering::Relaxed) < 3 {
                     eprintln!("subscriber failed: {err:#}");
                 }
@@ -123,6 +128,21 @@ async fn main() -> anyhow::Result<()> {
         }));
     }
     drop(tx);
+    if args.connect_only {
+        // Nothing to count on chat's side: give the connections time to open and initialise.
+        while connecting.available_permits() < 256 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        println!(
+            "  {} connections without subscriptions in {:.1}s, {} failed",
+            members.len(),
+            started.elapsed().as_secs_f64(),
+            failed.load(Ordering::Relaxed)
+        );
+        print_rss("connections only");
+        return Ok(());
+    }
     wait_subscribed(args.chat_url.as_deref(), members.len()).await;
     println!(
         "  connected in {:.1}s, {} failed",
@@ -224,12 +244,13 @@ fn ws_url(http: &str) -> String {
     http.replacen("http://", "ws://", 1)
 }
 
-/// One member's connection: init with the token, subscribe, then report each delivery's latency (the sender
+/// One member's connection: init with the token, subscribe (unless told not to), then report each delivery's latency (the sender
 /// put its wall-clock send time in the text).
 async fn subscriber(
     url: &str,
     token: &str,
     chat: Uuid,
+    subscribe: bool,
     tx: mpsc::UnboundedSender<Duration>,
     connecting: Arc<Semaphore>,
 ) -> anyhow::Result<()> {
@@ -246,8 +267,10 @@ async fn subscriber(
         tokio_tungstenite::connect_async_with_config(request, Some(config), false).await?;
     let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
     socket.send(init.to_string().into()).await?;
-    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIPTION, "variables": { "c": chat.to_string() } } });
-    socket.send(subscribe.to_string().into()).await?;
+    if subscribe {
+        let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIPTION, "variables": { "c": chat.to_string() } } });
+        socket.send(subscribe.to_string().into()).await?;
+    }
     drop(permit);
     while let Some(frame) = socket.next().await {
         let frame = frame?;
