@@ -227,9 +227,29 @@ pub fn write(options: &RouterOptions) -> Result<PathBuf, RouterError> {
         .work_dir
         .join(format!("router-{}.config.yaml", options.port));
     let text = serde_yaml::to_string(&config).map_err(|e| RouterError::Config(e.to_string()))?;
-    std::fs::write(&path, text)
+    write_private(&path, &text)
         .map_err(|e| RouterError::Config(format!("{}: {e}", path.display())))?;
     Ok(path)
+}
+
+/// The config holds secrets (the router key, Redis credentials): only its owner reads it.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    // A file left by an earlier run keeps its mode through `open`: set it again.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(text.as_bytes())
 }
 
 fn yaml(text: &str) -> Result<Value, RouterError> {
@@ -317,6 +337,13 @@ mod tests {
         assert_eq!(config["jwt"]["allowed_algorithms"][0], Value::from("EdDSA"));
         assert_eq!(config["introspection"], Value::Bool(false));
         assert!(config.get("query_planner").is_none(), "plans stay private");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let path = write(&options).expect("written");
+            let mode = std::fs::metadata(&path).expect("file").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "only the owner reads the router key");
+        }
         assert_eq!(
             config["headers"]["all"]["request"][1]["insert"]["value"],
             Value::from("k3y")
