@@ -162,3 +162,49 @@ async fn subscribers_share_the_routers_connection_and_each_keeps_their_identity(
         "claims from a client are not trusted: {refused}"
     );
 }
+
+/// The subgraphs' graphql-transport-ws server keeps the protocol: each breach closes with its code.
+#[tokio::test]
+async fn the_subgraph_websocket_closes_on_protocol_errors() {
+    let p = Platform::start().await;
+    let alice = p.register("alice").await;
+    let chat_ws = format!("{}/ws", p.subgraph_url("chat").replacen("http", "ws", 1));
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { chatEvents { kind } }" } });
+
+    // Subscribing before `connection_init`: 4401.
+    let mut early = WsClient::open_url(&chat_ws).await;
+    early.send_raw(&subscribe.to_string()).await;
+    assert_eq!(early.close_code(Duration::from_secs(10)).await, Some(4401));
+    // Something that is not a protocol message: 4400.
+    let mut garbled = WsClient::open_url(&chat_ws).await;
+    garbled.send_raw("{\"type\": \"hello\"}").await;
+    assert_eq!(
+        garbled.close_code(Duration::from_secs(10)).await,
+        Some(4400)
+    );
+    // A bad token in `connection_init`: 4403.
+    let mut forged = WsClient::open_url(&chat_ws).await;
+    forged
+        .send_raw(
+            &json!({ "type": "connection_init", "payload": { "Authorization": "Bearer nope" } })
+                .to_string(),
+        )
+        .await;
+    assert_eq!(forged.close_code(Duration::from_secs(10)).await, Some(4403));
+    // A second `connection_init`: 4429.
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", alice.access) } });
+    let mut twice = WsClient::connect_with(&chat_ws, init["payload"].clone()).await;
+    twice.send_raw(&init.to_string()).await;
+    assert_eq!(twice.close_code(Duration::from_secs(10)).await, Some(4429));
+    // The same operation id twice while the first runs: 4409. Before that, the first one is served.
+    let mut duplicate = WsClient::connect_with(&chat_ws, init["payload"].clone()).await;
+    duplicate.send_raw(&subscribe.to_string()).await;
+    duplicate
+        .send_raw(&json!({ "type": "ping" }).to_string())
+        .await;
+    duplicate.send_raw(&subscribe.to_string()).await;
+    assert_eq!(
+        duplicate.close_code(Duration::from_secs(10)).await,
+        Some(4409)
+    );
+}

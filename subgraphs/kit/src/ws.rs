@@ -40,6 +40,8 @@ const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 const OUTBOX: usize = 4096;
 /// Frames written before one flush.
 const BATCH: usize = 512;
+/// Bytes a close frame's reason may hold (the frame's payload is at most 125 bytes, 2 of them the code).
+const MAX_CLOSE_REASON: usize = 123;
 /// Times the writer yields to let more frames come before it writes.
 const GATHER_YIELDS: usize = 4;
 
@@ -175,7 +177,11 @@ pub async fn serve<E: Executor>(socket: WebSocket, executor: E, settings: Arc<Ws
     for (_, (_, task)) in connection.operations.drain() {
         task.abort();
     }
-    if let Some(Close(code, reason)) = close {
+    if let Some(Close(code, mut reason)) = close {
+        // A close frame's reason holds at most 123 bytes; a longer one would not be sent at all.
+        while reason.len() > MAX_CLOSE_REASON {
+            reason.pop();
+        }
         let frame = CloseFrame {
             code,
             reason: reason.into(),
