@@ -305,12 +305,21 @@ impl<E: Executor> Connection<E> {
                 .find_map(|name| payload?.get(*name)?.as_str().map(str::to_string))
         };
         if let Some(presented) = field(&[ROUTER_KEY_FIELD]) {
-            let key = self.settings.router_key.as_deref().ok_or_else(forbidden)?;
-            return if same_secret(presented.as_bytes(), key.as_bytes()) {
-                Ok(Caller::Router)
-            } else {
-                Err(forbidden())
-            };
+            let matches = self
+                .settings
+                .router_key
+                .as_deref()
+                .is_some_and(|key| same_secret(presented.as_bytes(), key.as_bytes()));
+            if !matches {
+                // Every subscription through that router fails until this is fixed: say so where operators look.
+                tracing::warn!(
+                    subgraph = %self.settings.subgraph,
+                    configured = self.settings.router_key.is_some(),
+                    "refused a connection presenting a router key that does not match PARLEY_ROUTER_KEY"
+                );
+                return Err(forbidden());
+            }
+            return Ok(Caller::Router);
         }
         let token = field(&["Authorization", "authorization"])
             .and_then(|header| bearer(&header).map(str::to_string))
