@@ -81,6 +81,10 @@ headers:
           named: [authorization, x-request-id, x-forwarded-for, x-real-ip]
 subscriptions:
   enabled: true
+  # Events buffered per subscription for a client that reads slower than they come (the rest are dropped; a
+  # chat client resyncs by sequence number). The engine's default, 1,024, lets 10,000 slow subscribers hold
+  # gigabytes.
+  subgraph_buffer_capacity: 128
   websocket:
     all:
       path: {WS_PATH}
