@@ -60,6 +60,7 @@ use crate::apq::ApqCache;
 use crate::graphiql;
 use crate::parse_guard::ParseGuard;
 use crate::rate_limit::{self, OperationClass, RateLimitConfig, RateLimiter};
+use hive_router::query_planner::ast::operation::OperationDefinition;
 use hive_router::query_planner::ast::selection_item::SelectionItem;
 use hive_router::query_planner::ast::selection_set::SelectionSet;
 use hive_router::query_planner::state::supergraph_state::OperationKind;
@@ -107,14 +108,53 @@ pub struct ParleyPlugin {
     parse_guard: ParseGuard,
 }
 
-/// `QUERY_TOO_COMPLEX`, with the limit that was exceeded as `extensions.reason`.
-fn too_complex(message: String, reason: &str) -> GraphQLError {
-    let mut error = GraphQLError::from_message_and_code(message, "QUERY_TOO_COMPLEX");
+/// A refusal with its code and, as `extensions.reason`, the finer cause (the limit exceeded, the engine's
+/// token error).
+fn refusal(message: String, code: &str, reason: &str) -> GraphQLError {
+    let mut error = GraphQLError::from_message_and_code(message, code);
     error
         .extensions
         .extensions
         .insert("reason".into(), hive_router::sonic_rs::Value::from(reason));
     error
+}
+
+impl ParleyPlugin {
+    /// `QUERY_TOO_COMPLEX` for an operation over a limit: too many root fields, or an estimated cost over
+    /// `max_cost` (skipped until a supergraph was loaded; a poisoned lock still holds the last schema).
+    fn over_a_limit(&self, operation: &OperationDefinition) -> Option<GraphQLError> {
+        let selected = root_fields(&operation.selection_set);
+        if selected > self.max_root_fields {
+            return Some(refusal(
+                format!(
+                    "the operation selects {selected} root fields; at most {} are allowed",
+                    self.max_root_fields
+                ),
+                "QUERY_TOO_COMPLEX",
+                "MAX_ROOT_FIELDS_EXCEEDED",
+            ));
+        }
+        let schema = self
+            .schema
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        let cost = crate::cost::estimate(
+            &schema,
+            operation.operation_kind.clone(),
+            &operation.selection_set,
+        );
+        (cost > self.max_cost).then(|| {
+            refusal(
+                format!(
+                    "the operation's estimated cost is {cost}; at most {} is allowed",
+                    self.max_cost
+                ),
+                "QUERY_TOO_COMPLEX",
+                "COST_ESTIMATED_TOO_EXPENSIVE",
+            )
+        })
+    }
 }
 
 /// The fields an operation selects at its root (inline fragments looked into).
@@ -359,80 +399,46 @@ impl RouterPlugin for ParleyPlugin {
             .ok()
             .and_then(|ctx| ctx.authentication().jwt_status().copied())
             .unwrap_or(false);
-        if token.is_none() || verified {
-            let selected = root_fields(&payload.filtered_operation_for_plan.selection_set);
-            if selected > self.max_root_fields {
-                let error = too_complex(
-                    format!(
-                        "the operation selects {selected} root fields; at most {} are allowed",
-                        self.max_root_fields
-                    ),
-                    "MAX_ROOT_FIELDS_EXCEEDED",
-                );
-                return payload.end_with_graphql_error(error, StatusCode::OK);
-            }
-            // A poisoned lock still holds the last schema: the limit stays on.
-            let schema = self
-                .schema
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            if let Some(schema) = schema {
-                let operation = payload.filtered_operation_for_plan;
-                let cost = crate::cost::estimate(
-                    &schema,
-                    operation.operation_kind.clone(),
-                    &operation.selection_set,
-                );
-                if cost > self.max_cost {
-                    let error = too_complex(
-                        format!(
-                            "the operation's estimated cost is {cost}; at most {} is allowed",
-                            self.max_cost
-                        ),
-                        "COST_ESTIMATED_TOO_EXPENSIVE",
-                    );
-                    return payload.end_with_graphql_error(error, StatusCode::OK);
-                }
-            }
-            let Some(limiter) = &self.limiter else {
-                return payload.proceed();
-            };
-            let ip = headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .map(str::trim);
-            let subject = rate_limit::subject(token.filter(|_| verified), ip);
-            let class = match payload.filtered_operation_for_plan.operation_kind {
-                Some(OperationKind::Mutation) => OperationClass::Mutation,
-                Some(OperationKind::Subscription) => OperationClass::Subscription,
-                _ => OperationClass::Query,
-            };
-            return match limiter.check(&subject, class).await {
-                Ok(()) => payload.proceed(),
-                Err(limited) => {
-                    let mut error = GraphQLError::from_message_and_code(
-                        "too many requests; retry later",
-                        "RATE_LIMITED",
-                    );
-                    error.extensions.extensions.insert(
-                        "retryAfter".into(),
-                        hive_router::sonic_rs::Value::from(limited.retry_after_secs),
-                    );
-                    payload.end_with_graphql_error(error, StatusCode::TOO_MANY_REQUESTS)
-                }
-            };
+        if token.is_some() && !verified {
+            let error = refusal(
+                "invalid or expired access token".into(),
+                "UNAUTHENTICATED",
+                "INVALID_JWT",
+            );
+            return payload.end_with_graphql_error(error, StatusCode::UNAUTHORIZED);
         }
-        let mut error = GraphQLError::from_message_and_code(
-            "invalid or expired access token",
-            "UNAUTHENTICATED",
-        );
-        error.extensions.extensions.insert(
-            "reason".into(),
-            hive_router::sonic_rs::Value::from("INVALID_JWT"),
-        );
-        payload.end_with_graphql_error(error, StatusCode::UNAUTHORIZED)
+        let operation = payload.filtered_operation_for_plan;
+        if let Some(error) = self.over_a_limit(operation) {
+            return payload.end_with_graphql_error(error, StatusCode::OK);
+        }
+        let Some(limiter) = &self.limiter else {
+            return payload.proceed();
+        };
+        let ip = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim);
+        let subject = rate_limit::subject(token.filter(|_| verified), ip);
+        let class = match operation.operation_kind {
+            Some(OperationKind::Mutation) => OperationClass::Mutation,
+            Some(OperationKind::Subscription) => OperationClass::Subscription,
+            _ => OperationClass::Query,
+        };
+        match limiter.check(&subject, class).await {
+            Ok(()) => payload.proceed(),
+            Err(limited) => {
+                let mut error = GraphQLError::from_message_and_code(
+                    "too many requests; retry later",
+                    "RATE_LIMITED",
+                );
+                error.extensions.extensions.insert(
+                    "retryAfter".into(),
+                    hive_router::sonic_rs::Value::from(limited.retry_after_secs),
+                );
+                payload.end_with_graphql_error(error, StatusCode::TOO_MANY_REQUESTS)
+            }
+        }
     }
 
     /// Keeps the new supergraph's field types for the cost estimate.

@@ -383,17 +383,12 @@ fn next_frame(id: &str, response: &async_graphql::Response) -> String {
     })
 }
 
-/// An `error` message for an operation whose forwarded identity does not parse (nothing runs).
+/// An `error` message for an operation whose forwarded identity does not parse (nothing runs): the same
+/// `UNAUTHENTICATED` error a bad token gets over HTTP.
 fn refused(id: &str) -> String {
-    serde_json::json!({
-        "type": "error",
-        "id": id,
-        "payload": [{
-            "message": "invalid or expired access token",
-            "extensions": { "code": crate::ErrorCode::Unauthenticated.as_str() },
-        }],
-    })
-    .to_string()
+    let error = crate::error::to_graphql(crate::auth::AuthError::InvalidToken)
+        .into_server_error(async_graphql::Pos::default());
+    serde_json::json!({ "type": "error", "id": id, "payload": [error] }).to_string()
 }
 
 /// The caller the router names in a `subscribe` (anonymous without the extension).
@@ -429,6 +424,14 @@ mod tests {
         assert!(same_secret(b"key-1", b"key-1"));
         assert!(!same_secret(b"key-1", b"key-2"));
         assert!(!same_secret(b"key", b"key-1"));
+    }
+
+    #[test]
+    fn unusable_claims_are_refused_as_unauthenticated() {
+        let frame: serde_json::Value = serde_json::from_str(&refused("7")).expect("json");
+        assert_eq!(frame["type"], "error");
+        assert_eq!(frame["id"], "7");
+        assert_eq!(frame["payload"][0]["extensions"]["code"], "UNAUTHENTICATED");
     }
 
     #[test]
