@@ -22,6 +22,17 @@ async fn send(p: &Platform, who: &Account, chat: &str, text: &str) {
     .await;
 }
 
+/// Subscribes with `payload` (under a fresh id) and expects the answer to be a refusal coded `code`.
+async fn refused_with(ws: &mut WsClient, payload: Value, code: &str) {
+    let id = uuid::Uuid::now_v7().to_string();
+    ws.subscribe_with(&id, payload).await;
+    let refused = answer(ws, &id).await;
+    assert!(
+        format!("{refused}").contains(code),
+        "expected {code}: {refused}"
+    );
+}
+
 /// Claims naming `who`, as the router forwards them to a subgraph.
 fn claims_of(who: &Account) -> Value {
     json!({
@@ -73,40 +84,18 @@ async fn subscribers_share_the_routers_connection_and_each_keeps_their_identity(
         .await;
     // Carol, not a member, is refused on that same connection: she is not taken for alice.
     let mut carol_ws = WsClient::connect(&p, Some(&carol.access)).await;
-    carol_ws
-        .subscribe("c", MESSAGE_ADDED, json!({ "c": chat }))
-        .await;
-    let refused = answer(&mut carol_ws, "c").await;
-    assert!(
-        format!("{refused}").contains("FORBIDDEN"),
-        "carol refused: {refused}"
-    );
+    let plain = json!({ "query": MESSAGE_ADDED, "variables": { "c": chat } });
+    refused_with(&mut carol_ws, plain.clone(), "FORBIDDEN").await;
     // And an anonymous subscriber stays anonymous.
     let mut anonymous = WsClient::connect(&p, None).await;
-    anonymous
-        .subscribe("n", MESSAGE_ADDED, json!({ "c": chat }))
-        .await;
-    let refused = answer(&mut anonymous, "n").await;
-    assert!(
-        format!("{refused}").contains("UNAUTHENTICATED"),
-        "anonymous refused: {refused}"
-    );
+    refused_with(&mut anonymous, plain, "UNAUTHENTICATED").await;
     // Naming a caller in the client's own `extensions` changes nothing: only the router's claims count.
-    anonymous
-        .subscribe_with(
-            "f",
-            json!({
-                "query": MESSAGE_ADDED,
-                "variables": { "c": chat },
-                "extensions": { "parleyIdentity": claims_of(&alice) },
-            }),
-        )
-        .await;
-    let refused = answer(&mut anonymous, "f").await;
-    assert!(
-        format!("{refused}").contains("UNAUTHENTICATED"),
-        "a client's claims are not forwarded: {refused}"
-    );
+    let naming_alice = json!({
+        "query": MESSAGE_ADDED,
+        "variables": { "c": chat },
+        "extensions": { "parleyIdentity": claims_of(&alice) },
+    });
+    refused_with(&mut anonymous, naming_alice.clone(), "UNAUTHENTICATED").await;
     let mut bob_ws = WsClient::connect(&p, Some(&bob.access)).await;
     bob_ws
         .subscribe("b", MESSAGE_ADDED, json!({ "c": chat }))
@@ -146,21 +135,7 @@ async fn subscribers_share_the_routers_connection_and_each_keeps_their_identity(
     assert_eq!(forged.close_code(Duration::from_secs(10)).await, Some(4403));
     // … and a client's own connection cannot name a caller: claims in `extensions` are ignored.
     let mut direct = WsClient::connect_with(&chat_ws, json!({})).await;
-    direct
-        .subscribe_with(
-            "x",
-            json!({
-                "query": MESSAGE_ADDED,
-                "variables": { "c": chat },
-                "extensions": { "parleyIdentity": claims_of(&alice) },
-            }),
-        )
-        .await;
-    let refused = answer(&mut direct, "x").await;
-    assert!(
-        format!("{refused}").contains("UNAUTHENTICATED"),
-        "claims from a client are not trusted: {refused}"
-    );
+    refused_with(&mut direct, naming_alice, "UNAUTHENTICATED").await;
 }
 
 /// The subgraphs' graphql-transport-ws server keeps the protocol: each breach closes with its code.
