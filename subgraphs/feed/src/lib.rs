@@ -79,7 +79,7 @@ mod tests {
     use chrono::Utc;
     use parley_kit::events::consumer::apply;
     use parley_kit::events::contracts::{kind, FollowChanged, PostChanged};
-    use parley_kit::events::EventEnvelope;
+    use parley_kit::events::{EventEnvelope, EventHandler};
     use sea_orm::{EntityTrait, PaginatorTrait};
     use uuid::Uuid;
 
@@ -96,6 +96,69 @@ mod tests {
             occurred_at: Utc::now(),
             payload,
         }
+    }
+
+    /// A follow and its followee's new post applied at the same time, each in its own transaction (feed reads
+    /// social's and posts' streams at once): the post still reaches the follower's timeline. Without the
+    /// fan-out lock the follow's backfill does not see the uncommitted post and the post's fan-out does not
+    /// see the follow.
+    #[tokio::test]
+    async fn a_follow_beside_its_followees_new_post_keeps_the_post() {
+        use sea_orm::TransactionTrait;
+        let Some(url) = parley_kit::testing::postgres_database("feed_race").await else {
+            return;
+        };
+        let mut config =
+            parley_kit::testing::config(NAME, parley_kit::testing::temp_dir("feed-race"));
+        config.database_url = Some(url);
+        let (runtime, _) = build(config).await.expect("build");
+        let (reader, author) = (Uuid::now_v7(), Uuid::now_v7());
+        let post = envelope(
+            1,
+            kind::POST_CREATED,
+            serde_json::to_value(PostChanged {
+                post_id: Uuid::now_v7(),
+                author_id: author,
+                topic_id: None,
+                created_at: Utc::now(),
+                score: 0,
+            })
+            .expect("json"),
+        );
+        let follow = envelope(
+            1,
+            kind::SUBSCRIPTION_REQUEST_ACCEPTED,
+            serde_json::to_value(FollowChanged {
+                follower_id: reader,
+                followee_id: author,
+            })
+            .expect("json"),
+        );
+
+        let posting = runtime.db.begin().await.expect("begin");
+        fanout::Fanout
+            .handle(&posting, &post)
+            .await
+            .expect("post applied");
+        let db = runtime.db.clone();
+        let following = tokio::spawn(async move {
+            let txn = db.begin().await.expect("begin");
+            fanout::Fanout
+                .handle(&txn, &follow)
+                .await
+                .expect("follow applied");
+            txn.commit().await.expect("commit follow");
+        });
+        // Give the follow time to run (or to wait for the post's transaction).
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        posting.commit().await.expect("commit post");
+        following.await.expect("follow task");
+
+        let rows = timeline::Entity::find()
+            .count(&runtime.db)
+            .await
+            .expect("count");
+        assert_eq!(rows, 1, "the post is in the follower's timeline");
     }
 
     #[tokio::test]

@@ -54,6 +54,27 @@ fn missing<T>(what: &str) -> Option<T> {
     None
 }
 
+/// A fresh database on the test command's PostgreSQL server (`PARLEY_TEST_POSTGRES_URL`), as a URL; `None`
+/// (after saying so) without one.
+pub async fn postgres_database(label: &str) -> Option<String> {
+    let Ok(admin) = std::env::var("PARLEY_TEST_POSTGRES_URL") else {
+        return missing("PARLEY_TEST_POSTGRES_URL is not set: PostgreSQL tests");
+    };
+    use sea_orm::ConnectionTrait;
+    let name = format!("parley_{label}_{}", uuid::Uuid::now_v7().simple());
+    let server = sea_orm::Database::connect(&admin)
+        .await
+        .expect("connect to the test PostgreSQL");
+    server
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create database");
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base);
+    Some(format!("{base}/{name}"))
+}
+
 /// A Redis server of a test's own (so the test may stop and restart it): `redis-server` on a free loopback
 /// port, no persistence, killed on drop.
 pub struct RedisServer {
