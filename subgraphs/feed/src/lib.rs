@@ -98,6 +98,30 @@ mod tests {
         }
     }
 
+    fn post_event(position: i64, author: Uuid) -> EventEnvelope {
+        let post = PostChanged {
+            post_id: Uuid::now_v7(),
+            author_id: author,
+            topic_id: None,
+            created_at: Utc::now(),
+            score: 0,
+        };
+        envelope(
+            position,
+            kind::POST_CREATED,
+            serde_json::to_value(post).expect("json"),
+        )
+    }
+
+    fn follow_event(position: i64, reader: Uuid, author: Uuid) -> EventEnvelope {
+        let follow = FollowChanged {
+            follower_id: reader,
+            followee_id: author,
+        };
+        let payload = serde_json::to_value(follow).expect("json");
+        envelope(position, kind::SUBSCRIPTION_REQUEST_ACCEPTED, payload)
+    }
+
     /// A follow and its followee's new post applied at the same time, each in its own transaction (feed reads
     /// social's and posts' streams at once): the post still reaches the follower's timeline. Without the
     /// fan-out lock the follow's backfill does not see the uncommitted post and the post's fan-out does not
@@ -113,27 +137,8 @@ mod tests {
         config.database_url = Some(url);
         let (runtime, _) = build(config).await.expect("build");
         let (reader, author) = (Uuid::now_v7(), Uuid::now_v7());
-        let post = envelope(
-            1,
-            kind::POST_CREATED,
-            serde_json::to_value(PostChanged {
-                post_id: Uuid::now_v7(),
-                author_id: author,
-                topic_id: None,
-                created_at: Utc::now(),
-                score: 0,
-            })
-            .expect("json"),
-        );
-        let follow = envelope(
-            1,
-            kind::SUBSCRIPTION_REQUEST_ACCEPTED,
-            serde_json::to_value(FollowChanged {
-                follower_id: reader,
-                followee_id: author,
-            })
-            .expect("json"),
-        );
+        let post = post_event(1, author);
+        let follow = follow_event(1, reader, author);
 
         let posting = runtime.db.begin().await.expect("begin");
         fanout::Fanout
@@ -167,27 +172,8 @@ mod tests {
             parley_kit::testing::config(NAME, parley_kit::testing::temp_dir("feed-replay"));
         let (runtime, _) = build(config).await.expect("build");
         let (reader, author) = (Uuid::now_v7(), Uuid::now_v7());
-        let follow = envelope(
-            1,
-            kind::SUBSCRIPTION_REQUEST_ACCEPTED,
-            serde_json::to_value(FollowChanged {
-                follower_id: reader,
-                followee_id: author,
-            })
-            .expect("json"),
-        );
-        let post = envelope(
-            2,
-            kind::POST_CREATED,
-            serde_json::to_value(PostChanged {
-                post_id: Uuid::now_v7(),
-                author_id: author,
-                topic_id: None,
-                created_at: Utc::now(),
-                score: 0,
-            })
-            .expect("json"),
-        );
+        let follow = follow_event(1, reader, author);
+        let post = post_event(2, author);
         for _ in 0..3 {
             for event in [&follow, &post] {
                 apply(&runtime.db, "posts", &fanout::Fanout, event)
