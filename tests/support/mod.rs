@@ -91,36 +91,7 @@ pub struct Options<'a> {
     pub postgres_url: Option<String>,
 }
 
-/// The PostgreSQL server the test command started, or `None` (after saying so loudly; fatal when
-/// `PARLEY_REQUIRE_SERVICES=1`, which the test command sets).
-pub fn postgres_url() -> Option<String> {
-    match std::env::var("PARLEY_TEST_POSTGRES_URL") {
-        Ok(url) => Some(url),
-        Err(_) => {
-            let message = "PARLEY_TEST_POSTGRES_URL is not set: PostgreSQL tests did NOT run (use the README's test command)";
-            if std::env::var("PARLEY_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
-                panic!("{message}");
-            }
-            eprintln!("\n!!! {message} !!!\n");
-            None
-        }
-    }
-}
-
-/// Creates a fresh database on the test server; returns its URL.
-pub async fn fresh_postgres_db(admin_url: &str, label: &str) -> String {
-    use sea_orm::ConnectionTrait;
-    let name = format!("parley_{label}_{}", uuid::Uuid::now_v7().simple());
-    let admin = sea_orm::Database::connect(admin_url)
-        .await
-        .expect("connect to test PostgreSQL");
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-        .await
-        .expect("create test database");
-    let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
-    format!("{base}/{name}")
-}
+pub use parley_kit::testing::{fresh_postgres_db, postgres_url};
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

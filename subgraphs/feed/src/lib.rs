@@ -129,9 +129,10 @@ mod tests {
     #[tokio::test]
     async fn a_follow_beside_its_followees_new_post_keeps_the_post() {
         use sea_orm::TransactionTrait;
-        let Some(url) = parley_kit::testing::postgres_database("feed_race").await else {
+        let Some(admin) = parley_kit::testing::postgres_url() else {
             return;
         };
+        let url = parley_kit::testing::fresh_postgres_db(&admin, "feed_race").await;
         let mut config =
             parley_kit::testing::config(NAME, parley_kit::testing::temp_dir("feed-race"));
         config.database_url = Some(url);

@@ -54,25 +54,27 @@ fn missing<T>(what: &str) -> Option<T> {
     None
 }
 
-/// A fresh database on the test command's PostgreSQL server (`PARLEY_TEST_POSTGRES_URL`), as a URL; `None`
-/// (after saying so) without one.
-pub async fn postgres_database(label: &str) -> Option<String> {
-    let Ok(admin) = std::env::var("PARLEY_TEST_POSTGRES_URL") else {
-        return missing("PARLEY_TEST_POSTGRES_URL is not set: PostgreSQL tests");
-    };
+/// The PostgreSQL server the test command started (`PARLEY_TEST_POSTGRES_URL`, its admin database), or `None`
+/// after saying so.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("PARLEY_TEST_POSTGRES_URL")
+        .ok()
+        .or_else(|| missing("PARLEY_TEST_POSTGRES_URL is not set: PostgreSQL tests"))
+}
+
+/// Creates a fresh database on the server at `admin_url`; returns its URL.
+pub async fn fresh_postgres_db(admin_url: &str, label: &str) -> String {
     use sea_orm::ConnectionTrait;
     let name = format!("parley_{label}_{}", uuid::Uuid::now_v7().simple());
-    let server = sea_orm::Database::connect(&admin)
+    let admin = sea_orm::Database::connect(admin_url)
         .await
-        .expect("connect to the test PostgreSQL");
-    server
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .expect("connect to test PostgreSQL");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
         .await
-        .expect("create database");
-    let base = admin
-        .rsplit_once('/')
-        .map_or(admin.as_str(), |(base, _)| base);
-    Some(format!("{base}/{name}"))
+        .expect("create test database");
+    let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
+    format!("{base}/{name}")
 }
 
 /// A Redis server of a test's own (so the test may stop and restart it): `redis-server` on a free loopback

@@ -7,7 +7,8 @@ use axum::extract::{Query, State};
 use parley_kit::events::feed::{handler, FeedState};
 use parley_kit::events::{append, relay, InProcessBus, KitEventTables, KitPublishOrder};
 use parley_kit::lease::Leadership;
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use parley_kit::testing::{fresh_postgres_db, postgres_url};
+use sea_orm::TransactionTrait;
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 struct Tables;
@@ -16,18 +17,6 @@ impl MigratorTrait for Tables {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![Box::new(KitEventTables), Box::new(KitPublishOrder)]
     }
-}
-
-fn postgres_url() -> Option<String> {
-    let url = std::env::var("PARLEY_TEST_POSTGRES_URL").ok();
-    if url.is_none() {
-        let message = "PARLEY_TEST_POSTGRES_URL is not set: the outbox order test did NOT run";
-        if std::env::var("PARLEY_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
-            panic!("{message}");
-        }
-        eprintln!("\n!!! {message} !!!\n");
-    }
-    url
 }
 
 /// The kinds `GET /events?after=N` returns.
@@ -55,15 +44,8 @@ async fn first_events_after(state: &FeedState, after: i64) -> Vec<(i64, String)>
 #[tokio::test]
 async fn a_late_commit_is_not_skipped_by_consumers_past_it() {
     let Some(admin) = postgres_url() else { return };
-    let name = format!("parley_outbox_{}", uuid::Uuid::now_v7().simple());
-    sea_orm::Database::connect(&admin)
-        .await
-        .expect("admin")
-        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-        .await
-        .expect("create database");
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    let db = parley_kit::store::connect_url::<Tables>(&format!("{base}/{name}"), 4)
+    let url = fresh_postgres_db(&admin, "outbox").await;
+    let db = parley_kit::store::connect_url::<Tables>(&url, 4)
         .await
         .expect("store");
     let (events, task) = relay::start(
