@@ -366,11 +366,13 @@ impl Subscription {
     ) -> async_graphql::Result<impl Stream<Item = Message>> {
         let me = require_identity(ctx)?.user_id;
         let chat_id = parse_id(&chat_id)?;
-        member_of(db(ctx)?, chat_id, me).await.gql()?;
         let live = ctx.data::<Arc<Live>>()?;
+        // Listen before checking membership: a removal committed just after the check still ends the stream
+        // (listening after it could miss the removal's event and keep the stream for good).
+        let events = live.keyed(&chat_id.to_string());
+        member_of(db(ctx)?, chat_id, me).await.gql()?;
         let guard = live.guard();
-        Ok(live
-            .keyed(&chat_id.to_string())
+        Ok(events
             .take_while(move |e| {
                 let removed = e.kind == kind::CHAT_MEMBER_REMOVED
                     && e.decode::<ChatMemberChanged>()
@@ -394,16 +396,17 @@ impl Subscription {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<impl Stream<Item = ChatEvent>> {
         let me = require_identity(ctx)?.user_id;
+        let live = ctx.data::<Arc<Live>>()?.clone();
+        // The caller's chats' topics, plus the caller's own for chats they join; a chat joined later is
+        // followed from then on. The caller's own is listened to before their chats are read, so a chat
+        // joined in between is not missed.
+        let mut topics = SelectAll::new();
+        topics.push(live.keyed(&user_topic(me)).boxed());
         let mine: HashSet<Uuid> = chats::chat_ids_of(db(ctx)?, me)
             .await
             .gql()?
             .into_iter()
             .collect();
-        let live = ctx.data::<Arc<Live>>()?.clone();
-        // The caller's chats' topics, plus the caller's own for chats they join; a chat joined later is
-        // followed from then on.
-        let mut topics = SelectAll::new();
-        topics.push(live.keyed(&user_topic(me)).boxed());
         for chat in &mine {
             topics.push(live.keyed(&chat.to_string()).boxed());
         }
