@@ -32,28 +32,27 @@ pub struct Fanout;
 /// The PostgreSQL advisory lock fan-out transactions hold (`parleyfd`).
 const FANOUT_LOCK: i64 = 0x7061_726c_6579_6664;
 
-/// Fan-out transactions run one at a time. Feed reads two streams (posts, social) at once, and two
-/// transactions that each read what the other writes would miss each other: a follow applied while its
-/// followee's new post is applied sees no post to backfill, the post sees no follower to fan out to, and the
-/// post never reaches the timeline (likewise an unfollow, block or subscription beside a post). On PostgreSQL
-/// a transaction-scoped advisory lock orders them, and each statement after it sees what the one before
-/// committed; SQLite already runs one writer at a time.
-async fn one_at_a_time(txn: &DatabaseTransaction) -> Result<(), DbErr> {
-    if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({FANOUT_LOCK})"))
-            .await?;
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl EventHandler for Fanout {
+    /// Fan-out transactions run one at a time. Feed reads two streams (posts, social) at once, and two
+    /// transactions that each read what the other writes would miss each other: a follow applied while its
+    /// followee's new post is applied sees no post to backfill, the post sees no follower to fan out to, and
+    /// the post never reaches the timeline (likewise an unfollow, block or subscription beside a post). On
+    /// PostgreSQL a transaction-scoped advisory lock, taken before anything is read, orders them, and each
+    /// statement after it sees what the one before committed; SQLite already runs one writer at a time.
+    async fn begin(&self, txn: &DatabaseTransaction) -> Result<(), DbErr> {
+        if txn.get_database_backend() == DbBackend::Postgres {
+            txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({FANOUT_LOCK})"))
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn handle(
         &self,
         txn: &DatabaseTransaction,
         event: &EventEnvelope,
     ) -> Result<bool, DbErr> {
-        one_at_a_time(txn).await?;
         match event.kind.as_str() {
             kind::POST_CREATED => post_created(txn, event.decode()?).await?,
             kind::POST_DELETED => post_deleted(txn, event.decode::<PostChanged>()?.post_id).await?,

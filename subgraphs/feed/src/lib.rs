@@ -141,7 +141,9 @@ mod tests {
         let post = post_event(1, author);
         let follow = follow_event(1, reader, author);
 
+        // Each as the consumer applies it: `begin`, then `handle`, in one transaction.
         let posting = runtime.db.begin().await.expect("begin");
+        fanout::Fanout.begin(&posting).await.expect("begin post");
         fanout::Fanout
             .handle(&posting, &post)
             .await
@@ -149,6 +151,7 @@ mod tests {
         let db = runtime.db.clone();
         let following = tokio::spawn(async move {
             let txn = db.begin().await.expect("begin");
+            fanout::Fanout.begin(&txn).await.expect("begin follow");
             fanout::Fanout
                 .handle(&txn, &follow)
                 .await

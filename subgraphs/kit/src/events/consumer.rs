@@ -25,6 +25,12 @@ use crate::store::begin_write;
 /// A domain's reaction to events of other domains.
 #[async_trait]
 pub trait EventHandler: Send + Sync + 'static {
+    /// Runs first in every transaction that applies events, once per batch, before the inbox is read: a
+    /// handler whose transactions must not interleave takes its lock here. Nothing by default.
+    async fn begin(&self, _txn: &DatabaseTransaction) -> Result<(), DbErr> {
+        Ok(())
+    }
+
     /// Applies `event` inside `txn`. Returns whether the event concerned this domain (only those are
     /// remembered in the inbox).
     async fn handle(&self, txn: &DatabaseTransaction, event: &EventEnvelope)
@@ -125,6 +131,7 @@ pub async fn apply_batch_only(
         return Ok(());
     };
     let txn = begin_write(db).await?;
+    handler.begin(&txn).await?;
     // Ids applied before, and (as the loop goes) in this batch: a relay retry can repeat an event.
     let mut seen: HashSet<Uuid> = inbox::Entity::find()
         .filter(inbox::Column::EventId.is_in(events.iter().map(|e| e.id)))
@@ -180,6 +187,7 @@ pub async fn apply(
     event: &EventEnvelope,
 ) -> Result<(), DbErr> {
     let txn = begin_write(db).await?;
+    handler.begin(&txn).await?;
     let seen = inbox::Entity::find_by_id(event.id)
         .one(&txn)
         .await?
