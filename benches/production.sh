@@ -68,7 +68,7 @@ done < <(grep -A1 -- '--subgraph-url' <<< "$router_cmd" | grep '=http')
 "$bin/parley" router --supergraph schema/supergraph.graphql --port "$port_b" --work-dir "$bench_dir/router-b" \
   --jwks-url "$users_url/.well-known/jwks.json" "${router_b_args[@]}" > "$bench_dir/router-b.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port_b/health" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port_b/readiness" >/dev/null && break; sleep 0.1; done
 
 log "chatload: subscribers on router B, sends through router A"
 "$bin/chatload" --url "http://127.0.0.1:$port_b/graphql" --send-url "http://127.0.0.1:$port_a/graphql" \

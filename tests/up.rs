@@ -114,7 +114,7 @@ async fn up_serves_then_stops_cleanly() {
         .expect("json");
     let token = body["data"]["register"]["accessToken"]
         .as_str()
-        .expect("token")
+        .unwrap_or_else(|| panic!("a token, got {body}"))
         .to_string();
     let me: Value = http
         .post(format!("http://127.0.0.1:{port}/graphql"))
