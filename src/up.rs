@@ -4,7 +4,8 @@
 //! SQLite file in the data dir; social pulls users' event feed. Once every subgraph's `/health` answers, the
 //! router starts on `--port` over the supergraph this binary was built with, its subgraph URLs overridden to
 //! the chosen ports and JWT verification pointed at users' JWKS. `up` prints the GraphiQL URL when the router
-//! is ready (`/readiness`: its supergraph loaded; `/health` answers before that), stops everything on Ctrl-C/SIGTERM, and if a child dies it says which and exits non-zero.
+//! is ready (`/readiness`: its supergraph loaded; `/health` answers before that), stops everything on
+//! Ctrl-C/SIGTERM, and if a child dies it says which and exits non-zero.
 //! With `PARLEY_POSTGRES_URL` set, each subgraph uses database `parley_<name>` on that server instead; with
 //! `PARLEY_REDIS_URL`, events and live updates go through Redis and the router keeps rate limits there.
 //! `--production` requires both (and says which is missing).

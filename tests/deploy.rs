@@ -92,7 +92,11 @@ fn kubernetes_has_a_deployment_service_and_autoscaler_per_component() {
         let deployment = find("Deployment", name);
         let container = &deployment["spec"]["template"]["spec"]["containers"][0];
         // The router is ready once its supergraph is loaded; a subgraph once it answers.
-        let ready = if name == "router" { "/readiness" } else { "/health" };
+        let ready = if name == "router" {
+            "/readiness"
+        } else {
+            "/health"
+        };
         assert_eq!(container["readinessProbe"]["httpGet"]["path"], ready);
         assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/health");
         find("Service", name);
