@@ -8,7 +8,9 @@
 //!
 //! Tokens are minted with the users subgraph's stored signing key (read from `<data-dir>/users.db`), as the
 //! users subgraph would after a login, so 10,000 logins are not what is measured. Prints the router's and the
-//! chat subgraph's resident memory (now and peak). Loopback only; every phase is bounded in time.
+//! chat subgraph's resident memory (now and peak), and the CPU time the router, chat and the load generator
+//! itself spent in the fixed-rate phase (per delivery: on one machine, what p99 is made of). Loopback only;
+//! every phase is bounded in time.
 //!
 //! `target/release/chatload --url http://127.0.0.1:4790/graphql --data-dir target/bench/chat`
 //! (`--postgres` reads PostgreSQL instead; `--send-url` sends through another router than the subscribers use.)
@@ -162,6 +164,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Phase 1: a fixed rate.
     let mut expected = 0usize;
+    let cpu_before = cpu_seconds();
     let phase = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.1));
     let mut sent = 0usize;
@@ -180,6 +183,7 @@ async fn main() -> anyhow::Result<()> {
         latency.len(),
         latency.summary()
     );
+    print_cpu(&cpu_before, latency.len());
     print_rss("after fixed rate");
 
     // Phase 2: as fast as the senders go.
@@ -411,22 +415,28 @@ async fn wait_subscribed(chat_url: Option<&str>, n: usize) {
     eprintln!("  not every subscription opened within 120 s");
 }
 
-/// Current and peak resident memory of the router and the chat subgraph (found by command line).
-fn print_rss(when: &str) {
+/// The router's and the chat subgraph's `/proc` directories (found by command line), labelled.
+fn platform_processes() -> Vec<(&'static str, std::path::PathBuf)> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return;
+        return Vec::new();
     };
+    let mut found = Vec::new();
     for entry in dir.flatten() {
         let path = entry.path();
         let cmdline = std::fs::read(path.join("cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        let label = if cmdline.contains("parley router") {
-            "router"
+        if cmdline.contains("parley router") {
+            found.push(("router", path));
         } else if cmdline.contains("parley subgraph chat") {
-            "chat"
-        } else {
-            continue;
-        };
+            found.push(("chat", path));
+        }
+    }
+    found
+}
+
+/// Current and peak resident memory of the router and the chat subgraph.
+fn print_rss(when: &str) {
+    for (label, path) in platform_processes() {
         let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
         let field = |name: &str| {
             status
@@ -442,6 +452,40 @@ fn print_rss(when: &str) {
             field("VmHWM:")
         );
     }
+}
+
+/// CPU time (user + system) so far of the router, the chat subgraph and this load generator, in seconds.
+fn cpu_seconds() -> Vec<(&'static str, f64)> {
+    // The kernel's clock tick, 100 Hz on Linux unless built otherwise.
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let mut processes = platform_processes();
+    processes.push(("chatload", "/proc/self".into()));
+    processes
+        .into_iter()
+        .filter_map(|(label, path)| {
+            let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+            // Fields after the command name (which may hold spaces) end with `)`: utime and stime are the
+            // 12th and 13th of them.
+            let mut after = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+            let user: f64 = after.next()?.parse().ok()?;
+            let system: f64 = after.next()?.parse().ok()?;
+            Some((label, (user + system) / TICKS_PER_SECOND))
+        })
+        .collect()
+}
+
+/// Each process's CPU time since `before`, in total and per delivery made.
+fn print_cpu(before: &[(&'static str, f64)], deliveries: usize) {
+    let parts: Vec<String> = cpu_seconds()
+        .into_iter()
+        .filter_map(|(label, now)| {
+            let (_, then) = before.iter().find(|(l, _)| *l == label)?;
+            let spent = now - then;
+            let per_delivery = spent * 1e6 / deliveries.max(1) as f64;
+            Some(format!("{label} {spent:.1} s ({per_delivery:.0} µs/delivery)"))
+        })
+        .collect();
+    println!("  CPU during fixed rate: {}", parts.join(", "));
 }
 
 /// Signs access tokens with the users subgraph's newest stored key.
