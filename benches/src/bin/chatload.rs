@@ -482,7 +482,9 @@ fn print_cpu(before: &[(&'static str, f64)], deliveries: usize) {
             let (_, then) = before.iter().find(|(l, _)| *l == label)?;
             let spent = now - then;
             let per_delivery = spent * 1e6 / deliveries.max(1) as f64;
-            Some(format!("{label} {spent:.1} s ({per_delivery:.0} µs/delivery)"))
+            Some(format!(
+                "{label} {spent:.1} s ({per_delivery:.0} µs/delivery)"
+            ))
         })
         .collect();
     println!("  CPU during fixed rate: {}", parts.join(", "));
