@@ -4,6 +4,32 @@ use std::path::PathBuf;
 
 use crate::ServiceConfig;
 
+/// The kit's own event tables (outbox, inbox, positions), for a test's store:
+/// `store::connect_url::<EventTables>(url, n)`.
+pub struct EventTables;
+
+impl sea_orm_migration::MigratorTrait for EventTables {
+    fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
+        vec![
+            Box::new(crate::events::KitEventTables),
+            Box::new(crate::events::KitPublishOrder),
+        ]
+    }
+}
+
+/// An event of no domain (`Tick` on aggregate `clock` from `producer`) at `position`, payload `{"n": position}`.
+pub fn tick(position: i64) -> crate::events::EventEnvelope {
+    crate::events::EventEnvelope {
+        position,
+        id: uuid::Uuid::now_v7(),
+        source: "producer".into(),
+        kind: "Tick".into(),
+        aggregate_id: "clock".into(),
+        occurred_at: chrono::Utc::now(),
+        payload: serde_json::json!({ "n": position }),
+    }
+}
+
 /// A fresh, empty folder under the system temp dir.
 pub fn temp_dir(label: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("parley-{label}-{}", uuid::Uuid::now_v7()));

@@ -5,19 +5,10 @@ use std::time::Duration;
 
 use axum::extract::{Query, State};
 use parley_kit::events::feed::{handler, FeedState};
-use parley_kit::events::{append, relay, InProcessBus, KitEventTables, KitPublishOrder};
+use parley_kit::events::{append, relay, InProcessBus};
 use parley_kit::lease::Leadership;
-use parley_kit::testing::{fresh_postgres_db, postgres_url};
+use parley_kit::testing::{fresh_postgres_db, postgres_url, EventTables};
 use sea_orm::TransactionTrait;
-use sea_orm_migration::{MigrationTrait, MigratorTrait};
-
-struct Tables;
-
-impl MigratorTrait for Tables {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(KitEventTables), Box::new(KitPublishOrder)]
-    }
-}
 
 /// The kinds `GET /events?after=N` returns.
 async fn feed_after(state: &FeedState, after: i64) -> Vec<(i64, String)> {
@@ -45,7 +36,7 @@ async fn first_events_after(state: &FeedState, after: i64) -> Vec<(i64, String)>
 async fn a_late_commit_is_not_skipped_by_consumers_past_it() {
     let Some(admin) = postgres_url() else { return };
     let url = fresh_postgres_db(&admin, "outbox").await;
-    let db = parley_kit::store::connect_url::<Tables>(&url, 4)
+    let db = parley_kit::store::connect_url::<EventTables>(&url, 4)
         .await
         .expect("store");
     let (events, task) = relay::start(

@@ -6,29 +6,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
 use parley_kit::events::group::{dead_letter_key, GroupConsumer};
 use parley_kit::events::redis_bus::RedisBus;
-use parley_kit::events::{EventBus, EventEnvelope, EventHandler, KitEventTables, KitPublishOrder};
+use parley_kit::events::{EventBus, EventEnvelope, EventHandler};
 use parley_kit::lease::Leadership;
-use parley_kit::testing::{temp_dir, RedisServer};
+use parley_kit::testing::{temp_dir, tick, EventTables, RedisServer};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, Statement};
-use sea_orm_migration::{MigrationTrait, MigratorTrait};
-
-struct Tables;
-
-impl MigratorTrait for Tables {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(KitEventTables), Box::new(KitPublishOrder)]
-    }
-}
 
 /// A consumer's store: the kit's tables and `applied`, the handler's effect (written in the event's
 /// transaction, so it is exactly as durable as a real projection).
 async fn store() -> DatabaseConnection {
     let dir = temp_dir("redis-events");
     let url = format!("sqlite://{}?mode=rwc", dir.join("consumer.db").display());
-    let db = parley_kit::store::connect_url::<Tables>(&url, 4)
+    let db = parley_kit::store::connect_url::<EventTables>(&url, 4)
         .await
         .expect("store");
     db.execute_unprepared(
@@ -50,18 +40,6 @@ async fn applied(db: &DatabaseConnection) -> Vec<i64> {
     .iter()
     .map(|row| row.try_get::<i64>("", "position").expect("position"))
     .collect()
-}
-
-fn event(position: i64) -> EventEnvelope {
-    EventEnvelope {
-        position,
-        id: uuid::Uuid::now_v7(),
-        source: "producer".into(),
-        kind: "Tick".into(),
-        aggregate_id: "clock".into(),
-        occurred_at: Utc::now(),
-        payload: serde_json::json!({ "n": position }),
-    }
 }
 
 /// Writes each position into `applied`; hangs forever on `hang_at`, fails on `fail_at`; remembers every
@@ -168,11 +146,11 @@ async fn a_consumer_killed_mid_batch_loses_nothing_and_applies_nothing_twice() {
     });
     let task_a = spawn(&bus, consumer(&bus, "a", 5), db.clone(), a.clone());
     for position in 1..=9 {
-        bus.publish(&event(position)).await.expect("publish");
+        bus.publish(&tick(position)).await.expect("publish");
     }
     eventually_applied(&db, 9).await;
     for position in 10..=30 {
-        bus.publish(&event(position)).await.expect("publish");
+        bus.publish(&tick(position)).await.expect("publish");
     }
     wait_for("A to take the second batch", || {
         a.reached.lock().expect("lock").contains(&10)
@@ -220,7 +198,7 @@ async fn a_poison_event_is_dead_lettered_and_the_rest_go_on() {
         .await
         .expect("bus");
     for position in 1..=5 {
-        bus.publish(&event(position)).await.expect("publish");
+        bus.publish(&tick(position)).await.expect("publish");
     }
     let db = store().await;
     let handler = Arc::new(Recorder {
@@ -266,7 +244,7 @@ async fn every_instance_sees_every_instances_events_live() {
         .expect("bus two");
     let mut on_two = two.subscribe();
     let mut on_one = one.subscribe();
-    let sent = event(1);
+    let sent = tick(1);
     one.publish(&sent).await.expect("publish");
     let got = tokio::time::timeout(Duration::from_secs(5), on_two.recv())
         .await

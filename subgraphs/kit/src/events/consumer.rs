@@ -205,3 +205,53 @@ pub async fn apply(
     metrics::counter!("parley_events_consumed_total", "source" => source.to_string()).increment(1);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::testing::{temp_dir, tick, EventTables};
+
+    /// Remembers what the consumer called, in order: `begin`, or the position handled.
+    #[derive(Default)]
+    struct Calls(Mutex<Vec<String>>);
+
+    #[async_trait]
+    impl EventHandler for Calls {
+        async fn begin(&self, _txn: &DatabaseTransaction) -> Result<(), DbErr> {
+            self.0.lock().expect("lock").push("begin".into());
+            Ok(())
+        }
+
+        async fn handle(
+            &self,
+            _txn: &DatabaseTransaction,
+            event: &EventEnvelope,
+        ) -> Result<bool, DbErr> {
+            self.0
+                .lock()
+                .expect("lock")
+                .push(event.position.to_string());
+            Ok(true)
+        }
+    }
+
+    #[tokio::test]
+    async fn begin_opens_each_transaction_once_before_its_events() {
+        let dir = temp_dir("consumer-begin");
+        let url = format!("sqlite://{}?mode=rwc", dir.join("c.db").display());
+        let db = crate::store::connect_url::<EventTables>(&url, 2)
+            .await
+            .expect("store");
+        let calls = Calls::default();
+        apply_batch(&db, "producer", &calls, &[tick(1), tick(2), tick(3)])
+            .await
+            .expect("batch");
+        apply(&db, "producer", &calls, &tick(4)).await.expect("one");
+        assert_eq!(
+            *calls.0.lock().expect("lock"),
+            ["begin", "1", "2", "3", "begin", "4"]
+        );
+    }
+}
