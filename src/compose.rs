@@ -10,20 +10,17 @@ use anyhow::{bail, Context};
 
 use parley::subgraphs;
 
-/// The URL each subgraph has in the checked-in supergraph (routers override it at start).
-pub fn default_url(name: &str) -> String {
-    let index = subgraphs::ALL.iter().position(|n| *n == name).unwrap_or(0);
-    format!("http://127.0.0.1:{}/graphql", 4001 + index)
-}
-
 pub fn run(root: &Path, check: bool) -> anyhow::Result<()> {
     let mut specs = Vec::new();
     let mut stale = Vec::new();
-    for name in subgraphs::ALL {
-        let sdl = subgraphs::sdl(name)?;
+    for subgraph in subgraphs::ALL {
+        let (name, sdl) = (subgraph.name(), subgraph.sdl());
         let path = root.join("schema").join(format!("{name}.graphql"));
         write_or_check(&path, &sdl, check, &mut stale)?;
-        specs.push(serde_json::json!({ "name": name, "url": default_url(name), "sdl": sdl }));
+        // The URL it has in the checked-in supergraph: its own port, whatever its place in the registry
+        // (routers override it at start).
+        let url = format!("http://127.0.0.1:{}/graphql", subgraph.port());
+        specs.push(serde_json::json!({ "name": name, "url": url, "sdl": sdl }));
     }
     let supergraph = compose(root, &serde_json::Value::Array(specs))?;
     write_or_check(

@@ -90,7 +90,7 @@ enum Command {
     },
     /// Run one subgraph.
     Subgraph {
-        /// users | social | posts | feed | chat
+        /// The subgraph's name (`parley compose` lists them in schema/).
         name: String,
         /// Port (0: any free port; the chosen one is printed).
         #[arg(long, env = "PARLEY_PORT")]
@@ -192,9 +192,11 @@ fn parse_pairs(pairs: &[String]) -> anyhow::Result<BTreeMap<String, Vec<String>>
 /// `RUST_LOG` filters (default: info for Parley, warn for the rest); `PARLEY_LOG_FORMAT=json` for JSON lines.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(
-            "warn,parley=info,parley_kit=info,parley_users=info,parley_social=info",
-        )
+        let info: Vec<String> = subgraphs::log_targets()
+            .iter()
+            .map(|target| format!("{target}=info"))
+            .collect();
+        tracing_subscriber::EnvFilter::new(format!("warn,{}", info.join(",")))
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

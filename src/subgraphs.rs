@@ -1,104 +1,66 @@
-//! The subgraphs this binary can run, by name.
+//! The registry: every subgraph this binary runs, as values. `parley up`, `subgraph`, `migrate`, `compose`,
+//! the log filter and the guard-rail tests all iterate [`ALL`]; adding a domain is one line here (plus its
+//! crate and its migration crate; see docs/adding-a-subgraph.md).
 
-use std::future::Future;
-
-use anyhow::bail;
-use parley_kit::ServiceConfig;
-use sea_orm_migration::MigratorTrait;
+use anyhow::{bail, Context};
+use parley_kit::{ServiceConfig, Subgraph};
 use tokio::net::TcpListener;
 
 /// Every subgraph, in start order.
-pub const ALL: &[&str] = &[
-    parley_users::NAME,
-    parley_social::NAME,
-    parley_posts::NAME,
-    parley_feed::NAME,
-    parley_chat::NAME,
+pub const ALL: &[&dyn Subgraph] = &[
+    &parley_users::Users,
+    &parley_social::Social,
+    &parley_posts::Posts,
+    &parley_feed::Feed,
+    &parley_chat::Chat,
 ];
 
-/// The subgraphs whose events each one consumes.
-pub fn event_sources(name: &str) -> &'static [&'static str] {
-    match name {
-        "social" => &["users"],
-        "posts" => &["social"],
-        "feed" => &["posts", "social"],
-        "chat" => &["users", "social"],
-        _ => &[],
+/// The subgraph called `name`.
+pub fn find(name: &str) -> anyhow::Result<&'static dyn Subgraph> {
+    match ALL.iter().find(|subgraph| subgraph.name() == name) {
+        Some(subgraph) => Ok(*subgraph),
+        None => bail!("unknown subgraph {name:?} (known: {})", names().join(", ")),
     }
 }
 
-/// The federation SDL of a subgraph.
-pub fn sdl(name: &str) -> anyhow::Result<String> {
-    Ok(match name {
-        "users" => parley_users::sdl(),
-        "social" => parley_social::sdl(),
-        "posts" => parley_posts::sdl(),
-        "feed" => parley_feed::sdl(),
-        "chat" => parley_chat::sdl(),
-        _ => bail!("unknown subgraph {name:?} (known: {})", ALL.join(", ")),
-    })
+/// Every subgraph's name, in start order.
+pub fn names() -> Vec<&'static str> {
+    ALL.iter().map(|subgraph| subgraph.name()).collect()
 }
 
-/// Runs subgraph `name` on `listener` until `shutdown`.
-pub async fn run(
-    name: &str,
-    config: ServiceConfig,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    match name {
-        "users" => parley_users::run(config, listener, shutdown).await,
-        "social" => parley_social::run(config, listener, shutdown).await,
-        "posts" => parley_posts::run(config, listener, shutdown).await,
-        "feed" => parley_feed::run(config, listener, shutdown).await,
-        "chat" => parley_chat::run(config, listener, shutdown).await,
-        _ => bail!("unknown subgraph {name:?} (known: {})", ALL.join(", ")),
-    }
+/// The crates whose logs `parley` shows at info level by default: its own, the kit's and every domain's.
+pub fn log_targets() -> Vec<String> {
+    let mut targets = vec!["parley".to_string(), "parley_kit".to_string()];
+    targets.extend(ALL.iter().map(|s| format!("parley_{}", s.name())));
+    targets
 }
 
 /// `parley subgraph <name>`: binds, prints the address, serves until Ctrl-C or SIGTERM.
 pub async fn serve(name: String, port: Option<u16>) -> anyhow::Result<()> {
-    sdl(&name)?; // unknown names fail before binding
+    let subgraph = find(&name)?; // unknown names fail before binding
     let mut config = ServiceConfig::load(&name)?;
     if let Some(port) = port {
         config.port = port;
     }
-    if config.redis_url.is_some() && config.event_sources.is_empty() {
-        // Through Redis a source is only a name: default to the ones this subgraph consumes.
-        config.event_sources = event_sources(&name)
-            .iter()
-            .map(|source| parley_kit::config::EventSource {
-                name: source.to_string(),
-                url: String::new(),
-            })
-            .collect();
-    }
-    let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
+    let listener = TcpListener::bind((config.host.as_str(), config.port))
+        .await
+        .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     println!("{name} listening on http://{}", listener.local_addr()?);
-    run(&name, config, listener, shutdown_signal()).await
+    subgraph
+        .run(config, listener, Box::pin(shutdown_signal()))
+        .await
 }
 
 /// `parley migrate <name> [--down N]`.
 pub async fn migrate(name: String, down: Option<u32>) -> anyhow::Result<()> {
+    let subgraph = find(&name)?;
     let config = ServiceConfig::load(&name)?;
     let url = config.database_url();
     if url.starts_with("sqlite:") {
         std::fs::create_dir_all(&config.data_dir)?;
     }
     let db = sea_orm::Database::connect(&url).await?;
-    match (name.as_str(), down) {
-        ("users", None) => parley_users::Migrator::up(&db, None).await?,
-        ("users", Some(n)) => parley_users::Migrator::down(&db, Some(n)).await?,
-        ("social", None) => parley_social::Migrator::up(&db, None).await?,
-        ("social", Some(n)) => parley_social::Migrator::down(&db, Some(n)).await?,
-        ("posts", None) => parley_posts::Migrator::up(&db, None).await?,
-        ("posts", Some(n)) => parley_posts::Migrator::down(&db, Some(n)).await?,
-        ("feed", None) => parley_feed::Migrator::up(&db, None).await?,
-        ("feed", Some(n)) => parley_feed::Migrator::down(&db, Some(n)).await?,
-        ("chat", None) => parley_chat::Migrator::up(&db, None).await?,
-        ("chat", Some(n)) => parley_chat::Migrator::down(&db, Some(n)).await?,
-        _ => bail!("unknown subgraph {name:?} (known: {})", ALL.join(", ")),
-    }
+    subgraph.migrate(&db, down).await?;
     println!("{name}: migrations done");
     Ok(())
 }

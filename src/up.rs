@@ -87,13 +87,13 @@ async fn start_all(
     children: &mut Vec<Running>,
 ) -> anyhow::Result<()> {
     let mut urls = Vec::new();
-    for name in subgraphs::ALL {
+    for subgraph in subgraphs::ALL {
         let sub_port = free_port()?;
-        urls.push((name.to_string(), format!("http://127.0.0.1:{sub_port}")));
+        urls.push((subgraph.name(), format!("http://127.0.0.1:{sub_port}")));
     }
     let base = |n: &str| {
         urls.iter()
-            .find(|(name, _)| name == n)
+            .find(|(name, _)| *name == n)
             .map(|(_, u)| u.clone())
     };
     let users = base("users").context("users subgraph")?;
@@ -101,7 +101,8 @@ async fn start_all(
     // Known only to this platform's processes: the router proves itself to the subgraphs with it.
     let router_key = parley_kit::ws::new_router_key();
     for (name, url) in &urls {
-        let sources: Vec<String> = subgraphs::event_sources(name)
+        let sources: Vec<String> = subgraphs::find(name)?
+            .sources()
             .iter()
             .filter_map(|s| base(s).map(|u| format!("{s}={u}")))
             .collect();
@@ -125,7 +126,7 @@ async fn start_all(
             .spawn()
             .with_context(|| format!("starting subgraph {name}"))?;
         children.push(Running {
-            name: name.clone(),
+            name: name.to_string(),
             child,
         });
     }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use parley::subgraphs::ALL;
+use parley::subgraphs::names;
 use serde_yaml::Value;
 
 fn read(path: &str) -> String {
@@ -33,8 +33,8 @@ fn compose_runs_every_subgraph_on_postgres_and_redis_behind_two_routers() {
         assert!(services.get(infra).is_some(), "service {infra}");
     }
     let init = read("deploy/postgres-init.sql");
-    for name in ALL {
-        let service = &services[*name];
+    for name in names() {
+        let service = &services[name];
         assert_eq!(strings(&service["command"]), ["subgraph", name], "{name}");
         let env = &service["environment"];
         let database = env["DATABASE_URL"].as_str().unwrap_or_default();
@@ -58,7 +58,7 @@ fn compose_runs_every_subgraph_on_postgres_and_redis_behind_two_routers() {
     }
     for router in ["router-a", "router-b"] {
         let args = strings(&services[router]["command"]);
-        for name in ALL {
+        for name in names() {
             let url = format!("--subgraph-url={name}=http://{name}:4001/graphql");
             assert!(args.contains(&url), "{router} routes {name}: {args:?}");
         }
@@ -88,7 +88,7 @@ fn kubernetes_has_a_deployment_service_and_autoscaler_per_component() {
             .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
             .unwrap_or_else(|| panic!("{kind} {name}"))
     };
-    for name in ALL.iter().copied().chain(["router"]) {
+    for name in names().into_iter().chain(["router"]) {
         let deployment = find("Deployment", name);
         let container = &deployment["spec"]["template"]["spec"]["containers"][0];
         // The router is ready once its supergraph is loaded; a subgraph once it answers.
@@ -114,7 +114,7 @@ fn kubernetes_has_a_deployment_service_and_autoscaler_per_component() {
     }
     let router_args =
         strings(&find("Deployment", "router")["spec"]["template"]["spec"]["containers"][0]["args"]);
-    for name in ALL {
+    for name in names() {
         assert!(
             router_args
                 .iter()

@@ -2,40 +2,50 @@
 
 mod support;
 
+use parley_kit::Subgraph;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
-use sea_orm_migration::MigratorTrait;
 
-async fn round_trip<M: MigratorTrait>(db: &DatabaseConnection) {
-    M::up(db, None).await.expect("up");
-    M::down(db, None).await.expect("down");
-    M::up(db, None).await.expect("up again");
-    assert!(M::get_pending_migrations(db)
+/// Up, all the way down (the kit's tables too), up again.
+async fn round_trip(subgraph: &dyn Subgraph, db: &DatabaseConnection) {
+    let name = subgraph.name();
+    subgraph.migrate(db, None).await.expect("up");
+    subgraph.migrate(db, Some(u32::MAX)).await.expect("down");
+    let tables = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            match db.get_database_backend() {
+                sea_orm::DbBackend::Postgres => {
+                    "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'"
+                }
+                _ => "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            },
+        ))
         .await
-        .expect("pending")
-        .is_empty());
-}
-
-async fn round_trip_named(name: &str, db: &DatabaseConnection) {
-    match name {
-        "users" => round_trip::<parley_users::Migrator>(db).await,
-        "social" => round_trip::<parley_social::Migrator>(db).await,
-        "posts" => round_trip::<parley_posts::Migrator>(db).await,
-        "feed" => round_trip::<parley_feed::Migrator>(db).await,
-        "chat" => round_trip::<parley_chat::Migrator>(db).await,
-        other => panic!("no migrator listed here for {other}"),
-    }
+        .expect("tables");
+    let left: Vec<String> = tables
+        .iter()
+        .map(|row| row.try_get::<String>("", "name").expect("name"))
+        .filter(|table| table != "seaql_migrations")
+        .collect();
+    assert!(left.is_empty(), "{name}: tables left after down: {left:?}");
+    subgraph.migrate(db, None).await.expect("up again");
+    assert_eq!(
+        subgraph.pending_migrations(db).await.expect("pending"),
+        0,
+        "{name}"
+    );
 }
 
 #[tokio::test]
 async fn migrations_are_reversible_on_sqlite() {
     let dir = parley_kit::testing::temp_dir("migrations");
-    for name in parley::subgraphs::ALL {
+    for subgraph in parley::subgraphs::ALL {
         let url = format!(
             "sqlite://{}?mode=rwc",
-            dir.join(format!("{name}.db")).display()
+            dir.join(format!("{}.db", subgraph.name())).display()
         );
         let db = Database::connect(&url).await.expect("sqlite");
-        round_trip_named(name, &db).await;
+        round_trip(*subgraph, &db).await;
     }
 }
 
@@ -44,10 +54,11 @@ async fn migrations_are_reversible_on_postgres() {
     let Some(admin_url) = support::postgres_url() else {
         return;
     };
-    for name in parley::subgraphs::ALL {
-        let url = support::fresh_postgres_db(&admin_url, &format!("migrate_{name}")).await;
+    for subgraph in parley::subgraphs::ALL {
+        let label = format!("migrate_{}", subgraph.name());
+        let url = support::fresh_postgres_db(&admin_url, &label).await;
         let db = Database::connect(url).await.expect("connect");
-        round_trip_named(name, &db).await;
+        round_trip(*subgraph, &db).await;
     }
 }
 
@@ -78,6 +89,6 @@ async fn instances_starting_together_migrate_once() {
     assert_eq!(n, d, "no migration recorded twice");
     assert_eq!(
         n as usize,
-        <parley_chat::Migrator as MigratorTrait>::migrations().len()
+        <parley_kit::events::WithKitTables<parley_chat::Migrator> as sea_orm_migration::MigratorTrait>::migrations().len()
     );
 }

@@ -132,10 +132,10 @@ impl Platform {
         let extra_router_args = options.extra_router_args;
         let data_dir = testing::temp_dir("e2e");
         let mut listeners = Vec::new();
-        for name in subgraphs::ALL {
+        for name in subgraphs::names() {
             let listener = bind().await;
             let url = format!("http://{}", listener.local_addr().expect("addr"));
-            listeners.push((*name, listener, url));
+            listeners.push((name, listener, url));
         }
         let url_of = |name: &str| {
             listeners
@@ -153,7 +153,9 @@ impl Platform {
             config.jwks_url = jwks.clone();
             config.router_key = Some(router_key.clone());
             config.admin_emails = vec![ADMIN_EMAIL.to_string()];
-            let sources: Vec<String> = subgraphs::event_sources(name)
+            let sources: Vec<String> = subgraphs::find(name)
+                .expect("registered")
+                .sources()
                 .iter()
                 .map(|s| format!("{s}={}", url_of(s)))
                 .collect();
@@ -502,9 +504,9 @@ fn spawn_subgraph(
     let shutdown = async move {
         let _ = stopped.await;
     };
-    let owned = name.to_string();
+    let subgraph = subgraphs::find(name).expect("registered");
     let task =
-        tokio::spawn(async move { subgraphs::run(&owned, config, listener, shutdown).await });
+        tokio::spawn(async move { subgraph.run(config, listener, Box::pin(shutdown)).await });
     Subgraph {
         name: name.to_string(),
         url,

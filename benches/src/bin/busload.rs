@@ -15,11 +15,10 @@ use parley_bench::Samples;
 use parley_kit::events::group::GroupConsumer;
 use parley_kit::events::redis_bus::RedisBus;
 use parley_kit::events::{
-    append, relay, EventBus, EventEnvelope, EventHandler, KitEventTables, KitPublishOrder,
+    append, relay, Event, EventBus, EventEnvelope, EventHandler, EventKind, HandleError,
 };
 use parley_kit::lease::Leadership;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
-use sea_orm_migration::{MigrationTrait, MigratorTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
 
 #[derive(Parser)]
 struct Args {
@@ -38,13 +37,8 @@ struct Args {
     live_rate: u64,
 }
 
-struct Tables;
-
-impl MigratorTrait for Tables {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(KitEventTables), Box::new(KitPublishOrder)]
-    }
-}
+/// Only the kit's own tables (the outbox, inbox and positions).
+type Tables = parley_kit::events::NoTables;
 
 async fn store(args: &Args, label: &str) -> anyhow::Result<DatabaseConnection> {
     let suffix = uuid::Uuid::now_v7().simple().to_string();
@@ -69,6 +63,19 @@ async fn store(args: &Args, label: &str) -> anyhow::Result<DatabaseConnection> {
     Ok(parley_kit::store::connect_url::<Tables>(&url, 10).await?)
 }
 
+/// The benchmark's event.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Tick {
+    i: u64,
+}
+
+impl Event for Tick {
+    const KIND: EventKind = EventKind {
+        name: "Tick",
+        source: "bench",
+    };
+}
+
 /// Counts applied events; can hang on one (a consumer that dies mid-batch).
 struct Counter {
     applied: AtomicU64,
@@ -78,7 +85,11 @@ struct Counter {
 
 #[async_trait]
 impl EventHandler for Counter {
-    async fn handle(&self, _: &DatabaseTransaction, _: &EventEnvelope) -> Result<bool, DbErr> {
+    async fn handle(
+        &self,
+        _: &DatabaseTransaction,
+        _: &EventEnvelope,
+    ) -> Result<bool, HandleError> {
         if self.hang_on_first {
             std::future::pending::<()>().await;
         }
@@ -157,7 +168,7 @@ async fn end_to_end(args: &Args) -> anyhow::Result<()> {
     for chunk in 0..args.events.div_ceil(500) {
         let txn = producer.begin().await?;
         for i in 0..500.min(args.events - chunk * 500) {
-            append(&txn, "Tick", i % 100, &serde_json::json!({ "i": i })).await?;
+            append(&txn, i % 100, &Tick { i }).await?;
         }
         txn.commit().await?;
     }

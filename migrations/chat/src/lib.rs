@@ -14,12 +14,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(parley_kit::events::KitEventTables),
-            Box::new(CreateChat),
-            Box::new(parley_kit::events::KitPublishOrder),
-            Box::new(KnownUserCards),
-        ]
+        vec![Box::new(CreateChat), Box::new(KnownUserCards)]
     }
 }
 

@@ -9,11 +9,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(parley_kit::events::KitEventTables),
-            Box::new(CreateUsers),
-            Box::new(parley_kit::events::KitPublishOrder),
-        ]
+        vec![Box::new(CreateUsers)]
     }
 }
 

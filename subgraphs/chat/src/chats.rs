@@ -3,7 +3,9 @@
 //! and a missing chat alike, so nobody learns which chats exist.
 
 use chrono::{DateTime, Utc};
-use parley_kit::events::contracts::{kind, ChatCreated, ChatMemberChanged};
+use parley_kit::events::contracts::{
+    ChatCreated, ChatMemberAdded, ChatMemberChanged, ChatMemberRemoved,
+};
 use parley_kit::events::{append, Events};
 use parley_kit::store::begin_write;
 use sea_orm::{
@@ -225,7 +227,7 @@ impl ChatService {
             creator_id: me,
             member_ids: vec![me, other],
         };
-        append(&txn, kind::CHAT_CREATED, chat.id, &event).await?;
+        append(&txn, chat.id, &event).await?;
         txn.commit().await?;
         self.events.wake();
         Ok(chat)
@@ -286,7 +288,7 @@ impl ChatService {
             creator_id: me,
             member_ids: std::iter::once(me).chain(others).collect(),
         };
-        append(&txn, kind::CHAT_CREATED, chat.id, &event).await?;
+        append(&txn, chat.id, &event).await?;
         txn.commit().await?;
         self.events.wake();
         Ok(chat)
@@ -324,7 +326,7 @@ impl ChatService {
             user_id: user,
             by: me,
         };
-        append(&txn, kind::CHAT_MEMBER_ADDED, chat_id, &change).await?;
+        append(&txn, chat_id, &ChatMemberAdded(change)).await?;
         txn.commit().await?;
         self.events.wake();
         Ok(chat)
@@ -350,7 +352,7 @@ impl ChatService {
             user_id: user,
             by: me,
         };
-        append(&txn, kind::CHAT_MEMBER_REMOVED, chat_id, &change).await?;
+        append(&txn, chat_id, &ChatMemberRemoved(change)).await?;
         txn.commit().await?;
         self.events.wake();
         Ok(chat)
@@ -378,7 +380,7 @@ impl ChatService {
             user_id: me,
             by: me,
         };
-        append(&txn, kind::CHAT_MEMBER_REMOVED, chat_id, &change).await?;
+        append(&txn, chat_id, &ChatMemberRemoved(change)).await?;
         txn.commit().await?;
         self.events.wake();
         Ok(())

@@ -6,7 +6,7 @@
 //! non-member cannot tell a chat they are not in from one that does not exist.
 //!
 //! Layout (read top-down):
-//! - [`run`] / [`build`]: store, relay, consumers, typing tracker, schema.
+//! - [`Chat`]: the subgraph as a value; its `build` starts the typing tracker and makes the schema.
 //! - `schema/`: queries, mutations, subscriptions (`mod.rs`), GraphQL types (`types`).
 //! - `chats` (the [`chats::ChatService`] handle, membership, groups), `messages`, `receipts`, `typing`.
 //! - `projection` (known users and blocks from users' and social's events), `store` (entities), `error`.
@@ -20,51 +20,48 @@ pub mod schema;
 mod store;
 mod typing;
 
-use std::future::Future;
 use std::sync::Arc;
 
-use parley_kit::{Runtime, ServiceConfig};
-use tokio::net::TcpListener;
+use async_graphql::SchemaBuilder;
+use parley_kit::{Domain, Parts, Runtime};
 
 pub use error::ChatError;
 pub use migration_chat::Migrator;
 
-pub const NAME: &str = "chat";
+/// The chat subgraph.
+pub struct Chat;
 
-pub fn sdl() -> String {
-    schema::builder()
-        .finish()
-        .sdl_with_options(async_graphql::SDLExportOptions::new().federation())
-}
+#[async_trait::async_trait]
+impl Domain for Chat {
+    const NAME: &'static str = "chat";
+    const PORT: u16 = 4005;
+    type Migrator = Migrator;
+    type Handler = projection::Projection;
+    type Query = schema::Query;
+    type Mutation = schema::Mutation;
+    type Subscription = schema::Subscription;
 
-/// Runs the chat subgraph on `listener` until `shutdown`.
-pub async fn run(
-    config: ServiceConfig,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let (runtime, schema) = build(config).await?;
-    runtime
-        .serve(schema, axum::Router::new(), listener, shutdown)
-        .await?;
-    Ok(())
-}
+    fn schema() -> SchemaBuilder<schema::Query, schema::Mutation, schema::Subscription> {
+        schema::builder()
+    }
 
-/// Starts the store, relay, consumers and typing tracker, and builds the schema, without serving.
-pub async fn build(config: ServiceConfig) -> anyhow::Result<(Runtime, schema::ChatSchema)> {
-    let mut runtime = Runtime::start::<Migrator>(config).await?;
-    runtime.consume(Arc::new(projection::Projection));
-    let live = Arc::new(parley_kit::live::Live::with_extra_keys(
-        runtime.events.bus.clone(),
-        NAME,
-        Some(schema::user_topics),
-    ));
-    let (typing, typing_task) = typing::Typing::start(&live);
-    runtime.add_task(typing_task);
-    let service = Arc::new(chats::ChatService {
-        db: runtime.db.clone(),
-        events: runtime.events.clone(),
-    });
-    let schema = schema::build(runtime.db.clone(), service, live, typing);
-    Ok((runtime, schema))
+    /// Live streams, the typing tracker and the schema.
+    async fn build(runtime: &mut Runtime) -> anyhow::Result<Parts<Self>> {
+        let live = Arc::new(parley_kit::live::Live::with_extra_keys(
+            runtime.events.bus.clone(),
+            Self::NAME,
+            Some(schema::user_topics),
+        ));
+        let (typing, typing_task) = typing::Typing::start(&live);
+        runtime.add_task(typing_task);
+        let service = Arc::new(chats::ChatService {
+            db: runtime.db.clone(),
+            events: runtime.events.clone(),
+        });
+        Ok(Parts {
+            schema: schema::build(runtime.db.clone(), service, live, typing),
+            routes: axum::Router::new(),
+            handler: projection::Projection,
+        })
+    }
 }

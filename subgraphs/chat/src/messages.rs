@@ -5,7 +5,9 @@
 
 use chrono::Utc;
 use parley_kit::events::append;
-use parley_kit::events::contracts::{kind, ChatMessage, UserCard};
+use parley_kit::events::contracts::{
+    ChatMessage, MessageDeleted, MessageEdited, MessageSent, UserCard,
+};
 use parley_kit::store::begin_write;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
@@ -182,7 +184,7 @@ pub async fn insert_message<C: ConnectionTrait>(
         .exec(txn)
         .await?;
     let sent = payload(txn, &stored).await?;
-    append(txn, kind::MESSAGE_SENT, chat.id, &sent).await?;
+    append(txn, chat.id, &MessageSent(sent)).await?;
     Ok(stored)
 }
 
@@ -280,9 +282,8 @@ impl ChatService {
         let edited = active.update(&txn).await?;
         append(
             &txn,
-            kind::MESSAGE_EDITED,
             edited.chat_id,
-            &payload(&txn, &edited).await?,
+            &MessageEdited(payload(&txn, &edited).await?),
         )
         .await?;
         txn.commit().await?;
@@ -320,9 +321,8 @@ impl ChatService {
         let deleted = active.update(&txn).await?;
         append(
             &txn,
-            kind::MESSAGE_DELETED,
             deleted.chat_id,
-            &payload(&txn, &deleted).await?,
+            &MessageDeleted(payload(&txn, &deleted).await?),
         )
         .await?;
         txn.commit().await?;

@@ -4,35 +4,34 @@
 //! Users' events arrive in the order they were written, so the last one applied holds the current card.
 
 use async_trait::async_trait;
-use parley_kit::events::contracts::{kind, UserProfileUpdated, UserRegistered};
-use parley_kit::events::{EventEnvelope, EventHandler};
+use parley_kit::blocks;
+use parley_kit::events::Handler;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{DatabaseTransaction, DbErr, EntityTrait, Set};
 use uuid::Uuid;
 
 use crate::store::known_user;
 
+parley_kit::consumed! {
+    pub enum ChatInput { UserRegistered, UserProfileUpdated, UserBlocked, UserUnblocked }
+}
+
 pub struct Projection;
 
 #[async_trait]
-impl EventHandler for Projection {
-    async fn handle(
-        &self,
-        txn: &DatabaseTransaction,
-        event: &EventEnvelope,
-    ) -> Result<bool, DbErr> {
-        match event.kind.as_str() {
-            kind::USER_REGISTERED => {
-                let e: UserRegistered = event.decode()?;
-                remember(txn, e.user_id, e.nickname, e.avatar_url).await?;
-                Ok(true)
+impl Handler for Projection {
+    type Event = ChatInput;
+
+    async fn apply(&self, txn: &DatabaseTransaction, event: ChatInput) -> Result<(), DbErr> {
+        match event {
+            ChatInput::UserRegistered(e) => {
+                remember(txn, e.user_id, e.nickname, e.avatar_url).await
             }
-            kind::USER_PROFILE_UPDATED => {
-                let e: UserProfileUpdated = event.decode()?;
-                remember(txn, e.user_id, e.nickname, e.avatar_url).await?;
-                Ok(true)
+            ChatInput::UserProfileUpdated(e) => {
+                remember(txn, e.user_id, e.nickname, e.avatar_url).await
             }
-            _ => Ok(parley_kit::blocks::apply(txn, event).await?.is_some()),
+            ChatInput::UserBlocked(b) => blocks::block(txn, &b).await,
+            ChatInput::UserUnblocked(b) => blocks::unblock(txn, &b).await,
         }
     }
 }

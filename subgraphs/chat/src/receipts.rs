@@ -2,7 +2,7 @@
 //! count they imply, and who has read a message.
 
 use parley_kit::events::append;
-use parley_kit::events::contracts::{kind, ChatReceipt};
+use parley_kit::events::contracts::{ChatReceipt, MessageRead, MessageReceived};
 use parley_kit::store::begin_write;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
@@ -61,11 +61,10 @@ impl ChatService {
             message_id,
             seq,
         };
-        let name = match marker {
-            Marker::Delivered => kind::MESSAGE_RECEIVED,
-            Marker::Read => kind::MESSAGE_READ,
-        };
-        append(&txn, name, chat_id, &receipt).await?;
+        match marker {
+            Marker::Delivered => append(&txn, chat_id, &MessageReceived(receipt)).await?,
+            Marker::Read => append(&txn, chat_id, &MessageRead(receipt)).await?,
+        }
         txn.commit().await?;
         self.events.wake();
         Ok(true)

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use parley_kit::events::contracts::{kind, ChatTyping};
+use parley_kit::events::contracts::ChatTyping;
+use parley_kit::events::Event;
 use parley_kit::events::{EventBus, EventEnvelope};
 use parley_kit::live::Live;
 use uuid::Uuid;
@@ -74,8 +75,8 @@ impl Typing {
         let event = EventEnvelope {
             position: 0,
             id: Uuid::now_v7(),
-            source: crate::NAME.to_string(),
-            kind: kind::CHAT_TYPING.to_string(),
+            source: <crate::Chat as parley_kit::Domain>::NAME.to_string(),
+            kind: ChatTyping::KIND.name.to_string(),
             aggregate_id: signal.chat_id.to_string(),
             occurred_at: Utc::now(),
             payload: serde_json::to_value(&signal).unwrap_or_default(),
@@ -87,10 +88,7 @@ impl Typing {
 
     /// Learns signals published by other instances (our own are already in the map).
     fn observe(&self, event: &EventEnvelope) {
-        if event.kind != kind::CHAT_TYPING {
-            return;
-        }
-        let Ok(signal) = event.decode::<ChatTyping>() else {
+        let Ok(Some(signal)) = event.decode::<ChatTyping>() else {
             return;
         };
         let mut entries = self.lock();

@@ -9,10 +9,11 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use chrono::Utc;
+use parley_kit::blocks;
 use parley_kit::events::contracts::{
-    kind, BlockChanged, FollowChanged, PostChanged, TopicSubscriptionChanged, VoteCast,
+    BlockChanged, FollowChanged, PostChanged, TopicSubscriptionChanged, VoteCast,
 };
-use parley_kit::events::{EventEnvelope, EventHandler};
+use parley_kit::events::Handler;
 use parley_kit::rank;
 use parley_kit::store::set_by_key;
 use sea_orm::sea_query::{Condition, Expr, Query};
@@ -32,8 +33,18 @@ pub struct Fanout;
 /// The PostgreSQL advisory lock fan-out transactions hold (`parleyfd`).
 const FANOUT_LOCK: i64 = 0x7061_726c_6579_6664;
 
+parley_kit::consumed! {
+    /// Everything the fan-out rule depends on.
+    pub enum FeedEvent {
+        PostCreated, PostDeleted, VoteSubmitted, VoteUpdated, FollowAccepted, FollowRemoved,
+        TopicSubscribed, TopicUnsubscribed, UserBlocked, UserUnblocked,
+    }
+}
+
 #[async_trait]
-impl EventHandler for Fanout {
+impl Handler for Fanout {
+    type Event = FeedEvent;
+
     /// Fan-out transactions run one at a time. Feed reads two streams (posts, social) at once, and two
     /// transactions that each read what the other writes would miss each other: a follow applied while its
     /// followee's new post is applied sees no post to backfill, the post sees no follower to fan out to, and
@@ -48,27 +59,22 @@ impl EventHandler for Fanout {
         Ok(())
     }
 
-    async fn handle(
-        &self,
-        txn: &DatabaseTransaction,
-        event: &EventEnvelope,
-    ) -> Result<bool, DbErr> {
-        match event.kind.as_str() {
-            kind::POST_CREATED => post_created(txn, event.decode()?).await?,
-            kind::POST_DELETED => post_deleted(txn, event.decode::<PostChanged>()?.post_id).await?,
-            kind::VOTE_SUBMITTED | kind::VOTE_UPDATED => vote(txn, event.decode()?).await?,
-            kind::SUBSCRIPTION_REQUEST_ACCEPTED => followed(txn, event.decode()?).await?,
-            kind::SUBSCRIPTION_REMOVED => unfollowed(txn, event.decode()?).await?,
-            kind::TOPIC_SUBSCRIBED => subscribed(txn, event.decode()?).await?,
-            kind::TOPIC_UNSUBSCRIBED => unsubscribed(txn, event.decode()?).await?,
-            kind::USER_BLOCKED | kind::USER_UNBLOCKED => {
-                if let Some((true, b)) = parley_kit::blocks::apply(txn, event).await? {
-                    blocked(txn, b).await?;
-                }
+    async fn apply(&self, txn: &DatabaseTransaction, event: FeedEvent) -> Result<(), DbErr> {
+        match event {
+            FeedEvent::PostCreated(post) => post_created(txn, post.0).await,
+            FeedEvent::PostDeleted(post) => post_deleted(txn, post.post_id).await,
+            FeedEvent::VoteSubmitted(v) => vote(txn, v.0).await,
+            FeedEvent::VoteUpdated(v) => vote(txn, v.0).await,
+            FeedEvent::FollowAccepted(f) => followed(txn, f.0).await,
+            FeedEvent::FollowRemoved(f) => unfollowed(txn, f.0).await,
+            FeedEvent::TopicSubscribed(t) => subscribed(txn, t.0).await,
+            FeedEvent::TopicUnsubscribed(t) => unsubscribed(txn, t.0).await,
+            FeedEvent::UserBlocked(b) => {
+                blocks::block(txn, &b).await?;
+                blocked(txn, b.0).await
             }
-            _ => return Ok(false),
+            FeedEvent::UserUnblocked(b) => blocks::unblock(txn, &b).await,
         }
-        Ok(true)
     }
 }
 

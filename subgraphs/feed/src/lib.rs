@@ -3,23 +3,19 @@
 //! this subgraph's own store (it never reads another store), ranks copied for keyset sorts and refreshed for
 //! decay.
 //!
-//! Layout: [`run`] / [`build`]; `schema` (the query); `fanout` (the event handler and rank refresh); `store`
+//! Layout: [`Feed`] (the subgraph as a value); `schema` (the query); `fanout` (the event handler and rank refresh); `store`
 //! (entities); [`FeedError`].
 
 mod fanout;
 mod schema;
 mod store;
 
-use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
-use parley_kit::{CodedError, ErrorCode, Runtime, ServiceConfig};
-use tokio::net::TcpListener;
+use async_graphql::{EmptyMutation, EmptySubscription, SchemaBuilder};
+use parley_kit::{CodedError, Domain, ErrorCode, Parts, Runtime};
 
 pub use migration_feed::Migrator;
-
-pub const NAME: &str = "feed";
 
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
@@ -33,43 +29,45 @@ impl CodedError for FeedError {
     }
 }
 
-pub fn sdl() -> String {
-    schema::builder()
-        .finish()
-        .sdl_with_options(async_graphql::SDLExportOptions::new().federation())
-}
-
 /// How often hot ranks in timelines are refreshed.
 const DECAY_INTERVAL: Duration = Duration::from_secs(300);
 
-pub async fn run(
-    config: ServiceConfig,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let (runtime, schema) = build(config).await?;
-    runtime
-        .serve(schema, axum::Router::new(), listener, shutdown)
-        .await?;
-    Ok(())
-}
+/// The feed subgraph.
+pub struct Feed;
 
-pub async fn build(config: ServiceConfig) -> anyhow::Result<(Runtime, schema::FeedSchema)> {
-    let mut runtime = Runtime::start::<Migrator>(config).await?;
-    runtime.consume(Arc::new(fanout::Fanout));
-    let db = runtime.db.clone();
-    runtime.add_task(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(DECAY_INTERVAL);
-        tick.tick().await;
-        loop {
+#[async_trait::async_trait]
+impl Domain for Feed {
+    const NAME: &'static str = "feed";
+    const PORT: u16 = 4004;
+    type Migrator = Migrator;
+    type Handler = fanout::Fanout;
+    type Query = schema::Query;
+    type Mutation = EmptyMutation;
+    type Subscription = EmptySubscription;
+
+    fn schema() -> SchemaBuilder<schema::Query, EmptyMutation, EmptySubscription> {
+        schema::builder()
+    }
+
+    /// The rank refresh task and the schema.
+    async fn build(runtime: &mut Runtime) -> anyhow::Result<Parts<Self>> {
+        let db = runtime.db.clone();
+        runtime.add_task(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(DECAY_INTERVAL);
             tick.tick().await;
-            if let Err(err) = fanout::refresh_ranks(&db).await {
-                tracing::warn!(error = %err, "feed rank refresh failed");
+            loop {
+                tick.tick().await;
+                if let Err(err) = fanout::refresh_ranks(&db).await {
+                    tracing::warn!(error = %err, "feed rank refresh failed");
+                }
             }
-        }
-    }));
-    let schema = schema::build(runtime.db.clone());
-    Ok((runtime, schema))
+        }));
+        Ok(Parts {
+            schema: schema::build(runtime.db.clone()),
+            routes: axum::Router::new(),
+            handler: fanout::Fanout,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -78,23 +76,23 @@ mod tests {
 
     use chrono::Utc;
     use parley_kit::events::consumer::apply;
-    use parley_kit::events::contracts::{kind, FollowChanged, PostChanged};
-    use parley_kit::events::{EventEnvelope, EventHandler};
+    use parley_kit::events::contracts::{FollowAccepted, FollowChanged, PostChanged, PostCreated};
+    use parley_kit::events::{Event, EventEnvelope, EventHandler};
     use sea_orm::{EntityTrait, PaginatorTrait};
     use uuid::Uuid;
 
     use super::*;
     use crate::store::timeline;
 
-    fn envelope(position: i64, kind: &str, payload: serde_json::Value) -> EventEnvelope {
+    fn envelope<E: Event>(position: i64, event: E) -> EventEnvelope {
         EventEnvelope {
             position,
             id: Uuid::now_v7(),
-            source: "test".into(),
-            kind: kind.into(),
+            source: E::KIND.source.into(),
+            kind: E::KIND.name.into(),
             aggregate_id: "x".into(),
             occurred_at: Utc::now(),
-            payload,
+            payload: serde_json::to_value(event).expect("json"),
         }
     }
 
@@ -106,11 +104,7 @@ mod tests {
             created_at: Utc::now(),
             score: 0,
         };
-        envelope(
-            position,
-            kind::POST_CREATED,
-            serde_json::to_value(post).expect("json"),
-        )
+        envelope(position, PostCreated(post))
     }
 
     fn follow_event(position: i64, reader: Uuid, author: Uuid) -> EventEnvelope {
@@ -118,8 +112,7 @@ mod tests {
             follower_id: reader,
             followee_id: author,
         };
-        let payload = serde_json::to_value(follow).expect("json");
-        envelope(position, kind::SUBSCRIPTION_REQUEST_ACCEPTED, payload)
+        envelope(position, FollowAccepted(follow))
     }
 
     /// A follow and its followee's new post applied at the same time, each in its own transaction (feed reads
@@ -134,9 +127,9 @@ mod tests {
         };
         let url = parley_kit::testing::fresh_postgres_db(&admin, "feed_race").await;
         let mut config =
-            parley_kit::testing::config(NAME, parley_kit::testing::temp_dir("feed-race"));
+            parley_kit::testing::config(Feed::NAME, parley_kit::testing::temp_dir("feed-race"));
         config.database_url = Some(url);
-        let (runtime, _) = build(config).await.expect("build");
+        let (runtime, _) = Feed::start(config).await.expect("build");
         let (reader, author) = (Uuid::now_v7(), Uuid::now_v7());
         let post = post_event(1, author);
         let follow = follow_event(1, reader, author);
@@ -173,8 +166,8 @@ mod tests {
     #[tokio::test]
     async fn replaying_events_changes_nothing() {
         let config =
-            parley_kit::testing::config(NAME, parley_kit::testing::temp_dir("feed-replay"));
-        let (runtime, _) = build(config).await.expect("build");
+            parley_kit::testing::config(Feed::NAME, parley_kit::testing::temp_dir("feed-replay"));
+        let (runtime, _) = Feed::start(config).await.expect("build");
         let (reader, author) = (Uuid::now_v7(), Uuid::now_v7());
         let follow = follow_event(1, reader, author);
         let post = post_event(2, author);

@@ -1,7 +1,7 @@
 //! The projection of social's blocks that every content domain keeps (posts, feed, chat): who blocked whom,
 //! learnt from `UserBlocked` / `UserUnblocked`, so a domain can refuse an interaction between two users
-//! without calling social. [`create_table`] goes in the domain's migration; [`Projection`] (or [`apply`] inside
-//! a domain's own handler) keeps it current; [`either_blocked`] and [`partners`] read it.
+//! without calling social. [`create_table`] goes in the domain's migration; [`Projection`] (or [`block`] and
+//! [`unblock`] inside a domain's own handler) keeps it current; [`either_blocked`] and [`partners`] read it.
 
 use std::collections::BTreeSet;
 
@@ -15,8 +15,8 @@ use sea_orm_migration::prelude::{DeriveIden, Index, SchemaManager, Table};
 use sea_orm_migration::schema::uuid;
 use uuid::Uuid;
 
-use crate::events::contracts::{kind, BlockChanged};
-use crate::events::{EventEnvelope, EventHandler};
+use crate::events::contracts::BlockChanged;
+use crate::events::Handler;
 
 pub mod block {
     use sea_orm::entity::prelude::*;
@@ -61,47 +61,45 @@ pub async fn create_table(m: &SchemaManager<'_>) -> Result<(), DbErr> {
     .await
 }
 
-/// Applies a block event; returns `None` for other events, else the change.
-pub async fn apply(
-    txn: &DatabaseTransaction,
-    event: &EventEnvelope,
-) -> Result<Option<(bool, BlockChanged)>, DbErr> {
-    match event.kind.as_str() {
-        kind::USER_BLOCKED => {
-            let b: BlockChanged = event.decode()?;
-            block::Entity::insert(block::ActiveModel {
-                blocker_id: Set(b.blocker_id),
-                blocked_id: Set(b.blocked_id),
-            })
-            .on_conflict_do_nothing_on([block::Column::BlockerId, block::Column::BlockedId])
-            .exec(txn)
-            .await?;
-            Ok(Some((true, b)))
-        }
-        kind::USER_UNBLOCKED => {
-            let b: BlockChanged = event.decode()?;
-            block::Entity::delete_many()
-                .filter(block::Column::BlockerId.eq(b.blocker_id))
-                .filter(block::Column::BlockedId.eq(b.blocked_id))
-                .exec(txn)
-                .await?;
-            Ok(Some((false, b)))
-        }
-        _ => Ok(None),
-    }
+/// Records that `b.blocker_id` blocked `b.blocked_id` (`UserBlocked`).
+pub async fn block(txn: &DatabaseTransaction, b: &BlockChanged) -> Result<(), DbErr> {
+    block::Entity::insert(block::ActiveModel {
+        blocker_id: Set(b.blocker_id),
+        blocked_id: Set(b.blocked_id),
+    })
+    .on_conflict_do_nothing_on([block::Column::BlockerId, block::Column::BlockedId])
+    .exec(txn)
+    .await?;
+    Ok(())
+}
+
+/// Forgets that block (`UserUnblocked`).
+pub async fn unblock(txn: &DatabaseTransaction, b: &BlockChanged) -> Result<(), DbErr> {
+    block::Entity::delete_many()
+        .filter(block::Column::BlockerId.eq(b.blocker_id))
+        .filter(block::Column::BlockedId.eq(b.blocked_id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+crate::consumed! {
+    /// What a domain whose only interest in social is blocks consumes.
+    pub enum BlockEvent { UserBlocked, UserUnblocked }
 }
 
 /// The handler of a domain whose only interest in social is blocks.
 pub struct Projection;
 
 #[async_trait]
-impl EventHandler for Projection {
-    async fn handle(
-        &self,
-        txn: &DatabaseTransaction,
-        event: &EventEnvelope,
-    ) -> Result<bool, DbErr> {
-        Ok(apply(txn, event).await?.is_some())
+impl Handler for Projection {
+    type Event = BlockEvent;
+
+    async fn apply(&self, txn: &DatabaseTransaction, event: BlockEvent) -> Result<(), DbErr> {
+        match event {
+            BlockEvent::UserBlocked(b) => block(txn, &b).await,
+            BlockEvent::UserUnblocked(b) => unblock(txn, &b).await,
+        }
     }
 }
 

@@ -16,6 +16,8 @@
 //! - [`live`]: subscription streams off the event bus, counted while open.
 //! - [`mail`]: outgoing mail over SMTP, or into files when no SMTP server is configured.
 //! - [`runtime`]: what a running subgraph holds (store, relay, consumers, verifier) and how it starts.
+//! - [`subgraph`]: a domain as a value ([`Domain`], implemented by each domain crate; [`Subgraph`], what the
+//!   registry lists): its name, port, migrations, consumed events, SDL, and how it runs.
 //! - [`server`]: the axum server every subgraph runs: `/graphql`, `/ws`, `/health`, `/metrics`, `/events`.
 //! - [`ws`]: graphql-transport-ws on `/ws`: many operations per connection, the caller per operation on the
 //!   router's connection.
@@ -36,6 +38,7 @@ pub mod rank;
 pub mod runtime;
 pub mod server;
 pub mod store;
+pub mod subgraph;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod ws;
@@ -44,3 +47,4 @@ pub use auth::{Identity, Role};
 pub use config::ServiceConfig;
 pub use error::{ApiResult, CodedError, ErrorCode, ResultExt};
 pub use runtime::Runtime;
+pub use subgraph::{Domain, Parts, Subgraph};

@@ -1,5 +1,6 @@
 //! What a subgraph process holds while it runs: its store, event relay and consumers, and token verifier.
-//! A domain's `run` is: [`Runtime::start`] → build the schema → [`Runtime::serve`].
+//! A subgraph runs as: [`Runtime::start`] → the domain builds its schema → [`Runtime::serve`]
+//! ([`crate::subgraph`] does this for every domain).
 //!
 //! Without `redis_url` the process is the only instance: an in-process bus, and consumers pull the producers'
 //! `/events` feeds. With it, events go through Redis Streams, several instances of a subgraph can run side by
@@ -35,6 +36,9 @@ pub struct Runtime {
     leadership: Leadership,
     /// This process among the subgraph's instances.
     pub instance: String,
+    /// The address it serves on, once known (set before the domain builds; `None` in tests that only
+    /// build).
+    pub address: Option<std::net::SocketAddr>,
     /// Background tasks (relay, consumers), aborted when the server stops.
     tasks: Vec<JoinHandle<()>>,
 }
@@ -68,12 +72,14 @@ impl Runtime {
             redis,
             leadership,
             instance,
+            address: None,
             tasks: vec![relay_task],
         })
     }
 
     /// Consumes the configured event sources with `handler`: from their Redis streams through this
-    /// subgraph's consumer groups, or by pulling their `/events` feeds.
+    /// subgraph's consumer groups, or by pulling their `/events` feeds. (The kit calls it with the domain's
+    /// handler; see [`crate::subgraph`].)
     pub fn consume(&mut self, handler: Arc<dyn EventHandler>) {
         let Some(redis) = &self.redis else {
             let tasks = spawn_consumers(self.db.clone(), &self.config.event_sources, handler);

@@ -1,11 +1,12 @@
 //! Store bootstrap: connect to SQLite (default, a file in the data dir) or PostgreSQL (`DATABASE_URL`), then
-//! bring the domain's schema up to date with its migrations.
+//! bring the domain's schema up to date with its migrations (and the kit's own tables, [`WithKitTables`]).
 
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;
 
+use crate::events::tables::WithKitTables;
 use crate::ServiceConfig;
 
 /// Connects to the configured store and runs the domain's pending migrations.
@@ -20,7 +21,7 @@ pub async fn connect<M: MigratorTrait>(
     connect_url::<M>(&url, config.db_pool).await
 }
 
-/// Connects to `url` and runs the domain's pending migrations.
+/// Connects to `url` and runs the pending migrations of the domain (`M`) and of the kit.
 pub async fn connect_url<M: MigratorTrait>(
     url: &str,
     pool: u32,
@@ -41,9 +42,9 @@ pub async fn connect_url<M: MigratorTrait>(
     }
     let db = Database::connect(options).await?;
     if url.starts_with("postgres") {
-        migrate_exclusively::<M>(url, &db).await?;
+        migrate_exclusively::<WithKitTables<M>>(url, &db).await?;
     } else {
-        M::up(&db, None).await?; // one SQLite file has one process
+        WithKitTables::<M>::up(&db, None).await?; // one SQLite file has one process
     }
     Ok(db)
 }

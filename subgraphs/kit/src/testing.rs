@@ -4,17 +4,21 @@ use std::path::PathBuf;
 
 use crate::ServiceConfig;
 
-/// The kit's own event tables (outbox, inbox, positions), for a test's store:
+/// A store with only the kit's own event tables (outbox, inbox, positions, dead letters):
 /// `store::connect_url::<EventTables>(url, n)`.
-pub struct EventTables;
+pub type EventTables = crate::events::tables::NoTables;
 
-impl sea_orm_migration::MigratorTrait for EventTables {
-    fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
-        vec![
-            Box::new(crate::events::KitEventTables),
-            Box::new(crate::events::KitPublishOrder),
-        ]
-    }
+/// The payload of [`tick`]'s events, for tests that append them.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Tick {
+    pub n: i64,
+}
+
+impl crate::events::Event for Tick {
+    const KIND: crate::events::EventKind = crate::events::EventKind {
+        name: "Tick",
+        source: "producer",
+    };
 }
 
 /// An event of no domain (`Tick` on aggregate `clock` from `producer`) at `position`, payload `{"n": position}`.

@@ -7,17 +7,20 @@ use axum::extract::{Query, State};
 use parley_kit::events::feed::{handler, FeedState};
 use parley_kit::events::{append, relay, InProcessBus};
 use parley_kit::lease::Leadership;
-use parley_kit::testing::{fresh_postgres_db, postgres_url, EventTables};
+use parley_kit::testing::{fresh_postgres_db, postgres_url, EventTables, Tick};
 use sea_orm::TransactionTrait;
 
-/// The kinds `GET /events?after=N` returns.
+/// The aggregates of the events `GET /events?after=N` returns.
 async fn feed_after(state: &FeedState, after: i64) -> Vec<(i64, String)> {
     let params = serde_json::from_value(serde_json::json!({ "after": after })).expect("params");
     let events = handler(State(state.clone()), Query(params))
         .await
         .expect("feed")
         .0;
-    events.into_iter().map(|e| (e.position, e.kind)).collect()
+    events
+        .into_iter()
+        .map(|e| (e.position, e.aggregate_id))
+        .collect()
 }
 
 /// The feed after `after` once it has something (the relay publishes in the background), or empty after 2 s.
@@ -53,18 +56,16 @@ async fn a_late_commit_is_not_skipped_by_consumers_past_it() {
 
     // The early transaction takes its position first and commits last.
     let early = db.begin().await.expect("begin");
-    append(&early, "Early", "a", &serde_json::json!({}))
+    append(&early, "early", &Tick { n: 1 })
         .await
         .expect("append");
     let late = db.begin().await.expect("begin");
-    append(&late, "Late", "b", &serde_json::json!({}))
-        .await
-        .expect("append");
+    append(&late, "late", &Tick { n: 2 }).await.expect("append");
     late.commit().await.expect("commit");
     events.wake();
     assert_eq!(
         first_events_after(&state, 0).await,
-        [(1, "Late".to_string())]
+        [(1, "late".to_string())]
     );
 
     // A consumer that has read up to 1 still gets the early event once it commits.
@@ -72,11 +73,11 @@ async fn a_late_commit_is_not_skipped_by_consumers_past_it() {
     events.wake();
     assert_eq!(
         first_events_after(&state, 1).await,
-        [(2, "Early".to_string())]
+        [(2, "early".to_string())]
     );
     assert_eq!(
         feed_after(&state, 0).await,
-        [(1, "Late".to_string()), (2, "Early".to_string())]
+        [(1, "late".to_string()), (2, "early".to_string())]
     );
     task.abort();
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use parley_kit::events::group::{dead_letter_key, GroupConsumer};
 use parley_kit::events::redis_bus::RedisBus;
-use parley_kit::events::{EventBus, EventEnvelope, EventHandler};
+use parley_kit::events::{EventBus, EventEnvelope, EventHandler, HandleError};
 use parley_kit::lease::Leadership;
 use parley_kit::testing::{temp_dir, tick, EventTables, RedisServer};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, Statement};
@@ -57,13 +57,13 @@ impl EventHandler for Recorder {
         &self,
         txn: &DatabaseTransaction,
         event: &EventEnvelope,
-    ) -> Result<bool, DbErr> {
+    ) -> Result<bool, HandleError> {
         self.reached.lock().expect("lock").push(event.position);
         if Some(event.position) == self.hang_at {
             std::future::pending::<()>().await;
         }
         if Some(event.position) == self.fail_at {
-            return Err(DbErr::Custom("poison".into()));
+            return Err(DbErr::Custom("poison".into()).into());
         }
         txn.execute_unprepared(&format!(
             "INSERT INTO applied (position) VALUES ({})",

@@ -3,7 +3,9 @@
 
 use chrono::Utc;
 use parley_kit::events::append;
-use parley_kit::events::contracts::{kind, CommentChanged};
+use parley_kit::events::contracts::{
+    CommentChanged, CommentCreated, CommentDeleted, CommentUpdated,
+};
 use parley_kit::pagination::{self, keyset_desc, Page, RankType};
 use parley_kit::store::begin_write;
 use parley_kit::{rank, Identity, Role};
@@ -109,7 +111,7 @@ impl Content {
             post_author_id: post.author_id,
             parent_author_id: parent.as_ref().map(|p| p.author_id),
         };
-        append(&txn, kind::COMMENT_CREATED, post_id, &event).await?;
+        append(&txn, post_id, &CommentCreated(event)).await?;
         txn.commit().await?;
         self.events.wake();
         Ok(created)
@@ -135,9 +137,8 @@ impl Content {
         let updated = active.update(&txn).await?;
         append(
             &txn,
-            kind::COMMENT_UPDATED,
             updated.post_id,
-            &changed(&updated, post.author_id),
+            &CommentUpdated(changed(&updated, post.author_id)),
         )
         .await?;
         txn.commit().await?;
@@ -173,9 +174,8 @@ impl Content {
             .await?;
         append(
             &txn,
-            kind::COMMENT_DELETED,
             post_id,
-            &changed(&deleted, post_author),
+            &CommentDeleted(changed(&deleted, post_author)),
         )
         .await?;
         txn.commit().await?;

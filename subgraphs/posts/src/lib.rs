@@ -4,7 +4,7 @@
 //! controversial); live `commentAdded` and `postScoreChanged` subscriptions fed by the event bus.
 //!
 //! Layout (read top-down):
-//! - [`run`] / [`build`]: store, relay, consumers, rank decay, schema.
+//! - [`Posts`]: the subgraph as a value; its `build` starts rank decay and makes the schema.
 //! - `schema/`: queries, mutations, subscriptions (`mod.rs`), GraphQL types (`types`), batched `loaders`.
 //! - `service` (the `Content` handle and block checks), then one file per concern of the write side:
 //!   `topics`, `posts`, `comments`, `votes`.
@@ -21,49 +21,47 @@ mod topics;
 mod validate;
 mod votes;
 
-use std::future::Future;
 use std::sync::Arc;
 
-use parley_kit::{Runtime, ServiceConfig};
-use tokio::net::TcpListener;
+use async_graphql::SchemaBuilder;
+use parley_kit::{Domain, Parts, Runtime};
 
 pub use error::PostsError;
 pub use migration_posts::Migrator;
 
-pub const NAME: &str = "posts";
+/// The posts subgraph.
+pub struct Posts;
 
-pub fn sdl() -> String {
-    schema::builder()
-        .finish()
-        .sdl_with_options(async_graphql::SDLExportOptions::new().federation())
-}
+#[async_trait::async_trait]
+impl Domain for Posts {
+    const NAME: &'static str = "posts";
+    const PORT: u16 = 4003;
+    type Migrator = Migrator;
+    /// Posts learns only blocks from social.
+    type Handler = parley_kit::blocks::Projection;
+    type Query = schema::Query;
+    type Mutation = schema::Mutation;
+    type Subscription = schema::Subscription;
 
-/// Runs the posts subgraph on `listener` until `shutdown`.
-pub async fn run(
-    config: ServiceConfig,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let (runtime, schema) = build(config).await?;
-    runtime
-        .serve(schema, axum::Router::new(), listener, shutdown)
-        .await?;
-    Ok(())
-}
+    fn schema() -> SchemaBuilder<schema::Query, schema::Mutation, schema::Subscription> {
+        schema::builder()
+    }
 
-/// Starts the store, relay, consumers and rank decay, and builds the schema, without serving.
-pub async fn build(config: ServiceConfig) -> anyhow::Result<(Runtime, schema::PostsSchema)> {
-    let mut runtime = Runtime::start::<Migrator>(config).await?;
-    runtime.consume(Arc::new(parley_kit::blocks::Projection));
-    runtime.add_task(decay::start(runtime.db.clone()));
-    let content = Arc::new(service::Content {
-        db: runtime.db.clone(),
-        events: runtime.events.clone(),
-    });
-    let live = Arc::new(parley_kit::live::Live::new(
-        runtime.events.bus.clone(),
-        NAME,
-    ));
-    let schema = schema::build(runtime.db.clone(), content, live);
-    Ok((runtime, schema))
+    /// The store's `Content` handle, rank decay, live streams and the schema.
+    async fn build(runtime: &mut Runtime) -> anyhow::Result<Parts<Self>> {
+        runtime.add_task(decay::start(runtime.db.clone()));
+        let content = Arc::new(service::Content {
+            db: runtime.db.clone(),
+            events: runtime.events.clone(),
+        });
+        let live = Arc::new(parley_kit::live::Live::new(
+            runtime.events.bus.clone(),
+            Self::NAME,
+        ));
+        Ok(Parts {
+            schema: schema::build(runtime.db.clone(), content, live),
+            routes: axum::Router::new(),
+            handler: parley_kit::blocks::Projection,
+        })
+    }
 }

@@ -3,7 +3,7 @@
 
 use chrono::{Duration, Utc};
 use parley_kit::events::append;
-use parley_kit::events::contracts::{kind, PostChanged};
+use parley_kit::events::contracts::{PostChanged, PostCreated, PostDeleted, PostUpdated};
 use parley_kit::pagination::{self, keyset_desc, Page, RankType};
 use parley_kit::store::begin_write;
 use parley_kit::{rank, Identity, Role};
@@ -115,7 +115,7 @@ impl Content {
         let txn = begin_write(&self.db).await?;
         let post = row.insert(&txn).await?;
         set_tags(&txn, post.id, &tags).await?;
-        append(&txn, kind::POST_CREATED, post.id, &changed(&post)).await?;
+        append(&txn, post.id, &PostCreated(changed(&post))).await?;
         txn.commit().await?;
         self.events.wake();
         Ok(post)
@@ -152,7 +152,7 @@ impl Content {
         if let Some(tags) = &tags {
             set_tags(&txn, post.id, tags).await?;
         }
-        append(&txn, kind::POST_UPDATED, post.id, &changed(&post)).await?;
+        append(&txn, post.id, &PostUpdated(changed(&post))).await?;
         txn.commit().await?;
         self.events.wake();
         Ok(post)
@@ -187,7 +187,7 @@ impl Content {
         active.delete_reason = Set(reason);
         active.hot_rank = Set(0.0);
         let post = active.update(&txn).await?;
-        append(&txn, kind::POST_DELETED, post.id, &changed(&post)).await?;
+        append(&txn, post.id, &PostDeleted(changed(&post))).await?;
         txn.commit().await?;
         self.events.wake();
         Ok(true)

@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 use parley_kit::events::append;
-use parley_kit::events::contracts::{kind, TopicSubscriptionChanged};
+use parley_kit::events::contracts::{TopicSubscribed, TopicSubscriptionChanged, TopicUnsubscribed};
 use parley_kit::pagination::Page;
 use parley_kit::store::begin_write;
 use parley_kit::Identity;
@@ -95,21 +95,15 @@ impl Content {
                 .filter(topic::Column::Id.eq(topic_id))
                 .exec(&txn)
                 .await?;
-            let event = if subscribe {
-                kind::TOPIC_SUBSCRIBED
-            } else {
-                kind::TOPIC_UNSUBSCRIBED
-            };
-            append(
-                &txn,
-                event,
+            let change = TopicSubscriptionChanged {
+                user_id: me.user_id,
                 topic_id,
-                &TopicSubscriptionChanged {
-                    user_id: me.user_id,
-                    topic_id,
-                },
-            )
-            .await?;
+            };
+            if subscribe {
+                append(&txn, topic_id, &TopicSubscribed(change)).await?;
+            } else {
+                append(&txn, topic_id, &TopicUnsubscribed(change)).await?;
+            }
         }
         txn.commit().await?;
         self.events.wake();

@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use parley_kit::events::append;
-use parley_kit::events::contracts::{kind, VoteCast};
+use parley_kit::events::contracts::{VoteCast, VoteSubmitted, VoteUpdated};
 use parley_kit::store::begin_write;
 use parley_kit::{rank, Identity};
 use sea_orm::sea_query::Expr;
@@ -85,12 +85,11 @@ impl Content {
             upvotes: i64::from(totals.upvotes),
             downvotes: i64::from(totals.downvotes),
         };
-        let name = if old == 0 {
-            kind::VOTE_SUBMITTED
+        if old == 0 {
+            append(&txn, target.post_id, &VoteSubmitted(event)).await?;
         } else {
-            kind::VOTE_UPDATED
-        };
-        append(&txn, name, target.post_id, &event).await?;
+            append(&txn, target.post_id, &VoteUpdated(event)).await?;
+        }
         txn.commit().await?;
         self.events.wake();
         Ok(totals)

@@ -3,7 +3,10 @@
 //! one transaction.
 
 use chrono::Utc;
-use parley_kit::events::contracts::{kind, BlockChanged, FollowChanged};
+use parley_kit::events::contracts::{
+    BlockChanged, FollowAccepted, FollowChanged, FollowDeclined, FollowRemoved, FollowRequested,
+    UserBlocked, UserUnblocked,
+};
 use parley_kit::events::{append, Events};
 use parley_kit::store::begin_write;
 use parley_kit::Identity;
@@ -76,9 +79,9 @@ impl Graph {
             follower_id: me,
             followee_id: target,
         };
-        append(&txn, kind::SUBSCRIPTION_REQUEST_SENT, target, &pair).await?;
+        append(&txn, target, &FollowRequested(pair.clone())).await?;
         if accepted {
-            append(&txn, kind::SUBSCRIPTION_REQUEST_ACCEPTED, target, &pair).await?;
+            append(&txn, target, &FollowAccepted(pair)).await?;
         }
         self.commit(txn).await?;
         Ok(if accepted {
@@ -103,7 +106,7 @@ impl Graph {
             follower_id: requester,
             followee_id: me.user_id,
         };
-        append(&txn, kind::SUBSCRIPTION_REQUEST_ACCEPTED, me.user_id, &pair).await?;
+        append(&txn, me.user_id, &FollowAccepted(pair)).await?;
         self.commit(txn).await?;
         Ok(true)
     }
@@ -120,7 +123,7 @@ impl Graph {
             follower_id: requester,
             followee_id: me.user_id,
         };
-        append(&txn, kind::SUBSCRIPTION_REQUEST_DECLINED, me.user_id, &pair).await?;
+        append(&txn, me.user_id, &FollowDeclined(pair)).await?;
         self.commit(txn).await?;
         Ok(true)
     }
@@ -190,7 +193,7 @@ impl Graph {
             blocker_id: me,
             blocked_id: target,
         };
-        append(&txn, kind::USER_BLOCKED, me, &pair).await?;
+        append(&txn, me, &UserBlocked(pair)).await?;
         self.commit(txn).await?;
         Ok(true)
     }
@@ -206,7 +209,7 @@ impl Graph {
             blocker_id: me.user_id,
             blocked_id: target,
         };
-        append(&txn, kind::USER_UNBLOCKED, me.user_id, &pair).await?;
+        append(&txn, me.user_id, &UserUnblocked(pair)).await?;
         self.commit(txn).await?;
         Ok(true)
     }
@@ -293,6 +296,6 @@ async fn remove_follow(txn: &DatabaseTransaction, row: follow::Model) -> Result<
     };
     let followee = row.followee_id;
     row.delete(txn).await?;
-    append(txn, kind::SUBSCRIPTION_REMOVED, followee, &pair).await?;
+    append(txn, followee, &FollowRemoved(pair)).await?;
     Ok(())
 }

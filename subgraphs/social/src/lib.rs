@@ -2,7 +2,7 @@
 //! flags; follow (instant or requested), accept/decline/cancel, remove, block/unblock. It never reads the users
 //! store: it learns which accounts exist from users' `UserRegistered` events.
 //!
-//! Layout: [`run`]; `schema/` (mutations, `User` fields, batched loaders); `graph` (writes + events); `lists`
+//! Layout: [`Social`] (the subgraph as a value); `schema/` (mutations, `User` fields, batched loaders); `graph` (writes + events); `lists`
 //! (reads); `projection` (consumed events); `store` (entities); `error` ([`SocialError`]).
 
 mod error;
@@ -12,40 +12,42 @@ mod projection;
 mod schema;
 mod store;
 
-use std::future::Future;
 use std::sync::Arc;
 
-use parley_kit::{Runtime, ServiceConfig};
-use tokio::net::TcpListener;
+use async_graphql::{EmptySubscription, SchemaBuilder};
+use parley_kit::{Domain, Parts, Runtime};
 
 pub use error::SocialError;
 pub use migration_social::Migrator;
 
-pub const NAME: &str = "social";
+/// The social subgraph.
+pub struct Social;
 
-pub fn sdl() -> String {
-    schema::builder()
-        .finish()
-        .sdl_with_options(async_graphql::SDLExportOptions::new().federation())
-}
+#[async_trait::async_trait]
+impl Domain for Social {
+    const NAME: &'static str = "social";
+    const PORT: u16 = 4002;
+    type Migrator = Migrator;
+    type Handler = projection::Projection;
+    type Query = schema::Query;
+    type Mutation = schema::Mutation;
+    type Subscription = EmptySubscription;
 
-/// Runs the social subgraph on `listener` until `shutdown`.
-pub async fn run(
-    config: ServiceConfig,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let mut runtime = Runtime::start::<Migrator>(config).await?;
-    runtime.consume(Arc::new(projection::Projection));
-    let graph = Arc::new(graph::Graph {
-        db: runtime.db.clone(),
-        events: runtime.events.clone(),
-    });
-    let schema = schema::build(runtime.db.clone(), graph);
-    runtime
-        .serve(schema, axum::Router::new(), listener, shutdown)
-        .await?;
-    Ok(())
+    fn schema() -> SchemaBuilder<schema::Query, schema::Mutation, EmptySubscription> {
+        schema::builder()
+    }
+
+    async fn build(runtime: &mut Runtime) -> anyhow::Result<Parts<Self>> {
+        let graph = Arc::new(graph::Graph {
+            db: runtime.db.clone(),
+            events: runtime.events.clone(),
+        });
+        Ok(Parts {
+            schema: schema::build(runtime.db.clone(), graph),
+            routes: axum::Router::new(),
+            handler: projection::Projection,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -61,8 +63,10 @@ mod tests {
 
     #[tokio::test]
     async fn follow_and_count_through_entities() {
-        let config =
-            parley_kit::testing::config(NAME, parley_kit::testing::temp_dir("social-schema"));
+        let config = parley_kit::testing::config(
+            Social::NAME,
+            parley_kit::testing::temp_dir("social-schema"),
+        );
         let runtime = Runtime::start::<Migrator>(config).await.expect("runtime");
         let graph = Arc::new(graph::Graph {
             db: runtime.db.clone(),

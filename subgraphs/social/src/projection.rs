@@ -2,25 +2,23 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use parley_kit::events::contracts::{kind, UserRegistered};
-use parley_kit::events::{EventEnvelope, EventHandler};
+use parley_kit::events::Handler;
 use sea_orm::{DatabaseTransaction, DbErr, EntityTrait, Set};
 
 use crate::store::account;
 
+parley_kit::consumed! {
+    pub enum SocialEvent { UserRegistered }
+}
+
 pub struct Projection;
 
 #[async_trait]
-impl EventHandler for Projection {
-    async fn handle(
-        &self,
-        txn: &DatabaseTransaction,
-        event: &EventEnvelope,
-    ) -> Result<bool, DbErr> {
-        if event.kind != kind::USER_REGISTERED {
-            return Ok(false);
-        }
-        let registered: UserRegistered = event.decode()?;
+impl Handler for Projection {
+    type Event = SocialEvent;
+
+    async fn apply(&self, txn: &DatabaseTransaction, event: SocialEvent) -> Result<(), DbErr> {
+        let SocialEvent::UserRegistered(registered) = event;
         let row = account::ActiveModel {
             user_id: Set(registered.user_id),
             is_private: Set(false),
@@ -30,6 +28,6 @@ impl EventHandler for Projection {
             .on_conflict_do_nothing_on([account::Column::UserId])
             .exec(txn)
             .await?;
-        Ok(true)
+        Ok(())
     }
 }

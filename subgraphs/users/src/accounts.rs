@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use parley_kit::events::contracts::{kind, UserLoggedIn, UserRegistered};
+use parley_kit::events::contracts::{UserLoggedIn, UserRegistered};
 use parley_kit::events::{append, Events};
 use parley_kit::mail::Mailer;
 use parley_kit::store::begin_write;
@@ -104,7 +104,6 @@ impl Accounts {
         };
         append(
             &txn,
-            kind::USER_REGISTERED,
             account.id,
             &UserRegistered {
                 user_id: account.id,
@@ -179,7 +178,6 @@ impl Accounts {
         let account = touch(&txn, account).await?;
         append(
             &txn,
-            kind::USER_LOGGED_IN,
             account.id,
             &UserLoggedIn {
                 user_id: account.id,

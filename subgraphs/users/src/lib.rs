@@ -2,7 +2,8 @@
 //! refresh tokens; publishes its public keys at `/.well-known/jwks.json`.
 //!
 //! Layout (read top-down):
-//! - [`run`]: start the store and relay, build the schema, serve.
+//! - [`Users`]: the subgraph as a value (see `parley_kit::subgraph`); its `build` makes the schema and the JWKS
+//!   route.
 //! - `schema/`: `Query`, `Mutation`, the `User` entity and its batched loader.
 //! - `accounts`: register, login, refresh rotation with reuse detection, logout, passwords, email verification.
 //! - `profiles`: lookups, prefix search, profile updates, roles.
@@ -19,74 +20,72 @@ mod secrets;
 mod store;
 mod validate;
 
-use std::future::Future;
 use std::sync::Arc;
 
+use async_graphql::{EmptySubscription, SchemaBuilder};
 use axum::routing::get;
 use axum::{Json, Router};
 use parley_kit::auth::JwtVerifier;
+use parley_kit::events::NoHandler;
 use parley_kit::mail::Mailer;
-use parley_kit::{Runtime, ServiceConfig};
-use tokio::net::TcpListener;
+use parley_kit::{Domain, Parts, Runtime};
 
 pub use error::UsersError;
 pub use migration_users::Migrator;
 
-/// The subgraph's name in the supergraph.
-pub const NAME: &str = "users";
+/// The users subgraph.
+pub struct Users;
 
-/// The federation SDL of this subgraph (no server, no store).
-pub fn sdl() -> String {
-    schema::builder()
-        .finish()
-        .sdl_with_options(async_graphql::SDLExportOptions::new().federation())
-}
+#[async_trait::async_trait]
+impl Domain for Users {
+    const NAME: &'static str = "users";
+    const PORT: u16 = 4001;
+    type Migrator = Migrator;
+    type Handler = NoHandler;
+    type Query = schema::Query;
+    type Mutation = schema::Mutation;
+    type Subscription = EmptySubscription;
 
-/// Runs the users subgraph on `listener` until `shutdown`.
-pub async fn run(
-    config: ServiceConfig,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    // users verifies tokens against its own published keys.
-    let own_jwks = format!("http://{}/.well-known/jwks.json", listener.local_addr()?);
-    let (runtime, schema, routes) = build(config, own_jwks).await?;
-    runtime.serve(schema, routes, listener, shutdown).await?;
-    Ok(())
-}
+    fn schema() -> SchemaBuilder<schema::Query, schema::Mutation, EmptySubscription> {
+        schema::builder()
+    }
 
-/// Starts the store and relay and builds the schema and the JWKS route, without serving.
-pub async fn build(
-    config: ServiceConfig,
-    own_jwks: String,
-) -> anyhow::Result<(Runtime, schema::UsersSchema, Router)> {
-    let mut runtime = Runtime::start::<Migrator>(config).await?;
-    runtime.set_verifier(Arc::new(JwtVerifier::new(own_jwks)));
-    let keys = Arc::new(keys::Keys::load_or_create(&runtime.db).await?);
-    let mailer = Mailer::new(
-        &runtime.config.mail_from,
-        runtime.config.smtp_url.as_deref(),
-        runtime.config.data_dir.join("mail"),
-    )?;
-    let accounts = Arc::new(accounts::Accounts {
-        db: runtime.db.clone(),
-        keys: keys.clone(),
-        mailer: Arc::new(mailer),
-        events: runtime.events.clone(),
-        limiter: limiter::LoginLimiter::default(),
-        public_url: runtime.config.public_url.clone(),
-        admin_emails: runtime.config.admin_emails.clone(),
-    });
-    let schema = schema::build(runtime.db.clone(), accounts);
-    let jwks = keys.jwks().clone();
-    let routes = Router::new().route(
-        "/.well-known/jwks.json",
-        get(move || {
-            let jwks = jwks.clone();
-            async move { Json(jwks) }
-        }),
-    );
-    Ok((runtime, schema, routes))
+    async fn build(runtime: &mut Runtime) -> anyhow::Result<Parts<Self>> {
+        // users verifies tokens against its own published keys.
+        if let Some(address) = runtime.address {
+            let own_jwks = format!("http://{address}/.well-known/jwks.json");
+            runtime.set_verifier(Arc::new(JwtVerifier::new(own_jwks)));
+        }
+        let keys = Arc::new(keys::Keys::load_or_create(&runtime.db).await?);
+        let mailer = Mailer::new(
+            &runtime.config.mail_from,
+            runtime.config.smtp_url.as_deref(),
+            runtime.config.data_dir.join("mail"),
+        )?;
+        let accounts = Arc::new(accounts::Accounts {
+            db: runtime.db.clone(),
+            keys: keys.clone(),
+            mailer: Arc::new(mailer),
+            events: runtime.events.clone(),
+            limiter: limiter::LoginLimiter::default(),
+            public_url: runtime.config.public_url.clone(),
+            admin_emails: runtime.config.admin_emails.clone(),
+        });
+        let schema = schema::build(runtime.db.clone(), accounts);
+        let jwks = keys.jwks().clone();
+        let routes = Router::new().route(
+            "/.well-known/jwks.json",
+            get(move || {
+                let jwks = jwks.clone();
+                async move { Json(jwks) }
+            }),
+        );
+        Ok(Parts {
+            schema,
+            routes,
+            handler: NoHandler,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -100,10 +99,8 @@ mod tests {
 
     async fn schema() -> schema::UsersSchema {
         let config =
-            parley_kit::testing::config(NAME, parley_kit::testing::temp_dir("users-schema"));
-        let (_runtime, schema, _) = build(config, "http://127.0.0.1:9/none".into())
-            .await
-            .expect("build");
+            parley_kit::testing::config(Users::NAME, parley_kit::testing::temp_dir("users-schema"));
+        let (_runtime, schema) = Users::start(config).await.expect("build");
         schema
     }
 
@@ -149,7 +146,7 @@ mod tests {
 
     #[test]
     fn sdl_declares_the_user_entity() {
-        let sdl = sdl();
+        let sdl = parley_kit::Subgraph::sdl(&Users);
         assert!(sdl.contains(r#"type User @key(fields: "id")"#), "{sdl}");
         assert!(sdl.contains("register(input: RegisterInput!): AuthPayload!"));
     }

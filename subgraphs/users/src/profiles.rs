@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::Utc;
-use parley_kit::events::contracts::{kind, UserProfileUpdated};
+use parley_kit::events::contracts::UserProfileUpdated;
 use parley_kit::events::{append, Events};
 use parley_kit::pagination::Page;
 use parley_kit::store::begin_write;
@@ -131,7 +131,6 @@ pub async fn update(
     };
     append(
         &txn,
-        kind::USER_PROFILE_UPDATED,
         updated.id,
         &UserProfileUpdated {
             user_id: updated.id,

@@ -11,10 +11,8 @@ use chrono::{DateTime, Utc};
 use futures::stream::SelectAll;
 use futures::{Stream, StreamExt};
 use parley_kit::auth::{identity, require_identity};
-use parley_kit::events::contracts::{
-    kind, ChatCreated, ChatMemberChanged, ChatMessage, ChatReceipt, ChatTyping,
-};
-use parley_kit::events::EventEnvelope;
+use parley_kit::events::contracts::{ChatMemberRemoved, ChatMessage, ChatReceipt, MessageSent};
+use parley_kit::events::{Consumed, EventEnvelope};
 use parley_kit::ids::{parse_id, to_id};
 use parley_kit::live::Live;
 use parley_kit::pagination::{encode_cursor, Page};
@@ -374,17 +372,18 @@ impl Subscription {
         let guard = live.guard();
         Ok(events
             .take_while(move |e| {
-                let removed = e.kind == kind::CHAT_MEMBER_REMOVED
-                    && e.decode::<ChatMemberChanged>()
-                        .is_ok_and(|c| c.user_id == me);
+                let removed = e
+                    .decode::<ChatMemberRemoved>()
+                    .is_ok_and(|c| c.is_some_and(|c| c.user_id == me));
                 std::future::ready(!removed)
             })
             .filter_map(move |e| {
                 let _alive = &guard;
-                let message = (e.kind == kind::MESSAGE_SENT)
-                    .then(|| e.decode::<ChatMessage>().ok())
+                let message = e
+                    .decode::<MessageSent>()
+                    .ok()
                     .flatten()
-                    .map(Message::from);
+                    .map(|sent| Message::from(sent.0));
                 std::future::ready(message)
             }))
     }
@@ -459,18 +458,21 @@ fn user_topic(user: Uuid) -> String {
     format!("user:{user}")
 }
 
+parley_kit::consumed! {
+    /// Chat's own events as its live streams read them off the bus.
+    enum LiveEvent {
+        ChatCreated, ChatMemberAdded, ChatMemberRemoved, MessageSent, MessageEdited, MessageDeleted,
+        MessageReceived, MessageRead, ChatTyping,
+    }
+}
+
 /// The users a chat event concerns beyond the chat's members (those joining it): the live dispatcher's
 /// extra topics, so `chatEvents` learns of a chat the moment its subscriber joins.
 pub fn user_topics(e: &EventEnvelope) -> Vec<String> {
-    match e.kind.as_str() {
-        kind::CHAT_CREATED => e
-            .decode::<ChatCreated>()
-            .map(|c| c.member_ids.into_iter().map(user_topic).collect())
-            .unwrap_or_default(),
-        kind::CHAT_MEMBER_ADDED | kind::CHAT_MEMBER_REMOVED => e
-            .decode::<ChatMemberChanged>()
-            .map(|c| vec![user_topic(c.user_id)])
-            .unwrap_or_default(),
+    match LiveEvent::decode(e) {
+        Ok(Some(LiveEvent::ChatCreated(c))) => c.member_ids.into_iter().map(user_topic).collect(),
+        Ok(Some(LiveEvent::ChatMemberAdded(c))) => vec![user_topic(c.user_id)],
+        Ok(Some(LiveEvent::ChatMemberRemoved(c))) => vec![user_topic(c.user_id)],
         _ => Vec::new(),
     }
 }
@@ -487,9 +489,8 @@ fn chat_event(mine: &mut HashSet<Uuid>, me: Uuid, e: &EventEnvelope) -> Option<C
         typing: None,
         at: e.occurred_at,
     };
-    match e.kind.as_str() {
-        kind::CHAT_CREATED => {
-            let created: ChatCreated = e.decode().ok()?;
+    match LiveEvent::decode(e).ok()?? {
+        LiveEvent::ChatCreated(created) => {
             if !created.member_ids.contains(&me) {
                 return None;
             }
@@ -499,8 +500,7 @@ fn chat_event(mine: &mut HashSet<Uuid>, me: Uuid, e: &EventEnvelope) -> Option<C
                 ..base(ChatEventKind::ChatCreated)
             })
         }
-        kind::CHAT_MEMBER_ADDED => {
-            let change: ChatMemberChanged = e.decode().ok()?;
+        LiveEvent::ChatMemberAdded(change) => {
             if change.user_id == me {
                 mine.insert(chat_id);
             }
@@ -509,8 +509,7 @@ fn chat_event(mine: &mut HashSet<Uuid>, me: Uuid, e: &EventEnvelope) -> Option<C
                 ..base(ChatEventKind::MemberAdded)
             })
         }
-        kind::CHAT_MEMBER_REMOVED => {
-            let change: ChatMemberChanged = e.decode().ok()?;
+        LiveEvent::ChatMemberRemoved(change) => {
             let event = mine.contains(&chat_id).then(|| ChatEvent {
                 user: Some(user(change.user_id)),
                 ..base(ChatEventKind::MemberRemoved)
@@ -521,41 +520,41 @@ fn chat_event(mine: &mut HashSet<Uuid>, me: Uuid, e: &EventEnvelope) -> Option<C
             event
         }
         _ if !mine.contains(&chat_id) => None,
-        kind::MESSAGE_SENT | kind::MESSAGE_EDITED | kind::MESSAGE_DELETED => {
-            let message: ChatMessage = e.decode().ok()?;
-            let kind = match e.kind.as_str() {
-                kind::MESSAGE_SENT => ChatEventKind::MessageAdded,
-                kind::MESSAGE_EDITED => ChatEventKind::MessageEdited,
-                _ => ChatEventKind::MessageDeleted,
-            };
-            Some(ChatEvent {
-                user: Some(user(message.author_id)),
-                seq: Some(message.seq),
-                message: Some(Message::from(message)),
-                ..base(kind)
-            })
+        LiveEvent::MessageSent(MessageSent(message)) => {
+            Some(message_event(message, base(ChatEventKind::MessageAdded)))
         }
-        kind::MESSAGE_RECEIVED | kind::MESSAGE_READ => {
-            let receipt: ChatReceipt = e.decode().ok()?;
-            let kind = if e.kind == kind::MESSAGE_READ {
-                ChatEventKind::Read
-            } else {
-                ChatEventKind::Delivered
-            };
-            Some(ChatEvent {
-                user: Some(user(receipt.user_id)),
-                seq: Some(receipt.seq),
-                ..base(kind)
-            })
+        LiveEvent::MessageEdited(edited) => {
+            Some(message_event(edited.0, base(ChatEventKind::MessageEdited)))
         }
-        kind::CHAT_TYPING => {
-            let signal: ChatTyping = e.decode().ok()?;
-            (signal.user_id != me).then(|| ChatEvent {
-                user: Some(user(signal.user_id)),
-                typing: Some(signal.typing),
-                ..base(ChatEventKind::Typing)
-            })
+        LiveEvent::MessageDeleted(deleted) => Some(message_event(
+            deleted.0,
+            base(ChatEventKind::MessageDeleted),
+        )),
+        LiveEvent::MessageReceived(receipt) => {
+            Some(receipt_event(&receipt, base(ChatEventKind::Delivered)))
         }
-        _ => None,
+        LiveEvent::MessageRead(receipt) => Some(receipt_event(&receipt, base(ChatEventKind::Read))),
+        LiveEvent::ChatTyping(signal) => (signal.user_id != me).then(|| ChatEvent {
+            user: Some(user(signal.user_id)),
+            typing: Some(signal.typing),
+            ..base(ChatEventKind::Typing)
+        }),
+    }
+}
+
+fn message_event(message: ChatMessage, base: ChatEvent) -> ChatEvent {
+    ChatEvent {
+        user: Some(user(message.author_id)),
+        seq: Some(message.seq),
+        message: Some(Message::from(message)),
+        ..base
+    }
+}
+
+fn receipt_event(receipt: &ChatReceipt, base: ChatEvent) -> ChatEvent {
+    ChatEvent {
+        user: Some(user(receipt.user_id)),
+        seq: Some(receipt.seq),
+        ..base
     }
 }

@@ -1,9 +1,11 @@
-//! Pull consumers of other subgraphs' event feeds.
+//! Consumers: a domain's [`Handler`] of the events it declares, and the pull consumers of other subgraphs'
+//! event feeds.
 //!
 //! Events are applied in one transaction together with their inbox rows (their ids) and the new feed
 //! position, so a crash between "applied" and "recorded" cannot happen and a redelivered event is skipped.
 //! [`apply_batch`] (a whole batch per transaction) and [`apply`] (one event) are shared with the Redis
-//! consumer groups.
+//! consumer groups. An event whose payload does not decode would fail on every retry: it is set aside as a
+//! dead letter ([`dead_letter`]) and the events behind it go on.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -17,24 +19,85 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::tables::{feed_position, inbox};
+use super::contracts::{Consumed, DecodeError};
+use super::tables::{dead_letter as dead_letters, feed_position, inbox};
 use super::EventEnvelope;
 use crate::config::EventSource;
 use crate::store::begin_write;
 
-/// A domain's reaction to events of other domains.
+/// Why an event was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// The payload is not what its kind names: retrying cannot help.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("store error: {0}")]
+    Store(#[from] DbErr),
+}
+
+/// A domain's reaction to the events of other domains, typed: `Event` is the one enum of what it applies
+/// (declared with [`crate::consumed!`]); the registry subscribes the domain to exactly those kinds.
 #[async_trait]
-pub trait EventHandler: Send + Sync + 'static {
+pub trait Handler: Send + Sync + 'static {
+    type Event: Consumed;
+
     /// Runs first in every transaction that applies events, once per batch, before the inbox is read: a
     /// handler whose transactions must not interleave takes its lock here. Nothing by default.
     async fn begin(&self, _txn: &DatabaseTransaction) -> Result<(), DbErr> {
         Ok(())
     }
 
+    /// Applies `event` inside `txn`.
+    async fn apply(&self, txn: &DatabaseTransaction, event: Self::Event) -> Result<(), DbErr>;
+}
+
+/// The handler of a domain that consumes no events.
+pub struct NoHandler;
+
+#[async_trait]
+impl Handler for NoHandler {
+    type Event = super::contracts::NoEvents;
+
+    async fn apply(&self, _: &DatabaseTransaction, event: Self::Event) -> Result<(), DbErr> {
+        match event {}
+    }
+}
+
+/// What the consumers drive: any envelope in, whether it concerned the domain out. Every [`Handler`] is one
+/// (events of other kinds are not its concern); tests implement it directly.
+#[async_trait]
+pub trait EventHandler: Send + Sync + 'static {
+    /// See [`Handler::begin`].
+    async fn begin(&self, _txn: &DatabaseTransaction) -> Result<(), DbErr> {
+        Ok(())
+    }
+
     /// Applies `event` inside `txn`. Returns whether the event concerned this domain (only those are
     /// remembered in the inbox).
-    async fn handle(&self, txn: &DatabaseTransaction, event: &EventEnvelope)
-        -> Result<bool, DbErr>;
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &EventEnvelope,
+    ) -> Result<bool, HandleError>;
+}
+
+#[async_trait]
+impl<H: Handler> EventHandler for H {
+    async fn begin(&self, txn: &DatabaseTransaction) -> Result<(), DbErr> {
+        Handler::begin(self, txn).await
+    }
+
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &EventEnvelope,
+    ) -> Result<bool, HandleError> {
+        let Some(event) = H::Event::decode(event)? else {
+            return Ok(false);
+        };
+        self.apply(txn, event).await?;
+        Ok(true)
+    }
 }
 
 const LONG_POLL_MS: u64 = 20_000;
@@ -104,7 +167,8 @@ async fn poll_once(
 }
 
 /// Applies a batch exactly once, in one transaction when it can (one commit instead of one per event); when
-/// that fails, event by event, so a failing event is found and the ones before it still land.
+/// that fails, event by event, so a failing event is found and the ones before it still land. An event that
+/// does not decode becomes a dead letter; a store error stops the batch (it is retried).
 pub async fn apply_batch(
     db: &DatabaseConnection,
     source: &str,
@@ -115,8 +179,40 @@ pub async fn apply_batch(
         return Ok(());
     }
     for event in events {
-        apply(db, source, handler, event).await?;
+        match apply(db, source, handler, event).await {
+            Ok(()) => {}
+            Err(HandleError::Decode(error)) => dead_letter(db, source, event, &error).await?,
+            Err(HandleError::Store(error)) => return Err(error),
+        }
     }
+    Ok(())
+}
+
+/// Sets `event` aside in the dead-letter table and moves the position past it, in one transaction.
+pub async fn dead_letter(
+    db: &DatabaseConnection,
+    source: &str,
+    event: &EventEnvelope,
+    error: &DecodeError,
+) -> Result<(), DbErr> {
+    tracing::error!(%source, kind = %event.kind, id = %event.id, %error, "event does not decode; dead-lettered");
+    let txn = begin_write(db).await?;
+    dead_letters::Entity::insert(dead_letters::ActiveModel {
+        event_id: Set(event.id),
+        source: Set(source.to_string()),
+        position: Set(event.position),
+        kind: Set(event.kind.clone()),
+        payload: Set(event.payload.to_string()),
+        error: Set(error.to_string()),
+        failed_at: Set(Utc::now()),
+    })
+    .on_conflict_do_nothing_on([dead_letters::Column::EventId])
+    .exec(&txn)
+    .await?;
+    save_position(&txn, source, event.position).await?;
+    txn.commit().await?;
+    metrics::counter!("parley_events_dead_lettered_total", "source" => source.to_string())
+        .increment(1);
     Ok(())
 }
 
@@ -126,7 +222,7 @@ pub async fn apply_batch_only(
     source: &str,
     handler: &dyn EventHandler,
     events: &[EventEnvelope],
-) -> Result<(), DbErr> {
+) -> Result<(), HandleError> {
     let Some(position) = events.iter().map(|e| e.position).max() else {
         return Ok(());
     };
@@ -185,7 +281,7 @@ pub async fn apply(
     source: &str,
     handler: &dyn EventHandler,
     event: &EventEnvelope,
-) -> Result<(), DbErr> {
+) -> Result<(), HandleError> {
     let txn = begin_write(db).await?;
     handler.begin(&txn).await?;
     let seen = inbox::Entity::find_by_id(event.id)
@@ -228,13 +324,80 @@ mod tests {
             &self,
             _txn: &DatabaseTransaction,
             event: &EventEnvelope,
-        ) -> Result<bool, DbErr> {
+        ) -> Result<bool, HandleError> {
             self.0
                 .lock()
                 .expect("lock")
                 .push(event.position.to_string());
             Ok(true)
         }
+    }
+
+    /// Applies ticks, remembering their numbers.
+    #[derive(Default)]
+    struct Ticks(Mutex<Vec<i64>>);
+
+    #[derive(Debug)]
+    struct TickEvent(crate::testing::Tick);
+
+    impl Consumed for TickEvent {
+        const KINDS: &'static [super::super::EventKind] =
+            &[<crate::testing::Tick as super::super::Event>::KIND];
+        fn decode(envelope: &EventEnvelope) -> Result<Option<Self>, DecodeError> {
+            Ok(envelope.decode::<crate::testing::Tick>()?.map(TickEvent))
+        }
+    }
+
+    #[async_trait]
+    impl Handler for Ticks {
+        type Event = TickEvent;
+        async fn apply(&self, _: &DatabaseTransaction, event: TickEvent) -> Result<(), DbErr> {
+            self.0.lock().expect("lock").push(event.0.n);
+            Ok(())
+        }
+    }
+
+    /// A payload that does not decode is set aside, and the events behind it still land (in a batch and
+    /// one by one alike), instead of the consumer retrying it for ever.
+    #[tokio::test]
+    async fn an_event_that_does_not_decode_is_dead_lettered_and_the_rest_go_on() {
+        let dir = temp_dir("consumer-dead");
+        let url = format!("sqlite://{}?mode=rwc", dir.join("c.db").display());
+        let db = crate::store::connect_url::<EventTables>(&url, 2)
+            .await
+            .expect("store");
+        let mut poison = tick(2);
+        poison.payload = serde_json::json!({ "n": "two" });
+        let handler = Ticks::default();
+        let (first, last) = (tick(1), tick(3));
+        let batch = [first.clone(), poison.clone(), last.clone()];
+        apply_batch(&db, "producer", &handler, &batch)
+            .await
+            .expect("batch goes on");
+        // (The batch's own transaction was tried first and rolled back: the handler saw 1 twice.)
+        assert_eq!(*handler.0.lock().expect("lock"), [1, 1, 3]);
+        let applied: HashSet<Uuid> = inbox::Entity::find()
+            .all(&db)
+            .await
+            .expect("read")
+            .into_iter()
+            .map(|row| row.event_id)
+            .collect();
+        assert_eq!(applied, HashSet::from([first.id, last.id]));
+        let dead = dead_letters::Entity::find().all(&db).await.expect("read");
+        assert_eq!(dead.len(), 1);
+        assert_eq!((dead[0].event_id, dead[0].position), (poison.id, 2));
+        assert!(
+            dead[0].error.contains("bad Tick payload"),
+            "{}",
+            dead[0].error
+        );
+        let position = feed_position::Entity::find_by_id("producer".to_string())
+            .one(&db)
+            .await
+            .expect("read")
+            .map(|row| row.position);
+        assert_eq!(position, Some(3), "the consumer moved past it");
     }
 
     #[tokio::test]

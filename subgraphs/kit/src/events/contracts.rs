@@ -1,44 +1,113 @@
-//! Event payloads: the contract between subgraphs. A producer writes these with [`super::append`]; a consumer
-//! reads them with [`super::EventEnvelope::decode`]. Fields are only ever added (consumers ignore unknown ones).
+//! The event contract between subgraphs: one Rust type per event kind, its wire name and producer tied to it
+//! by [`Event`], so a producer cannot append a payload under the wrong name and a consumer matches on types.
+//!
+//! Layout: [`Event`] and [`EventKind`]; the payloads (fields are only ever added: consumers ignore unknown
+//! ones); the kinds that share a payload as newtypes over it ([`PostCreated`]`(`[`PostChanged`]`)`, …); the
+//! table of every kind with its wire name and producer ([`ALL`]); [`Consumed`] and the [`consumed!`] macro,
+//! with which a consumer declares the one enum of the events it applies.
+//!
+//! Wire names are DESIGN §3's. The follow events keep the names the product brief gave them
+//! (`SubscriptionRequestSent` …) on the wire; their Rust types say what they are (`FollowRequested` …).
 
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Event names (DESIGN §3).
-pub mod kind {
-    pub const USER_REGISTERED: &str = "UserRegistered";
-    pub const USER_LOGGED_IN: &str = "UserLoggedIn";
-    pub const USER_PROFILE_UPDATED: &str = "UserProfileUpdated";
-    pub const SUBSCRIPTION_REQUEST_SENT: &str = "SubscriptionRequestSent";
-    pub const SUBSCRIPTION_REQUEST_ACCEPTED: &str = "SubscriptionRequestAccepted";
-    pub const SUBSCRIPTION_REQUEST_DECLINED: &str = "SubscriptionRequestDeclined";
-    pub const SUBSCRIPTION_REMOVED: &str = "SubscriptionRemoved";
-    pub const USER_BLOCKED: &str = "UserBlocked";
-    pub const USER_UNBLOCKED: &str = "UserUnblocked";
-    pub const POST_CREATED: &str = "PostCreated";
-    pub const POST_UPDATED: &str = "PostUpdated";
-    pub const POST_DELETED: &str = "PostDeleted";
-    pub const COMMENT_CREATED: &str = "CommentCreated";
-    pub const COMMENT_UPDATED: &str = "CommentUpdated";
-    pub const COMMENT_DELETED: &str = "CommentDeleted";
-    pub const VOTE_SUBMITTED: &str = "VoteSubmitted";
-    pub const VOTE_UPDATED: &str = "VoteUpdated";
-    pub const TOPIC_SUBSCRIBED: &str = "TopicSubscribed";
-    pub const TOPIC_UNSUBSCRIBED: &str = "TopicUnsubscribed";
-    pub const CHAT_CREATED: &str = "ChatCreated";
-    pub const CHAT_MEMBER_ADDED: &str = "ChatMemberAdded";
-    pub const CHAT_MEMBER_REMOVED: &str = "ChatMemberRemoved";
-    pub const MESSAGE_SENT: &str = "MessageSent";
-    pub const MESSAGE_EDITED: &str = "MessageEdited";
-    pub const MESSAGE_DELETED: &str = "MessageDeleted";
-    pub const MESSAGE_RECEIVED: &str = "MessageReceived";
-    pub const MESSAGE_READ: &str = "MessageRead";
-    /// Ephemeral: published straight to the bus, never stored in an outbox.
-    pub const CHAT_TYPING: &str = "ChatTyping";
+use super::EventEnvelope;
+
+/// One kind of event: the name it travels under and the subgraph that produces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventKind {
+    /// The wire name (DESIGN §3), e.g. `UserRegistered`.
+    pub name: &'static str,
+    /// The producing subgraph, whose stream or feed carries it.
+    pub source: &'static str,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// A payload type and the one kind it is written under.
+pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
+    const KIND: EventKind;
+}
+
+/// A payload that does not decode as the type its kind names.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("bad {kind} payload: {reason}")]
+pub struct DecodeError {
+    pub kind: String,
+    pub reason: String,
+}
+
+impl EventEnvelope {
+    /// Whether this envelope carries an `E`.
+    pub fn is<E: Event>(&self) -> bool {
+        self.kind == E::KIND.name
+    }
+
+    /// The payload as an `E`, if this envelope is one.
+    pub fn decode<E: Event>(&self) -> Result<Option<E>, DecodeError> {
+        if !self.is::<E>() {
+            return Ok(None);
+        }
+        E::deserialize(&self.payload)
+            .map(Some)
+            .map_err(|e| DecodeError {
+                kind: self.kind.clone(),
+                reason: e.to_string(),
+            })
+    }
+}
+
+/// The events one consumer applies, as one enum (see [`consumed!`]): its kinds are what the registry
+/// subscribes the domain to, so the two cannot disagree.
+pub trait Consumed: Sized + Send + 'static {
+    /// Every kind the enum has a variant for.
+    const KINDS: &'static [EventKind];
+    /// The envelope as a variant; `None` for a kind the consumer does not apply.
+    fn decode(envelope: &EventEnvelope) -> Result<Option<Self>, DecodeError>;
+}
+
+/// A consumer of no events.
+#[derive(Debug)]
+pub enum NoEvents {}
+
+impl Consumed for NoEvents {
+    const KINDS: &'static [EventKind] = &[];
+    fn decode(_: &EventEnvelope) -> Result<Option<Self>, DecodeError> {
+        Ok(None)
+    }
+}
+
+/// Declares the enum of the events a consumer applies, one variant per event type of this module:
+/// `consumed! { pub enum FeedEvent { PostCreated, FollowAccepted } }`.
+#[macro_export]
+macro_rules! consumed {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($kind:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug)]
+        $vis enum $name {
+            $($kind($crate::events::contracts::$kind),)+
+        }
+
+        impl $crate::events::contracts::Consumed for $name {
+            const KINDS: &'static [$crate::events::contracts::EventKind] =
+                &[$(<$crate::events::contracts::$kind as $crate::events::contracts::Event>::KIND,)+];
+
+            fn decode(
+                envelope: &$crate::events::EventEnvelope,
+            ) -> Result<Option<Self>, $crate::events::contracts::DecodeError> {
+                $(
+                    if let Some(event) = envelope.decode::<$crate::events::contracts::$kind>()? {
+                        return Ok(Some(Self::$kind(event)));
+                    }
+                )+
+                Ok(None)
+            }
+        }
+    };
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct UserRegistered {
     pub user_id: Uuid,
     pub nickname: String,
@@ -47,12 +116,12 @@ pub struct UserRegistered {
     pub avatar_url: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct UserLoggedIn {
     pub user_id: Uuid,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct UserProfileUpdated {
     pub user_id: Uuid,
     pub nickname: String,
@@ -62,27 +131,27 @@ pub struct UserProfileUpdated {
 }
 
 /// What other subgraphs show of a user next to their content without asking users: the public card.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct UserCard {
     pub nickname: String,
     pub avatar_url: Option<String>,
 }
 
 /// A follow relation changed: `follower_id` → `followee_id`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct FollowChanged {
     pub follower_id: Uuid,
     pub followee_id: Uuid,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct BlockChanged {
     pub blocker_id: Uuid,
     pub blocked_id: Uuid,
 }
 
 /// A post was created, edited or (soft-)deleted.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct PostChanged {
     pub post_id: Uuid,
     pub author_id: Uuid,
@@ -92,7 +161,7 @@ pub struct PostChanged {
 }
 
 /// A comment was created, edited or deleted.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct CommentChanged {
     pub comment_id: Uuid,
     pub post_id: Uuid,
@@ -104,7 +173,7 @@ pub struct CommentChanged {
 }
 
 /// A vote was cast, changed or removed (`value` 0); carries the target's new totals.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct VoteCast {
     pub user_id: Uuid,
     pub target_id: Uuid,
@@ -118,14 +187,14 @@ pub struct VoteCast {
     pub downvotes: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TopicSubscriptionChanged {
     pub user_id: Uuid,
     pub topic_id: Uuid,
 }
 
 /// A chat was created (`member_ids` includes the creator).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ChatCreated {
     pub chat_id: Uuid,
     pub kind: String,
@@ -134,7 +203,7 @@ pub struct ChatCreated {
 }
 
 /// `user_id` joined or left `chat_id` (`by` is who added or removed them; themself when leaving).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ChatMemberChanged {
     pub chat_id: Uuid,
     pub user_id: Uuid,
@@ -142,7 +211,7 @@ pub struct ChatMemberChanged {
 }
 
 /// A message as sent, edited or deleted: the whole message, so live subscribers need no store read.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ChatMessage {
     pub message_id: Uuid,
     pub chat_id: Uuid,
@@ -164,7 +233,7 @@ pub struct ChatMessage {
 }
 
 /// A member's delivered or read marker moved forward to `seq`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ChatReceipt {
     pub chat_id: Uuid,
     pub user_id: Uuid,
@@ -173,10 +242,178 @@ pub struct ChatReceipt {
 }
 
 /// A member started or stopped typing; `typing` is true until `expires_at` unless renewed.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ChatTyping {
     pub chat_id: Uuid,
     pub user_id: Uuid,
     pub typing: bool,
     pub expires_at: DateTime<Utc>,
+}
+
+/// Kinds whose payload another kind shares: a newtype each, the same JSON on the wire.
+macro_rules! newtypes {
+    ($($(#[$meta:meta])* $kind:ident($payload:ty);)+) => {
+        $(
+            $(#[$meta])*
+            #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+            #[serde(transparent)]
+            pub struct $kind(pub $payload);
+
+            impl std::ops::Deref for $kind {
+                type Target = $payload;
+                fn deref(&self) -> &$payload {
+                    &self.0
+                }
+            }
+        )+
+    };
+}
+
+newtypes! {
+    /// A follow was requested of a private account (`follower_id` asks `followee_id`).
+    FollowRequested(FollowChanged);
+    /// A follow began: a public account followed, or a request accepted.
+    FollowAccepted(FollowChanged);
+    FollowDeclined(FollowChanged);
+    /// A follow ended: unfollowed, follower removed, or cut by a block.
+    FollowRemoved(FollowChanged);
+    UserBlocked(BlockChanged);
+    UserUnblocked(BlockChanged);
+    PostCreated(PostChanged);
+    PostUpdated(PostChanged);
+    /// Soft-deleted.
+    PostDeleted(PostChanged);
+    CommentCreated(CommentChanged);
+    CommentUpdated(CommentChanged);
+    CommentDeleted(CommentChanged);
+    /// A first vote by this user on the target.
+    VoteSubmitted(VoteCast);
+    /// A vote changed or removed (`value` 0).
+    VoteUpdated(VoteCast);
+    TopicSubscribed(TopicSubscriptionChanged);
+    TopicUnsubscribed(TopicSubscriptionChanged);
+    ChatMemberAdded(ChatMemberChanged);
+    ChatMemberRemoved(ChatMemberChanged);
+    MessageSent(ChatMessage);
+    MessageEdited(ChatMessage);
+    MessageDeleted(ChatMessage);
+    /// A member's delivered marker moved.
+    MessageReceived(ChatReceipt);
+    MessageRead(ChatReceipt);
+}
+
+/// Ties each type to its wire name and producer, and lists them all.
+macro_rules! kinds {
+    ($($kind:ident = $name:literal from $source:literal;)+) => {
+        $(
+            impl Event for $kind {
+                const KIND: EventKind = EventKind { name: $name, source: $source };
+            }
+        )+
+
+        /// Every event kind there is.
+        pub const ALL: &[EventKind] = &[$(<$kind as Event>::KIND,)+];
+
+        /// A payload of kind `name` with every field at its default (for tests that feed every kind to
+        /// every consumer).
+        pub fn sample(name: &str) -> Option<serde_json::Value> {
+            $(
+                if name == $name {
+                    return serde_json::to_value($kind::default()).ok();
+                }
+            )+
+            None
+        }
+    };
+}
+
+kinds! {
+    UserRegistered = "UserRegistered" from "users";
+    UserLoggedIn = "UserLoggedIn" from "users";
+    UserProfileUpdated = "UserProfileUpdated" from "users";
+    FollowRequested = "SubscriptionRequestSent" from "social";
+    FollowAccepted = "SubscriptionRequestAccepted" from "social";
+    FollowDeclined = "SubscriptionRequestDeclined" from "social";
+    FollowRemoved = "SubscriptionRemoved" from "social";
+    UserBlocked = "UserBlocked" from "social";
+    UserUnblocked = "UserUnblocked" from "social";
+    PostCreated = "PostCreated" from "posts";
+    PostUpdated = "PostUpdated" from "posts";
+    PostDeleted = "PostDeleted" from "posts";
+    CommentCreated = "CommentCreated" from "posts";
+    CommentUpdated = "CommentUpdated" from "posts";
+    CommentDeleted = "CommentDeleted" from "posts";
+    VoteSubmitted = "VoteSubmitted" from "posts";
+    VoteUpdated = "VoteUpdated" from "posts";
+    TopicSubscribed = "TopicSubscribed" from "posts";
+    TopicUnsubscribed = "TopicUnsubscribed" from "posts";
+    ChatCreated = "ChatCreated" from "chat";
+    ChatMemberAdded = "ChatMemberAdded" from "chat";
+    ChatMemberRemoved = "ChatMemberRemoved" from "chat";
+    MessageSent = "MessageSent" from "chat";
+    MessageEdited = "MessageEdited" from "chat";
+    MessageDeleted = "MessageDeleted" from "chat";
+    MessageReceived = "MessageReceived" from "chat";
+    MessageRead = "MessageRead" from "chat";
+    ChatTyping = "ChatTyping" from "chat";
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn every_kind_has_one_wire_name() {
+        let names: HashSet<_> = ALL.iter().map(|k| k.name).collect();
+        assert_eq!(names.len(), ALL.len(), "two types share a wire name");
+    }
+
+    #[test]
+    fn a_newtype_travels_as_its_payload() {
+        let pair = FollowChanged {
+            follower_id: Uuid::now_v7(),
+            followee_id: Uuid::now_v7(),
+        };
+        let json = serde_json::to_value(FollowAccepted(pair.clone())).expect("json");
+        assert_eq!(json, serde_json::to_value(&pair).expect("json"));
+    }
+
+    consumed! {
+        enum Sample { UserBlocked, PostCreated }
+    }
+
+    fn envelope(kind: &str, payload: serde_json::Value) -> EventEnvelope {
+        EventEnvelope {
+            position: 1,
+            id: Uuid::now_v7(),
+            source: "test".into(),
+            kind: kind.into(),
+            aggregate_id: "x".into(),
+            occurred_at: Utc::now(),
+            payload,
+        }
+    }
+
+    #[test]
+    fn a_consumer_decodes_its_kinds_skips_others_and_refuses_bad_payloads() {
+        assert_eq!(
+            Sample::KINDS,
+            [UserBlocked::KIND, PostCreated::KIND].as_slice()
+        );
+        let block = BlockChanged {
+            blocker_id: Uuid::now_v7(),
+            blocked_id: Uuid::now_v7(),
+        };
+        let event = envelope("UserBlocked", serde_json::to_value(&block).expect("json"));
+        assert!(matches!(Sample::decode(&event), Ok(Some(Sample::UserBlocked(b))) if b.0 == block));
+        let other = envelope("UserLoggedIn", serde_json::json!({}));
+        assert!(matches!(Sample::decode(&other), Ok(None)));
+        let post = PostChanged::default();
+        let event = envelope("PostCreated", serde_json::to_value(&post).expect("json"));
+        assert!(matches!(Sample::decode(&event), Ok(Some(Sample::PostCreated(p))) if p.0 == post));
+        let bad = envelope("PostCreated", serde_json::json!({ "post_id": 7 }));
+        assert!(Sample::decode(&bad).is_err());
+    }
 }

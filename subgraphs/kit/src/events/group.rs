@@ -11,8 +11,9 @@
 //! 3. new entries are read (`XREADGROUP … >`, blocking briefly) and applied.
 //!
 //! An entry that fails stays pending and is retried next round before anything newer; after
-//! `max_deliveries` failures it goes to the dead-letter stream `parley:dead:<source>:<group>` and is
-//! acknowledged, so one poison event cannot stop a domain.
+//! `max_deliveries` failures (at once when its payload does not decode: no retry can help) it goes to the
+//! dead-letter stream `parley:dead:<source>:<group>` and is acknowledged, so one poison event cannot stop a
+//! domain.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::streams::{StreamId, StreamReadReply};
 use sea_orm::DatabaseConnection;
 
-use super::consumer::{apply, apply_batch_only, EventHandler};
+use super::consumer::{apply, apply_batch_only, EventHandler, HandleError};
 use super::redis_bus::{blocking_connection, decode, stream_key, unavailable, BLOCK_MS, FIELD};
 use super::{BusError, EventEnvelope};
 
@@ -256,21 +257,24 @@ impl GroupConsumer {
     ) -> Result<bool, BusError> {
         for entry in entries {
             // An entry trimmed away after delivery reads back with no fields: nothing to apply.
+            // Err((why, retrying could help)): a payload that does not decode never will.
             let outcome = match decode(&entry) {
-                Some(event) => apply(db, &self.source, handler, &event)
-                    .await
-                    .map_err(|e| e.to_string()),
+                Some(event) => match apply(db, &self.source, handler, &event).await {
+                    Ok(()) => Ok(()),
+                    Err(HandleError::Decode(error)) => Err((error.to_string(), false)),
+                    Err(error) => Err((error.to_string(), true)),
+                },
                 None if entry.map.is_empty() => Ok(()),
-                None => Err("not an event envelope".to_string()),
+                None => Err(("not an event envelope".to_string(), false)),
             };
             match outcome {
                 Ok(()) => {
                     failures.remove(&entry.id);
                 }
-                Err(error) => {
+                Err((error, retryable)) => {
                     let count = failures.entry(entry.id.clone()).or_insert(0);
                     *count += 1;
-                    if *count < self.max_deliveries {
+                    if retryable && *count < self.max_deliveries {
                         tracing::warn!(source = %self.source, id = %entry.id, %error, attempt = *count, "event not applied; will retry");
                         return Ok(false);
                     }

@@ -11,8 +11,8 @@
 //!   stream, every instance tails it for live subscriptions, and consuming subgraphs read it through consumer
 //!   groups ([`group`]) with the same exactly-once apply.
 //!
-//! Layout: `contracts` (the payload of every event, shared by producers and consumers), `tables` (sea-orm
-//! entities + the migration every domain includes), `relay`, `feed` + `consumer` (between processes over
+//! Layout: `contracts` (one type per event kind, shared by producers and consumers), `tables` (sea-orm
+//! entities + the kit's migrations, added to every domain's), `relay`, `feed` + `consumer` (between processes over
 //! HTTP), `redis_bus` + `group` (over Redis Streams).
 
 pub mod consumer;
@@ -33,8 +33,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
-pub use consumer::{spawn_consumers, EventHandler};
-pub use tables::{KitEventTables, KitPublishOrder};
+pub use consumer::{spawn_consumers, EventHandler, HandleError, Handler, NoHandler};
+pub use contracts::{Consumed, Event, EventKind};
+pub use tables::{NoTables, WithKitTables};
 
 /// One event as it travels: the outbox row plus where it came from.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -53,26 +54,17 @@ pub struct EventEnvelope {
     pub payload: serde_json::Value,
 }
 
-impl EventEnvelope {
-    /// The payload as a typed struct.
-    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, DbErr> {
-        T::deserialize(&self.payload)
-            .map_err(|e| DbErr::Custom(format!("bad {} payload: {e}", self.kind)))
-    }
-}
-
-/// Writes an event into the outbox, inside the caller's transaction.
-pub async fn append<C: ConnectionTrait>(
+/// Writes `event` into the outbox under its kind's name, inside the caller's transaction.
+pub async fn append<C: ConnectionTrait, E: Event>(
     db: &C,
-    kind: &str,
     aggregate_id: impl Display,
-    payload: &impl Serialize,
+    event: &E,
 ) -> Result<(), DbErr> {
     let payload =
-        serde_json::to_string(payload).map_err(|e| DbErr::Custom(format!("event payload: {e}")))?;
+        serde_json::to_string(event).map_err(|e| DbErr::Custom(format!("event payload: {e}")))?;
     tables::outbox::ActiveModel {
         event_id: Set(Uuid::now_v7()),
-        kind: Set(kind.to_string()),
+        kind: Set(E::KIND.name.to_string()),
         aggregate_id: Set(aggregate_id.to_string()),
         payload: Set(payload),
         occurred_at: Set(Utc::now()),

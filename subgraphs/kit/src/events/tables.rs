@@ -1,7 +1,7 @@
 //! The kit's own tables in every domain store: the outbox (events to publish), the inbox (event ids applied by
-//! consumers) and the position of each consumed feed. [`KitEventTables`] is the migration that creates them;
-//! every domain's migrator lists it first. [`KitPublishOrder`] adds the publish order to the outbox; migrators
-//! list it after their own.
+//! consumers), the position of each consumed feed, and the dead letters (consumed events whose payload did not
+//! decode). A domain's migration crate lists only its own migrations: [`WithKitTables`] adds the kit's
+//! ([`KitEventTables`], [`KitPublishOrder`], [`KitDeadLetters`]) around them, and is what the kit runs.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -67,6 +67,106 @@ pub mod feed_position {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod dead_letter {
+    use sea_orm::entity::prelude::*;
+
+    /// A consumed event set aside because its payload did not decode (it would fail again on every retry).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "parley_dead_letters")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub event_id: Uuid,
+        pub source: String,
+        pub position: i64,
+        pub kind: String,
+        #[sea_orm(column_type = "Text")]
+        pub payload: String,
+        #[sea_orm(column_type = "Text")]
+        pub error: String,
+        pub failed_at: ChronoDateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A domain's migrator `M` with the kit's tables added: the kit's first (the outbox before anything that
+/// writes events), then the domain's. Migrations are matched by name, so stores migrated when the domains
+/// listed the kit's by hand see no change.
+pub struct WithKitTables<M>(std::marker::PhantomData<M>);
+
+#[async_trait::async_trait]
+impl<M: MigratorTrait> MigratorTrait for WithKitTables<M> {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        let mut all: Vec<Box<dyn MigrationTrait>> = vec![
+            Box::new(KitEventTables),
+            Box::new(KitPublishOrder),
+            Box::new(KitDeadLetters),
+        ];
+        all.extend(M::migrations());
+        all
+    }
+}
+
+/// A domain with no tables of its own (and a store with only the kit's).
+pub struct NoTables;
+
+impl MigratorTrait for NoTables {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        Vec::new()
+    }
+}
+
+#[derive(DeriveIden)]
+enum ParleyDeadLetters {
+    Table,
+    EventId,
+    Source,
+    Position,
+    Kind,
+    Payload,
+    Error,
+    FailedAt,
+}
+
+/// Creates the dead-letter table.
+pub struct KitDeadLetters;
+
+impl MigrationName for KitDeadLetters {
+    fn name(&self) -> &str {
+        "m9002_parley_kit_dead_letters"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for KitDeadLetters {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(ParleyDeadLetters::Table)
+                    .if_not_exists()
+                    .col(uuid(ParleyDeadLetters::EventId).primary_key())
+                    .col(string(ParleyDeadLetters::Source))
+                    .col(big_integer(ParleyDeadLetters::Position))
+                    .col(string(ParleyDeadLetters::Kind))
+                    .col(text(ParleyDeadLetters::Payload))
+                    .col(text(ParleyDeadLetters::Error))
+                    .col(timestamp_with_time_zone(ParleyDeadLetters::FailedAt))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(ParleyDeadLetters::Table).to_owned())
+            .await
+    }
 }
 
 #[derive(DeriveIden)]

@@ -11,7 +11,7 @@ use async_graphql::{Context, InputObject, Object, Schema, Subscription, ID};
 use futures::Stream;
 use parley_kit::auth::require_identity;
 use parley_kit::error::{coded, to_graphql_arc};
-use parley_kit::events::contracts::{kind, CommentChanged, VoteCast};
+use parley_kit::events::contracts::{CommentCreated, VoteSubmitted, VoteUpdated};
 use parley_kit::ids::{parse_id, to_id};
 use parley_kit::pagination::{connection, Page};
 use parley_kit::{ApiResult, ErrorCode, ResultExt};
@@ -349,11 +349,11 @@ impl Subscription {
         let live = ctx.data::<Arc<Live>>()?;
         Ok(live.stream(
             &post_id.to_string(),
-            move |e| e.kind == kind::COMMENT_CREATED,
+            move |e| e.is::<CommentCreated>(),
             move |e| {
                 let db = db.clone();
                 async move {
-                    let changed: CommentChanged = e.decode().ok()?;
+                    let changed = e.decode::<CommentCreated>().ok()??;
                     live_comment(&db, changed.comment_id)
                         .await
                         .ok()
@@ -376,16 +376,14 @@ impl Subscription {
         Ok(live.stream(
             &post_id.to_string(),
             move |e| {
-                (e.kind == kind::VOTE_SUBMITTED || e.kind == kind::VOTE_UPDATED)
+                // Peeks at the one field instead of decoding every vote on the post.
+                (e.is::<VoteSubmitted>() || e.is::<VoteUpdated>())
                     && e.payload.get("target_kind").and_then(|k| k.as_str())
                         == Some(crate::store::vote::POST)
             },
-            move |e| {
+            move |_| {
                 let db = db.clone();
-                async move {
-                    let _vote: VoteCast = e.decode().ok()?;
-                    live_post(&db, post_id).await.ok().map(Post)
-                }
+                async move { live_post(&db, post_id).await.ok().map(Post) }
             },
         ))
     }
