@@ -114,8 +114,19 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+/// Errors end the process with one line (`parley: …`, causes joined), never a backtrace: these are
+/// operators' messages (a port in use, a store that cannot open), not bugs.
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("parley: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     // The router engine installs its own tracing subscriber (configured by its `log` section).
     if !matches!(cli.command, Command::Router { .. }) {
         init_logging();

@@ -49,6 +49,7 @@ pub async fn serve(name: String, port: Option<u16>) -> anyhow::Result<()> {
     subgraph
         .run(config, listener, Box::pin(shutdown_signal()))
         .await
+        .with_context(|| format!("subgraph {name}"))
 }
 
 /// `parley migrate <name> [--down N]`.

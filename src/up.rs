@@ -4,12 +4,15 @@
 //! SQLite file in the data dir; social pulls users' event feed. Once every subgraph's `/health` answers, the
 //! router starts on `--port` over the supergraph this binary was built with, its subgraph URLs overridden to
 //! the chosen ports and JWT verification pointed at users' JWKS. `up` prints the GraphiQL URL when the router
-//! is ready (`/readiness`: its supergraph loaded; `/health` answers before that), stops everything on
-//! Ctrl-C/SIGTERM, and if a child dies it says which and exits non-zero.
+//! is ready (`/readiness`: its supergraph loaded; `/health` answers before that) and stops everything on
+//! Ctrl-C/SIGTERM. A child that dies later is restarted on its port with backoff (one line says which and
+//! when; meanwhile the router answers with partial data and `SUBGRAPH_UNAVAILABLE`); a child that cannot
+//! start at all stops `up` with one line naming it.
 //! With `PARLEY_POSTGRES_URL` set, each subgraph uses database `parley_<name>` on that server instead; with
 //! `PARLEY_REDIS_URL`, events and live updates go through Redis and the router keeps rate limits there.
 //! `--production` requires both (and says which is missing).
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -23,9 +26,77 @@ use parley::subgraphs;
 const SUPERGRAPH: &str = include_str!("../schema/supergraph.graphql");
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
-struct Running {
+/// First wait before restarting a child that died; doubled per death in a row, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A child that ran this long before dying starts its backoff over.
+const STABLE_AFTER: Duration = Duration::from_secs(60);
+
+/// How to start one child, again if it dies.
+struct Spec {
     name: String,
-    child: Child,
+    args: Vec<OsString>,
+    envs: Vec<(String, OsString)>,
+    /// Subgraphs print their address on stdout; only `up`'s own GraphiQL line belongs there.
+    quiet: bool,
+}
+
+impl Spec {
+    fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            args: Vec::new(),
+            envs: Vec::new(),
+            quiet: false,
+        }
+    }
+
+    fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    fn env(mut self, key: &str, value: impl Into<OsString>) -> Self {
+        self.envs.push((key.to_string(), value.into()));
+        self
+    }
+
+    fn spawn(&self, exe: &Path) -> anyhow::Result<Child> {
+        let mut command = Command::new(exe);
+        command
+            .args(&self.args)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
+            .kill_on_drop(true);
+        if self.quiet {
+            command.stdout(Stdio::null());
+        }
+        command
+            .spawn()
+            .with_context(|| format!("starting {}", self.name))
+    }
+}
+
+/// A child process and how to bring it back.
+struct Running {
+    spec: Spec,
+    /// `None` while it waits to be restarted.
+    child: Option<Child>,
+    started: Instant,
+    /// Deaths in a row (reset once it has run [`STABLE_AFTER`]).
+    deaths: u32,
+    restart_at: Option<Instant>,
+}
+
+impl Running {
+    fn start(exe: &Path, spec: Spec) -> anyhow::Result<Self> {
+        Ok(Self {
+            child: Some(spec.spawn(exe)?),
+            spec,
+            started: Instant::now(),
+            deaths: 0,
+            restart_at: None,
+        })
+    }
 }
 
 /// The external servers `up` points the platform at.
@@ -51,7 +122,7 @@ impl Servers {
             .collect();
             if !missing.is_empty() {
                 bail!(
-                    "--production needs {} (see the README's Production section)",
+                    "--production needs {} (see docs/production.md)",
                     missing.join(" and ")
                 );
             }
@@ -71,7 +142,7 @@ pub async fn run(data_dir: PathBuf, port: u16, production: bool) -> anyhow::Resu
     let outcome = match result {
         Ok(()) => {
             println!("GraphiQL: http://127.0.0.1:{port}/");
-            supervise(&mut children).await
+            supervise(&exe, &mut children).await
         }
         Err(err) => Err(err),
     };
@@ -107,57 +178,50 @@ async fn start_all(
             .filter_map(|s| base(s).map(|u| format!("{s}={u}")))
             .collect();
         let sub_port = url.rsplit(':').next().unwrap_or("0");
-        let mut command = Command::new(exe);
-        if let Some(base) = &servers.postgres {
-            command.env("DATABASE_URL", postgres_database(base, name).await?);
-        }
-        if let Some(redis) = &servers.redis {
-            command.env("PARLEY_REDIS_URL", redis);
-        }
-        let child = command
-            .args(["subgraph", name, "--port", sub_port])
+        let mut spec = Spec::new(name)
+            .arg("subgraph")
+            .arg(*name)
+            .arg("--port")
+            .arg(sub_port)
             .env("PARLEY_DATA_DIR", data_dir)
             .env("PARLEY_JWKS_URL", &jwks)
             .env("PARLEY_ROUTER_KEY", &router_key)
             .env("PARLEY_EVENT_SOURCES", sources.join(","))
-            .env("PARLEY_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting subgraph {name}"))?;
-        children.push(Running {
-            name: name.to_string(),
-            child,
-        });
+            .env("PARLEY_PUBLIC_URL", format!("http://127.0.0.1:{port}"));
+        spec.quiet = true;
+        if let Some(base) = &servers.postgres {
+            spec = spec.env("DATABASE_URL", postgres_database(base, name).await?);
+        }
+        if let Some(redis) = &servers.redis {
+            spec = spec.env("PARLEY_REDIS_URL", redis);
+        }
+        children.push(Running::start(exe, spec)?);
     }
     for (name, url) in &urls {
         wait_healthy(name, &format!("{url}/health"), children).await?;
     }
     let supergraph = data_dir.join("supergraph.graphql");
     std::fs::write(&supergraph, SUPERGRAPH)?;
-    let mut router = Command::new(exe);
-    router
+    let mut router = Spec::new("router")
         .arg("router")
         .arg("--supergraph")
         .arg(&supergraph)
-        .args(["--port", &port.to_string(), "--jwks-url", &jwks])
+        .arg("--port")
+        .arg(port.to_string())
+        .arg("--jwks-url")
+        .arg(&jwks)
         .env("PARLEY_ROUTER_KEY", &router_key)
         .arg("--work-dir")
         .arg(data_dir.join("router"));
     for (name, url) in &urls {
-        router.args(["--subgraph-url", &format!("{name}={url}/graphql")]);
+        router = router
+            .arg("--subgraph-url")
+            .arg(format!("{name}={url}/graphql"));
     }
     if let Some(redis) = &servers.redis {
-        router.args(["--redis-url", redis]);
+        router = router.arg("--redis-url").arg(redis);
     }
-    let child = router
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting the router")?;
-    children.push(Running {
-        name: "router".into(),
-        child,
-    });
+    children.push(Running::start(exe, router)?);
     wait_healthy(
         "router",
         &format!("http://127.0.0.1:{port}/readiness"),
@@ -179,7 +243,7 @@ async fn wait_healthy(name: &str, url: &str, children: &mut [Running]) -> anyhow
             }
         }
         if let Some(dead) = exited(children)? {
-            bail!("{dead} exited while starting");
+            bail!("{dead} could not start (its error is above)");
         }
         if started.elapsed() > READY_TIMEOUT {
             bail!("{name} did not become healthy at {url} within {READY_TIMEOUT:?}");
@@ -188,46 +252,93 @@ async fn wait_healthy(name: &str, url: &str, children: &mut [Running]) -> anyhow
     }
 }
 
+/// The first child found dead, with how it ended (while starting, when a death is fatal).
 fn exited(children: &mut [Running]) -> anyhow::Result<Option<String>> {
     for running in children.iter_mut() {
-        if let Some(status) = running.child.try_wait()? {
-            return Ok(Some(format!("{} ({status})", running.name)));
+        if let Some(child) = running.child.as_mut() {
+            if let Some(status) = child.try_wait()? {
+                return Ok(Some(format!("{} ({status})", running.spec.name)));
+            }
         }
     }
     Ok(None)
 }
 
-/// Waits for a signal (clean stop) or a child's death (error).
-async fn supervise(children: &mut [Running]) -> anyhow::Result<()> {
+/// Runs until Ctrl-C or SIGTERM, restarting children that die (after a backoff that grows while they keep
+/// dying).
+async fn supervise(exe: &Path, children: &mut [Running]) -> anyhow::Result<()> {
     let signal = subgraphs::shutdown_signal();
     tokio::pin!(signal);
     loop {
         tokio::select! {
             _ = &mut signal => return Ok(()),
             _ = tokio::time::sleep(Duration::from_millis(250)) => {
-                if let Some(dead) = exited(children)? {
-                    bail!("{dead} exited; stopping Parley");
+                for running in children.iter_mut() {
+                    tend(exe, running)?;
                 }
             }
         }
     }
 }
 
+/// Notices a death (and schedules the restart), or restarts a child whose backoff is over.
+fn tend(exe: &Path, running: &mut Running) -> anyhow::Result<()> {
+    let now = Instant::now();
+    if let Some(child) = running.child.as_mut() {
+        let Some(status) = child.try_wait()? else {
+            return Ok(());
+        };
+        if now.duration_since(running.started) >= STABLE_AFTER {
+            running.deaths = 0;
+        }
+        let backoff = FIRST_BACKOFF
+            .saturating_mul(1 << running.deaths.min(6))
+            .min(MAX_BACKOFF);
+        running.deaths += 1;
+        running.child = None;
+        running.restart_at = Some(now + backoff);
+        tracing::warn!(
+            "{} exited ({status}); restarting in {:.1} s",
+            running.spec.name,
+            backoff.as_secs_f64()
+        );
+        return Ok(());
+    }
+    if running.restart_at.is_some_and(|at| now >= at) {
+        match running.spec.spawn(exe) {
+            Ok(child) => {
+                running.child = Some(child);
+                running.started = now;
+                running.restart_at = None;
+                tracing::info!("{} restarted", running.spec.name);
+            }
+            Err(err) => {
+                running.restart_at = Some(now + MAX_BACKOFF);
+                tracing::warn!("{err:#}; trying again in {} s", MAX_BACKOFF.as_secs());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// SIGTERM to each child, then SIGKILL to any still running after a grace period.
 async fn stop_all(children: &mut [Running]) {
-    for running in children.iter() {
-        if let Some(pid) = running.child.id() {
+    for child in children.iter().filter_map(|running| running.child.as_ref()) {
+        if let Some(pid) = child.id() {
             let _ = std::process::Command::new("kill")
                 .arg(pid.to_string())
                 .status();
         }
     }
-    for running in children.iter_mut() {
-        if tokio::time::timeout(Duration::from_secs(10), running.child.wait())
+    for child in children
+        .iter_mut()
+        .filter_map(|running| running.child.as_mut())
+    {
+        if tokio::time::timeout(Duration::from_secs(10), child.wait())
             .await
             .is_err()
         {
-            let _ = running.child.kill().await;
+            let _ = child.kill().await;
         }
     }
 }

@@ -1,5 +1,5 @@
 //! `parley up` as a user runs it: prints the GraphiQL URL once everything is healthy, serves a joined query,
-//! stops cleanly on SIGTERM, and exits non-zero naming the child that died.
+//! stops cleanly on SIGTERM, restarts a subgraph that dies, and stops naming one that cannot start.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -148,22 +148,111 @@ async fn up_serves_then_stops_cleanly() {
     }
 }
 
-#[test]
-fn up_exits_non_zero_naming_a_dead_child() {
+/// Collects a child's stderr as it comes (so a chatty child never blocks on a full pipe).
+fn drain_stderr(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<String>> {
+    let stderr = child.stderr.take().expect("stderr");
+    let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = text.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut text = sink.lock().unwrap_or_else(|p| p.into_inner());
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    text
+}
+
+/// A subgraph killed under `up` comes back on its port (one line says so) and serves again; `up` itself
+/// goes on, and stops cleanly afterwards.
+#[tokio::test]
+async fn up_restarts_a_subgraph_that_dies() {
     let port = free_port();
     let mut up = start_up(port);
-    let social = children_matching(up.id(), "subgraph social");
-    assert_eq!(social.len(), 1);
-    signal(social[0], "-KILL");
-    let status = wait_exit(&mut up, Duration::from_secs(30));
-    assert!(!status.success());
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut up.stderr.take().expect("stderr"), &mut stderr)
-        .expect("read");
+    let stderr = drain_stderr(&mut up);
+    let http = reqwest::Client::new();
+    let graphql = |query: &'static str, token: Option<String>| {
+        let mut request = http
+            .post(format!("http://127.0.0.1:{port}/graphql"))
+            .json(&json!({ "query": query }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            request
+                .send()
+                .await
+                .expect("router")
+                .json::<Value>()
+                .await
+                .expect("json")
+        }
+    };
+    let body = graphql("mutation { register(input: {email: \"k@example.com\", password: \"correct horse 1\", name: \"K\", nickname: \"kilo\"}) { accessToken } }", None).await;
+    let token = body["data"]["register"]["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a token, got {body}"))
+        .to_string();
+    let chat = children_matching(up.id(), "subgraph chat");
+    assert_eq!(chat.len(), 1);
+    signal(chat[0], "-KILL");
+
+    let started = Instant::now();
+    loop {
+        let answer = graphql("{ chats { edges { node { id } } } }", Some(token.clone())).await;
+        let back = children_matching(up.id(), "subgraph chat");
+        if answer["errors"].is_null() && back.len() == 1 && back[0] != chat[0] {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "chat is not back: {answer}; stderr: {}",
+            stderr.lock().expect("lock")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert!(
-        stderr.contains("social") && stderr.contains("exited"),
-        "stderr: {stderr}"
+        up.try_wait().expect("wait").is_none(),
+        "up is still running"
     );
+    signal(up.id(), "-TERM");
+    assert!(wait_exit(&mut up, Duration::from_secs(30)).success());
+    let stderr = stderr.lock().expect("lock").clone();
+    assert!(
+        stderr.contains("chat exited") && stderr.contains("restarting"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("stack backtrace"), "{stderr}");
+}
+
+/// A subgraph that cannot start at all (its SQLite file is a folder) stops `up` with a line naming it and
+/// why, and no backtrace.
+#[test]
+fn up_stops_naming_a_subgraph_that_cannot_start() {
+    let data_dir = parley_kit::testing::temp_dir("up-broken");
+    std::fs::create_dir_all(data_dir.join("chat.db")).expect("a folder where chat's file goes");
+    let mut up = Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args(["up", "--port", &free_port().to_string()])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .env_remove("PARLEY_POSTGRES_URL")
+        .env_remove("PARLEY_REDIS_URL")
+        .env("RUST_BACKTRACE", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start parley up");
+    let stderr = drain_stderr(&mut up);
+    let status = wait_exit(&mut up, Duration::from_secs(60));
+    assert!(!status.success());
+    std::thread::sleep(Duration::from_millis(200));
+    let stderr = stderr.lock().expect("lock").clone();
+    assert!(
+        stderr.contains("subgraph chat:")
+            && stderr.contains("chat (exit status: 1) could not start"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("stack backtrace"), "{stderr}");
 }
 
 #[test]

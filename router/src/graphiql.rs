@@ -7,7 +7,7 @@
 pub const ASSET_PREFIX: &str = "/graphiql/";
 
 /// The page, for `GET /`.
-pub const PAGE: &str = r#"<!doctype html>
+pub const PAGE: &str = r##"<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8" />
@@ -53,13 +53,14 @@ pub const PAGE: &str = r#"<!doctype html>
         fetcher,
         defaultEditorToolsVisibility: true,
         shouldPersistHeaders: true,
-        defaultQuery: '# Welcome to Parley.\n# Register, then put {"Authorization": "Bearer <accessToken>"} in Headers.\n\nmutation Register {\n  register(input: {email: "me@example.com", password: "correct horse 1", name: "Me", nickname: "me"}) {\n    accessToken\n    refreshToken\n    user { id nickname }\n  }\n}\n\nquery Me {\n  me { id nickname email followerCount followingCount }\n}\n',
+        // A JSON string: tests/readme.rs reads it back and runs its operations.
+        defaultQuery: "# Welcome to Parley.\n# Run Register, then put {\"Authorization\": \"Bearer <accessToken>\"} in Headers and run Me.\n\nmutation Register {\n  register(input: {email: \"ada@example.com\", password: \"correct horse 1\", name: \"Ada\", nickname: \"ada\"}) {\n    accessToken\n    refreshToken\n    user { id nickname }\n  }\n}\n\nquery Me {\n  me { id nickname email followerCount followingCount }\n}\n",
       }),
     );
   </script>
 </body>
 </html>
-"#;
+"##;
 
 /// The asset named by a request path under [`ASSET_PREFIX`]: (content type, bytes).
 pub fn asset(name: &str) -> Option<(&'static str, &'static [u8])> {

@@ -169,8 +169,8 @@ fn root_fields(selections: &SelectionSet) -> usize {
         .sum()
 }
 
-/// The codes a client may see from Parley (DESIGN §4, plus the parse, validation and persisted-query codes
-/// the router keeps). Anything else reaching a client is a bug.
+/// The codes a client may see from Parley (docs/security.md, plus the parse, validation and persisted-query
+/// codes the router keeps). Anything else reaching a client is a bug.
 pub const CLIENT_CODES: &[&str] = &[
     "BAD_REQUEST",
     "BAD_USER_INPUT",

@@ -1,5 +1,5 @@
-//! Error codes shared by every subgraph (DESIGN §4) and the bridge from a crate's own error enum to a GraphQL
-//! error carrying `extensions.code`.
+//! Error codes shared by every subgraph (docs/security.md, *Errors*) and the bridge from a crate's own error
+//! enum to a GraphQL error carrying `extensions.code`.
 //!
 //! Each crate keeps one `thiserror` enum and implements [`CodedError`] for it; resolvers end with `.gql()?`.
 //! Internal errors are logged with their detail and shown to the client as a bare "internal error".

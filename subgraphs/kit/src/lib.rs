@@ -2,7 +2,7 @@
 //!
 //! Layout (read top-down):
 //! - [`config`]: the typed service config (defaults → optional TOML file → `PARLEY_*` env).
-//! - [`error`]: the stable error codes of DESIGN §4 and the bridge from a crate's error enum to a GraphQL error.
+//! - [`error`]: the stable error codes (docs/security.md) and the bridge from a crate's error enum to a GraphQL error.
 //! - [`auth`]: the caller's identity, verified from the access JWT against the users subgraph's JWKS.
 //! - [`ids`]: UUIDv7 ids as GraphQL `ID`s.
 //! - [`migration`]: helpers for the domains' migration crates.

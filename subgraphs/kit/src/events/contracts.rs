@@ -6,7 +6,7 @@
 //! table of every kind with its wire name and producer ([`ALL`]); [`Consumed`] and the [`consumed!`] macro,
 //! with which a consumer declares the one enum of the events it applies.
 //!
-//! Wire names are DESIGN §3's. The follow events keep the names the product brief gave them
+//! Wire names are the product brief's event names. The follow events keep the names the product brief gave them
 //! (`SubscriptionRequestSent` …) on the wire; their Rust types say what they are (`FollowRequested` …).
 
 use chrono::{DateTime, Utc};
@@ -19,7 +19,7 @@ use super::EventEnvelope;
 /// One kind of event: the name it travels under and the subgraph that produces it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EventKind {
-    /// The wire name (DESIGN §3), e.g. `UserRegistered`.
+    /// The wire name, e.g. `UserRegistered`.
     pub name: &'static str,
     /// The producing subgraph, whose stream or feed carries it.
     pub source: &'static str,
@@ -85,6 +85,8 @@ macro_rules! consumed {
     ($(#[$meta:meta])* $vis:vis enum $name:ident { $($kind:ident),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug)]
+        // Variants are named after the event types, which may share a prefix (`UserBlocked`, `UserUnblocked`).
+        #[allow(clippy::enum_variant_names)]
         $vis enum $name {
             $($kind($crate::events::contracts::$kind),)+
         }

@@ -1,4 +1,4 @@
-//! Domain events (DESIGN §3).
+//! Domain events (docs/architecture.md, *Events*).
 //!
 //! - A state change and its event are written in **one transaction**: [`append`] inserts into the domain's outbox
 //!   table, so no event is lost when the bus is down and none is published for a rolled-back change.
@@ -46,7 +46,7 @@ pub struct EventEnvelope {
     pub id: Uuid,
     /// The producing subgraph.
     pub source: String,
-    /// Event name from DESIGN §3, e.g. `UserRegistered`.
+    /// The kind's wire name, e.g. `UserRegistered` (see [`contracts`]).
     pub kind: String,
     /// The entity the event is about (ordering is per aggregate).
     pub aggregate_id: String,
