@@ -6,6 +6,7 @@
 //! The cache is bounded (oldest entries go first) and lives in this router process; a router restart or
 //! another router only costs clients one extra round trip.
 
+use parley_protocol::ErrorCode;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
@@ -46,15 +47,15 @@ impl ApqError {
             // Apollo clients look for this message or code before retrying with the query.
             ApqError::NotFound => GraphQLError::from_message_and_code(
                 "PersistedQueryNotFound",
-                "PERSISTED_QUERY_NOT_FOUND",
+                ErrorCode::PersistedQueryNotFound.as_str(),
             ),
             ApqError::HashMismatch => GraphQLError::from_message_and_code(
                 "persistedQuery.sha256Hash is not the SHA-256 of the query sent",
-                "BAD_REQUEST",
+                ErrorCode::BadRequest.as_str(),
             ),
             ApqError::UnsupportedVersion => GraphQLError::from_message_and_code(
                 "persistedQuery.version must be 1",
-                "BAD_REQUEST",
+                ErrorCode::BadRequest.as_str(),
             ),
         }
     }

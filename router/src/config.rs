@@ -219,8 +219,8 @@ fn share_subscription_connections(config: &mut Value, key: &str) -> Result<(), R
 }
 
 /// Names shared with the subgraphs' WebSocket server (`parley_kit::ws`).
-const ROUTER_KEY_HEADER: &str = "x-parley-router-key";
-const IDENTITY_EXTENSION: &str = "parleyIdentity";
+use parley_protocol::extensions::IDENTITY as IDENTITY_EXTENSION;
+use parley_protocol::headers::ROUTER_KEY as ROUTER_KEY_HEADER;
 
 /// Renders the config and writes it to `<work_dir>/router.config.yaml`; returns the path.
 pub fn write(options: &RouterOptions) -> Result<PathBuf, RouterError> {

@@ -6,8 +6,9 @@
 //!   the edge from the users JWKS, header propagation, subscriptions over WebSocket to subgraphs — one shared
 //!   connection per subgraph when given a router key — CSRF, limits),
 //!   with an optional user YAML merged over it.
-//! - [`plugin`]: the Parley plugin: the offline GraphiQL at `/`, and error codes clients can rely on
-//!   (every token failure is `UNAUTHENTICATED`, an unreachable subgraph is `SUBGRAPH_UNAVAILABLE`).
+//! - [`plugin`]: the Parley plugin, one module per stage of a request (request ids and client address, the
+//!   offline GraphiQL, APQ, the parse guard, token refusal, limits, rate limits, error codes clients can rely
+//!   on: every token failure is `UNAUTHENTICATED`, an unreachable subgraph `SUBGRAPH_UNAVAILABLE`).
 //! - [`balancer`]: several instances of a subgraph behind one loopback port (health-checked, fewest
 //!   connections first).
 //! - [`cost`]: the cost limit (an operation's estimated cost from the supergraph's field types).

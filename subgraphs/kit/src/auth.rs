@@ -246,7 +246,7 @@ pub struct ClientIp(pub String);
 impl ClientIp {
     pub fn from_headers(headers: &axum::http::HeaderMap) -> Self {
         let forwarded = headers
-            .get("x-forwarded-for")
+            .get(parley_protocol::headers::FORWARDED_FOR)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(',').next())
             .map(str::trim);

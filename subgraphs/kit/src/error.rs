@@ -6,31 +6,8 @@
 
 use async_graphql::ErrorExtensions;
 
-/// The stable, client-visible error codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    BadUserInput,
-    Unauthenticated,
-    Forbidden,
-    NotFound,
-    Conflict,
-    RateLimited,
-    Internal,
-}
-
-impl ErrorCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::BadUserInput => "BAD_USER_INPUT",
-            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
-            ErrorCode::Forbidden => "FORBIDDEN",
-            ErrorCode::NotFound => "NOT_FOUND",
-            ErrorCode::Conflict => "CONFLICT",
-            ErrorCode::RateLimited => "RATE_LIMITED",
-            ErrorCode::Internal => "INTERNAL",
-        }
-    }
-}
+/// The stable, client-visible error codes (shared with the router).
+pub use parley_protocol::ErrorCode;
 
 /// A crate's error enum: every variant maps to a code; its `Display` is the client-safe message
 /// (for [`ErrorCode::Internal`] the message is only logged).

@@ -112,7 +112,7 @@ where
 {
     use tracing::Instrument;
     let request_id = headers
-        .get("x-request-id")
+        .get(parley_protocol::headers::REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_string();

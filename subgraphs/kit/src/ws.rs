@@ -29,10 +29,10 @@ use tokio::task::AbortHandle;
 
 use crate::auth::{bearer, Identity, JwtVerifier};
 
-/// The `connection_init` field (a header name, as the router sends headers) carrying the router key.
-pub const ROUTER_KEY_FIELD: &str = "x-parley-router-key";
 /// The `subscribe` extension carrying the caller's claims on a router connection.
-pub const IDENTITY_EXTENSION: &str = "parleyIdentity";
+pub use parley_protocol::extensions::IDENTITY as IDENTITY_EXTENSION;
+/// The `connection_init` field (a header name, as the router sends headers) carrying the router key.
+pub use parley_protocol::headers::ROUTER_KEY as ROUTER_KEY_FIELD;
 
 /// How long a client may take to send `connection_init`.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);

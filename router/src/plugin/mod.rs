@@ -1,0 +1,217 @@
+//! The Parley plugin for the engine: one module per stage, in the order a request meets them (in the manner
+//! of the engine's own `pipeline/`). Each hook appears once below; its module says what it does and why.
+//!
+//! 1. `on_http_request` — [`http`]: stamp the client's address and a request id (returned on every
+//!    response); serve the offline GraphiQL page and its assets.
+//! 2. `on_graphql_params` — [`crate::apq`]: automatic persisted queries (a hash alone becomes its query, or
+//!    `PERSISTED_QUERY_NOT_FOUND`).
+//! 3. `on_graphql_parse` — [`crate::parse_guard`]: syntax errors answered here (the engine's parser would put
+//!    freed memory in the message).
+//! 4. `on_query_plan` — [`auth`] (a token that did not verify is refused), then [`limits`] (root fields,
+//!    estimated cost), then [`rate`] (per-caller rate limits).
+//! 5. `on_subgraph_http_request` — [`http`]: per-request headers dropped from fetches the engine may share.
+//! 6. `on_graphql_error` — [`errors`]: every error gets one of Parley's codes and a path.
+//!
+//! Beside the request path: `on_plugin_init` (the plugin's config, [`ParleyPluginConfig`]) and
+//! `on_supergraph_reload` (the field types [`limits`] estimates cost with).
+
+mod auth;
+mod errors;
+mod http;
+mod limits;
+mod rate;
+
+use std::sync::Arc;
+
+use hive_router::executor::response::graphql_error::GraphQLError;
+use hive_router::http::StatusCode;
+use hive_router::plugins::hooks::on_graphql_error::{
+    OnGraphQLErrorHookPayload, OnGraphQLErrorHookResult,
+};
+use hive_router::plugins::hooks::on_graphql_params::{
+    OnGraphQLParamsStartHookPayload, OnGraphQLParamsStartHookResult,
+};
+use hive_router::plugins::hooks::on_graphql_parse::{
+    OnGraphQLParseHookResult, OnGraphQLParseStartHookPayload,
+};
+use hive_router::plugins::hooks::on_http_request::{
+    OnHttpRequestHookFuture, OnHttpRequestHookPayload,
+};
+use hive_router::plugins::hooks::on_plugin_init::{OnPluginInitPayload, OnPluginInitResult};
+use hive_router::plugins::hooks::on_query_plan::{
+    OnQueryPlanStartHookPayload, OnQueryPlanStartHookResult,
+};
+use hive_router::plugins::hooks::on_subgraph_http_request::{
+    OnSubgraphHttpRequestHookPayload, OnSubgraphHttpRequestHookResult,
+};
+use hive_router::plugins::hooks::on_supergraph_load::{
+    OnSupergraphLoadStartHookPayload, OnSupergraphLoadStartHookResult,
+};
+use hive_router::plugins::plugin_trait::{EndHookPayload, RouterPlugin, StartHookPayload};
+use parley_protocol::headers::{AUTHORIZATION, FORWARDED_FOR};
+use parley_protocol::ErrorCode;
+use serde::Deserialize;
+
+use crate::apq::ApqCache;
+use crate::parse_guard::ParseGuard;
+use crate::rate_limit::{RateLimitConfig, RateLimiter};
+
+pub use errors::{parley_code, CLIENT_CODES};
+
+/// The plugin's section of the engine config (`plugins.parley.config`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParleyPluginConfig {
+    /// Serve the playground at `/` (default true).
+    #[serde(default)]
+    pub disable_playground: bool,
+    /// Queries the automatic-persisted-query cache remembers (0 turns APQ off).
+    #[serde(default = "default_apq_capacity")]
+    pub apq_capacity: usize,
+    /// Per-caller limits kept in Redis (off without `redis_url`).
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+    /// Top-level fields one operation may select (aliases count; each is a separate fetch).
+    #[serde(default = "default_max_root_fields")]
+    pub max_root_fields: usize,
+    /// The most an operation's estimated cost may be ([`crate::cost`]).
+    #[serde(default = "default_max_cost")]
+    pub max_cost: u64,
+}
+
+fn default_max_cost() -> u64 {
+    crate::cost::DEFAULT_MAX_COST
+}
+
+fn default_max_root_fields() -> usize {
+    20
+}
+
+fn default_apq_capacity() -> usize {
+    crate::apq::DEFAULT_CAPACITY
+}
+
+pub struct ParleyPlugin {
+    playground: bool,
+    apq: Option<Arc<ApqCache>>,
+    parse_guard: ParseGuard,
+    limits: limits::Limits,
+    limiter: Option<RateLimiter>,
+}
+
+#[hive_router::async_trait]
+impl RouterPlugin for ParleyPlugin {
+    type Config = ParleyPluginConfig;
+
+    fn plugin_name() -> &'static str {
+        "parley"
+    }
+
+    fn on_plugin_init(payload: OnPluginInitPayload<Self>) -> OnPluginInitResult<Self> {
+        let config = payload.config()?;
+        payload.initialize_plugin(ParleyPlugin {
+            playground: !config.disable_playground,
+            apq: (config.apq_capacity > 0).then(|| Arc::new(ApqCache::new(config.apq_capacity))),
+            parse_guard: ParseGuard::new(crate::config::MAX_TOKENS),
+            limits: limits::Limits::new(config.max_root_fields, config.max_cost),
+            limiter: RateLimiter::new(config.rate_limit.clone())
+                .map_err(|e| format!("rate_limit.redis_url: {e}"))?,
+        })
+    }
+
+    fn on_http_request<'req>(
+        &'req self,
+        payload: OnHttpRequestHookPayload<'req>,
+    ) -> OnHttpRequestHookFuture<'req> {
+        http::on_request(self.playground, payload)
+    }
+
+    async fn on_graphql_params<'exec>(
+        &'exec self,
+        payload: OnGraphQLParamsStartHookPayload<'exec>,
+    ) -> OnGraphQLParamsStartHookResult<'exec> {
+        let Some(apq) = self.apq.clone() else {
+            return payload.proceed();
+        };
+        payload.on_end(move |mut end| match apq.resolve(&mut end.graphql_params) {
+            Ok(()) => end.proceed(),
+            Err(err) => end.end_with_graphql_error(err.to_graphql(), StatusCode::OK),
+        })
+    }
+
+    async fn on_graphql_parse<'exec>(
+        &'exec self,
+        payload: OnGraphQLParseStartHookPayload<'exec>,
+    ) -> OnGraphQLParseHookResult<'exec> {
+        let Some(query) = payload.graphql_params.query.as_deref() else {
+            return payload.proceed();
+        };
+        match self.parse_guard.check(query) {
+            Ok(()) => payload.proceed(),
+            Err(message) => payload.end_with_graphql_error(
+                GraphQLError::from_message_and_code(
+                    message,
+                    ErrorCode::GraphqlParseFailed.as_str(),
+                ),
+                StatusCode::OK,
+            ),
+        }
+    }
+
+    async fn on_query_plan<'exec>(
+        &'exec self,
+        payload: OnQueryPlanStartHookPayload<'exec>,
+    ) -> OnQueryPlanStartHookResult<'exec> {
+        let headers = &payload.router_http_request.headers;
+        let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+        let verified = payload
+            .request_context
+            .read()
+            .ok()
+            .and_then(|ctx| ctx.authentication().jwt_status().copied())
+            .unwrap_or(false);
+        let token = header(AUTHORIZATION);
+        if let Some(error) = auth::refuse_unverified(token, verified) {
+            return payload.end_with_graphql_error(error, StatusCode::UNAUTHORIZED);
+        }
+        let operation = payload.filtered_operation_for_plan;
+        if let Some(error) = self.limits.check(operation) {
+            return payload.end_with_graphql_error(error, StatusCode::OK);
+        }
+        let Some(limiter) = &self.limiter else {
+            return payload.proceed();
+        };
+        let kind = operation.operation_kind.as_ref();
+        let verified_token = token.filter(|_| verified);
+        match rate::check(limiter, verified_token, header(FORWARDED_FOR), kind).await {
+            None => payload.proceed(),
+            Some(error) => payload.end_with_graphql_error(error, StatusCode::TOO_MANY_REQUESTS),
+        }
+    }
+
+    fn on_supergraph_reload<'exec>(
+        &'exec self,
+        payload: OnSupergraphLoadStartHookPayload,
+    ) -> OnSupergraphLoadStartHookResult<'exec> {
+        payload.on_end(move |end| {
+            self.limits.set_schema(end.new_supergraph.metadata.clone());
+            end.proceed()
+        })
+    }
+
+    async fn on_subgraph_http_request<'exec>(
+        &'exec self,
+        mut payload: OnSubgraphHttpRequestHookPayload<'exec>,
+    ) -> OnSubgraphHttpRequestHookResult<'exec> {
+        http::shareable_fetch(&mut payload);
+        payload.proceed()
+    }
+
+    fn on_graphql_error<'req>(
+        &'req self,
+        mut payload: OnGraphQLErrorHookPayload<'req>,
+    ) -> OnGraphQLErrorHookResult<'req> {
+        errors::map(&mut payload);
+        payload.proceed()
+    }
+}
