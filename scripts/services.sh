@@ -22,7 +22,7 @@ install_missing() {
     log "installing nodejs"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
   fi
-  if [ ! -d compose/node_modules/@theguild/federation-composition ]; then
+  if [ ! -d compose/node_modules/@theguild/federation-composition ] || [ ! -d compose/node_modules/@apollo/composition ]; then
     log "npm ci (composition)"
     (cd compose && npm ci --no-audit --no-fund --silent)
   fi

@@ -1,6 +1,7 @@
 //! `parley compose`: prints each subgraph's federation SDL from its schema (no server needed) into
 //! `schema/<name>.graphql`, then composes `schema/supergraph.graphql` with `@theguild/federation-composition`
-//! (pinned in `compose/package-lock.json`, run by node). `--check` fails if a checked-in file is stale.
+//! and checks it with Apollo's `@apollo/composition` too (either composer's error fails; both pinned in
+//! `compose/package-lock.json`, run by node). `--check` fails if a checked-in file is stale.
 
 use std::io::Write;
 use std::path::Path;
@@ -60,10 +61,10 @@ fn write_or_check(
 /// Runs the composer; installs its pinned packages first if they are missing.
 pub fn compose(root: &Path, specs: &serde_json::Value) -> anyhow::Result<String> {
     let dir = root.join("compose");
-    if !dir
-        .join("node_modules/@theguild/federation-composition")
-        .is_dir()
-    {
+    let installed = ["@theguild/federation-composition", "@apollo/composition"]
+        .iter()
+        .all(|package| dir.join("node_modules").join(package).is_dir());
+    if !installed {
         let status = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund", "--silent"])
             .current_dir(&dir)

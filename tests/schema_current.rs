@@ -15,3 +15,50 @@ fn checked_in_schema_is_current() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Composition fails on either composer's error: the checked-in subgraphs with users' `@shareable` taken off
+/// `User.nickname` (which chat `@provides`) compose under the Guild's composer but not Apollo's, and
+/// `compose/compose.mjs` refuses them, naming Apollo's composer.
+#[test]
+fn an_sdl_only_apollo_refuses_fails_composition() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let specs: Vec<serde_json::Value> = parley::subgraphs::ALL
+        .iter()
+        .map(|subgraph| {
+            let mut sdl = subgraph.sdl();
+            if subgraph.name() == "users" {
+                let shareable = "nickname: String! @shareable";
+                assert!(sdl.contains(shareable), "users shares nickname");
+                sdl = sdl.replace(shareable, "nickname: String!");
+            }
+            let url = format!("http://127.0.0.1:{}/graphql", subgraph.port());
+            serde_json::json!({ "name": subgraph.name(), "url": url, "sdl": sdl })
+        })
+        .collect();
+    let mut child = Command::new("node")
+        .arg("compose.mjs")
+        .current_dir(root.join("compose"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(serde_json::Value::Array(specs).to_string().as_bytes())
+        .expect("write");
+    let output = child.wait_with_output().expect("composer");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "composed anyway");
+    assert!(
+        stderr.contains("@apollo/composition: Non-shareable field \"User.nickname\""),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("@theguild"),
+        "the Guild's composer accepts it: {stderr}"
+    );
+}

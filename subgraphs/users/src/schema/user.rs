@@ -26,6 +26,8 @@ impl User {
     async fn name(&self) -> &str {
         &self.0.name
     }
+    /// Shareable: chat answers it too (`@provides` on a message's author, from the card users' events carry).
+    #[graphql(shareable)]
     async fn nickname(&self) -> &str {
         &self.0.nickname
     }
@@ -40,6 +42,8 @@ impl User {
     async fn bio(&self) -> Option<&str> {
         self.0.bio.as_deref()
     }
+    /// Shareable, like `nickname`.
+    #[graphql(shareable)]
     async fn avatar_url(&self) -> Option<&str> {
         self.0.avatar_url.as_deref()
     }
