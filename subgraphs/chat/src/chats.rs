@@ -1,77 +1,27 @@
 //! Chats and their members: direct chats (one per pair, created on first use), groups with admins, leaving,
-//! per-member settings. Membership is the one gate of the chat domain: [`member_of`] answers a non-member
-//! and a missing chat alike, so nobody learns which chats exist.
+//! per-member settings. Membership is checked through [`crate::service::member_of`].
 
 use chrono::{DateTime, Utc};
+use parley_kit::events::append;
 use parley_kit::events::contracts::{
     ChatCreated, ChatMemberAdded, ChatMemberChanged, ChatMemberRemoved,
 };
-use parley_kit::events::{append, Events};
 use parley_kit::store::begin_write;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
-use crate::error::{invalid, ChatError, Result, NOT_A_MEMBER};
-use crate::messages::{insert_message, NewMessage};
+use crate::error::{invalid, ChatError, Result};
+use crate::service::{insert_message, member_of, members, ChatService, NewMessage};
+use crate::store::member::{NotificationLevel, Role};
 use crate::store::{chat, known_user, member};
 
 /// Largest group (members added at creation count too).
 pub const MAX_GROUP_MEMBERS: usize = 10_000;
 /// Members named in one `createGroupChat`.
 const MAX_INITIAL_MEMBERS: usize = 200;
-
-/// A member's notification level.
-#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum NotificationLevel {
-    #[default]
-    All,
-    Mentions,
-    None,
-}
-
-impl NotificationLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NotificationLevel::All => "ALL",
-            NotificationLevel::Mentions => "MENTIONS",
-            NotificationLevel::None => "NONE",
-        }
-    }
-
-    pub fn parse(text: &str) -> Self {
-        match text {
-            "MENTIONS" => NotificationLevel::Mentions,
-            "NONE" => NotificationLevel::None,
-            _ => NotificationLevel::All,
-        }
-    }
-}
-
-/// The chat domain's write side: the store and its events.
-pub struct ChatService {
-    pub db: DatabaseConnection,
-    pub events: Events,
-}
-
-/// The chat and the caller's membership; [`NOT_A_MEMBER`] when either is missing.
-pub async fn member_of<C: ConnectionTrait>(
-    db: &C,
-    chat_id: Uuid,
-    user: Uuid,
-) -> Result<(chat::Model, member::Model)> {
-    let membership = member::Entity::find_by_id((chat_id, user))
-        .one(db)
-        .await?
-        .ok_or(NOT_A_MEMBER)?;
-    let chat = chat::Entity::find_by_id(chat_id)
-        .one(db)
-        .await?
-        .ok_or(NOT_A_MEMBER)?;
-    Ok((chat, membership))
-}
 
 /// The ids of the chats `user` is a member of.
 pub async fn chat_ids_of<C: ConnectionTrait>(db: &C, user: Uuid) -> Result<Vec<Uuid>> {
@@ -116,16 +66,6 @@ pub async fn list_for(
         .await?)
 }
 
-/// Members of a chat, oldest first.
-pub async fn members<C: ConnectionTrait>(db: &C, chat_id: Uuid) -> Result<Vec<member::Model>> {
-    Ok(member::Entity::find()
-        .filter(member::Column::ChatId.eq(chat_id))
-        .order_by_asc(member::Column::JoinedAt)
-        .order_by_asc(member::Column::UserId)
-        .all(db)
-        .await?)
-}
-
 /// The caller's own account, which chat learns of from users' events shortly after registration: every
 /// author's card must be known before they can write (see `Message.author`).
 async fn ensure_caller_known<C: ConnectionTrait>(db: &C, me: Uuid) -> Result<()> {
@@ -146,18 +86,18 @@ async fn ensure_known<C: ConnectionTrait>(db: &C, user: Uuid) -> Result<()> {
 fn new_member(
     chat_id: Uuid,
     user: Uuid,
-    role: &str,
+    role: Role,
     seq: i64,
     now: DateTime<Utc>,
 ) -> member::ActiveModel {
     member::ActiveModel {
         chat_id: Set(chat_id),
         user_id: Set(user),
-        role: Set(role.to_string()),
+        role: Set(role),
         joined_at: Set(now),
         joined_seq: Set(seq),
         muted_until: Set(None),
-        notification_level: Set(NotificationLevel::All.as_str().to_string()),
+        notification_level: Set(NotificationLevel::All),
         delivered_seq: Set(seq),
         read_seq: Set(seq),
     }
@@ -195,7 +135,7 @@ impl ChatService {
         let now = Utc::now();
         let created = chat::ActiveModel {
             id: Set(Uuid::now_v7()),
-            kind: Set(chat::DIRECT.to_string()),
+            kind: Set(chat::Kind::Direct),
             title: Set(None),
             direct_key: Set(Some(key.clone())),
             creator_id: Set(me),
@@ -217,13 +157,13 @@ impl ChatService {
             Err(err) => return Err(err.into()),
         };
         for user in [me, other] {
-            new_member(chat.id, user, member::MEMBER, 0, now)
+            new_member(chat.id, user, Role::Member, 0, now)
                 .insert(&txn)
                 .await?;
         }
         let event = ChatCreated {
             chat_id: chat.id,
-            kind: chat.kind.clone(),
+            kind: chat.kind.to_value(),
             creator_id: me,
             member_ids: vec![me, other],
         };
@@ -264,7 +204,7 @@ impl ChatService {
         let txn = begin_write(&self.db).await?;
         let chat = chat::ActiveModel {
             id: Set(Uuid::now_v7()),
-            kind: Set(chat::GROUP.to_string()),
+            kind: Set(chat::Kind::Group),
             title: Set(Some(title)),
             direct_key: Set(None),
             creator_id: Set(me),
@@ -274,17 +214,17 @@ impl ChatService {
         }
         .insert(&txn)
         .await?;
-        new_member(chat.id, me, member::ADMIN, 0, now)
+        new_member(chat.id, me, Role::Admin, 0, now)
             .insert(&txn)
             .await?;
         for user in &others {
-            new_member(chat.id, *user, member::MEMBER, 0, now)
+            new_member(chat.id, *user, Role::Member, 0, now)
                 .insert(&txn)
                 .await?;
         }
         let event = ChatCreated {
             chat_id: chat.id,
-            kind: chat.kind.clone(),
+            kind: chat.kind.to_value(),
             creator_id: me,
             member_ids: std::iter::once(me).chain(others).collect(),
         };
@@ -318,7 +258,7 @@ impl ChatService {
         }
         let system =
             insert_message(&txn, &chat, me, NewMessage::system("MEMBER_ADDED", user)).await?;
-        new_member(chat_id, user, member::MEMBER, system.seq - 1, Utc::now())
+        new_member(chat_id, user, Role::Member, system.seq - 1, Utc::now())
             .insert(&txn)
             .await?;
         let change = ChatMemberChanged {
@@ -362,16 +302,16 @@ impl ChatService {
     pub async fn leave(&self, me: Uuid, chat_id: Uuid) -> Result<()> {
         let txn = begin_write(&self.db).await?;
         let (chat, _) = member_of(&txn, chat_id, me).await?;
-        if chat.kind == chat::DIRECT {
+        if chat.kind == chat::Kind::Direct {
             return Err(invalid("chatId: a direct chat cannot be left"));
         }
         member::Entity::delete_by_id((chat_id, me))
             .exec(&txn)
             .await?;
         let rest = members(&txn, chat_id).await?;
-        if !rest.is_empty() && !rest.iter().any(|m| m.role == member::ADMIN) {
+        if !rest.is_empty() && !rest.iter().any(|m| m.role == Role::Admin) {
             let mut heir: member::ActiveModel = rest[0].clone().into();
-            heir.role = Set(member::ADMIN.to_string());
+            heir.role = Set(Role::Admin);
             heir.update(&txn).await?;
         }
         insert_message(&txn, &chat, me, NewMessage::system("MEMBER_LEFT", me)).await?;
@@ -402,13 +342,13 @@ impl ChatService {
             .await?
             .ok_or(ChatError::NotFound("member"))?;
         let mut target: member::ActiveModel = target.into();
-        target.role = Set(if admin { member::ADMIN } else { member::MEMBER }.to_string());
+        target.role = Set(if admin { Role::Admin } else { Role::Member });
         target.update(&txn).await?;
         if !admin
             && members(&txn, chat_id)
                 .await?
                 .iter()
-                .all(|m| m.role != member::ADMIN)
+                .all(|m| m.role != Role::Admin)
         {
             return Err(invalid("a group keeps at least one admin"));
         }
@@ -430,19 +370,19 @@ impl ChatService {
             active.muted_until = Set(until);
         }
         if let Some(level) = level {
-            active.notification_level = Set(level.as_str().to_string());
+            active.notification_level = Set(level);
         }
         Ok(active.update(&self.db).await?)
     }
 }
 
 fn ensure_group_admin(chat: &chat::Model, me: &member::Model) -> Result<()> {
-    if chat.kind != chat::GROUP {
+    if chat.kind != chat::Kind::Group {
         return Err(invalid(
             "chatId: direct chats have exactly their two members",
         ));
     }
-    if me.role != member::ADMIN {
+    if me.role != Role::Admin {
         return Err(ChatError::Forbidden(
             "only a group's admins manage its members",
         ));

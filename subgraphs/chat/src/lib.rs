@@ -8,15 +8,19 @@
 //! Layout (read top-down):
 //! - [`Chat`]: the subgraph as a value; its `build` starts the typing tracker and makes the schema.
 //! - `schema/`: queries, mutations, subscriptions (`mod.rs`), GraphQL types (`types`).
-//! - `chats` (the [`chats::ChatService`] handle, membership, groups), `messages`, `receipts`, `typing`.
+//! - `chats` (direct chats, groups, members, settings), `messages`, `receipts`, `typing`, `live` (who sees
+//!   which live event), all on `service` at the bottom (the `ChatService` handle, the membership gate,
+//!   writing a message).
 //! - `projection` (known users and blocks from users' and social's events), `store` (entities), `error`.
 
 mod chats;
 mod error;
+mod live;
 mod messages;
 mod projection;
 mod receipts;
 pub mod schema;
+mod service;
 mod store;
 mod typing;
 
@@ -50,11 +54,11 @@ impl Domain for Chat {
         let live = Arc::new(parley_kit::live::Live::with_extra_keys(
             runtime.events.bus.clone(),
             Self::NAME,
-            Some(schema::user_topics),
+            Some(live::user_topics),
         ));
         let (typing, typing_task) = typing::Typing::start(&live);
         runtime.add_task(typing_task);
-        let service = Arc::new(chats::ChatService {
+        let service = Arc::new(service::ChatService {
             db: runtime.db.clone(),
             events: runtime.events.clone(),
         });

@@ -5,188 +5,18 @@
 
 use chrono::Utc;
 use parley_kit::events::append;
-use parley_kit::events::contracts::{
-    ChatMessage, MessageDeleted, MessageEdited, MessageSent, UserCard,
-};
+use parley_kit::events::contracts::{MessageDeleted, MessageEdited};
 use parley_kit::store::begin_write;
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
-use crate::chats::{member_of, ChatService};
 use crate::error::{invalid, ChatError, Result};
-use crate::store::{chat, hidden, known_user, member, message};
-
-pub const TEXT: &str = "TEXT";
-pub const IMAGE: &str = "IMAGE";
-pub const FILE: &str = "FILE";
-pub const SYSTEM: &str = "SYSTEM";
-
-/// Longest text of a message, in characters.
-pub const MAX_TEXT: usize = 4_000;
-const MAX_CLIENT_ID: usize = 64;
-
-/// What a client (or the chat itself, for SYSTEM messages) sends.
-pub struct NewMessage {
-    pub kind: &'static str,
-    pub text: Option<String>,
-    pub media_id: Option<Uuid>,
-    pub reply_to_id: Option<Uuid>,
-    pub subject_id: Option<Uuid>,
-    pub client_message_id: Option<String>,
-}
-
-impl NewMessage {
-    /// A SYSTEM message about `subject` (`what`: MEMBER_ADDED, MEMBER_REMOVED, MEMBER_LEFT).
-    pub fn system(what: &str, subject: Uuid) -> Self {
-        Self {
-            kind: SYSTEM,
-            text: Some(what.to_string()),
-            media_id: None,
-            reply_to_id: None,
-            subject_id: Some(subject),
-            client_message_id: None,
-        }
-    }
-
-    /// Checks a client's message: TEXT needs text; IMAGE and FILE need a media id (text is a caption).
-    pub fn validated(self) -> Result<Self> {
-        if self.kind == SYSTEM {
-            return Err(invalid(
-                "kind: SYSTEM messages are written by the chat itself",
-            ));
-        }
-        let text = self
-            .text
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty());
-        if let Some(t) = text {
-            if t.chars().count() > MAX_TEXT {
-                return Err(invalid(format!("text: at most {MAX_TEXT} characters")));
-            }
-        }
-        if self.kind == TEXT && text.is_none() {
-            return Err(invalid("text: a TEXT message needs text"));
-        }
-        if self.kind != TEXT && self.media_id.is_none() {
-            return Err(invalid("mediaId: IMAGE and FILE messages need a media id"));
-        }
-        if let Some(id) = &self.client_message_id {
-            if id.is_empty() || id.len() > MAX_CLIENT_ID {
-                return Err(invalid(format!(
-                    "clientMessageId: 1 to {MAX_CLIENT_ID} characters"
-                )));
-            }
-        }
-        Ok(Self {
-            text: text.map(str::to_string),
-            ..self
-        })
-    }
-}
-
-/// The event payload (and live form) of a stored message, with its author's card as chat knows it now.
-pub async fn payload<C: ConnectionTrait>(db: &C, m: &message::Model) -> Result<ChatMessage> {
-    let author = known_user::Entity::find_by_id(m.author_id)
-        .one(db)
-        .await?
-        .and_then(known_user::Model::card);
-    Ok(ChatMessage {
-        message_id: m.id,
-        chat_id: m.chat_id,
-        seq: m.seq,
-        author_id: m.author_id,
-        kind: m.kind.clone(),
-        text: m.text.clone(),
-        media_id: m.media_id,
-        reply_to_id: m.reply_to_id,
-        subject_id: m.subject_id,
-        created_at: m.created_at,
-        edited_at: m.edited_at,
-        deleted_at: m.deleted_at,
-        author,
-    })
-}
-
-/// A message and its author's card rebuilt from its event payload (live subscribers read no store).
-pub fn from_payload(p: ChatMessage) -> (message::Model, Option<UserCard>) {
-    let model = message::Model {
-        id: p.message_id,
-        chat_id: p.chat_id,
-        seq: p.seq,
-        author_id: p.author_id,
-        kind: p.kind,
-        text: p.text,
-        media_id: p.media_id,
-        reply_to_id: p.reply_to_id,
-        subject_id: p.subject_id,
-        client_message_id: None,
-        created_at: p.created_at,
-        edited_at: p.edited_at,
-        deleted_at: p.deleted_at,
-    };
-    (model, p.author)
-}
-
-/// Stores a message as the chat's next one, inside `txn`, with its `MessageSent` event. The author's own
-/// markers move to it (you have read what you wrote).
-pub async fn insert_message<C: ConnectionTrait>(
-    txn: &C,
-    chat: &chat::Model,
-    author: Uuid,
-    new: NewMessage,
-) -> Result<message::Model> {
-    let now = Utc::now();
-    // The update takes the chat row's lock (PostgreSQL) inside the writer's transaction (SQLite): senders to
-    // one chat queue here, and each reads back the number it took.
-    chat::Entity::update_many()
-        .col_expr(
-            chat::Column::LastSeq,
-            Expr::col(chat::Column::LastSeq).add(1),
-        )
-        .col_expr(chat::Column::Activity, Expr::value(now.timestamp_micros()))
-        .filter(chat::Column::Id.eq(chat.id))
-        .exec(txn)
-        .await?;
-    let seq: i64 = chat::Entity::find_by_id(chat.id)
-        .select_only()
-        .column(chat::Column::LastSeq)
-        .into_tuple()
-        .one(txn)
-        .await?
-        .ok_or(ChatError::NotFound("chat"))?;
-    let stored = message::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        chat_id: Set(chat.id),
-        seq: Set(seq),
-        author_id: Set(author),
-        kind: Set(new.kind.to_string()),
-        text: Set(new.text),
-        media_id: Set(new.media_id),
-        reply_to_id: Set(new.reply_to_id),
-        subject_id: Set(new.subject_id),
-        client_message_id: Set(new.client_message_id),
-        created_at: Set(now),
-        edited_at: Set(None),
-        deleted_at: Set(None),
-    }
-    .insert(txn)
-    .await?;
-    member::Entity::update_many()
-        .col_expr(member::Column::ReadSeq, Expr::value(seq))
-        .col_expr(member::Column::DeliveredSeq, Expr::value(seq))
-        .filter(member::Column::ChatId.eq(chat.id))
-        .filter(member::Column::UserId.eq(author))
-        .exec(txn)
-        .await?;
-    let sent = payload(txn, &stored).await?;
-    append(txn, chat.id, &MessageSent(sent)).await?;
-    Ok(stored)
-}
+use crate::service::{insert_message, member_of, payload, ChatService, NewMessage, MAX_TEXT};
+use crate::store::{chat, hidden, member, message};
 
 async fn by_client_id<C: ConnectionTrait>(
     db: &C,
@@ -228,11 +58,12 @@ impl ChatService {
         }
         let txn = begin_write(&self.db).await?;
         let (chat, _) = member_of(&txn, chat_id, me).await?;
-        if chat.kind == chat::DIRECT {
-            let other = crate::chats::members(&txn, chat_id)
-                .await?
-                .into_iter()
-                .find(|m| m.user_id != me);
+        if chat.kind == chat::Kind::Direct {
+            let other = member::Entity::find()
+                .filter(member::Column::ChatId.eq(chat_id))
+                .filter(member::Column::UserId.ne(me))
+                .one(&txn)
+                .await?;
             if let Some(other) = other {
                 if parley_kit::blocks::either_blocked(&txn, me, other.user_id).await? {
                     return Err(ChatError::Forbidden("one of you blocked the other"));
@@ -273,7 +104,7 @@ impl ChatService {
         if found.author_id != me {
             return Err(ChatError::Forbidden("only its author edits a message"));
         }
-        if found.deleted_at.is_some() || found.kind == SYSTEM {
+        if found.deleted_at.is_some() || found.kind == message::Kind::System {
             return Err(invalid("id: this message cannot be edited"));
         }
         let mut active: message::ActiveModel = found.into();

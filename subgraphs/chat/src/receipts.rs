@@ -8,12 +8,12 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
-use crate::chats::{member_of, ChatService};
 use crate::error::{ChatError, Result};
+use crate::service::{member_of, ChatService};
 use crate::store::{member, message};
 
 /// Which marker a receipt moves.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Marker {
     Delivered,
     Read,

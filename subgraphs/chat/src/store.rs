@@ -1,17 +1,29 @@
 //! sea-orm entities of the chat store (tables created by `migration-chat`).
+//!
+//! Enumerated columns are sea-orm `ActiveEnum`s stored as their SCREAMING_SNAKE names (also their GraphQL
+//! names): a stored value the code does not know fails the read instead of passing for a default.
 
 pub mod chat {
     use sea_orm::entity::prelude::*;
 
-    pub const DIRECT: &str = "DIRECT";
-    pub const GROUP: &str = "GROUP";
+    #[derive(
+        Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, async_graphql::Enum,
+    )]
+    #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+    #[graphql(name = "ChatKind")]
+    pub enum Kind {
+        #[sea_orm(string_value = "DIRECT")]
+        Direct,
+        #[sea_orm(string_value = "GROUP")]
+        Group,
+    }
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "chats")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: Uuid,
-        pub kind: String,
+        pub kind: Kind,
         pub title: Option<String>,
         /// Direct chats only: the two user ids, ordered, so a pair has exactly one chat.
         pub direct_key: Option<String>,
@@ -32,8 +44,32 @@ pub mod chat {
 pub mod member {
     use sea_orm::entity::prelude::*;
 
-    pub const ADMIN: &str = "ADMIN";
-    pub const MEMBER: &str = "MEMBER";
+    #[derive(
+        Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, async_graphql::Enum,
+    )]
+    #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+    #[graphql(name = "ChatRole")]
+    pub enum Role {
+        #[sea_orm(string_value = "ADMIN")]
+        Admin,
+        #[sea_orm(string_value = "MEMBER")]
+        Member,
+    }
+
+    /// A member's notification level.
+    #[derive(
+        Clone, Copy, Debug, Default, PartialEq, Eq, EnumIter, DeriveActiveEnum, async_graphql::Enum,
+    )]
+    #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+    pub enum NotificationLevel {
+        #[default]
+        #[sea_orm(string_value = "ALL")]
+        All,
+        #[sea_orm(string_value = "MENTIONS")]
+        Mentions,
+        #[sea_orm(string_value = "NONE")]
+        None,
+    }
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "chat_members")]
@@ -42,12 +78,12 @@ pub mod member {
         pub chat_id: Uuid,
         #[sea_orm(primary_key, auto_increment = false)]
         pub user_id: Uuid,
-        pub role: String,
+        pub role: Role,
         pub joined_at: ChronoDateTimeUtc,
         /// The chat's last sequence number when this member joined.
         pub joined_seq: i64,
         pub muted_until: Option<ChronoDateTimeUtc>,
-        pub notification_level: String,
+        pub notification_level: NotificationLevel,
         /// Markers only move forward.
         pub delivered_seq: i64,
         pub read_seq: i64,
@@ -62,6 +98,22 @@ pub mod member {
 pub mod message {
     use sea_orm::entity::prelude::*;
 
+    #[derive(
+        Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, async_graphql::Enum,
+    )]
+    #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+    #[graphql(name = "MessageKind")]
+    pub enum Kind {
+        #[sea_orm(string_value = "TEXT")]
+        Text,
+        #[sea_orm(string_value = "IMAGE")]
+        Image,
+        #[sea_orm(string_value = "FILE")]
+        File,
+        #[sea_orm(string_value = "SYSTEM")]
+        System,
+    }
+
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "messages")]
     pub struct Model {
@@ -70,7 +122,7 @@ pub mod message {
         pub chat_id: Uuid,
         pub seq: i64,
         pub author_id: Uuid,
-        pub kind: String,
+        pub kind: Kind,
         #[sea_orm(column_type = "Text", nullable)]
         pub text: Option<String>,
         pub media_id: Option<Uuid>,

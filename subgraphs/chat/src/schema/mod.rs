@@ -11,8 +11,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::SelectAll;
 use futures::{Stream, StreamExt};
 use parley_kit::auth::{identity, require_identity};
-use parley_kit::events::contracts::{ChatMemberRemoved, ChatMessage, ChatReceipt, MessageSent};
-use parley_kit::events::{Consumed, EventEnvelope};
+use parley_kit::events::EventEnvelope;
 use parley_kit::ids::{parse_id, to_id};
 use parley_kit::live::Live;
 use parley_kit::pagination::{encode_cursor, Page};
@@ -20,14 +19,15 @@ use parley_kit::{ApiResult, ResultExt};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use crate::chats::{self, member_of, ChatService, NotificationLevel};
-use crate::messages::{self, NewMessage};
+use crate::chats;
+use crate::live::{self, Follower, MessageChange, Seen};
+use crate::messages;
 use crate::receipts::Marker;
+use crate::service::{member_of, ChatService, NewMessage};
+use crate::store::member::NotificationLevel;
+use crate::store::message;
 use crate::typing::Typing;
-use types::user;
-pub use types::{
-    Chat, ChatEvent, ChatEventKind, ChatKind, ChatMember, ChatSettings, Message, MessageKind, User,
-};
+pub use types::{Chat, ChatEvent, ChatEventKind, ChatMember, ChatSettings, Message, User};
 
 pub type ChatSchema = Schema<Query, Mutation, Subscription>;
 
@@ -144,8 +144,8 @@ fn activity_cursor(parts: &[String]) -> ApiResult<(i64, Uuid)> {
 
 #[derive(InputObject)]
 pub struct SendMessageInput {
-    #[graphql(default_with = "MessageKind::Text")]
-    pub kind: MessageKind,
+    #[graphql(default_with = "message::Kind::Text")]
+    pub kind: message::Kind,
     pub text: Option<String>,
     pub media_id: Option<ID>,
     pub reply_to_id: Option<ID>,
@@ -271,7 +271,7 @@ impl Mutation {
     ) -> ApiResult<Message> {
         let me = require_identity(ctx)?.user_id;
         let new = NewMessage {
-            kind: input.kind.as_str(),
+            kind: input.kind,
             text: input.text,
             media_id: input.media_id.as_ref().map(parse_id).transpose()?,
             reply_to_id: input.reply_to_id.as_ref().map(parse_id).transpose()?,
@@ -371,20 +371,10 @@ impl Subscription {
         member_of(db(ctx)?, chat_id, me).await.gql()?;
         let guard = live.guard();
         Ok(events
-            .take_while(move |e| {
-                let removed = e
-                    .decode::<ChatMemberRemoved>()
-                    .is_ok_and(|c| c.is_some_and(|c| c.user_id == me));
-                std::future::ready(!removed)
-            })
+            .take_while(move |e| std::future::ready(!live::ends_stream_of(me, e)))
             .filter_map(move |e| {
                 let _alive = &guard;
-                let message = e
-                    .decode::<MessageSent>()
-                    .ok()
-                    .flatten()
-                    .map(|sent| Message::from(sent.0));
-                std::future::ready(message)
+                std::future::ready(live::added_message(&e).and_then(Message::live))
             }))
     }
 
@@ -400,7 +390,7 @@ impl Subscription {
         // followed from then on. The caller's own is listened to before their chats are read, so a chat
         // joined in between is not missed.
         let mut topics = SelectAll::new();
-        topics.push(live.keyed(&user_topic(me)).boxed());
+        topics.push(live.keyed(&live::user_topic(me)).boxed());
         let mine: HashSet<Uuid> = chats::chat_ids_of(db(ctx)?, me)
             .await
             .gql()?
@@ -411,7 +401,7 @@ impl Subscription {
         }
         let state = ChatEventsState {
             topics,
-            mine,
+            follower: Follower::new(me, mine),
             seen: VecDeque::new(),
             _guard: live.guard(),
             live,
@@ -429,13 +419,17 @@ impl Subscription {
                         state.seen.pop_front();
                     }
                     state.seen.push_back(event.id);
-                    let before = state.mine.len();
-                    let out = chat_event(&mut state.mine, me, &event);
-                    if state.mine.len() > before {
-                        let chat = event.aggregate_id.clone();
-                        state.topics.push(state.live.keyed(&chat).boxed());
+                    let Ok(chat) = Uuid::parse_str(&event.aggregate_id) else {
+                        continue;
+                    };
+                    let followed = state.follower.follows(chat);
+                    let seen = state.follower.see(chat, &event);
+                    if !followed && state.follower.follows(chat) {
+                        state
+                            .topics
+                            .push(state.live.keyed(&event.aggregate_id).boxed());
                     }
-                    if let Some(out) = out {
+                    if let Some(out) = seen.and_then(|seen| chat_event(chat, &event, seen)) {
                         return Some((out, state));
                     }
                 }
@@ -447,114 +441,54 @@ impl Subscription {
 /// What a `chatEvents` subscription holds while open.
 struct ChatEventsState {
     topics: SelectAll<futures::stream::BoxStream<'static, parley_kit::live::SharedEvent>>,
-    mine: HashSet<Uuid>,
+    follower: Follower,
     seen: VecDeque<Uuid>,
     live: Arc<Live>,
     /// Counts the subscription while it is open.
     _guard: parley_kit::live::Guard,
 }
 
-fn user_topic(user: Uuid) -> String {
-    format!("user:{user}")
-}
-
-parley_kit::consumed! {
-    /// Chat's own events as its live streams read them off the bus.
-    enum LiveEvent {
-        ChatCreated, ChatMemberAdded, ChatMemberRemoved, MessageSent, MessageEdited, MessageDeleted,
-        MessageReceived, MessageRead, ChatTyping,
-    }
-}
-
-/// The users a chat event concerns beyond the chat's members (those joining it): the live dispatcher's
-/// extra topics, so `chatEvents` learns of a chat the moment its subscriber joins.
-pub fn user_topics(e: &EventEnvelope) -> Vec<String> {
-    match LiveEvent::decode(e) {
-        Ok(Some(LiveEvent::ChatCreated(c))) => c.member_ids.into_iter().map(user_topic).collect(),
-        Ok(Some(LiveEvent::ChatMemberAdded(c))) => vec![user_topic(c.user_id)],
-        Ok(Some(LiveEvent::ChatMemberRemoved(c))) => vec![user_topic(c.user_id)],
-        _ => Vec::new(),
-    }
-}
-
-/// The `ChatEvent` a bus event is for `me`, keeping `mine` (the chats `me` is in) current.
-fn chat_event(mine: &mut HashSet<Uuid>, me: Uuid, e: &EventEnvelope) -> Option<ChatEvent> {
-    let chat_id = Uuid::parse_str(&e.aggregate_id).ok()?;
-    let base = |kind| ChatEvent {
+/// The `ChatEvent` of what the follower was shown.
+fn chat_event(chat: Uuid, e: &EventEnvelope, seen: Seen) -> Option<ChatEvent> {
+    let event = |kind, user: Option<Uuid>| ChatEvent {
         kind,
-        chat_id: to_id(chat_id),
+        chat_id: to_id(chat),
         message: None,
-        user: None,
+        user: user.map(types::user),
         seq: None,
         typing: None,
         at: e.occurred_at,
     };
-    match LiveEvent::decode(e).ok()?? {
-        LiveEvent::ChatCreated(created) => {
-            if !created.member_ids.contains(&me) {
-                return None;
+    Some(match seen {
+        Seen::ChatCreated { creator } => event(ChatEventKind::ChatCreated, Some(creator)),
+        Seen::MemberAdded { user } => event(ChatEventKind::MemberAdded, Some(user)),
+        Seen::MemberRemoved { user } => event(ChatEventKind::MemberRemoved, Some(user)),
+        Seen::Message { change, message } => {
+            let kind = match change {
+                MessageChange::Added => ChatEventKind::MessageAdded,
+                MessageChange::Edited => ChatEventKind::MessageEdited,
+                MessageChange::Deleted => ChatEventKind::MessageDeleted,
+            };
+            let (author, seq) = (message.author_id, message.seq);
+            ChatEvent {
+                seq: Some(seq),
+                message: Some(Message::live(message)?),
+                ..event(kind, Some(author))
             }
-            mine.insert(chat_id);
-            Some(ChatEvent {
-                user: Some(user(created.creator_id)),
-                ..base(ChatEventKind::ChatCreated)
-            })
         }
-        LiveEvent::ChatMemberAdded(change) => {
-            if change.user_id == me {
-                mine.insert(chat_id);
+        Seen::Receipt { marker, user, seq } => {
+            let kind = match marker {
+                Marker::Delivered => ChatEventKind::Delivered,
+                Marker::Read => ChatEventKind::Read,
+            };
+            ChatEvent {
+                seq: Some(seq),
+                ..event(kind, Some(user))
             }
-            mine.contains(&chat_id).then(|| ChatEvent {
-                user: Some(user(change.user_id)),
-                ..base(ChatEventKind::MemberAdded)
-            })
         }
-        LiveEvent::ChatMemberRemoved(change) => {
-            let event = mine.contains(&chat_id).then(|| ChatEvent {
-                user: Some(user(change.user_id)),
-                ..base(ChatEventKind::MemberRemoved)
-            });
-            if change.user_id == me {
-                mine.remove(&chat_id);
-            }
-            event
-        }
-        _ if !mine.contains(&chat_id) => None,
-        LiveEvent::MessageSent(MessageSent(message)) => {
-            Some(message_event(message, base(ChatEventKind::MessageAdded)))
-        }
-        LiveEvent::MessageEdited(edited) => {
-            Some(message_event(edited.0, base(ChatEventKind::MessageEdited)))
-        }
-        LiveEvent::MessageDeleted(deleted) => Some(message_event(
-            deleted.0,
-            base(ChatEventKind::MessageDeleted),
-        )),
-        LiveEvent::MessageReceived(receipt) => {
-            Some(receipt_event(&receipt, base(ChatEventKind::Delivered)))
-        }
-        LiveEvent::MessageRead(receipt) => Some(receipt_event(&receipt, base(ChatEventKind::Read))),
-        LiveEvent::ChatTyping(signal) => (signal.user_id != me).then(|| ChatEvent {
-            user: Some(user(signal.user_id)),
-            typing: Some(signal.typing),
-            ..base(ChatEventKind::Typing)
-        }),
-    }
-}
-
-fn message_event(message: ChatMessage, base: ChatEvent) -> ChatEvent {
-    ChatEvent {
-        user: Some(user(message.author_id)),
-        seq: Some(message.seq),
-        message: Some(Message::from(message)),
-        ..base
-    }
-}
-
-fn receipt_event(receipt: &ChatReceipt, base: ChatEvent) -> ChatEvent {
-    ChatEvent {
-        user: Some(user(receipt.user_id)),
-        seq: Some(receipt.seq),
-        ..base
-    }
+        Seen::Typing { user, typing } => ChatEvent {
+            typing: Some(typing),
+            ..event(ChatEventKind::Typing, Some(user))
+        },
+    })
 }

@@ -17,10 +17,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
-use crate::chats::{self, member_of, NotificationLevel};
 use crate::error::ChatError;
 use crate::messages::{self, Direction};
 use crate::receipts;
+use crate::service::{self, member_of};
+use crate::store::member::NotificationLevel;
 use crate::store::{chat, known_user, member, message};
 use crate::typing::Typing;
 
@@ -94,46 +95,6 @@ impl Loader<Uuid> for CardLoader {
     }
 }
 
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum ChatKind {
-    Direct,
-    Group,
-}
-
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum ChatRole {
-    Admin,
-    Member,
-}
-
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum MessageKind {
-    Text,
-    Image,
-    File,
-    System,
-}
-
-impl MessageKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageKind::Text => messages::TEXT,
-            MessageKind::Image => messages::IMAGE,
-            MessageKind::File => messages::FILE,
-            MessageKind::System => messages::SYSTEM,
-        }
-    }
-
-    fn parse(text: &str) -> Self {
-        match text {
-            messages::IMAGE => MessageKind::Image,
-            messages::FILE => MessageKind::File,
-            messages::SYSTEM => MessageKind::System,
-            _ => MessageKind::Text,
-        }
-    }
-}
-
 /// A chat as one of its members sees it.
 pub struct Chat {
     pub chat: chat::Model,
@@ -146,12 +107,8 @@ impl Chat {
         to_id(self.chat.id)
     }
 
-    async fn kind(&self) -> ChatKind {
-        if self.chat.kind == chat::DIRECT {
-            ChatKind::Direct
-        } else {
-            ChatKind::Group
-        }
+    async fn kind(&self) -> chat::Kind {
+        self.chat.kind
     }
 
     /// Groups only.
@@ -175,13 +132,13 @@ impl Chat {
     }
 
     async fn members(&self, ctx: &Context<'_>) -> ApiResult<Vec<User>> {
-        let rows = chats::members(db(ctx)?, self.chat.id).await.gql()?;
+        let rows = service::members(db(ctx)?, self.chat.id).await.gql()?;
         Ok(rows.into_iter().map(|m| user(m.user_id)).collect())
     }
 
     /// Members with their role.
     async fn memberships(&self, ctx: &Context<'_>) -> ApiResult<Vec<ChatMember>> {
-        let rows = chats::members(db(ctx)?, self.chat.id).await.gql()?;
+        let rows = service::members(db(ctx)?, self.chat.id).await.gql()?;
         Ok(rows.into_iter().map(ChatMember).collect())
     }
 
@@ -313,12 +270,8 @@ impl ChatMember {
         user(self.0.user_id)
     }
 
-    async fn role(&self) -> ChatRole {
-        if self.0.role == member::ADMIN {
-            ChatRole::Admin
-        } else {
-            ChatRole::Member
-        }
+    async fn role(&self) -> member::Role {
+        self.0.role
     }
 
     async fn joined_at(&self) -> DateTime<Utc> {
@@ -350,7 +303,7 @@ impl ChatSettings {
     }
 
     async fn notification_level(&self) -> NotificationLevel {
-        NotificationLevel::parse(&self.0.notification_level)
+        self.0.notification_level
     }
 }
 
@@ -363,10 +316,11 @@ impl From<message::Model> for Message {
     }
 }
 
-impl From<ChatMessage> for Message {
-    fn from(live: ChatMessage) -> Self {
-        let (model, author) = messages::from_payload(live);
-        Message(model, author)
+impl Message {
+    /// A live message from its event payload; `None` for one this code cannot read.
+    pub fn live(payload: ChatMessage) -> Option<Self> {
+        let (model, author) = service::from_payload(payload).ok()?;
+        Some(Message(model, author))
     }
 }
 
@@ -393,8 +347,8 @@ impl Message {
         }
     }
 
-    async fn kind(&self) -> MessageKind {
-        MessageKind::parse(&self.0.kind)
+    async fn kind(&self) -> message::Kind {
+        self.0.kind
     }
 
     /// `null` once deleted for everyone. For SYSTEM messages: MEMBER_ADDED, MEMBER_REMOVED or MEMBER_LEFT.

@@ -1,0 +1,296 @@
+//! Who sees which live event: the rules behind `messageAdded(chatId)` and `chatEvents`, kept out of the
+//! schema layer. Chat content is for current members only: a member follows a chat's events from the moment
+//! they join (the join itself included) until they leave or are removed (the removal included); nobody sees
+//! their own typing.
+//!
+//! Events reach the live streams on topics: each chat's id, plus `user:<id>` for the users a membership
+//! change concerns ([`user_topics`]), so a member's `chatEvents` learns of a chat the moment they join it.
+
+use std::collections::HashSet;
+
+use parley_kit::events::contracts::{ChatMemberRemoved, ChatMessage, MessageSent};
+use parley_kit::events::{Consumed, EventEnvelope};
+use uuid::Uuid;
+
+use crate::receipts::Marker;
+
+parley_kit::consumed! {
+    /// Chat's own events as its live streams read them off the bus.
+    enum LiveEvent {
+        ChatCreated, ChatMemberAdded, ChatMemberRemoved, MessageSent, MessageEdited, MessageDeleted,
+        MessageReceived, MessageRead, ChatTyping,
+    }
+}
+
+/// What happened to a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageChange {
+    Added,
+    Edited,
+    Deleted,
+}
+
+/// What a member is shown of one event in one of their chats.
+#[derive(Debug, PartialEq)]
+pub enum Seen {
+    ChatCreated {
+        creator: Uuid,
+    },
+    MemberAdded {
+        user: Uuid,
+    },
+    MemberRemoved {
+        user: Uuid,
+    },
+    Message {
+        change: MessageChange,
+        message: ChatMessage,
+    },
+    Receipt {
+        marker: Marker,
+        user: Uuid,
+        seq: i64,
+    },
+    Typing {
+        user: Uuid,
+        typing: bool,
+    },
+}
+
+/// The live topic of the events concerning `user` beyond their chats' own.
+pub fn user_topic(user: Uuid) -> String {
+    format!("user:{user}")
+}
+
+/// The users an event concerns beyond its chat's members (those joining or leaving it): the live
+/// dispatcher's extra topics.
+pub fn user_topics(e: &EventEnvelope) -> Vec<String> {
+    match LiveEvent::decode(e) {
+        Ok(Some(LiveEvent::ChatCreated(c))) => c.member_ids.into_iter().map(user_topic).collect(),
+        Ok(Some(LiveEvent::ChatMemberAdded(c))) => vec![user_topic(c.user_id)],
+        Ok(Some(LiveEvent::ChatMemberRemoved(c))) => vec![user_topic(c.user_id)],
+        _ => Vec::new(),
+    }
+}
+
+/// Whether `e` ends `me`'s `messageAdded` stream of its chat: they left or were removed.
+pub fn ends_stream_of(me: Uuid, e: &EventEnvelope) -> bool {
+    e.decode::<ChatMemberRemoved>()
+        .is_ok_and(|removed| removed.is_some_and(|r| r.user_id == me))
+}
+
+/// The message `e` adds to its chat, for `messageAdded`.
+pub fn added_message(e: &EventEnvelope) -> Option<ChatMessage> {
+    e.decode::<MessageSent>().ok().flatten().map(|sent| sent.0)
+}
+
+/// One member following everything in their chats (`chatEvents`): the chats they are in, kept current by
+/// the membership events themselves.
+pub struct Follower {
+    me: Uuid,
+    mine: HashSet<Uuid>,
+}
+
+impl Follower {
+    /// `me`, a member of `mine` now.
+    pub fn new(me: Uuid, mine: HashSet<Uuid>) -> Self {
+        Self { me, mine }
+    }
+
+    /// Whether `me` is (as far as the events went) a member of `chat`.
+    pub fn follows(&self, chat: Uuid) -> bool {
+        self.mine.contains(&chat)
+    }
+
+    /// What `e` (about chat `chat`) shows `me`, if anything; a chat `me` joins is followed from then on.
+    pub fn see(&mut self, chat: Uuid, e: &EventEnvelope) -> Option<Seen> {
+        let event = LiveEvent::decode(e).ok()??;
+        match event {
+            LiveEvent::ChatCreated(created) => {
+                if !created.member_ids.contains(&self.me) {
+                    return None;
+                }
+                self.mine.insert(chat);
+                Some(Seen::ChatCreated {
+                    creator: created.creator_id,
+                })
+            }
+            LiveEvent::ChatMemberAdded(change) => {
+                if change.user_id == self.me {
+                    self.mine.insert(chat);
+                }
+                self.follows(chat).then_some(Seen::MemberAdded {
+                    user: change.user_id,
+                })
+            }
+            LiveEvent::ChatMemberRemoved(change) => {
+                let seen = self.follows(chat).then_some(Seen::MemberRemoved {
+                    user: change.user_id,
+                });
+                if change.user_id == self.me {
+                    self.mine.remove(&chat);
+                }
+                seen
+            }
+            _ if !self.follows(chat) => None,
+            LiveEvent::MessageSent(m) => Some(message(MessageChange::Added, m.0)),
+            LiveEvent::MessageEdited(m) => Some(message(MessageChange::Edited, m.0)),
+            LiveEvent::MessageDeleted(m) => Some(message(MessageChange::Deleted, m.0)),
+            LiveEvent::MessageReceived(r) => Some(Seen::Receipt {
+                marker: Marker::Delivered,
+                user: r.user_id,
+                seq: r.seq,
+            }),
+            LiveEvent::MessageRead(r) => Some(Seen::Receipt {
+                marker: Marker::Read,
+                user: r.user_id,
+                seq: r.seq,
+            }),
+            LiveEvent::ChatTyping(signal) => (signal.user_id != self.me).then_some(Seen::Typing {
+                user: signal.user_id,
+                typing: signal.typing,
+            }),
+        }
+    }
+}
+
+fn message(change: MessageChange, message: ChatMessage) -> Seen {
+    Seen::Message { change, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use parley_kit::events::contracts::{
+        ChatCreated, ChatMemberAdded, ChatMemberChanged, ChatTyping, MessageSent,
+    };
+    use parley_kit::events::Event;
+
+    use super::*;
+
+    fn envelope<E: Event>(chat: Uuid, event: E) -> EventEnvelope {
+        EventEnvelope {
+            position: 0,
+            id: Uuid::now_v7(),
+            source: "chat".into(),
+            kind: E::KIND.name.into(),
+            aggregate_id: chat.to_string(),
+            occurred_at: Utc::now(),
+            payload: serde_json::to_value(event).expect("json"),
+        }
+    }
+
+    fn sent(chat: Uuid, author: Uuid) -> EventEnvelope {
+        let message = ChatMessage {
+            message_id: Uuid::now_v7(),
+            chat_id: chat,
+            author_id: author,
+            seq: 1,
+            kind: "TEXT".into(),
+            text: Some("hi".into()),
+            ..Default::default()
+        };
+        envelope(chat, MessageSent(message))
+    }
+
+    fn membership(chat: Uuid, user: Uuid) -> ChatMemberChanged {
+        ChatMemberChanged {
+            chat_id: chat,
+            user_id: user,
+            by: user,
+        }
+    }
+
+    #[test]
+    fn messages_of_a_chat_are_seen_only_while_a_member() {
+        let (me, other, chat) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let mut follower = Follower::new(me, HashSet::new());
+        assert_eq!(
+            follower.see(chat, &sent(chat, other)),
+            None,
+            "not a member yet"
+        );
+
+        let added = envelope(chat, ChatMemberAdded(membership(chat, me)));
+        assert_eq!(
+            follower.see(chat, &added),
+            Some(Seen::MemberAdded { user: me })
+        );
+        assert!(matches!(
+            follower.see(chat, &sent(chat, other)),
+            Some(Seen::Message {
+                change: MessageChange::Added,
+                ..
+            })
+        ));
+
+        let removed = envelope(chat, ChatMemberRemoved(membership(chat, me)));
+        assert_eq!(
+            follower.see(chat, &removed),
+            Some(Seen::MemberRemoved { user: me }),
+            "the removal itself is shown"
+        );
+        assert_eq!(follower.see(chat, &sent(chat, other)), None, "then nothing");
+    }
+
+    #[test]
+    fn a_chat_created_with_me_is_followed_and_one_without_me_is_not() {
+        let (me, other, chat) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let created = |members: Vec<Uuid>| {
+            envelope(
+                chat,
+                ChatCreated {
+                    chat_id: chat,
+                    kind: "GROUP".into(),
+                    creator_id: other,
+                    member_ids: members,
+                },
+            )
+        };
+        let mut follower = Follower::new(me, HashSet::new());
+        assert_eq!(follower.see(chat, &created(vec![other])), None);
+        assert!(!follower.follows(chat));
+        assert_eq!(
+            follower.see(chat, &created(vec![other, me])),
+            Some(Seen::ChatCreated { creator: other })
+        );
+        assert!(follower.follows(chat));
+    }
+
+    #[test]
+    fn my_own_typing_is_not_shown_to_me() {
+        let (me, other, chat) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let typing = |user| {
+            envelope(
+                chat,
+                ChatTyping {
+                    chat_id: chat,
+                    user_id: user,
+                    typing: true,
+                    expires_at: Utc::now(),
+                },
+            )
+        };
+        let mut follower = Follower::new(me, HashSet::from([chat]));
+        assert_eq!(follower.see(chat, &typing(me)), None);
+        assert_eq!(
+            follower.see(chat, &typing(other)),
+            Some(Seen::Typing {
+                user: other,
+                typing: true
+            })
+        );
+    }
+
+    #[test]
+    fn a_removal_ends_only_the_removed_members_stream() {
+        let (me, other, chat) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let removed = envelope(chat, ChatMemberRemoved(membership(chat, other)));
+        assert!(!ends_stream_of(me, &removed));
+        assert!(ends_stream_of(other, &removed));
+        assert!(!ends_stream_of(other, &sent(chat, me)));
+        assert!(added_message(&sent(chat, me)).is_some());
+        assert!(added_message(&removed).is_none());
+        assert_eq!(user_topics(&removed), vec![user_topic(other)]);
+    }
+}
