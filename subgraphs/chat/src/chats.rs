@@ -14,7 +14,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::error::{invalid, ChatError, Result};
-use crate::service::{insert_message, member_of, members, ChatService, NewMessage};
+use crate::service::{insert_message, member_of, ChatService, NewMessage};
 use crate::store::member::{NotificationLevel, Role};
 use crate::store::{chat, known_user, member};
 
@@ -308,11 +308,18 @@ impl ChatService {
         member::Entity::delete_by_id((chat_id, me))
             .exec(&txn)
             .await?;
-        let rest = members(&txn, chat_id).await?;
-        if !rest.is_empty() && !rest.iter().any(|m| m.role == Role::Admin) {
-            let mut heir: member::ActiveModel = rest[0].clone().into();
-            heir.role = Set(Role::Admin);
-            heir.update(&txn).await?;
+        if !any_admin(&txn, chat_id).await? {
+            let heir = member::Entity::find()
+                .filter(member::Column::ChatId.eq(chat_id))
+                .order_by_asc(member::Column::JoinedAt)
+                .order_by_asc(member::Column::UserId)
+                .one(&txn)
+                .await?;
+            if let Some(heir) = heir {
+                let mut heir: member::ActiveModel = heir.into();
+                heir.role = Set(Role::Admin);
+                heir.update(&txn).await?;
+            }
         }
         insert_message(&txn, &chat, me, NewMessage::system("MEMBER_LEFT", me)).await?;
         let change = ChatMemberChanged {
@@ -344,12 +351,7 @@ impl ChatService {
         let mut target: member::ActiveModel = target.into();
         target.role = Set(if admin { Role::Admin } else { Role::Member });
         target.update(&txn).await?;
-        if !admin
-            && members(&txn, chat_id)
-                .await?
-                .iter()
-                .all(|m| m.role != Role::Admin)
-        {
+        if !admin && !any_admin(&txn, chat_id).await? {
             return Err(invalid("a group keeps at least one admin"));
         }
         txn.commit().await?;
@@ -374,6 +376,16 @@ impl ChatService {
         }
         Ok(active.update(&self.db).await?)
     }
+}
+
+/// Whether the chat has an admin (one row read, however large the group).
+async fn any_admin<C: ConnectionTrait>(db: &C, chat_id: Uuid) -> Result<bool> {
+    Ok(member::Entity::find()
+        .filter(member::Column::ChatId.eq(chat_id))
+        .filter(member::Column::Role.eq(Role::Admin))
+        .one(db)
+        .await?
+        .is_some())
 }
 
 fn ensure_group_admin(chat: &chat::Model, me: &member::Model) -> Result<()> {

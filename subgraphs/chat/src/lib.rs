@@ -69,3 +69,123 @@ impl Domain for Chat {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Schema-level tests: requests executed against the schema directly, with every store statement
+    //! counted.
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_graphql::Request;
+    use parley_kit::{Identity, Role};
+    use sea_orm::{EntityTrait, Set};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::receipts::Marker;
+    use crate::service::{ChatService, NewMessage};
+    use crate::store::{known_user, message};
+
+    fn identity(user: Uuid) -> Identity {
+        Identity {
+            user_id: user,
+            roles: vec![Role::User],
+            session_id: Uuid::now_v7(),
+        }
+    }
+
+    fn text(body: &str) -> NewMessage {
+        NewMessage {
+            kind: message::Kind::Text,
+            text: Some(body.into()),
+            media_id: None,
+            reply_to_id: None,
+            subject_id: None,
+            client_message_id: None,
+        }
+    }
+
+    /// A page of chats with every per-row field (unread count, last message, who read it, its reply target,
+    /// members, settings) costs the same number of statements for 2 chats as for 12: each field is one
+    /// batched read per page, not one per chat.
+    #[tokio::test]
+    async fn a_page_of_chats_costs_a_fixed_number_of_queries() {
+        let config =
+            parley_kit::testing::config(Chat::NAME, parley_kit::testing::temp_dir("chat-queries"));
+        let runtime = Runtime::start::<Migrator>(config).await.expect("runtime");
+        let mut db = runtime.db.clone();
+        let statements = Arc::new(AtomicUsize::new(0));
+        let counter = statements.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        let service = Arc::new(ChatService {
+            db: db.clone(),
+            events: runtime.events.clone(),
+        });
+        let live = Arc::new(parley_kit::live::Live::new(
+            runtime.events.bus.clone(),
+            Chat::NAME,
+        ));
+        let (typing, _task) = typing::Typing::start(&live);
+        let schema = schema::build(db.clone(), service.clone(), live, typing);
+
+        let me = Uuid::now_v7();
+        let others: Vec<Uuid> = (0..12).map(|_| Uuid::now_v7()).collect();
+        for (i, user) in std::iter::once(me).chain(others.clone()).enumerate() {
+            known_user::Entity::insert(known_user::ActiveModel {
+                user_id: Set(user),
+                nickname: Set(Some(format!("user{i}"))),
+                avatar_url: Set(None),
+            })
+            .exec(&db)
+            .await
+            .expect("known user");
+        }
+        for other in &others {
+            let chat = service.open_direct(me, *other).await.expect("chat");
+            let first = service
+                .send(*other, chat.id, text("hi"))
+                .await
+                .expect("send");
+            let mut reply = text("hello");
+            reply.reply_to_id = Some(first.id);
+            let second = service.send(me, chat.id, reply).await.expect("reply");
+            service
+                .mark(*other, chat.id, second.id, Marker::Read)
+                .await
+                .expect("read");
+        }
+
+        let query = |n: usize| {
+            Request::new(format!(
+                "{{ chats(first: {n}) {{ edges {{ node {{ unreadCount mySettings {{ muted }} \
+                 members {{ id }} lastMessage {{ text readBy {{ id }} replyTo {{ text }} }} }} }} }} }}"
+            ))
+            .data(identity(me))
+        };
+        let mut costs = Vec::new();
+        for n in [2, 12] {
+            statements.store(0, Ordering::SeqCst);
+            let response = schema.execute(query(n)).await;
+            assert!(response.errors.is_empty(), "{:?}", response.errors);
+            let data = response.data.into_json().expect("json");
+            let edges = data["chats"]["edges"].as_array().expect("edges");
+            assert_eq!(edges.len(), n);
+            let node = &edges[0]["node"];
+            assert_eq!(node["lastMessage"]["text"], "hello", "{data}");
+            assert_eq!(node["lastMessage"]["replyTo"]["text"], "hi", "{data}");
+            assert_eq!(
+                node["lastMessage"]["readBy"].as_array().map(Vec::len),
+                Some(1)
+            );
+            assert_eq!(node["unreadCount"], 0, "my own reply read the chat for me");
+            costs.push(statements.load(Ordering::SeqCst));
+        }
+        assert_eq!(
+            costs[0], costs[1],
+            "statements for 2 chats vs 12: {costs:?}"
+        );
+    }
+}

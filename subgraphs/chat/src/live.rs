@@ -44,7 +44,7 @@ pub enum Seen {
     },
     Message {
         change: MessageChange,
-        message: ChatMessage,
+        message: Box<ChatMessage>,
     },
     Receipt {
         marker: Marker,
@@ -155,7 +155,10 @@ impl Follower {
 }
 
 fn message(change: MessageChange, message: ChatMessage) -> Seen {
-    Seen::Message { change, message }
+    Seen::Message {
+        change,
+        message: Box::new(message),
+    }
 }
 
 #[cfg(test)]

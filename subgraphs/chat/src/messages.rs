@@ -164,13 +164,13 @@ impl ChatService {
 
 /// Which way a history page runs from its cursor.
 pub enum Direction {
-    /// Older messages than `before` (or the newest when none), returned oldest first.
+    /// Older messages than `before` (or the newest when none), returned newest first.
     Backward { before: Option<i64> },
     /// Newer messages than `after` (or from the first), oldest first.
     Forward { after: i64 },
 }
 
-/// Up to `limit` messages of a chat the viewer has not hidden, in sequence order.
+/// Up to `limit` messages of a chat the viewer has not hidden, in the direction's order.
 pub async fn history(
     db: &DatabaseConnection,
     viewer: Uuid,
@@ -200,25 +200,11 @@ pub async fn history(
                 Some(before) => select.filter(message::Column::Seq.lt(before)),
                 None => select,
             };
-            let mut rows = select
+            select
                 .order_by_desc(message::Column::Seq)
                 .limit(limit)
                 .all(db)
-                .await?;
-            rows.reverse();
-            rows
+                .await?
         }
     })
-}
-
-/// The chat's newest message.
-pub async fn last_message(
-    db: &DatabaseConnection,
-    chat_id: Uuid,
-) -> Result<Option<message::Model>> {
-    Ok(message::Entity::find()
-        .filter(message::Column::ChatId.eq(chat_id))
-        .order_by_desc(message::Column::Seq)
-        .one(db)
-        .await?)
 }

@@ -5,7 +5,7 @@ use parley_kit::events::append;
 use parley_kit::events::contracts::{ChatReceipt, MessageRead, MessageReceived};
 use parley_kit::store::begin_write;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::error::{ChatError, Result};
@@ -71,27 +71,13 @@ impl ChatService {
     }
 }
 
-/// Messages of others after the member's read marker, not deleted.
-pub async fn unread_count<C: ConnectionTrait>(db: &C, mine: &member::Model) -> Result<u64> {
-    Ok(message::Entity::find()
-        .filter(message::Column::ChatId.eq(mine.chat_id))
-        .filter(message::Column::Seq.gt(mine.read_seq))
-        .filter(message::Column::AuthorId.ne(mine.user_id))
-        .filter(message::Column::DeletedAt.is_null())
-        .count(db)
-        .await?)
-}
-
-/// Members other than the author whose read marker reached the message.
-pub async fn read_by<C: ConnectionTrait>(db: &C, m: &message::Model) -> Result<Vec<Uuid>> {
-    Ok(member::Entity::find()
-        .filter(member::Column::ChatId.eq(m.chat_id))
-        .filter(member::Column::ReadSeq.gte(m.seq))
-        .filter(member::Column::UserId.ne(m.author_id))
-        .order_by_asc(member::Column::UserId)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|m| m.user_id)
-        .collect())
+/// Members other than its author whose read marker reached `m`, by id (from the chat's `members`).
+pub fn read_by(members: &[member::Model], m: &message::Model) -> Vec<Uuid> {
+    let mut readers: Vec<Uuid> = members
+        .iter()
+        .filter(|member| member.read_seq >= m.seq && member.user_id != m.author_id)
+        .map(|member| member.user_id)
+        .collect();
+    readers.sort();
+    readers
 }

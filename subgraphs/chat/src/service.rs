@@ -9,7 +9,7 @@ use parley_kit::events::{append, Events};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    ExprTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ExprTrait, QueryFilter, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -38,16 +38,6 @@ pub async fn member_of<C: ConnectionTrait>(
         .await?
         .ok_or(NOT_A_MEMBER)?;
     Ok((chat, membership))
-}
-
-/// Members of a chat, oldest first.
-pub async fn members<C: ConnectionTrait>(db: &C, chat_id: Uuid) -> Result<Vec<member::Model>> {
-    Ok(member::Entity::find()
-        .filter(member::Column::ChatId.eq(chat_id))
-        .order_by_asc(member::Column::JoinedAt)
-        .order_by_asc(member::Column::UserId)
-        .all(db)
-        .await?)
 }
 
 /// Longest text of a message, in characters.

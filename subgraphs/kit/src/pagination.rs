@@ -26,17 +26,21 @@ pub struct Page {
 impl Page {
     /// Validates Relay arguments: `first` in 0..=MAX_PAGE, `after` a cursor this API issued.
     pub fn new(first: Option<i32>, after: Option<String>) -> async_graphql::Result<Self> {
-        let first = match first {
+        Self::sized("first", first, after)
+    }
+
+    fn sized(name: &str, size: Option<i32>, cursor: Option<String>) -> async_graphql::Result<Self> {
+        let first = match size {
             None => DEFAULT_PAGE,
             Some(n) if (0..=MAX_PAGE as i32).contains(&n) => n as usize,
             Some(_) => {
                 return Err(coded(
                     ErrorCode::BadUserInput,
-                    format!("first must be between 0 and {MAX_PAGE}"),
+                    format!("{name} must be between 0 and {MAX_PAGE}"),
                 ))
             }
         };
-        let after = after.map(|c| decode_cursor(&c)).transpose()?;
+        let after = cursor.map(|c| decode_cursor(&c)).transpose()?;
         Ok(Self { first, after })
     }
 
@@ -44,6 +48,52 @@ impl Page {
     pub fn limit(&self) -> u64 {
         self.first as u64 + 1
     }
+}
+
+/// Relay arguments of a list that pages both ways: forward with `first`/`after`, backward with
+/// `last`/`before` (then [`Page::first`] is `last` and [`Page::after`] the `before` cursor).
+#[derive(Debug, Clone)]
+pub enum Paging {
+    Forward(Page),
+    Backward(Page),
+}
+
+impl Paging {
+    /// Validates the four arguments; asking both ways at once is `BAD_USER_INPUT`. Forward unless `last`
+    /// or `before` is given.
+    pub fn new(
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Self> {
+        let forward = first.is_some() || after.is_some();
+        let backward = last.is_some() || before.is_some();
+        match (forward, backward) {
+            (true, true) => Err(coded(
+                ErrorCode::BadUserInput,
+                "page forward (first/after) or backward (last/before), not both",
+            )),
+            (false, true) => Ok(Self::Backward(Page::sized("last", last, before)?)),
+            _ => Ok(Self::Forward(Page::new(first, after)?)),
+        }
+    }
+}
+
+/// Builds a backward page from up to `page.limit()` rows read newest first (the extra row tells whether
+/// there is an earlier page); the edges run oldest first, as Relay wants.
+pub fn backward_connection<R, N: OutputType>(
+    page: &Page,
+    mut rows: Vec<R>,
+    key: impl Fn(&R) -> Vec<String>,
+    node: impl Fn(R) -> N,
+) -> Connection<String, N> {
+    let has_previous = rows.len() > page.first;
+    rows.truncate(page.first);
+    rows.reverse();
+    let mut conn = Connection::new(has_previous, page.after.is_some());
+    conn.edges.extend(edges(rows, key, node));
+    conn
 }
 
 /// Encodes a sort key (one or more parts) as an opaque cursor.
@@ -71,12 +121,21 @@ pub fn connection<R, N: OutputType>(
     let has_next = rows.len() > page.first;
     rows.truncate(page.first);
     let mut conn = Connection::new(page.after.is_some(), has_next);
-    conn.edges.extend(rows.into_iter().map(|row| {
+    conn.edges.extend(edges(rows, key, node));
+    conn
+}
+
+/// Each row as an edge whose cursor is its sort key.
+fn edges<R, N: OutputType>(
+    rows: Vec<R>,
+    key: impl Fn(&R) -> Vec<String>,
+    node: impl Fn(R) -> N,
+) -> impl Iterator<Item = Edge<String, N, async_graphql::connection::EmptyFields>> {
+    rows.into_iter().map(move |row| {
         let parts = key(&row);
         let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
         Edge::new(encode_cursor(&refs), node(row))
-    }));
-    conn
+    })
 }
 
 #[cfg(test)]
@@ -96,6 +155,39 @@ mod tests {
         assert!(Page::new(Some(-1), None).is_err());
         assert!(Page::new(Some(101), None).is_err());
         assert_eq!(Page::new(Some(5), None).expect("ok").limit(), 6);
+    }
+
+    #[test]
+    fn paging_goes_one_way_at_a_time() {
+        let cursor = || Some(encode_cursor(&["7"]));
+        assert!(matches!(
+            Paging::new(None, None, None, None),
+            Ok(Paging::Forward(Page {
+                first: DEFAULT_PAGE,
+                after: None
+            }))
+        ));
+        assert!(matches!(
+            Paging::new(None, None, Some(3), cursor()),
+            Ok(Paging::Backward(Page {
+                first: 3,
+                after: Some(_)
+            }))
+        ));
+        assert!(Paging::new(Some(1), None, None, cursor()).is_err());
+        assert!(Paging::new(None, None, Some(101), None).is_err());
+    }
+
+    #[test]
+    fn a_backward_page_runs_oldest_first() {
+        let page = Page::new(Some(2), Some(encode_cursor(&["9"]))).expect("page");
+        // Read newest first, one extra: 8, 7 and the extra 6.
+        let conn = backward_connection(&page, vec![8, 7, 6], |n| vec![n.to_string()], |n| n);
+        let nodes: Vec<i32> = conn.edges.iter().map(|e| e.node).collect();
+        assert_eq!(nodes, [7, 8]);
+        assert!(conn.has_previous_page, "6 is on an earlier page");
+        assert!(conn.has_next_page, "9 and after are on a later one");
+        assert_eq!(decode_cursor(&conn.edges[0].cursor).expect("cursor"), ["7"]);
     }
 }
 

@@ -1,11 +1,12 @@
 //! The chat subgraph schema: queries, mutations, the live subscriptions, and the types in `types`.
 
+mod loaders;
 mod types;
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, InputObject, Object, Schema, Subscription, ID};
 use chrono::{DateTime, Utc};
 use futures::stream::SelectAll;
@@ -14,7 +15,7 @@ use parley_kit::auth::{identity, require_identity};
 use parley_kit::events::EventEnvelope;
 use parley_kit::ids::{parse_id, to_id};
 use parley_kit::live::Live;
-use parley_kit::pagination::{encode_cursor, Page};
+use parley_kit::pagination::{connection, Page};
 use parley_kit::{ApiResult, ResultExt};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
@@ -45,6 +46,7 @@ pub fn build(
 ) -> ChatSchema {
     builder()
         .data(parley_kit::server::loader(types::CardLoader(db.clone())))
+        .data(parley_kit::server::loader(loaders::ChatLoader(db.clone())))
         .data(db)
         .data(service)
         .data(live)
@@ -83,17 +85,15 @@ impl Query {
             Some(parts) => Some(activity_cursor(parts)?),
             None => None,
         };
-        let mut rows = chats::list_for(db(ctx)?, me, after, page.limit())
+        let rows = chats::list_for(db(ctx)?, me, after, page.limit())
             .await
             .gql()?;
-        let has_next = rows.len() > page.first;
-        rows.truncate(page.first);
-        let mut conn = Connection::new(page.after.is_some(), has_next);
-        conn.edges.extend(rows.into_iter().map(|chat| {
-            let cursor = encode_cursor(&[&chat.activity.to_string(), &chat.id.to_string()]);
-            Edge::new(cursor, Chat { chat, viewer: me })
-        }));
-        Ok(conn)
+        Ok(connection(
+            &page,
+            rows,
+            |chat| vec![chat.activity.to_string(), chat.id.to_string()],
+            |chat| Chat { chat, viewer: me },
+        ))
     }
 
     /// A chat the caller is a member of; `FORBIDDEN` otherwise (whether or not it exists).
@@ -472,7 +472,7 @@ fn chat_event(chat: Uuid, e: &EventEnvelope, seen: Seen) -> Option<ChatEvent> {
             let (author, seq) = (message.author_id, message.seq);
             ChatEvent {
                 seq: Some(seq),
-                message: Some(Message::live(message)?),
+                message: Some(Message::live(*message)?),
                 ..event(kind, Some(author))
             }
         }

@@ -3,24 +3,26 @@
 //! provides only a message author's public card).
 //! A `Chat` is only ever built for a member (its viewer), after the membership check.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Enum, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
-use parley_kit::error::{coded, to_graphql_arc};
+use parley_kit::error::{coded, to_graphql, to_graphql_arc};
 use parley_kit::events::contracts::{ChatMessage, UserCard};
 use parley_kit::ids::to_id;
-use parley_kit::pagination::{decode_cursor, encode_cursor, DEFAULT_PAGE, MAX_PAGE};
+use parley_kit::pagination::{backward_connection, connection, Paging};
 use parley_kit::{ApiResult, ErrorCode, ResultExt};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
+use super::loaders::{ChatLoader, MembersKey, MembershipKey, MessageKey, SeqKey, UnreadKey};
 use crate::error::ChatError;
+use crate::error::NOT_A_MEMBER;
 use crate::messages::{self, Direction};
 use crate::receipts;
-use crate::service::{self, member_of};
+use crate::service;
 use crate::store::member::NotificationLevel;
 use crate::store::{chat, known_user, member, message};
 use crate::typing::Typing;
@@ -101,6 +103,31 @@ pub struct Chat {
     pub viewer: Uuid,
 }
 
+impl Chat {
+    /// The viewer's membership (a `Chat` is only built for a member; one who left since gets `FORBIDDEN`).
+    async fn membership(&self, ctx: &Context<'_>) -> ApiResult<member::Model> {
+        let key = MembershipKey {
+            chat: self.chat.id,
+            user: self.viewer,
+        };
+        load(ctx, key)
+            .await?
+            .ok_or_else(|| to_graphql(NOT_A_MEMBER))
+    }
+}
+
+/// One value through the schema's batched [`ChatLoader`].
+async fn load<K>(ctx: &Context<'_>, key: K) -> ApiResult<Option<<ChatLoader as Loader<K>>::Value>>
+where
+    K: Send + Sync + Clone + Eq + std::hash::Hash + 'static,
+    ChatLoader: Loader<K, Error = Arc<ChatError>>,
+{
+    ctx.data::<DataLoader<ChatLoader>>()?
+        .load_one(key)
+        .await
+        .map_err(|e| to_graphql_arc(&e))
+}
+
 #[Object]
 impl Chat {
     async fn id(&self) -> ID {
@@ -132,34 +159,45 @@ impl Chat {
     }
 
     async fn members(&self, ctx: &Context<'_>) -> ApiResult<Vec<User>> {
-        let rows = service::members(db(ctx)?, self.chat.id).await.gql()?;
+        let rows = load(ctx, MembersKey(self.chat.id))
+            .await?
+            .unwrap_or_default();
         Ok(rows.into_iter().map(|m| user(m.user_id)).collect())
     }
 
     /// Members with their role.
     async fn memberships(&self, ctx: &Context<'_>) -> ApiResult<Vec<ChatMember>> {
-        let rows = service::members(db(ctx)?, self.chat.id).await.gql()?;
+        let rows = load(ctx, MembersKey(self.chat.id))
+            .await?
+            .unwrap_or_default();
         Ok(rows.into_iter().map(ChatMember).collect())
     }
 
     async fn last_message(&self, ctx: &Context<'_>) -> ApiResult<Option<Message>> {
-        Ok(messages::last_message(db(ctx)?, self.chat.id)
-            .await
-            .gql()?
-            .map(Message::from))
+        if self.chat.last_seq == 0 {
+            return Ok(None);
+        }
+        let key = SeqKey {
+            chat: self.chat.id,
+            seq: self.chat.last_seq,
+        };
+        Ok(load(ctx, key).await?.map(Message::from))
     }
 
     /// Messages of others the viewer has not read yet.
     async fn unread_count(&self, ctx: &Context<'_>) -> ApiResult<u64> {
-        let db = db(ctx)?;
-        let (_, mine) = member_of(db, self.chat.id, self.viewer).await.gql()?;
-        receipts::unread_count(db, &mine).await.gql()
+        let mine = self.membership(ctx).await?;
+        let key = UnreadKey {
+            chat: self.chat.id,
+            reader: self.viewer,
+            after: mine.read_seq,
+        };
+        Ok(load(ctx, key).await?.unwrap_or(0))
     }
 
     /// The viewer's own settings.
     async fn my_settings(&self, ctx: &Context<'_>) -> ApiResult<ChatSettings> {
-        let (_, mine) = member_of(db(ctx)?, self.chat.id, self.viewer).await.gql()?;
-        Ok(ChatSettings(mine))
+        Ok(ChatSettings(self.membership(ctx).await?))
     }
 
     /// Members typing now.
@@ -184,82 +222,47 @@ impl Chat {
         before: Option<String>,
         after_seq: Option<i64>,
     ) -> ApiResult<Connection<String, Message>> {
-        let forward = first.is_some() || after.is_some() || after_seq.is_some();
-        if forward && (last.is_some() || before.is_some()) {
-            return Err(coded(
+        let paging = Paging::new(first, after, last, before)?;
+        let key = |m: &message::Model| vec![m.seq.to_string()];
+        let db = db(ctx)?;
+        let (viewer, chat) = (self.viewer, self.chat.id);
+        match paging {
+            Paging::Forward(mut page) => {
+                let after = match after_seq {
+                    Some(seq) => {
+                        page.after = (seq > 0).then(|| vec![seq.to_string()]);
+                        seq
+                    }
+                    None => page.after.as_deref().map(seq_of).transpose()?.unwrap_or(0),
+                };
+                let direction = Direction::Forward { after };
+                let rows = messages::history(db, viewer, chat, direction, page.limit())
+                    .await
+                    .gql()?;
+                Ok(connection(&page, rows, key, Message::from))
+            }
+            Paging::Backward(_) if after_seq.is_some() => Err(coded(
                 ErrorCode::BadUserInput,
                 "page forward (first/after/afterSeq) or backward (last/before), not both",
-            ));
-        }
-        let size = page_size(if forward { first } else { last })?;
-        let db = db(ctx)?;
-        if forward {
-            let after = match (after_seq, after) {
-                (Some(seq), _) => seq,
-                (None, Some(cursor)) => seq_of(&cursor)?,
-                (None, None) => 0,
-            };
-            let mut rows = messages::history(
-                db,
-                self.viewer,
-                self.chat.id,
-                Direction::Forward { after },
-                size + 1,
-            )
-            .await
-            .gql()?;
-            let has_next = rows.len() as u64 > size;
-            rows.truncate(size as usize);
-            Ok(message_connection(rows, after > 0, has_next))
-        } else {
-            let before = before.as_deref().map(seq_of).transpose()?;
-            let mut rows = messages::history(
-                db,
-                self.viewer,
-                self.chat.id,
-                Direction::Backward { before },
-                size + 1,
-            )
-            .await
-            .gql()?;
-            let has_previous = rows.len() as u64 > size;
-            if has_previous {
-                rows.remove(0);
+            )),
+            Paging::Backward(page) => {
+                let before = page.after.as_deref().map(seq_of).transpose()?;
+                let direction = Direction::Backward { before };
+                let rows = messages::history(db, viewer, chat, direction, page.limit())
+                    .await
+                    .gql()?;
+                Ok(backward_connection(&page, rows, key, Message::from))
             }
-            Ok(message_connection(rows, has_previous, before.is_some()))
         }
     }
 }
 
-fn page_size(n: Option<i32>) -> ApiResult<u64> {
-    match n {
-        None => Ok(DEFAULT_PAGE as u64),
-        Some(n) if (0..=MAX_PAGE as i32).contains(&n) => Ok(n as u64),
-        Some(_) => Err(coded(
-            ErrorCode::BadUserInput,
-            format!("page size must be between 0 and {MAX_PAGE}"),
-        )),
-    }
-}
-
-fn seq_of(cursor: &str) -> ApiResult<i64> {
-    decode_cursor(cursor)?
+/// The sequence number a message cursor holds.
+fn seq_of(parts: &[String]) -> ApiResult<i64> {
+    parts
         .first()
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| coded(ErrorCode::BadUserInput, "invalid cursor"))
-}
-
-fn message_connection(
-    rows: Vec<message::Model>,
-    has_previous: bool,
-    has_next: bool,
-) -> Connection<String, Message> {
-    let mut conn = Connection::new(has_previous, has_next);
-    conn.edges.extend(
-        rows.into_iter()
-            .map(|m| Edge::new(encode_cursor(&[&m.seq.to_string()]), Message::from(m))),
-    );
-    conn
 }
 
 pub struct ChatMember(pub member::Model);
@@ -370,12 +373,7 @@ impl Message {
         let Some(id) = self.0.reply_to_id else {
             return Ok(None);
         };
-        Ok(message::Entity::find_by_id(id)
-            .one(db(ctx)?)
-            .await
-            .map_err(crate::error::ChatError::from)
-            .gql()?
-            .map(Message::from))
+        Ok(load(ctx, MessageKey(id)).await?.map(Message::from))
     }
 
     /// The id the sender's client chose (echoed so it can match its pending message).
@@ -397,8 +395,13 @@ impl Message {
 
     /// Members (other than the author) who have read this message.
     async fn read_by(&self, ctx: &Context<'_>) -> ApiResult<Vec<User>> {
-        let ids = receipts::read_by(db(ctx)?, &self.0).await.gql()?;
-        Ok(ids.into_iter().map(user).collect())
+        let members = load(ctx, MembersKey(self.0.chat_id))
+            .await?
+            .unwrap_or_default();
+        Ok(receipts::read_by(&members, &self.0)
+            .into_iter()
+            .map(user)
+            .collect())
     }
 }
 
