@@ -62,3 +62,34 @@ fn an_sdl_only_apollo_refuses_fails_composition() {
         "the Guild's composer accepts it: {stderr}"
     );
 }
+
+/// The values of `enum <name>` in an SDL (descriptions skipped).
+fn enum_values(sdl: &str, name: &str) -> Vec<String> {
+    let start = sdl
+        .find(&format!("enum {name} {{"))
+        .unwrap_or_else(|| panic!("no enum {name}"));
+    let body = &sdl[start..];
+    let body = &body[body.find('{').expect("{") + 1..body.find('}').expect("}")];
+    let mut values = Vec::new();
+    let mut in_description = false;
+    for line in body.lines().map(str::trim) {
+        if line.starts_with("\"\"\"") {
+            // A one-line description opens and closes on the same line.
+            in_description = !(in_description || line.len() > 3 && line.ends_with("\"\"\""));
+            continue;
+        }
+        if !in_description && !line.is_empty() {
+            values.push(line.to_string());
+        }
+    }
+    values
+}
+
+/// feed declares posts' `PostSort` again for its `feed(sort:)` argument; federation needs the two identical.
+#[test]
+fn feeds_post_sort_is_posts_post_sort() {
+    let sdl = |name: &str| parley::subgraphs::find(name).expect("registered").sdl();
+    let posts = enum_values(&sdl("posts"), "PostSort");
+    assert_eq!(posts, ["HOT", "NEW", "TOP", "CONTROVERSIAL"]);
+    assert_eq!(enum_values(&sdl("feed"), "PostSort"), posts);
+}

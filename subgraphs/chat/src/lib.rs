@@ -106,13 +106,18 @@ mod tests {
         }
     }
 
-    /// A page of chats with every per-row field (unread count, last message, who read it, its reply target,
-    /// members, settings) costs the same number of statements for 2 chats as for 12: each field is one
-    /// batched read per page, not one per chat.
-    #[tokio::test]
-    async fn a_page_of_chats_costs_a_fixed_number_of_queries() {
-        let config =
-            parley_kit::testing::config(Chat::NAME, parley_kit::testing::temp_dir("chat-queries"));
+    /// A chat store with `me` in `chats` direct chats, each holding a message from the other member and my
+    /// reply to it (which the other member read); every statement on the store is counted.
+    struct Fixture {
+        db: sea_orm::DatabaseConnection,
+        schema: schema::ChatSchema,
+        statements: Arc<AtomicUsize>,
+        me: Uuid,
+        _runtime: Runtime,
+    }
+
+    async fn fixture(label: &str, chats: usize) -> Fixture {
+        let config = parley_kit::testing::config(Chat::NAME, parley_kit::testing::temp_dir(label));
         let runtime = Runtime::start::<Migrator>(config).await.expect("runtime");
         let mut db = runtime.db.clone();
         let statements = Arc::new(AtomicUsize::new(0));
@@ -132,7 +137,7 @@ mod tests {
         let schema = schema::build(db.clone(), service.clone(), live, typing);
 
         let me = Uuid::now_v7();
-        let others: Vec<Uuid> = (0..12).map(|_| Uuid::now_v7()).collect();
+        let others: Vec<Uuid> = (0..chats).map(|_| Uuid::now_v7()).collect();
         for (i, user) in std::iter::once(me).chain(others.clone()).enumerate() {
             known_user::Entity::insert(known_user::ActiveModel {
                 user_id: Set(user),
@@ -157,7 +162,26 @@ mod tests {
                 .await
                 .expect("read");
         }
+        Fixture {
+            db,
+            schema,
+            statements,
+            me,
+            _runtime: runtime,
+        }
+    }
 
+    /// A page of chats with every per-row field (unread count, last message, who read it, its reply target,
+    /// members, settings) costs the same number of statements for 2 chats as for 12: each field is one
+    /// batched read per page, not one per chat.
+    #[tokio::test]
+    async fn a_page_of_chats_costs_a_fixed_number_of_queries() {
+        let Fixture {
+            schema,
+            statements,
+            me,
+            ..
+        } = fixture("chat-queries", 12).await;
         let query = |n: usize| {
             Request::new(format!(
                 "{{ chats(first: {n}) {{ edges {{ node {{ unreadCount mySettings {{ muted }} \
@@ -186,6 +210,39 @@ mod tests {
         assert_eq!(
             costs[0], costs[1],
             "statements for 2 chats vs 12: {costs:?}"
+        );
+    }
+
+    /// A stored value the code does not know is an error, not a silent default: a message whose stored
+    /// kind is unknown fails to load (`INTERNAL`) instead of reading as TEXT.
+    #[tokio::test]
+    async fn an_unknown_stored_kind_is_an_error() {
+        use sea_orm::ConnectionTrait;
+        let fixture = fixture("chat-unknown-kind", 1).await;
+        fixture
+            .db
+            .execute_unprepared("UPDATE messages SET kind = 'VIDEO' WHERE seq = 1")
+            .await
+            .expect("update");
+        let response = fixture
+            .schema
+            .execute(
+                Request::new(
+                    "{ chats { edges { node { messages(first: 5) { edges { node { kind text } } } } } } }",
+                )
+                .data(identity(fixture.me)),
+            )
+            .await;
+        let codes: Vec<_> = response
+            .errors
+            .iter()
+            .filter_map(|e| e.extensions.as_ref()?.get("code").cloned())
+            .collect();
+        assert_eq!(
+            codes,
+            [async_graphql::Value::from("INTERNAL")],
+            "{:?}",
+            response.errors
         );
     }
 }

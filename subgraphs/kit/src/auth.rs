@@ -17,13 +17,34 @@ use uuid::Uuid;
 pub const ISSUER: &str = "parley";
 
 /// Roles, lowest to highest.
+// Stored (users' `role` column) as its lowercase name, a sea-orm `ActiveEnum`: a stored value the code does
+// not know fails the read instead of passing for `User`. (A comment, not doc: the doc is the GraphQL
+// description.)
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, async_graphql::Enum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    async_graphql::Enum,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
 )]
 #[serde(rename_all = "lowercase")]
+#[sea_orm(
+    rs_type = "String",
+    db_type = "String(sea_orm::sea_query::StringLen::None)"
+)]
 pub enum Role {
+    #[sea_orm(string_value = "user")]
     User,
+    #[sea_orm(string_value = "moderator")]
     Moderator,
+    #[sea_orm(string_value = "admin")]
     Admin,
 }
 

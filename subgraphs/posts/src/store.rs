@@ -139,8 +139,16 @@ pub mod comment {
 pub mod vote {
     use sea_orm::entity::prelude::*;
 
-    pub const POST: &str = "post";
-    pub const COMMENT: &str = "comment";
+    /// What a vote is on; stored as its lowercase name (also the `target_kind` of vote events); an unknown
+    /// stored value fails the read.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+    #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+    pub enum TargetKind {
+        #[sea_orm(string_value = "post")]
+        Post,
+        #[sea_orm(string_value = "comment")]
+        Comment,
+    }
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "votes")]
@@ -149,7 +157,7 @@ pub mod vote {
         pub user_id: Uuid,
         #[sea_orm(primary_key, auto_increment = false)]
         pub target_id: Uuid,
-        pub target_kind: String,
+        pub target_kind: TargetKind,
         /// -1 or +1 (a removed vote is deleted).
         pub value: i16,
         pub created_at: ChronoDateTimeUtc,

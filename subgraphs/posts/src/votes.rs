@@ -9,7 +9,8 @@ use parley_kit::store::begin_write;
 use parley_kit::{rank, Identity};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, ModelTrait, QueryFilter, Set,
+    ActiveEnum, ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, ModelTrait,
+    QueryFilter, Set,
 };
 use uuid::Uuid;
 
@@ -55,7 +56,7 @@ impl Content {
                 vote::ActiveModel {
                     user_id: Set(me.user_id),
                     target_id: Set(target_id),
-                    target_kind: Set(target.kind.to_string()),
+                    target_kind: Set(target.kind),
                     value: Set(v),
                     created_at: Set(now),
                     updated_at: Set(now),
@@ -78,7 +79,7 @@ impl Content {
         let event = VoteCast {
             user_id: me.user_id,
             target_id,
-            target_kind: target.kind.to_string(),
+            target_kind: target.kind.to_value(),
             post_id: target.post_id,
             value,
             score: i64::from(totals.score),
@@ -99,7 +100,7 @@ impl Content {
 /// What a vote needs to know about its target.
 struct Target {
     id: Uuid,
-    kind: &'static str,
+    kind: vote::TargetKind,
     post_id: Uuid,
     author_id: Uuid,
     created_at: chrono::DateTime<Utc>,
@@ -137,7 +138,7 @@ async fn lock_target(txn: &DatabaseTransaction, id: Uuid) -> Result<Target> {
             .ok_or(PostsError::NotFound("post"))?;
         return Ok(Target {
             id,
-            kind: vote::POST,
+            kind: vote::TargetKind::Post,
             post_id: p.id,
             author_id: p.author_id,
             created_at: p.created_at,
@@ -162,7 +163,7 @@ async fn lock_target(txn: &DatabaseTransaction, id: Uuid) -> Result<Target> {
         .ok_or(PostsError::NotFound("comment"))?;
     Ok(Target {
         id,
-        kind: vote::COMMENT,
+        kind: vote::TargetKind::Comment,
         post_id: c.post_id,
         author_id: c.author_id,
         created_at: c.created_at,
@@ -175,7 +176,7 @@ async fn lock_target(txn: &DatabaseTransaction, id: Uuid) -> Result<Target> {
 async fn write_totals(txn: &DatabaseTransaction, target: &Target, totals: &Totals) -> Result<()> {
     let now = Utc::now();
     let hot = rank::hot(i64::from(totals.score), target.created_at, now);
-    if target.kind == vote::POST {
+    if target.kind == vote::TargetKind::Post {
         let controversy = rank::controversy(i64::from(totals.upvotes), i64::from(totals.downvotes));
         post::Entity::update_many()
             .col_expr(post::Column::Score, Expr::value(totals.score))

@@ -55,11 +55,10 @@ impl Graph {
             follower_id: Set(me),
             followee_id: Set(target),
             status: Set(if accepted {
-                follow::ACCEPTED
+                follow::Status::Accepted
             } else {
-                follow::PENDING
-            }
-            .into()),
+                follow::Status::Pending
+            }),
             created_at: Set(now),
             accepted_at: Set(accepted.then_some(now)),
         };
@@ -95,11 +94,11 @@ impl Graph {
     pub async fn accept(&self, me: &Identity, requester: Uuid) -> Result<bool> {
         let row = find_follow(&self.db, requester, me.user_id)
             .await?
-            .filter(|f| f.status == follow::PENDING)
+            .filter(|f| f.status == follow::Status::Pending)
             .ok_or(SocialError::NoRelation("follow request"))?;
         let txn = begin_write(&self.db).await?;
         let mut active: follow::ActiveModel = row.into();
-        active.status = Set(follow::ACCEPTED.into());
+        active.status = Set(follow::Status::Accepted);
         active.accepted_at = Set(Some(Utc::now()));
         active.update(&txn).await?;
         let pair = FollowChanged {
@@ -115,7 +114,7 @@ impl Graph {
     pub async fn decline(&self, me: &Identity, requester: Uuid) -> Result<bool> {
         let row = find_follow(&self.db, requester, me.user_id)
             .await?
-            .filter(|f| f.status == follow::PENDING)
+            .filter(|f| f.status == follow::Status::Pending)
             .ok_or(SocialError::NoRelation("follow request"))?;
         let txn = begin_write(&self.db).await?;
         row.delete(&txn).await?;
@@ -143,7 +142,7 @@ impl Graph {
     pub async fn remove_follower(&self, me: &Identity, follower: Uuid) -> Result<bool> {
         let row = find_follow(&self.db, follower, me.user_id)
             .await?
-            .filter(|f| f.status == follow::ACCEPTED)
+            .filter(|f| f.status == follow::Status::Accepted)
             .ok_or(SocialError::NoRelation("follower"))?;
         let txn = begin_write(&self.db).await?;
         remove_follow(&txn, row).await?;
@@ -241,7 +240,7 @@ impl Graph {
 }
 
 fn status_of(row: &follow::Model) -> FollowStatus {
-    if row.status == follow::ACCEPTED {
+    if row.status == follow::Status::Accepted {
         FollowStatus::Following
     } else {
         FollowStatus::Requested

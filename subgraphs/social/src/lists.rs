@@ -43,23 +43,23 @@ pub async fn list(
     select = match kind {
         ListKind::Followers => select
             .filter(follow::Column::FolloweeId.eq(user))
-            .filter(follow::Column::Status.eq(follow::ACCEPTED)),
+            .filter(follow::Column::Status.eq(follow::Status::Accepted)),
         ListKind::Requests => select
             .filter(follow::Column::FolloweeId.eq(user))
-            .filter(follow::Column::Status.eq(follow::PENDING)),
+            .filter(follow::Column::Status.eq(follow::Status::Pending)),
         ListKind::Following => select
             .filter(follow::Column::FollowerId.eq(user))
-            .filter(follow::Column::Status.eq(follow::ACCEPTED)),
+            .filter(follow::Column::Status.eq(follow::Status::Accepted)),
         ListKind::Friends => select
             .filter(follow::Column::FollowerId.eq(user))
-            .filter(follow::Column::Status.eq(follow::ACCEPTED))
+            .filter(follow::Column::Status.eq(follow::Status::Accepted))
             .filter(
                 Expr::col(follow::Column::FolloweeId).in_subquery(
                     Query::select()
                         .column(follow::Column::FollowerId)
                         .from(follow::Entity)
                         .and_where(follow::Column::FolloweeId.eq(user))
-                        .and_where(follow::Column::Status.eq(follow::ACCEPTED))
+                        .and_where(follow::Column::Status.eq(follow::Status::Accepted))
                         .to_owned(),
                 ),
             ),
@@ -109,7 +109,7 @@ pub async fn counts(
         .column_as(group, "user_id")
         .column_as(follow::Column::Id.count(), "n")
         .filter(filter.is_in(users.iter().copied()))
-        .filter(follow::Column::Status.eq(follow::ACCEPTED))
+        .filter(follow::Column::Status.eq(follow::Status::Accepted))
         .group_by(group)
         .into_model::<CountRow>()
         .all(db)
@@ -126,7 +126,7 @@ pub async fn followed_by(
     let rows = follow::Entity::find()
         .filter(follow::Column::FollowerId.eq(viewer))
         .filter(follow::Column::FolloweeId.is_in(targets.iter().copied()))
-        .filter(follow::Column::Status.eq(follow::ACCEPTED))
+        .filter(follow::Column::Status.eq(follow::Status::Accepted))
         .all(db)
         .await?;
     Ok(rows.into_iter().map(|f| f.followee_id).collect())

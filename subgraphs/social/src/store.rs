@@ -22,8 +22,15 @@ pub mod account {
 pub mod follow {
     use sea_orm::entity::prelude::*;
 
-    pub const ACCEPTED: &str = "accepted";
-    pub const PENDING: &str = "pending";
+    /// Stored as its lowercase name; an unknown stored value fails the read.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+    #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+    pub enum Status {
+        #[sea_orm(string_value = "accepted")]
+        Accepted,
+        #[sea_orm(string_value = "pending")]
+        Pending,
+    }
 
     /// `follower_id` follows (or asked to follow) `followee_id`.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -34,7 +41,7 @@ pub mod follow {
         pub id: Uuid,
         pub follower_id: Uuid,
         pub followee_id: Uuid,
-        pub status: String,
+        pub status: Status,
         pub created_at: ChronoDateTimeUtc,
         pub accepted_at: Option<ChronoDateTimeUtc>,
     }

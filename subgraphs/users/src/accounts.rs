@@ -86,7 +86,7 @@ impl Accounts {
             bio: Set(None),
             avatar_url: Set(None),
             status: Set(None),
-            role: Set(role.as_str().to_string()),
+            role: Set(role),
             email_verified: Set(false),
             created_at: Set(now),
             updated_at: Set(now),
@@ -384,7 +384,7 @@ impl Accounts {
         }
         .insert(db)
         .await?;
-        let role = Role::parse(&account.role).unwrap_or(Role::User);
+        let role = account.role;
         let access_token = self.keys.access_token(account.id, role, family_id)?;
         Ok(Issued {
             access_token,

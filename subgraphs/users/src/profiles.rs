@@ -156,7 +156,7 @@ pub async fn set_role(
     }
     let account = by_id(db, user_id).await?.ok_or(UsersError::NotFound)?;
     let mut active: user::ActiveModel = account.into();
-    active.role = Set(role.as_str().to_string());
+    active.role = Set(role);
     active.updated_at = Set(Utc::now());
     Ok(active.update(db).await?)
 }

@@ -15,7 +15,7 @@ use parley_kit::events::contracts::{CommentCreated, VoteSubmitted, VoteUpdated};
 use parley_kit::ids::{parse_id, to_id};
 use parley_kit::pagination::{connection, Page};
 use parley_kit::{ApiResult, ErrorCode, ResultExt};
-use sea_orm::DatabaseConnection;
+use sea_orm::{ActiveEnum, DatabaseConnection};
 
 use crate::comments::live_comment;
 use crate::posts::{live_post, NewPost, PostChanges, PostFilter, PostSort, TopPeriod};
@@ -379,7 +379,7 @@ impl Subscription {
                 // Peeks at the one field instead of decoding every vote on the post.
                 (e.is::<VoteSubmitted>() || e.is::<VoteUpdated>())
                     && e.payload.get("target_kind").and_then(|k| k.as_str())
-                        == Some(crate::store::vote::POST)
+                        == Some(crate::store::vote::TargetKind::Post.to_value().as_str())
             },
             move |_| {
                 let db = db.clone();

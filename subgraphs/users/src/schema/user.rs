@@ -51,7 +51,7 @@ impl User {
         self.0.status.as_deref()
     }
     async fn role(&self) -> Role {
-        Role::parse(&self.0.role).unwrap_or(Role::User)
+        self.0.role
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

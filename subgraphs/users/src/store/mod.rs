@@ -21,7 +21,7 @@ pub mod user {
         pub bio: Option<String>,
         pub avatar_url: Option<String>,
         pub status: Option<String>,
-        pub role: String,
+        pub role: parley_kit::Role,
         pub email_verified: bool,
         pub created_at: ChronoDateTimeUtc,
         pub updated_at: ChronoDateTimeUtc,
