@@ -2,7 +2,7 @@
 //! with the code and HTTP status it must get. After every row the router still answers a good query, and
 //! after the whole table its memory is back near where it started.
 
-mod support;
+use parley_harness as support;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! idempotent sends, history paging, and every refusal (non-members, non-authors, blocked users, missing
 //! tokens).
 
-mod support;
+use parley_harness as support;
 
 use std::time::Duration;
 

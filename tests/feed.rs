@@ -1,7 +1,7 @@
 //! The home feed through the router: fan-out on write from follows and topic subscriptions, backfill for new
 //! follows, and posts leaving on unfollow, delete and block.
 
-mod support;
+use parley_harness as support;
 
 use serde_json::json;
 use support::{codes, create_post, eventually, feed_titles, Account, Platform};

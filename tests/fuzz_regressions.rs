@@ -3,7 +3,7 @@
 //! (`parley_router::fuzzing::check`: no 5xx, a GraphQL response whose errors carry client codes), and the
 //! router keeps serving.
 
-mod support;
+use parley_harness as support;
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,6 @@
 //! Gateway behaviour: partial results when a subgraph is down, the offline GraphiQL page, health.
 
-mod support;
+use parley_harness as support;
 
 use serde_json::json;
 use support::{codes, eventually, Platform};

@@ -1,7 +1,7 @@
 //! Live comments through the router: graphql-transport-ws and SSE subscribers receive a new comment with its
 //! author resolved from users; a missing post is NOT_FOUND; score changes stream too.
 
-mod support;
+use parley_harness as support;
 
 use std::time::Duration;
 

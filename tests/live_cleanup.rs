@@ -3,7 +3,7 @@
 //! the posts subgraph's open-subscription gauge is back to 0. (Alone in its binary: the gauge is
 //! process-wide.)
 
-mod support;
+use parley_harness as support;
 
 use std::time::Duration;
 

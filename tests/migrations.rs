@@ -1,6 +1,6 @@
 //! Every domain's migrations go up, all the way down, and up again, on SQLite and on PostgreSQL.
 
-mod support;
+use parley_harness as support;
 
 use parley_kit::Subgraph;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};

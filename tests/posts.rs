@@ -1,6 +1,6 @@
 //! Posts, comments, votes and topics through the router, as a client would.
 
-mod support;
+use parley_harness as support;
 
 use serde_json::{json, Value};
 use support::{codes, Platform};

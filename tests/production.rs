@@ -4,7 +4,7 @@
 //! - Writes while Redis is down succeed (the outboxes fill); once it is back every event reaches every
 //!   consuming subgraph once and in order per aggregate.
 
-mod support;
+use parley_harness as support;
 
 use std::time::Duration;
 

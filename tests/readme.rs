@@ -3,7 +3,7 @@
 //! ids the earlier steps returned in place of `<topic id>`, `<post id>`, `<user id>` and `<chat id>`. Each
 //! must answer without errors and with what the text promises.
 
-mod support;
+use parley_harness as support;
 
 use std::collections::HashMap;
 use std::time::Duration;

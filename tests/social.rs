@@ -1,7 +1,7 @@
 //! The social graph through the router: joins of users and social on `User`, follow flows, blocks, bad inputs,
 //! and the same flow on PostgreSQL.
 
-mod support;
+use parley_harness as support;
 
 use serde_json::{json, Value};
 use support::{codes, eventually, Account, Platform, Store};

@@ -3,7 +3,7 @@
 //! subgraph refuses a forged router key (4403) and ignores claims a client names itself. Alone in its binary:
 //! it reads the chat subgraph's connection gauge, which in-process subgraphs of parallel tests would share.
 
-mod support;
+use parley_harness as support;
 
 use std::time::Duration;
 

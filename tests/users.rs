@@ -1,6 +1,6 @@
 //! users & auth through the router, as a client would.
 
-mod support;
+use parley_harness as support;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -1,8 +1,6 @@
-//! The end-to-end harness: starts the subgraphs in-process on port 0 (SQLite files in a temp dir, or fresh
-//! PostgreSQL databases), the real router as a child process (`parley router`) over the checked-in
-//! supergraph, and talks to the router over HTTP and WebSocket as a client would.
-
-#![allow(dead_code)] // each test binary uses part of the harness
+//! Platform start-up: every registered subgraph in-process on port 0 (SQLite files in a temp dir, or fresh
+//! PostgreSQL databases; events in-process or through Redis), the real router as a child process (`parley
+//! router`) over the checked-in supergraph; further routers and subgraph instances; stopping a subgraph.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -10,11 +8,14 @@ use std::time::{Duration, Instant};
 
 use parley::subgraphs;
 use parley_kit::testing;
+pub use parley_kit::testing::{fresh_postgres_db, postgres_url};
 use parley_kit::ServiceConfig;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
+
+use crate::graphql::Client;
 
 /// Registering with this email makes an admin (the harness configures users so).
 pub const ADMIN_EMAIL: &str = "admin@example.com";
@@ -58,28 +59,6 @@ impl RouterProcess {
     }
 }
 
-/// A client of one router (for a further router next to the platform's own).
-pub struct Client {
-    pub url: String,
-    http: reqwest::Client,
-}
-
-impl Client {
-    /// POSTs a GraphQL request; returns the HTTP status and the JSON body.
-    pub async fn gql(&self, query: &str, variables: Value, token: Option<&str>) -> (u16, Value) {
-        let mut request = self
-            .http
-            .post(format!("{}/graphql", self.url))
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.expect("router reachable");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-}
-
 /// How [`Platform::start_opts`] sets the platform up.
 #[derive(Default)]
 pub struct Options<'a> {
@@ -91,10 +70,21 @@ pub struct Options<'a> {
     pub postgres_url: Option<String>,
 }
 
-pub use parley_kit::testing::{fresh_postgres_db, postgres_url};
-
+/// The repository's root (this crate lives in `tests/harness`).
 fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The `parley` binary cargo built next to the running test (`target/<profile>/parley`): a library cannot
+/// name `CARGO_BIN_EXE_parley`, which cargo sets for the root package's own tests only.
+fn parley_bin() -> PathBuf {
+    let test = std::env::current_exe().expect("test executable");
+    // target/<profile>/deps/<test>-<hash> → target/<profile>/parley
+    let profile_dir = test
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    profile_dir.join(format!("parley{}", std::env::consts::EXE_SUFFIX))
 }
 
 impl Platform {
@@ -328,57 +318,6 @@ impl Platform {
         self.graphql_url().replacen("http", "ws", 1)
     }
 
-    /// POSTs a GraphQL request; returns the HTTP status and the JSON body.
-    pub async fn gql(&self, query: &str, variables: Value, token: Option<&str>) -> (u16, Value) {
-        let mut request = self.http.post(self.graphql_url()).json(&json!({
-            "query": query,
-            "variables": variables,
-        }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.expect("router reachable");
-        let status = response.status().as_u16();
-        let body = response.json::<Value>().await.unwrap_or(Value::Null);
-        (status, body)
-    }
-
-    /// Like [`Self::gql`] but requires a response without errors; returns `data`.
-    pub async fn ok(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
-        let (status, body) = self.gql(query, variables, token).await;
-        assert!(
-            status == 200 && body.get("errors").is_none(),
-            "expected success, got {status}: {body:#}"
-        );
-        body["data"].clone()
-    }
-
-    /// Registers an account; returns (user id, access token, refresh token).
-    pub async fn register(&self, nickname: &str) -> Account {
-        let data = self
-            .ok(
-                "mutation($input: RegisterInput!) { register(input: $input) { accessToken refreshToken user { id nickname } } }",
-                json!({ "input": {
-                    "email": format!("{nickname}@example.com"),
-                    "password": "correct horse 1",
-                    "name": format!("{nickname} Example"),
-                    "nickname": nickname,
-                }}),
-                None,
-            )
-            .await;
-        let payload = &data["register"];
-        Account {
-            id: payload["user"]["id"].as_str().expect("id").to_string(),
-            access: payload["accessToken"].as_str().expect("token").to_string(),
-            refresh: payload["refreshToken"]
-                .as_str()
-                .expect("refresh")
-                .to_string(),
-            email: format!("{nickname}@example.com"),
-        }
-    }
-
     /// The base URL of subgraph instance `name` (`chat`, or `chat#2` for a further one).
     pub fn subgraph_url(&self, name: &str) -> String {
         self.subgraphs
@@ -425,13 +364,6 @@ impl Platform {
     }
 }
 
-pub struct Account {
-    pub id: String,
-    pub access: String,
-    pub refresh: String,
-    pub email: String,
-}
-
 /// Starts `parley router` over the checked-in supergraph with the given `name=url` subgraph URLs.
 fn spawn_router(
     work_dir: &std::path::Path,
@@ -441,7 +373,7 @@ fn spawn_router(
     extra_args: &[&str],
 ) -> (String, Child) {
     let port = free_port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_parley"));
+    let mut command = Command::new(parley_bin());
     command
         .arg("router")
         .arg("--supergraph")
@@ -525,293 +457,4 @@ fn free_port() -> u16 {
         .local_addr()
         .expect("addr")
         .port()
-}
-
-/// The `extensions.code` of each error in a response.
-pub fn codes(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .filter_map(|e| e["extensions"]["code"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Retries `f` until it returns `Some` or 15 s pass (for effects carried by events).
-pub async fn eventually<T, F, Fut>(what: &str, f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    eventually_within(what, Duration::from_secs(15), f).await
-}
-
-/// [`eventually`] with its own deadline.
-pub async fn eventually_within<T, F, Fut>(what: &str, deadline: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let started = Instant::now();
-    loop {
-        if let Some(value) = f().await {
-            return value;
-        }
-        assert!(started.elapsed() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// A graphql-transport-ws client connection to the router.
-pub struct WsClient {
-    socket: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-}
-
-impl WsClient {
-    /// Opens a graphql-transport-ws socket to the router without sending `connection_init`.
-    pub async fn open(p: &Platform) -> WsClient {
-        Self::open_url(&p.ws_url()).await
-    }
-
-    /// Opens a graphql-transport-ws socket to `ws_url` (a router's, or a subgraph's `/ws`) without sending
-    /// `connection_init`.
-    pub async fn open_url(ws_url: &str) -> WsClient {
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let mut request = ws_url.into_client_request().expect("ws request");
-        request.headers_mut().insert(
-            "sec-websocket-protocol",
-            "graphql-transport-ws".parse().expect("header"),
-        );
-        let (socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("ws connect");
-        WsClient { socket }
-    }
-
-    /// Sends one text frame as it is.
-    pub async fn send_raw(&mut self, text: &str) {
-        use futures::SinkExt;
-        self.socket
-            .send(text.to_string().into())
-            .await
-            .expect("send frame");
-    }
-
-    /// The close code the server ends the connection with (skipping other frames), within `wait`.
-    pub async fn close_code(&mut self, wait: Duration) -> Option<u16> {
-        use futures::StreamExt;
-        use tokio_tungstenite::tungstenite::Message;
-        let deadline = Instant::now() + wait;
-        loop {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            match tokio::time::timeout(left, self.socket.next())
-                .await
-                .ok()??
-            {
-                Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
-                Ok(_) => continue,
-                Err(_) => return None,
-            }
-        }
-    }
-
-    /// Connects to the router's `/graphql`, sends `connection_init` (with the token, if any), waits for the ack.
-    pub async fn connect(p: &Platform, token: Option<&str>) -> WsClient {
-        Self::connect_url(&p.ws_url(), token).await
-    }
-
-    /// Like [`Self::connect`], to the router at `ws_url`.
-    pub async fn connect_url(ws_url: &str, token: Option<&str>) -> WsClient {
-        let payload = match token {
-            Some(t) => json!({ "Authorization": format!("Bearer {t}") }),
-            None => json!({}),
-        };
-        Self::connect_with(ws_url, payload).await
-    }
-
-    /// Opens `ws_url`, sends `connection_init` with `payload`, waits for the ack.
-    pub async fn connect_with(ws_url: &str, payload: Value) -> WsClient {
-        use futures::StreamExt;
-        let mut client = Self::open_url(ws_url).await;
-        client
-            .send_raw(&json!({ "type": "connection_init", "payload": payload }).to_string())
-            .await;
-        loop {
-            let msg = tokio::time::timeout(Duration::from_secs(10), client.socket.next())
-                .await
-                .expect("ack in time")
-                .expect("open")
-                .expect("frame");
-            if let Ok(text) = msg.to_text() {
-                let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-                if v["type"] == "connection_ack" {
-                    return client;
-                }
-                assert_ne!(v["type"], "error", "{v}");
-            }
-        }
-    }
-
-    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
-        self.subscribe_with(id, json!({ "query": query, "variables": variables }))
-            .await;
-    }
-
-    /// Sends a `subscribe` with this payload as it is (e.g. with `extensions`).
-    pub async fn subscribe_with(&mut self, id: &str, payload: Value) {
-        self.send_raw(&json!({ "id": id, "type": "subscribe", "payload": payload }).to_string())
-            .await;
-    }
-
-    pub async fn complete(&mut self, id: &str) {
-        use futures::SinkExt;
-        self.socket
-            .send(json!({ "id": id, "type": "complete" }).to_string().into())
-            .await
-            .expect("send complete");
-    }
-
-    /// The next `next`/`error` message (pings answered), within `wait`.
-    pub async fn next_message(&mut self, wait: Duration) -> Option<Value> {
-        use futures::{SinkExt, StreamExt};
-        let deadline = Instant::now() + wait;
-        loop {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            let msg = tokio::time::timeout(left, self.socket.next())
-                .await
-                .ok()??
-                .ok()?;
-            let Ok(text) = msg.to_text() else { continue };
-            let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-            match v["type"].as_str() {
-                Some("ping") => {
-                    let _ = self
-                        .socket
-                        .send(json!({ "type": "pong" }).to_string().into())
-                        .await;
-                }
-                Some("next") | Some("error") | Some("complete") => return Some(v),
-                _ => {}
-            }
-        }
-    }
-
-    /// The next `next`/`error` message for subscription `id` (other ids' messages and `complete`s skipped).
-    pub async fn next_for(&mut self, id: &str, wait: Duration) -> Option<Value> {
-        let deadline = Instant::now() + wait;
-        loop {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            let message = self.next_message(left).await?;
-            if message["id"] == id && message["type"] != "complete" {
-                return Some(message);
-            }
-        }
-    }
-
-    pub async fn close(mut self) {
-        let _ = self.socket.close(None).await;
-    }
-}
-
-/// Opens a GraphQL-over-SSE subscription through the router; returns the response to read events from.
-pub async fn sse_subscribe(
-    p: &Platform,
-    query: &str,
-    variables: Value,
-    token: Option<&str>,
-) -> reqwest::Response {
-    let mut request = p
-        .http
-        .post(p.graphql_url())
-        .header("accept", "text/event-stream")
-        .json(&json!({ "query": query, "variables": variables }));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.expect("router");
-    assert_eq!(response.status(), 200);
-    response
-}
-
-/// The next `data:` payload of an SSE response, within `wait`.
-pub async fn sse_next(
-    response: &mut reqwest::Response,
-    buffer: &mut String,
-    wait: Duration,
-) -> Option<Value> {
-    let deadline = Instant::now() + wait;
-    loop {
-        if let Some(end) = buffer.find("\n\n") {
-            let frame: String = buffer.drain(..end + 2).collect();
-            let data: String = frame
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(str::trim)
-                .collect();
-            if !data.is_empty() {
-                return serde_json::from_str(&data).ok();
-            }
-            continue;
-        }
-        let left = deadline.checked_duration_since(Instant::now())?;
-        let chunk = tokio::time::timeout(left, response.chunk())
-            .await
-            .ok()?
-            .ok()??;
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-    }
-}
-
-/// The direct chat of `a` and `b` (retried until chat has learnt from users' events that `b` exists).
-pub async fn direct_chat(p: &Platform, a: &Account, b: &Account) -> String {
-    eventually("chat learns the user", || async {
-        let (_, body) = p
-            .gql(
-                "mutation($u: ID!) { createDirectChat(userId: $u) { id kind } }",
-                json!({ "u": b.id }),
-                Some(&a.access),
-            )
-            .await;
-        body["data"]["createDirectChat"]["id"]
-            .as_str()
-            .map(str::to_string)
-    })
-    .await
-}
-
-/// The titles in `who`'s feed, newest first.
-pub async fn feed_titles(p: &Platform, who: &Account) -> Vec<String> {
-    let data = p
-        .ok(
-            "query { feed(sort: NEW) { edges { node { id title author { nickname } } } } }",
-            json!({}),
-            Some(&who.access),
-        )
-        .await;
-    data["feed"]["edges"]
-        .as_array()
-        .map(|edges| {
-            edges
-                .iter()
-                .filter_map(|e| e["node"]["title"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Creates a post (in `topic`, if any); returns its id.
-pub async fn create_post(p: &Platform, who: &Account, title: &str, topic: Option<&str>) -> String {
-    let data = p
-        .ok(
-            "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }",
-            json!({ "i": { "title": title, "body": "b", "topic": topic } }),
-            Some(&who.access),
-        )
-        .await;
-    data["createPost"]["id"].as_str().expect("id").to_string()
 }

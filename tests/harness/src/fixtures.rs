@@ -1,0 +1,90 @@
+//! Fixtures a test builds on: accounts, a direct chat between two of them, posts and a reader's feed.
+
+use serde_json::json;
+
+use crate::platform::Platform;
+use crate::poll::eventually;
+
+pub struct Account {
+    pub id: String,
+    pub access: String,
+    pub refresh: String,
+    pub email: String,
+}
+
+impl Platform {
+    /// Registers an account; returns (user id, access token, refresh token).
+    pub async fn register(&self, nickname: &str) -> Account {
+        let data = self
+            .ok(
+                "mutation($input: RegisterInput!) { register(input: $input) { accessToken refreshToken user { id nickname } } }",
+                json!({ "input": {
+                    "email": format!("{nickname}@example.com"),
+                    "password": "correct horse 1",
+                    "name": format!("{nickname} Example"),
+                    "nickname": nickname,
+                }}),
+                None,
+            )
+            .await;
+        let payload = &data["register"];
+        Account {
+            id: payload["user"]["id"].as_str().expect("id").to_string(),
+            access: payload["accessToken"].as_str().expect("token").to_string(),
+            refresh: payload["refreshToken"]
+                .as_str()
+                .expect("refresh")
+                .to_string(),
+            email: format!("{nickname}@example.com"),
+        }
+    }
+}
+
+/// The direct chat of `a` and `b` (retried until chat has learnt from users' events that `b` exists).
+pub async fn direct_chat(p: &Platform, a: &Account, b: &Account) -> String {
+    eventually("chat learns the user", || async {
+        let (_, body) = p
+            .gql(
+                "mutation($u: ID!) { createDirectChat(userId: $u) { id kind } }",
+                json!({ "u": b.id }),
+                Some(&a.access),
+            )
+            .await;
+        body["data"]["createDirectChat"]["id"]
+            .as_str()
+            .map(str::to_string)
+    })
+    .await
+}
+
+/// The titles in `who`'s feed, newest first.
+pub async fn feed_titles(p: &Platform, who: &Account) -> Vec<String> {
+    let data = p
+        .ok(
+            "query { feed(sort: NEW) { edges { node { id title author { nickname } } } } }",
+            json!({}),
+            Some(&who.access),
+        )
+        .await;
+    data["feed"]["edges"]
+        .as_array()
+        .map(|edges| {
+            edges
+                .iter()
+                .filter_map(|e| e["node"]["title"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Creates a post (in `topic`, if any); returns its id.
+pub async fn create_post(p: &Platform, who: &Account, title: &str, topic: Option<&str>) -> String {
+    let data = p
+        .ok(
+            "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }",
+            json!({ "i": { "title": title, "body": "b", "topic": topic } }),
+            Some(&who.access),
+        )
+        .await;
+    data["createPost"]["id"].as_str().expect("id").to_string()
+}
