@@ -1,13 +1,15 @@
 //! `parley`: the one binary of Parley.
 //!
-//! - `parley up`: every subgraph (one process each, loopback ports, SQLite files in the data dir) and the
-//!   router; prints the GraphiQL URL once all are healthy. See [`up`].
+//! - `parley up`: every subgraph (one worker process, or one process each with `--processes`; loopback
+//!   ports, SQLite files in the data dir) and the router; prints the GraphiQL URL once all are healthy. See
+//!   [`up`] and [`worker`].
 //! - `parley router`: the federation gateway over any Apollo-format supergraph.
 //! - `parley subgraph <name>`: one subgraph. `parley migrate <name>`: its store migrations.
 //! - `parley compose`: writes `schema/<name>.graphql` and composes `schema/supergraph.graphql`. See [`compose`].
 
 mod compose;
 mod up;
+mod worker;
 
 use parley::subgraphs;
 
@@ -47,6 +49,9 @@ enum Command {
         /// rate limits through Redis (`PARLEY_REDIS_URL`); both are required.
         #[arg(long, env = "PARLEY_PRODUCTION")]
         production: bool,
+        /// Run each subgraph in a process of its own instead of all in one worker process.
+        #[arg(long, env = "PARLEY_PROCESSES")]
+        processes: bool,
     },
     /// Run the federation router over a supergraph file.
     Router {
@@ -96,6 +101,13 @@ enum Command {
         #[arg(long, env = "PARLEY_PORT")]
         port: Option<u16>,
     },
+    /// Run several subgraphs in this one process (what `parley up` starts).
+    #[command(hide = true)]
+    Worker {
+        /// A subgraph and its port (repeatable).
+        #[arg(long = "subgraph", value_name = "NAME=PORT", required = true)]
+        subgraphs: Vec<String>,
+    },
     /// Print each subgraph's SDL into schema/ and compose schema/supergraph.graphql.
     Compose {
         /// Fail instead of writing when a file is out of date.
@@ -136,7 +148,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
             port,
             production,
-        } => tokio_main(up::run(data_dir, port, production)),
+            processes,
+        } => {
+            let layout = if processes {
+                up::Layout::Processes
+            } else {
+                up::Layout::OneWorker
+            };
+            tokio_main(up::run(data_dir, port, production, layout))
+        }
         Command::Router {
             supergraph,
             port,
@@ -166,6 +186,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             parley_router::run(&options).context("router")
         }
         Command::Subgraph { name, port } => tokio_main(subgraphs::serve(name, port)),
+        Command::Worker { subgraphs } => tokio_main(worker::run(subgraphs)),
         Command::Compose { check, root } => compose::run(&root, check),
         Command::Migrate { name, down } => tokio_main(subgraphs::migrate(name, down)),
     }

@@ -66,6 +66,29 @@ pub async fn migrate(name: String, down: Option<u32>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `PARLEY_POSTGRES_URL` (a server, no database): each subgraph gets database `parley_<name>` there, created
+/// if missing, instead of its SQLite file.
+pub async fn postgres_database(base: &str, name: &str) -> anyhow::Result<String> {
+    use sea_orm::ConnectionTrait;
+    let base = base.trim_end_matches('/');
+    let database = format!("parley_{name}");
+    let admin = sea_orm::Database::connect(format!("{base}/postgres")).await?;
+    let exists = admin
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            admin.get_database_backend(),
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            [database.clone().into()],
+        ))
+        .await?
+        .is_some();
+    if !exists {
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{database}\""))
+            .await?;
+    }
+    Ok(format!("{base}/{database}"))
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();

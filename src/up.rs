@@ -1,7 +1,9 @@
 //! `parley up`: the whole platform on one machine.
 //!
-//! Each subgraph runs as its own child process (`parley subgraph <name>`) on a free loopback port with its
-//! SQLite file in the data dir; social pulls users' event feed. Once every subgraph's `/health` answers, the
+//! Every subgraph runs on a free loopback port with its SQLite file in the data dir, all of them in one
+//! child process (`parley worker`, see [`crate::worker`]) or, with `--processes`, each in its own
+//! (`parley subgraph <name>`); either way they pull each other's event feeds and meet only through the
+//! router. Once every subgraph's `/health` answers, the
 //! router starts on `--port` over the supergraph this binary was built with, its subgraph URLs overridden to
 //! the chosen ports and JWT verification pointed at users' JWKS. `up` prints the GraphiQL URL when the router
 //! is ready (`/readiness`: its supergraph loaded; `/health` answers before that) and stops everything on
@@ -131,14 +133,28 @@ impl Servers {
     }
 }
 
-pub async fn run(data_dir: PathBuf, port: u16, production: bool) -> anyhow::Result<()> {
+/// Where the subgraphs run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// All in one worker process (the default: one process's memory instead of one per subgraph).
+    OneWorker,
+    /// Each in its own process (what production does, one machine or many).
+    Processes,
+}
+
+pub async fn run(
+    data_dir: PathBuf,
+    port: u16,
+    production: bool,
+    layout: Layout,
+) -> anyhow::Result<()> {
     let servers = Servers::from_env(production)?;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let data_dir = std::path::absolute(&data_dir)?;
     let exe = std::env::current_exe()?;
     let mut children = Vec::new();
-    let result = start_all(&exe, &data_dir, port, &servers, &mut children).await;
+    let result = start_all(&exe, &data_dir, port, &servers, layout, &mut children).await;
     let outcome = match result {
         Ok(()) => {
             println!("GraphiQL: http://127.0.0.1:{port}/");
@@ -155,6 +171,7 @@ async fn start_all(
     data_dir: &Path,
     port: u16,
     servers: &Servers,
+    layout: Layout,
     children: &mut Vec<Running>,
 ) -> anyhow::Result<()> {
     let mut urls = Vec::new();
@@ -171,31 +188,53 @@ async fn start_all(
     let jwks = format!("{users}/.well-known/jwks.json");
     // Known only to this platform's processes: the router proves itself to the subgraphs with it.
     let router_key = parley_kit::ws::new_router_key();
-    for (name, url) in &urls {
-        let sources: Vec<String> = subgraphs::find(name)?
-            .sources()
-            .iter()
-            .filter_map(|s| base(s).map(|u| format!("{s}={u}")))
-            .collect();
-        let sub_port = url.rsplit(':').next().unwrap_or("0");
-        let mut spec = Spec::new(name)
-            .arg("subgraph")
-            .arg(*name)
-            .arg("--port")
-            .arg(sub_port)
+    // What every subgraph is told, whichever process it runs in.
+    let configured = |mut spec: Spec| {
+        spec = spec
             .env("PARLEY_DATA_DIR", data_dir)
             .env("PARLEY_JWKS_URL", &jwks)
             .env("PARLEY_ROUTER_KEY", &router_key)
-            .env("PARLEY_EVENT_SOURCES", sources.join(","))
             .env("PARLEY_PUBLIC_URL", format!("http://127.0.0.1:{port}"));
-        spec.quiet = true;
-        if let Some(base) = &servers.postgres {
-            spec = spec.env("DATABASE_URL", postgres_database(base, name).await?);
-        }
         if let Some(redis) = &servers.redis {
             spec = spec.env("PARLEY_REDIS_URL", redis);
         }
-        children.push(Running::start(exe, spec)?);
+        spec.quiet = true;
+        spec
+    };
+    let port_of = |url: &str| url.rsplit(':').next().unwrap_or("0").to_string();
+    match layout {
+        Layout::OneWorker => {
+            let mut spec = configured(Spec::new("subgraphs").arg("worker"));
+            if let Some(base) = &servers.postgres {
+                spec = spec.env("PARLEY_POSTGRES_URL", base);
+            }
+            for (name, url) in &urls {
+                spec = spec
+                    .arg("--subgraph")
+                    .arg(format!("{name}={}", port_of(url)));
+            }
+            children.push(Running::start(exe, spec)?);
+        }
+        Layout::Processes => {
+            for (name, url) in &urls {
+                let sources: Vec<String> = subgraphs::find(name)?
+                    .sources()
+                    .iter()
+                    .filter_map(|s| base(s).map(|u| format!("{s}={u}")))
+                    .collect();
+                let mut spec = configured(Spec::new(name))
+                    .arg("subgraph")
+                    .arg(*name)
+                    .arg("--port")
+                    .arg(port_of(url))
+                    .env("PARLEY_EVENT_SOURCES", sources.join(","));
+                if let Some(base) = &servers.postgres {
+                    let database = subgraphs::postgres_database(base, name).await?;
+                    spec = spec.env("DATABASE_URL", database);
+                }
+                children.push(Running::start(exe, spec)?);
+            }
+        }
     }
     for (name, url) in &urls {
         wait_healthy(name, &format!("{url}/health"), children).await?;
@@ -341,29 +380,6 @@ async fn stop_all(children: &mut [Running]) {
             let _ = child.kill().await;
         }
     }
-}
-
-/// `PARLEY_POSTGRES_URL` (a server, no database): each subgraph gets database `parley_<name>` there, created
-/// if missing, instead of its SQLite file.
-async fn postgres_database(base: &str, name: &str) -> anyhow::Result<String> {
-    use sea_orm::ConnectionTrait;
-    let base = base.trim_end_matches('/');
-    let database = format!("parley_{name}");
-    let admin = sea_orm::Database::connect(format!("{base}/postgres")).await?;
-    let exists = admin
-        .query_one_raw(sea_orm::Statement::from_sql_and_values(
-            admin.get_database_backend(),
-            "SELECT 1 FROM pg_database WHERE datname = $1",
-            [database.clone().into()],
-        ))
-        .await?
-        .is_some();
-    if !exists {
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{database}\""))
-            .await?;
-    }
-    Ok(format!("{base}/{database}"))
 }
 
 fn free_port() -> anyhow::Result<u16> {

@@ -1,5 +1,6 @@
 //! `parley up` as a user runs it: prints the GraphiQL URL once everything is healthy, serves a joined query,
-//! stops cleanly on SIGTERM, restarts a subgraph that dies, and stops naming one that cannot start.
+//! stops cleanly on SIGTERM, restarts what dies (the worker, or with `--processes` one subgraph), and stops
+//! naming a subgraph that cannot start.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -132,9 +133,10 @@ async fn up_serves_then_stops_cleanly() {
     let kids = children_matching(up.id(), "parley");
     assert_eq!(
         kids.len(),
-        parley::subgraphs::ALL.len() + 1,
-        "every subgraph and the router"
+        2,
+        "one worker for every subgraph, and the router"
     );
+    assert_eq!(children_matching(up.id(), "parley worker").len(), 1);
     signal(up.id(), "-TERM");
     assert!(wait_exit(&mut up, Duration::from_secs(30)).success());
     for kid in kids {
@@ -163,12 +165,24 @@ fn drain_stderr(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<String>> {
     text
 }
 
-/// A subgraph killed under `up` comes back on its port (one line says so) and serves again; `up` itself
-/// goes on, and stops cleanly afterwards.
+/// The worker holding every subgraph, killed under `up`, comes back on the same ports (one line says so)
+/// and serves again; `up` itself goes on, and stops cleanly afterwards.
 #[tokio::test]
-async fn up_restarts_a_subgraph_that_dies() {
+async fn up_restarts_the_worker_when_it_dies() {
+    restarts_after_kill(&[], "parley worker", "subgraphs exited").await;
+}
+
+/// With `--processes`, one subgraph killed comes back alone.
+#[tokio::test]
+async fn up_restarts_a_subgraph_process_that_dies() {
+    restarts_after_kill(&["--processes"], "subgraph chat", "chat exited").await;
+}
+
+/// Starts `up` with `args`, kills its child whose command line holds `victim`, and waits for chat to
+/// answer again from a new process; `line` is what `up` must have said.
+async fn restarts_after_kill(args: &[&str], victim: &str, line: &str) {
     let port = free_port();
-    let mut up = start_up(port);
+    let mut up = start_up_with(port, args, &[]);
     let stderr = drain_stderr(&mut up);
     let http = reqwest::Client::new();
     let graphql = |query: &'static str, token: Option<String>| {
@@ -193,14 +207,14 @@ async fn up_restarts_a_subgraph_that_dies() {
         .as_str()
         .unwrap_or_else(|| panic!("a token, got {body}"))
         .to_string();
-    let chat = children_matching(up.id(), "subgraph chat");
+    let chat = children_matching(up.id(), victim);
     assert_eq!(chat.len(), 1);
     signal(chat[0], "-KILL");
 
     let started = Instant::now();
     loop {
         let answer = graphql("{ chats { edges { node { id } } } }", Some(token.clone())).await;
-        let back = children_matching(up.id(), "subgraph chat");
+        let back = children_matching(up.id(), victim);
         if answer["errors"].is_null() && back.len() == 1 && back[0] != chat[0] {
             break;
         }
@@ -219,7 +233,7 @@ async fn up_restarts_a_subgraph_that_dies() {
     assert!(wait_exit(&mut up, Duration::from_secs(30)).success());
     let stderr = stderr.lock().expect("lock").clone();
     assert!(
-        stderr.contains("chat exited") && stderr.contains("restarting"),
+        stderr.contains(line) && stderr.contains("restarting"),
         "{stderr}"
     );
     assert!(!stderr.contains("stack backtrace"), "{stderr}");
@@ -248,8 +262,7 @@ fn up_stops_naming_a_subgraph_that_cannot_start() {
     std::thread::sleep(Duration::from_millis(200));
     let stderr = stderr.lock().expect("lock").clone();
     assert!(
-        stderr.contains("subgraph chat:")
-            && stderr.contains("chat (exit status: 1) could not start"),
+        stderr.contains("subgraph chat:") && stderr.contains("(exit status: 1) could not start"),
         "{stderr}"
     );
     assert!(!stderr.contains("stack backtrace"), "{stderr}");
