@@ -6,14 +6,24 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use parley_harness::{free_port, Client, Platform};
+use serde_json::json;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+/// A GraphQL client of the router `up` started on `port`.
+fn router(port: u16) -> Client {
+    Platform::client_of(&format!("http://127.0.0.1:{port}"))
+}
+
+/// Registers `nickname` through the router; returns the access token.
+async fn register(router: &Client, nickname: &str) -> String {
+    let query = format!(
+        r#"mutation {{ register(input: {{email: "{nickname}@example.com", password: "correct horse 1", name: "N", nickname: "{nickname}"}}) {{ accessToken }} }}"#
+    );
+    let (_, body) = router.gql(&query, json!({}), None).await;
+    body["data"]["register"]["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a token, got {body}"))
+        .to_string()
 }
 
 /// Starts `parley up` and waits for its GraphiQL line.
@@ -103,30 +113,15 @@ fn signal(pid: u32, sig: &str) {
 async fn up_serves_then_stops_cleanly() {
     let port = free_port();
     let mut up = start_up(port);
-    let http = reqwest::Client::new();
-    let body: Value = http
-        .post(format!("http://127.0.0.1:{port}/graphql"))
-        .json(&json!({ "query": "mutation { register(input: {email: \"u@example.com\", password: \"correct horse 1\", name: \"U\", nickname: \"upper\"}) { accessToken } }" }))
-        .send()
-        .await
-        .expect("router")
-        .json()
-        .await
-        .expect("json");
-    let token = body["data"]["register"]["accessToken"]
-        .as_str()
-        .unwrap_or_else(|| panic!("a token, got {body}"))
-        .to_string();
-    let me: Value = http
-        .post(format!("http://127.0.0.1:{port}/graphql"))
-        .bearer_auth(&token)
-        .json(&json!({ "query": "{ me { nickname followingCount } }" }))
-        .send()
-        .await
-        .expect("router")
-        .json()
-        .await
-        .expect("json");
+    let router = router(port);
+    let token = register(&router, "upper").await;
+    let (_, me) = router
+        .gql(
+            "{ me { nickname followingCount } }",
+            json!({}),
+            Some(&token),
+        )
+        .await;
     assert_eq!(me["data"]["me"]["nickname"], "upper", "{me}");
     assert_eq!(me["data"]["me"]["followingCount"], 0, "{me}");
 
@@ -184,36 +179,21 @@ async fn restarts_after_kill(args: &[&str], victim: &str, line: &str) {
     let port = free_port();
     let mut up = start_up_with(port, args, &[]);
     let stderr = drain_stderr(&mut up);
-    let http = reqwest::Client::new();
-    let graphql = |query: &'static str, token: Option<String>| {
-        let mut request = http
-            .post(format!("http://127.0.0.1:{port}/graphql"))
-            .json(&json!({ "query": query }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        async move {
-            request
-                .send()
-                .await
-                .expect("router")
-                .json::<Value>()
-                .await
-                .expect("json")
-        }
-    };
-    let body = graphql("mutation { register(input: {email: \"k@example.com\", password: \"correct horse 1\", name: \"K\", nickname: \"kilo\"}) { accessToken } }", None).await;
-    let token = body["data"]["register"]["accessToken"]
-        .as_str()
-        .unwrap_or_else(|| panic!("a token, got {body}"))
-        .to_string();
+    let router = router(port);
+    let token = register(&router, "kilo").await;
     let chat = children_matching(up.id(), victim);
     assert_eq!(chat.len(), 1);
     signal(chat[0], "-KILL");
 
     let started = Instant::now();
     loop {
-        let answer = graphql("{ chats { edges { node { id } } } }", Some(token.clone())).await;
+        let (_, answer) = router
+            .gql(
+                "{ chats { edges { node { id } } } }",
+                json!({}),
+                Some(&token),
+            )
+            .await;
         let back = children_matching(up.id(), victim);
         if answer["errors"].is_null() && back.len() == 1 && back[0] != chat[0] {
             break;
@@ -303,31 +283,12 @@ async fn up_production_runs_on_postgres_and_redis() {
             ("PARLEY_REDIS_URL", redis_url.as_str()),
         ],
     );
-    let http = reqwest::Client::new();
-    let gql = |query: &'static str, token: Option<String>| {
-        let mut request = http
-            .post(format!("http://127.0.0.1:{port}/graphql"))
-            .json(&json!({ "query": query }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        async move {
-            request
-                .send()
-                .await
-                .expect("router")
-                .json::<Value>()
-                .await
-                .expect("json")
-        }
-    };
-    let body = gql("mutation { register(input: {email: \"p@example.com\", password: \"correct horse 1\", name: \"P\", nickname: \"prod\"}) { accessToken } }", None).await;
-    let token = body["data"]["register"]["accessToken"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{body}"))
-        .to_string();
+    let router = router(port);
+    let token = register(&router, "prod").await;
     // A query joined across users and social.
-    let me = gql("{ me { nickname followerCount } }", Some(token)).await;
+    let (_, me) = router
+        .gql("{ me { nickname followerCount } }", json!({}), Some(&token))
+        .await;
     assert_eq!(me["data"]["me"]["nickname"], "prod", "{me}");
     // The users subgraph's tables live in PostgreSQL database parley_users, and its events in Redis.
     let users_db = sea_orm::Database::connect(format!("{postgres}/parley_users"))

@@ -41,6 +41,7 @@ impl Domain for Chat {
     const PORT: u16 = 4005;
     type Migrator = Migrator;
     type Handler = projection::Projection;
+    type Settings = parley_kit::config::NoSettings;
     type Query = schema::Query;
     type Mutation = schema::Mutation;
     type Subscription = schema::Subscription;
@@ -50,7 +51,7 @@ impl Domain for Chat {
     }
 
     /// Live streams, the typing tracker and the schema.
-    async fn build(runtime: &mut Runtime) -> anyhow::Result<Parts<Self>> {
+    async fn build(runtime: &mut Runtime, _: Self::Settings) -> anyhow::Result<Parts<Self>> {
         let live = Arc::new(parley_kit::live::Live::with_extra_keys(
             runtime.events.bus.clone(),
             Self::NAME,

@@ -55,6 +55,20 @@ impl Typing {
     }
 
     /// Publishes that `user` started (or stopped) typing in `chat` (membership is checked by the caller).
+    /// A member says they started or stopped typing; anyone else gets the membership gate's answer
+    /// (typing is chat content: only members see it, and only members may send it).
+    pub async fn announce<C: sea_orm::ConnectionTrait>(
+        &self,
+        db: &C,
+        chat: Uuid,
+        user: Uuid,
+        typing: bool,
+    ) -> crate::error::Result<()> {
+        crate::service::member_of(db, chat, user).await?;
+        self.set(chat, user, typing).await;
+        Ok(())
+    }
+
     pub async fn set(&self, chat: Uuid, user: Uuid, typing: bool) {
         let expires_at = Utc::now() + chrono::Duration::from_std(TTL).unwrap_or_default();
         if typing {

@@ -41,6 +41,7 @@ impl Domain for Feed {
     const PORT: u16 = 4004;
     type Migrator = Migrator;
     type Handler = fanout::Fanout;
+    type Settings = parley_kit::config::NoSettings;
     type Query = schema::Query;
     type Mutation = EmptyMutation;
     type Subscription = EmptySubscription;
@@ -50,7 +51,7 @@ impl Domain for Feed {
     }
 
     /// The rank refresh task and the schema.
-    async fn build(runtime: &mut Runtime) -> anyhow::Result<Parts<Self>> {
+    async fn build(runtime: &mut Runtime, _: Self::Settings) -> anyhow::Result<Parts<Self>> {
         let db = runtime.db.clone();
         runtime.add_task(tokio::spawn(async move {
             let mut tick = tokio::time::interval(DECAY_INTERVAL);

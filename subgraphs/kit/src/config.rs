@@ -2,6 +2,9 @@
 //!
 //! Sources, later ones winning: built-in defaults (which work on one machine), the TOML file named by
 //! `PARLEY_CONFIG` (if any), then environment variables. Every field names its variable.
+//!
+//! [`ServiceConfig`] holds what every subgraph has; a domain's own settings (users' mail and admins) are a
+//! [`Settings`] type of that domain, read from the file's `[<name>]` table and its own variables.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +18,26 @@ pub enum ConfigError {
     Parse(PathBuf, toml::de::Error),
     #[error("invalid value for {0}: {1}")]
     Env(&'static str, String),
+    #[error("invalid [{0}] section of the config file: {1}")]
+    Section(String, toml::de::Error),
+}
+
+/// A domain's own settings: the `[<name>]` table of the `PARLEY_CONFIG` file, then its environment
+/// variables (see [`ServiceConfig::settings`]).
+pub trait Settings: Default + serde::de::DeserializeOwned + Send + Sync + 'static {
+    /// Applies environment overrides read through `get`.
+    fn apply_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError>;
+}
+
+/// The settings of a domain that has none of its own.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoSettings {}
+
+impl Settings for NoSettings {
+    fn apply_env(&mut self, _: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        Ok(())
+    }
 }
 
 /// Config of one subgraph. Defaults work for `parley up` on one machine.
@@ -39,15 +62,6 @@ pub struct ServiceConfig {
     /// Event feeds this subgraph consumes, `name=url` pairs (the producer's base URL).
     /// `PARLEY_EVENT_SOURCES=users=http://127.0.0.1:4001,social=…`. Default none.
     pub event_sources: Vec<EventSource>,
-    /// SMTP server URL (`smtp://user:pass@host:587`). `PARLEY_SMTP_URL`; without it mail goes to `<data_dir>/mail/`.
-    pub smtp_url: Option<String>,
-    /// Sender of outgoing mail. `PARLEY_MAIL_FROM`, default `Parley <no-reply@parley.local>`.
-    pub mail_from: String,
-    /// Public base URL of the web app, used in links inside mails. `PARLEY_PUBLIC_URL`, default `http://127.0.0.1:4000`.
-    pub public_url: String,
-    /// Emails that get the admin role when they register (users). `PARLEY_ADMIN_EMAILS`, comma-separated;
-    /// default none.
-    pub admin_emails: Vec<String>,
     /// Redis for the event bus and live fan-out across instances (`redis://host:6379`). `PARLEY_REDIS_URL`
     /// (or `REDIS_URL`); without it events stay in this process and other subgraphs pull `/events`.
     pub redis_url: Option<String>,
@@ -63,6 +77,9 @@ pub struct ServiceConfig {
     /// operation's caller (the router's `--router-key`). `PARLEY_ROUTER_KEY`; without it only clients' own
     /// connections are served and a connection claiming to be the router's is refused.
     pub router_key: Option<String>,
+    /// The domains' own sections of the config file (`[users]`, …), read by [`Self::settings`].
+    #[serde(skip)]
+    pub sections: toml::Table,
 }
 
 /// One producer whose event feed a subgraph consumes.
@@ -83,15 +100,12 @@ impl Default for ServiceConfig {
             db_pool: 10,
             jwks_url: "http://127.0.0.1:4001/.well-known/jwks.json".into(),
             event_sources: Vec::new(),
-            smtp_url: None,
-            mail_from: "Parley <no-reply@parley.local>".into(),
-            public_url: "http://127.0.0.1:4000".into(),
-            admin_emails: Vec::new(),
             redis_url: None,
             event_takeover_ms: 15_000,
             event_max_deliveries: 5,
             event_stream_maxlen: 500_000,
             router_key: None,
+            sections: toml::Table::new(),
         }
     }
 }
@@ -108,10 +122,32 @@ impl ServiceConfig {
         Ok(config)
     }
 
+    /// The file's top-level keys are the shared config; its tables are the domains' sections.
     fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_path_buf(), e))?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_path_buf(), e))
+        let parse = |e| ConfigError::Parse(path.to_path_buf(), e);
+        let (sections, shared): (toml::Table, toml::Table) = toml::from_str::<toml::Table>(&text)
+            .map_err(parse)?
+            .into_iter()
+            .partition(|(_, value)| value.is_table());
+        let mut config: Self = toml::Value::Table(shared).try_into().map_err(parse)?;
+        config.sections = sections;
+        Ok(config)
+    }
+
+    /// This subgraph's own settings: its `[<name>]` table of the config file (defaults without one), then
+    /// the environment.
+    pub fn settings<S: Settings>(&self) -> Result<S, ConfigError> {
+        let mut settings = match self.sections.get(&self.name) {
+            Some(table) => table
+                .clone()
+                .try_into()
+                .map_err(|e| ConfigError::Section(self.name.clone(), e))?,
+            None => S::default(),
+        };
+        settings.apply_env(&|key| std::env::var(key).ok())?;
+        Ok(settings)
     }
 
     /// Applies environment overrides read through `get` (a function so tests need not touch the process env).
@@ -139,15 +175,6 @@ impl ServiceConfig {
         if let Some(v) = get("PARLEY_EVENT_SOURCES") {
             self.event_sources = parse_event_sources(&v)?;
         }
-        if let Some(v) = get("PARLEY_SMTP_URL") {
-            self.smtp_url = Some(v);
-        }
-        if let Some(v) = get("PARLEY_MAIL_FROM") {
-            self.mail_from = v;
-        }
-        if let Some(v) = get("PARLEY_PUBLIC_URL") {
-            self.public_url = v;
-        }
         if let Some(v) = get("PARLEY_REDIS_URL").or_else(|| get("REDIS_URL")) {
             self.redis_url = Some(v).filter(|v| !v.is_empty());
         }
@@ -169,13 +196,6 @@ impl ServiceConfig {
             "PARLEY_EVENT_STREAM_MAXLEN",
             &mut self.event_stream_maxlen,
         )?;
-        if let Some(v) = get("PARLEY_ADMIN_EMAILS") {
-            self.admin_emails = v
-                .split(',')
-                .map(|s| s.trim().to_lowercase())
-                .filter(|s| !s.is_empty())
-                .collect();
-        }
         Ok(())
     }
 
@@ -249,6 +269,46 @@ mod tests {
             }]
         );
         assert!(config.database_url().ends_with("social.db?mode=rwc"));
+    }
+
+    /// A domain's `[<name>]` table is its own; the rest of the file is the shared config, still checked
+    /// for unknown keys.
+    #[test]
+    fn the_file_holds_the_shared_config_and_each_domains_section() {
+        let dir = std::env::temp_dir().join(format!("parley-config-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("parley.toml");
+        std::fs::write(
+            &path,
+            "db_pool = 3\n[users]\nadmin_emails = [\"a@example.com\"]\n",
+        )
+        .expect("write");
+        let mut config = ServiceConfig::from_file(&path).expect("file");
+        assert_eq!(config.db_pool, 3);
+        config.name = "users".into();
+        #[derive(Default, Deserialize)]
+        struct Users {
+            admin_emails: Vec<String>,
+        }
+        impl Settings for Users {
+            fn apply_env(&mut self, _: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+                Ok(())
+            }
+        }
+        assert_eq!(
+            config.settings::<Users>().expect("users").admin_emails,
+            ["a@example.com"]
+        );
+        config.name = "chat".into();
+        assert!(
+            config.settings::<NoSettings>().is_ok(),
+            "no section: defaults"
+        );
+        std::fs::write(&path, "db_poool = 3\n").expect("write");
+        assert!(
+            ServiceConfig::from_file(&path).is_err(),
+            "a misspelt shared key"
+        );
     }
 
     #[test]

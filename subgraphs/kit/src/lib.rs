@@ -9,7 +9,7 @@
 //! - [`pagination`]: opaque keyset cursors and Relay connection helpers.
 //! - [`rank`]: hot and controversy ranks (stored as indexed columns by the domains that sort by them).
 //! - [`store`]: connecting to SQLite or PostgreSQL and running a domain's migrations.
-//! - [`events`]: domain events: the transactional outbox, the relay, the in-process bus, the HTTP event feed
+//! - [`events`]: domain events: the transactional outbox, the relay, the in-process bus, the HTTP event log
 //!   between processes, the Redis Streams bus with consumer groups, and idempotent consumers.
 //! - [`blocks`]: the projection of social's blocks kept by every content domain.
 //! - [`lease`]: once-at-a-time work among a subgraph's instances (a lease in Redis).

@@ -18,8 +18,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::auth::JwtVerifier;
-use crate::events::feed::FeedState;
 use crate::events::group::GroupConsumer;
+use crate::events::log::LogState;
 use crate::events::redis_bus::RedisBus;
 use crate::events::{relay, spawn_consumers, EventBus, EventHandler, Events, InProcessBus};
 use crate::lease::Leadership;
@@ -135,7 +135,7 @@ impl Runtime {
             db: self.db.clone(),
             verifier: self.verifier.clone(),
             router_key: self.config.router_key.clone(),
-            feed: FeedState {
+            log: LogState {
                 db: self.db.clone(),
                 source: self.config.name.clone(),
                 events: self.events.clone(),

@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::{bearer, ClientIp, JwtVerifier};
 use crate::error::to_graphql;
-use crate::events::feed::{self, FeedState};
+use crate::events::log::{self, LogState};
 use crate::ws::WsSettings;
 
 /// Everything a subgraph's server needs besides its schema.
@@ -33,7 +33,7 @@ pub struct ServerParts {
     pub name: String,
     pub db: DatabaseConnection,
     pub verifier: Arc<JwtVerifier>,
-    pub feed: FeedState,
+    pub log: LogState,
     /// The secret the router presents on its subscription connections (see [`crate::ws`]).
     pub router_key: Option<String>,
     /// Domain-specific routes (e.g. users' `/.well-known/jwks.json`).
@@ -91,7 +91,7 @@ where
         .route("/health", get(health::<Q, M, S>))
         .route("/metrics", get(metrics_text))
         .with_state(state)
-        .route("/events", get(feed::handler).with_state(parts.feed))
+        .route("/events", get(log::handler).with_state(parts.log))
         .merge(parts.extra_routes);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

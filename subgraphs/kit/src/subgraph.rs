@@ -18,7 +18,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
 
-use crate::config::EventSource;
+use crate::config::{EventSource, Settings};
 use crate::events::contracts::{Consumed, DecodeError, EventKind};
 use crate::events::tables::WithKitTables;
 use crate::events::{EventEnvelope, Handler};
@@ -50,6 +50,8 @@ pub trait Domain: Sized + Send + Sync + 'static {
     type Migrator: MigratorTrait;
     /// Its reaction to other domains' events; `Handler::Event` is all it is subscribed to.
     type Handler: Handler;
+    /// Its own settings (`[<name>]` in the config file; `NoSettings` for most).
+    type Settings: Settings;
     type Query: ObjectType + 'static;
     type Mutation: ObjectType + 'static;
     type Subscription: SubscriptionType + 'static;
@@ -58,7 +60,7 @@ pub trait Domain: Sized + Send + Sync + 'static {
     fn schema() -> SchemaBuilder<Self::Query, Self::Mutation, Self::Subscription>;
 
     /// Builds the running parts on a started runtime (whose store is migrated); may add background tasks.
-    async fn build(runtime: &mut Runtime) -> anyhow::Result<Parts<Self>>;
+    async fn build(runtime: &mut Runtime, settings: Self::Settings) -> anyhow::Result<Parts<Self>>;
 
     /// Starts the runtime, builds, and starts consuming, without serving (what `run` does before it
     /// serves; tests use it to reach the schema and the store).
@@ -83,13 +85,14 @@ async fn start<D: Domain>(
             })
             .collect();
     }
+    let settings = config.settings::<D::Settings>()?;
     let mut runtime = Runtime::start::<D::Migrator>(config).await?;
     runtime.address = address;
     let Parts {
         schema,
         routes,
         handler,
-    } = D::build(&mut runtime).await?;
+    } = D::build(&mut runtime, settings).await?;
     if !<D::Handler as Handler>::Event::KINDS.is_empty() {
         runtime.consume(Arc::new(handler));
     }

@@ -4,14 +4,14 @@
 use std::time::Duration;
 
 use axum::extract::{Query, State};
-use parley_kit::events::feed::{handler, FeedState};
+use parley_kit::events::log::{handler, LogState};
 use parley_kit::events::{append, relay, InProcessBus};
 use parley_kit::lease::Leadership;
 use parley_kit::testing::{fresh_postgres_db, postgres_url, EventTables, Tick};
 use sea_orm::TransactionTrait;
 
 /// The aggregates of the events `GET /events?after=N` returns.
-async fn feed_after(state: &FeedState, after: i64) -> Vec<(i64, String)> {
+async fn log_after(state: &LogState, after: i64) -> Vec<(i64, String)> {
     let params = serde_json::from_value(serde_json::json!({ "after": after })).expect("params");
     let events = handler(State(state.clone()), Query(params))
         .await
@@ -24,9 +24,9 @@ async fn feed_after(state: &FeedState, after: i64) -> Vec<(i64, String)> {
 }
 
 /// The feed after `after` once it has something (the relay publishes in the background), or empty after 2 s.
-async fn first_events_after(state: &FeedState, after: i64) -> Vec<(i64, String)> {
+async fn first_events_after(state: &LogState, after: i64) -> Vec<(i64, String)> {
     for _ in 0..100 {
-        let events = feed_after(state, after).await;
+        let events = log_after(state, after).await;
         if !events.is_empty() {
             return events;
         }
@@ -48,7 +48,7 @@ async fn a_late_commit_is_not_skipped_by_consumers_past_it() {
         InProcessBus::new(),
         Leadership::Alone,
     );
-    let state = FeedState {
+    let state = LogState {
         db: db.clone(),
         source: "src".into(),
         events: events.clone(),
@@ -76,7 +76,7 @@ async fn a_late_commit_is_not_skipped_by_consumers_past_it() {
         [(2, "early".to_string())]
     );
     assert_eq!(
-        feed_after(&state, 0).await,
+        log_after(&state, 0).await,
         [(1, "late".to_string()), (2, "early".to_string())]
     );
     task.abort();

@@ -39,6 +39,7 @@ impl Domain for Posts {
     type Migrator = Migrator;
     /// Posts learns only blocks from social.
     type Handler = parley_kit::blocks::Projection;
+    type Settings = parley_kit::config::NoSettings;
     type Query = schema::Query;
     type Mutation = schema::Mutation;
     type Subscription = schema::Subscription;
@@ -48,7 +49,7 @@ impl Domain for Posts {
     }
 
     /// The store's `Content` handle, rank decay, live streams and the schema.
-    async fn build(runtime: &mut Runtime) -> anyhow::Result<Parts<Self>> {
+    async fn build(runtime: &mut Runtime, _: Self::Settings) -> anyhow::Result<Parts<Self>> {
         runtime.add_task(decay::start(runtime.db.clone()));
         let content = Arc::new(service::Content {
             db: runtime.db.clone(),

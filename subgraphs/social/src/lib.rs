@@ -29,6 +29,7 @@ impl Domain for Social {
     const PORT: u16 = 4002;
     type Migrator = Migrator;
     type Handler = projection::Projection;
+    type Settings = parley_kit::config::NoSettings;
     type Query = schema::Query;
     type Mutation = schema::Mutation;
     type Subscription = EmptySubscription;
@@ -37,7 +38,7 @@ impl Domain for Social {
         schema::builder()
     }
 
-    async fn build(runtime: &mut Runtime) -> anyhow::Result<Parts<Self>> {
+    async fn build(runtime: &mut Runtime, _: Self::Settings) -> anyhow::Result<Parts<Self>> {
         let graph = Arc::new(graph::Graph {
             db: runtime.db.clone(),
             events: runtime.events.clone(),

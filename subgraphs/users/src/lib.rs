@@ -8,6 +8,7 @@
 //! - `accounts`: register, login, refresh rotation with reuse detection, logout, passwords, email verification.
 //! - `profiles`: lookups, prefix search, profile updates, roles.
 //! - `keys`: the Ed25519 signing keys and the JWKS; `secrets`: argon2id and opaque tokens.
+//! - `settings`: the users subgraph's own settings (mail, admins; `[users]` in the config file).
 //! - `validate`: input rules; `limiter`: failed-login limits; `error`: [`UsersError`]; `store`: entities.
 
 mod accounts;
@@ -17,6 +18,7 @@ mod limiter;
 mod profiles;
 pub mod schema;
 mod secrets;
+pub mod settings;
 mod store;
 mod validate;
 
@@ -42,6 +44,7 @@ impl Domain for Users {
     const PORT: u16 = 4001;
     type Migrator = Migrator;
     type Handler = NoHandler;
+    type Settings = settings::UsersSettings;
     type Query = schema::Query;
     type Mutation = schema::Mutation;
     type Subscription = EmptySubscription;
@@ -50,7 +53,7 @@ impl Domain for Users {
         schema::builder()
     }
 
-    async fn build(runtime: &mut Runtime) -> anyhow::Result<Parts<Self>> {
+    async fn build(runtime: &mut Runtime, settings: Self::Settings) -> anyhow::Result<Parts<Self>> {
         // users verifies tokens against its own published keys.
         if let Some(address) = runtime.address {
             let own_jwks = format!("http://{address}/.well-known/jwks.json");
@@ -58,8 +61,8 @@ impl Domain for Users {
         }
         let keys = Arc::new(keys::Keys::load_or_create(&runtime.db).await?);
         let mailer = Mailer::new(
-            &runtime.config.mail_from,
-            runtime.config.smtp_url.as_deref(),
+            &settings.mail_from,
+            settings.smtp_url.as_deref(),
             runtime.config.data_dir.join("mail"),
         )?;
         let accounts = Arc::new(accounts::Accounts {
@@ -68,8 +71,8 @@ impl Domain for Users {
             mailer: Arc::new(mailer),
             events: runtime.events.clone(),
             limiter: limiter::LoginLimiter::default(),
-            public_url: runtime.config.public_url.clone(),
-            admin_emails: runtime.config.admin_emails.clone(),
+            public_url: settings.public_url,
+            admin_emails: settings.admin_emails,
         });
         let schema = schema::build(runtime.db.clone(), accounts);
         let jwks = keys.jwks().clone();

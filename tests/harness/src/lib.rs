@@ -16,7 +16,8 @@ pub mod ws;
 pub use fixtures::{create_post, direct_chat, feed_titles, Account};
 pub use graphql::{codes, Client};
 pub use platform::{
-    fresh_postgres_db, postgres_url, Options, Platform, RouterProcess, Store, Subgraph, ADMIN_EMAIL,
+    free_port, fresh_postgres_db, postgres_url, Options, Platform, RouterProcess, Store, Subgraph,
+    ADMIN_EMAIL,
 };
 pub use poll::{eventually, eventually_within};
 pub use sse::{sse_next, sse_subscribe};

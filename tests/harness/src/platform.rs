@@ -142,7 +142,9 @@ impl Platform {
             let mut config: ServiceConfig = testing::config(name, data_dir.clone());
             config.jwks_url = jwks.clone();
             config.router_key = Some(router_key.clone());
-            config.admin_emails = vec![ADMIN_EMAIL.to_string()];
+            let mut users = toml::Table::new();
+            users.insert("admin_emails".into(), toml::Value::from(vec![ADMIN_EMAIL]));
+            config.sections.insert("users".into(), users.into());
             let sources: Vec<String> = subgraphs::find(name)
                 .expect("registered")
                 .sources()
@@ -451,7 +453,8 @@ async fn bind() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").await.expect("bind")
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on now (for a server the test starts itself).
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()

@@ -346,8 +346,10 @@ impl Mutation {
     async fn set_typing(&self, ctx: &Context<'_>, chat_id: ID, typing: bool) -> ApiResult<bool> {
         let me = require_identity(ctx)?.user_id;
         let chat_id = parse_id(&chat_id)?;
-        member_of(db(ctx)?, chat_id, me).await.gql()?;
-        ctx.data::<Arc<Typing>>()?.set(chat_id, me, typing).await;
+        ctx.data::<Arc<Typing>>()?
+            .announce(db(ctx)?, chat_id, me, typing)
+            .await
+            .gql()?;
         Ok(true)
     }
 }

@@ -4,7 +4,7 @@
 //!   table, so no event is lost when the bus is down and none is published for a rolled-back change.
 //! - The [`relay`] moves committed outbox rows, in order, to the [`EventBus`] and marks them published.
 //! - [`InProcessBus`] is the bus of one process (tokio broadcast). Between processes on one machine, each
-//!   subgraph serves its published outbox as an ordered log at `GET /events` ([`feed`]) and consumers pull it
+//!   subgraph serves its published outbox as an ordered log at `GET /events` ([`log`]) and consumers pull it
 //!   ([`consumer`]), keeping their position and the ids they applied in their own store, so a consumer that was
 //!   down catches up and a redelivered event changes nothing.
 //! - [`redis_bus::RedisBus`] (production, several instances): the relay appends to the subgraph's Redis
@@ -12,13 +12,13 @@
 //!   groups ([`group`]) with the same exactly-once apply.
 //!
 //! Layout: `contracts` (one type per event kind, shared by producers and consumers), `tables` (sea-orm
-//! entities + the kit's migrations, added to every domain's), `relay`, `feed` + `consumer` (between processes over
+//! entities + the kit's migrations, added to every domain's), `relay`, `log` + `consumer` (between processes over
 //! HTTP), `redis_bus` + `group` (over Redis Streams).
 
 pub mod consumer;
 pub mod contracts;
-pub mod feed;
 pub mod group;
+pub mod log;
 pub mod redis_bus;
 pub mod relay;
 pub mod tables;

@@ -24,7 +24,7 @@ pub struct FeedParams {
 
 /// What the feed handler needs.
 #[derive(Clone)]
-pub struct FeedState {
+pub struct LogState {
     pub db: DatabaseConnection,
     pub source: String,
     pub events: Events,
@@ -34,7 +34,7 @@ const MAX_LIMIT: u64 = 500;
 const MAX_WAIT: Duration = Duration::from_secs(30);
 
 pub async fn handler(
-    State(state): State<FeedState>,
+    State(state): State<LogState>,
     Query(params): Query<FeedParams>,
 ) -> Result<Json<Vec<EventEnvelope>>, StatusCode> {
     let limit = params.limit.unwrap_or(100).clamp(1, MAX_LIMIT);
@@ -48,7 +48,7 @@ pub async fn handler(
     Ok(Json(read(&state, params.after, limit).await?))
 }
 
-async fn read(state: &FeedState, after: i64, limit: u64) -> Result<Vec<EventEnvelope>, StatusCode> {
+async fn read(state: &LogState, after: i64, limit: u64) -> Result<Vec<EventEnvelope>, StatusCode> {
     let rows = outbox::Entity::find()
         .filter(outbox::Column::PublishedSeq.gt(after))
         .order_by_asc(outbox::Column::PublishedSeq)
