@@ -172,15 +172,7 @@ mod tests {
     use super::*;
 
     fn envelope<E: Event>(chat: Uuid, event: E) -> EventEnvelope {
-        EventEnvelope {
-            position: 0,
-            id: Uuid::now_v7(),
-            source: "chat".into(),
-            kind: E::KIND.name.into(),
-            aggregate_id: chat.to_string(),
-            occurred_at: Utc::now(),
-            payload: serde_json::to_value(event).expect("json"),
-        }
+        parley_kit::testing::envelope(0, chat, event)
     }
 
     fn sent(chat: Uuid, author: Uuid) -> EventEnvelope {

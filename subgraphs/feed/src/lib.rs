@@ -86,15 +86,7 @@ mod tests {
     use crate::store::timeline;
 
     fn envelope<E: Event>(position: i64, event: E) -> EventEnvelope {
-        EventEnvelope {
-            position,
-            id: Uuid::now_v7(),
-            source: E::KIND.source.into(),
-            kind: E::KIND.name.into(),
-            aggregate_id: "x".into(),
-            occurred_at: Utc::now(),
-            payload: serde_json::to_value(event).expect("json"),
-        }
+        parley_kit::testing::envelope(position, "x", event)
     }
 
     fn post_event(position: i64, author: Uuid) -> EventEnvelope {

@@ -21,6 +21,23 @@ impl crate::events::Event for Tick {
     };
 }
 
+/// `event` as its producer's log would carry it, at `position`, about `aggregate`.
+pub fn envelope<E: crate::events::Event>(
+    position: i64,
+    aggregate: impl std::fmt::Display,
+    event: E,
+) -> crate::events::EventEnvelope {
+    crate::events::EventEnvelope {
+        position,
+        id: uuid::Uuid::now_v7(),
+        source: E::KIND.source.into(),
+        kind: E::KIND.name.into(),
+        aggregate_id: aggregate.to_string(),
+        occurred_at: chrono::Utc::now(),
+        payload: serde_json::to_value(event).unwrap_or_default(),
+    }
+}
+
 /// An event of no domain (`Tick` on aggregate `clock` from `producer`) at `position`, payload `{"n": position}`.
 pub fn tick(position: i64) -> crate::events::EventEnvelope {
     crate::events::EventEnvelope {

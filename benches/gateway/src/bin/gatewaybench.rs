@@ -51,6 +51,11 @@ struct Args {
     /// YAML appended to the bare engine's config (keys it does not set yet), e.g. to turn dedupe off in both.
     #[arg(long)]
     bare_extra: Option<PathBuf>,
+    /// Give the bare engine the engine config Parley generates (JWT verification, header propagation, the
+    /// metrics exporter, limits, timeouts, CSRF), without Parley's plugin: the ratio then prices the plugin
+    /// alone instead of the whole production shape.
+    #[arg(long)]
+    bare_engine_config: bool,
     /// Rewrite the checked-in supergraph and exit.
     #[arg(long)]
     compose: bool,
@@ -100,13 +105,35 @@ async fn main() -> anyhow::Result<()> {
         Some(path) => std::fs::read_to_string(path)?,
         None => String::new(),
     };
-    std::fs::write(
-        &bare_config,
+    let bare_yaml = if args.bare_engine_config {
+        let options = parley_router::RouterOptions {
+            supergraph: supergraph_path(),
+            host: "127.0.0.1".into(),
+            port: bare_port,
+            subgraph_urls: urls
+                .iter()
+                .map(|(name, url)| (name.to_string(), vec![url.clone()]))
+                .collect(),
+            jwks_url: Some(jwks_url.clone()),
+            introspection: false,
+            persisted_documents: None,
+            redis_url: None,
+            router_key: None,
+            extra_config: None,
+            work_dir: work.join("bare"),
+        };
+        let mut config = parley_router::config::render(&options)?;
+        if let Some(map) = config.as_mapping_mut() {
+            map.remove("plugins");
+        }
+        format!("{}{extra}", serde_yaml::to_string(&config)?)
+    } else {
         format!(
             "supergraph:\n  source: file\n  path: {:?}\nhttp:\n  host: 127.0.0.1\n  port: {bare_port}\nlog:\n  level: error\noverride_subgraph_urls:\n  subgraphs:\n{overrides}{extra}",
             supergraph_path()
-        ),
-    )?;
+        )
+    };
+    std::fs::write(&bare_config, bare_yaml)?;
     let bare = Command::new(exe_dir.join("bare-router"))
         .env("ROUTER_CONFIG_FILE_PATH", &bare_config)
         .stdout(Stdio::null())
