@@ -133,3 +133,26 @@ async fn topic_subscriptions_and_blocks_shape_the_feed() {
     let (_, anon) = p.gql(FEED, json!({}), None).await;
     assert_eq!(codes(&anon), vec!["UNAUTHENTICATED"]);
 }
+
+/// Subgraphs sharing a process (as under `parley up`'s worker, and in this harness) share one metrics
+/// recorder: the event counters name their consumer, so social's and chat's consumption of users' events
+/// stay apart.
+#[tokio::test]
+async fn event_metrics_name_their_consumer() {
+    let p = Platform::start().await;
+    p.register("metered").await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/metrics", p.subgraph_url("feed"));
+    eventually("users' event counted for social and for chat", || async {
+        let text = http.get(&url).send().await.ok()?.text().await.ok()?;
+        let counted = |consumer: &str| {
+            text.lines().any(|line| {
+                line.starts_with("parley_events_consumed_total{")
+                    && line.contains(&format!("consumer=\"{consumer}\""))
+                    && line.contains("source=\"users\"")
+            })
+        };
+        (counted("social") && counted("chat")).then_some(())
+    })
+    .await;
+}

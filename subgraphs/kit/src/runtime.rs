@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::auth::JwtVerifier;
+use crate::events::consumer::Named;
 use crate::events::group::GroupConsumer;
 use crate::events::log::LogState;
 use crate::events::redis_bus::RedisBus;
@@ -81,6 +82,10 @@ impl Runtime {
     /// subgraph's consumer groups, or by pulling their `/events` feeds. (The kit calls it with the domain's
     /// handler; see [`crate::subgraph`].)
     pub fn consume(&mut self, handler: Arc<dyn EventHandler>) {
+        let handler: Arc<dyn EventHandler> = Arc::new(Named {
+            consumer: self.config.name.clone(),
+            handler,
+        });
         let Some(redis) = &self.redis else {
             let tasks = spawn_consumers(self.db.clone(), &self.config.event_sources, handler);
             self.tasks.extend(tasks);

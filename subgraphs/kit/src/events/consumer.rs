@@ -79,6 +79,37 @@ pub trait EventHandler: Send + Sync + 'static {
         txn: &DatabaseTransaction,
         event: &EventEnvelope,
     ) -> Result<bool, HandleError>;
+
+    /// The consuming subgraph, for the `consumer` label of the event metrics (several subgraphs can share
+    /// one process, and so one metrics recorder). Empty unless named ([`Named`]).
+    fn consumer(&self) -> &str {
+        ""
+    }
+}
+
+/// A handler and the subgraph it consumes for (what the runtime gives the consumers).
+pub struct Named {
+    pub consumer: String,
+    pub handler: Arc<dyn EventHandler>,
+}
+
+#[async_trait]
+impl EventHandler for Named {
+    async fn begin(&self, txn: &DatabaseTransaction) -> Result<(), DbErr> {
+        self.handler.begin(txn).await
+    }
+
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &EventEnvelope,
+    ) -> Result<bool, HandleError> {
+        self.handler.handle(txn, event).await
+    }
+
+    fn consumer(&self) -> &str {
+        &self.consumer
+    }
 }
 
 #[async_trait]
@@ -181,7 +212,9 @@ pub async fn apply_batch(
     for event in events {
         match apply(db, source, handler, event).await {
             Ok(()) => {}
-            Err(HandleError::Decode(error)) => dead_letter(db, source, event, &error).await?,
+            Err(HandleError::Decode(error)) => {
+                dead_letter(db, source, handler.consumer(), event, &error).await?
+            }
             Err(HandleError::Store(error)) => return Err(error),
         }
     }
@@ -192,6 +225,7 @@ pub async fn apply_batch(
 pub async fn dead_letter(
     db: &DatabaseConnection,
     source: &str,
+    consumer: &str,
     event: &EventEnvelope,
     error: &DecodeError,
 ) -> Result<(), DbErr> {
@@ -211,7 +245,7 @@ pub async fn dead_letter(
     .await?;
     save_position(&txn, source, event.position).await?;
     txn.commit().await?;
-    metrics::counter!("parley_events_dead_lettered_total", "source" => source.to_string())
+    metrics::counter!("parley_events_dead_lettered_total", "source" => source.to_string(), "consumer" => consumer.to_string())
         .increment(1);
     Ok(())
 }
@@ -250,7 +284,7 @@ pub async fn apply_batch_only(
     }
     save_position(&txn, source, position).await?;
     txn.commit().await?;
-    metrics::counter!("parley_events_consumed_total", "source" => source.to_string())
+    metrics::counter!("parley_events_consumed_total", "source" => source.to_string(), "consumer" => handler.consumer().to_string())
         .increment(events.len() as u64);
     Ok(())
 }
@@ -298,7 +332,8 @@ pub async fn apply(
     }
     save_position(&txn, source, event.position).await?;
     txn.commit().await?;
-    metrics::counter!("parley_events_consumed_total", "source" => source.to_string()).increment(1);
+    metrics::counter!("parley_events_consumed_total", "source" => source.to_string(), "consumer" => handler.consumer().to_string())
+        .increment(1);
     Ok(())
 }
 

@@ -327,7 +327,7 @@ impl GroupConsumer {
             .query_async(conn)
             .await
             .map_err(unavailable)?;
-        metrics::counter!("parley_events_dead_lettered_total", "source" => self.source.clone())
+        metrics::counter!("parley_events_dead_lettered_total", "source" => self.source.clone(), "consumer" => self.group.clone())
             .increment(1);
         Ok(())
     }
