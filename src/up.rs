@@ -6,9 +6,10 @@
 //! router. Once every subgraph's `/health` answers, the router starts on `--port` over the supergraph this
 //! binary was built with, its subgraph URLs overridden to the chosen ports and JWT verification pointed at
 //! users' JWKS. `up` prints the GraphiQL URL when the router is ready (`/readiness`: its supergraph loaded;
-//! `/health` answers before that) and stops everything on Ctrl-C/SIGTERM. A child that dies later is restarted on its port with backoff (one line says which and
-//! when; meanwhile the router answers with partial data and `SUBGRAPH_UNAVAILABLE`); a child that cannot
-//! start at all stops `up` with one line naming it.
+//! `/health` answers before that) and stops everything on Ctrl-C/SIGTERM. A child that dies later is
+//! restarted on its port with backoff (one line says which and when; meanwhile the router answers with
+//! partial data and `SUBGRAPH_UNAVAILABLE`); a child that cannot start at all stops `up` with one line
+//! naming it.
 //! With `PARLEY_POSTGRES_URL` set, each subgraph uses database `parley_<name>` on that server instead; with
 //! `PARLEY_REDIS_URL`, events and live updates go through Redis and the router keeps rate limits there.
 //! `--production` requires both (and says which is missing).
