@@ -58,7 +58,7 @@ pub async fn migrate(name: String, down: Option<u32>) -> anyhow::Result<()> {
     let config = ServiceConfig::load(&name)?;
     let url = config.database_url();
     if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir)?;
+        parley_kit::store::private_dir(&config.data_dir)?;
     }
     let db = sea_orm::Database::connect(&url).await?;
     subgraph.migrate(&db, down).await?;

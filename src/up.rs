@@ -149,7 +149,7 @@ pub async fn run(
     layout: Layout,
 ) -> anyhow::Result<()> {
     let servers = Servers::from_env(production)?;
-    std::fs::create_dir_all(&data_dir)
+    parley_kit::store::private_dir(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let data_dir = std::path::absolute(&data_dir)?;
     let exe = std::env::current_exe()?;

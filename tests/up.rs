@@ -26,14 +26,18 @@ async fn register(router: &Client, nickname: &str) -> String {
         .to_string()
 }
 
-/// Starts `parley up` and waits for its GraphiQL line.
-fn start_up(port: u16) -> Child {
-    start_up_with(port, &[], &[])
-}
-
 /// `parley up` with extra arguments and environment variables.
 fn start_up_with(port: u16, args: &[&str], env: &[(&str, &str)]) -> Child {
-    let data_dir = parley_kit::testing::temp_dir("up");
+    start_up_in(&parley_kit::testing::temp_dir("up"), port, args, env)
+}
+
+/// Starts `parley up` on `data_dir` and waits for its GraphiQL line.
+fn start_up_in(
+    data_dir: &std::path::Path,
+    port: u16,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_parley"))
         .args(["up", "--port", &port.to_string()])
         .args(args)
@@ -43,7 +47,7 @@ fn start_up_with(port: u16, args: &[&str], env: &[(&str, &str)]) -> Child {
         .env_remove("PARLEY_REDIS_URL")
         .envs(env.iter().copied())
         .arg("--data-dir")
-        .arg(&data_dir)
+        .arg(data_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -112,7 +116,9 @@ fn signal(pid: u32, sig: &str) {
 #[tokio::test]
 async fn up_serves_then_stops_cleanly() {
     let port = free_port();
-    let mut up = start_up(port);
+    // An existing folder, as a user's `./data` may be: up makes it owner-only.
+    let data_dir = parley_kit::testing::temp_dir("up-serves");
+    let mut up = start_up_in(&data_dir, port, &[], &[]);
     let router = router(port);
     let token = register(&router, "upper").await;
     let (_, me) = router
@@ -123,6 +129,12 @@ async fn up_serves_then_stops_cleanly() {
         )
         .await;
     assert_eq!(me["data"]["me"]["nickname"], "upper", "{me}");
+    // The data dir (the signing key in users.db) and its mail folder (reset tokens) are owner-only.
+    for dir in [data_dir.clone(), data_dir.join("mail")] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dir).expect("dir").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{} is {mode:o}", dir.display());
+    }
     assert_eq!(me["data"]["me"]["followingCount"], 0, "{me}");
 
     let kids = children_matching(up.id(), "parley");

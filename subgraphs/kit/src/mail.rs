@@ -37,7 +37,8 @@ impl Mailer {
                     .build(),
             ),
             None => {
-                std::fs::create_dir_all(&dir).map_err(|e| MailError::Send(e.to_string()))?;
+                // Mails carry reset and verification tokens: owner-only.
+                crate::store::private_dir(&dir).map_err(|e| MailError::Send(e.to_string()))?;
                 Transport::Files(AsyncFileTransport::new(dir))
             }
         };

@@ -9,13 +9,25 @@ use sea_orm_migration::MigratorTrait;
 use crate::events::tables::WithKitTables;
 use crate::ServiceConfig;
 
+/// Creates `dir` (and its parents) if missing, and makes it owner-only (0700 on Unix): a data dir holds the
+/// users subgraph's private signing key (in its store) and, without SMTP, mails with reset tokens.
+pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
 /// Connects to the configured store and runs the domain's pending migrations.
 pub async fn connect<M: MigratorTrait>(
     config: &ServiceConfig,
 ) -> Result<DatabaseConnection, DbErr> {
     let url = config.database_url();
     if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir)
+        private_dir(&config.data_dir)
             .map_err(|e| DbErr::Custom(format!("cannot create data dir: {e}")))?;
     }
     connect_url::<M>(&url, config.db_pool).await
