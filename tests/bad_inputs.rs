@@ -37,7 +37,7 @@ fn row(name: &'static str, body: Body, status: u16, code: &'static str) -> Row {
     }
 }
 
-/// Posts → comments → replies, 25 each: a legitimate shape whose estimated cost (~17k) is a third of the max.
+/// Posts → comments → replies, 25 each: a legitimate shape whose estimated cost (~33k) is two thirds of the max.
 const NESTED_PAGES: &str = "posts(first: 25) { edges { node { id comments(first: 25) { edges { node { id replies(first: 25) { edges { node { id } } } } } } } } }";
 
 /// A valid query about `depth` levels deep: posts → author → posts → … (4 levels a round).
@@ -227,6 +227,15 @@ async fn every_bad_input_gets_its_code_and_the_router_keeps_serving() {
             "QUERY_TOO_COMPLEX",
         ),
         row(
+            "three nested pages of 100, the size given in a variable",
+            Body::Json(json!({
+                "query": "query($n: Int) { posts(first: $n) { edges { node { comments(first: $n) { edges { node { replies(first: $n) { edges { node { id } } } } } } } } } }",
+                "variables": { "n": 100 },
+            })),
+            200,
+            "QUERY_TOO_COMPLEX",
+        ),
+        row(
             "10,000 aliases",
             Body::Json(json!({ "query": aliases })),
             200,
@@ -294,11 +303,11 @@ async fn every_bad_input_gets_its_code_and_the_router_keeps_serving() {
     // The limits leave legitimate shapes alone: one nested page of pages, twenty root fields.
     p.ok(&format!("{{ {NESTED_PAGES} }}"), json!({}), None)
         .await;
-    // The estimate: per page of 20, an edge and its node (1 each) over what the node selects —
-    // posts 1 + 20 × (2 + comments 1 + 20 × (2 + replies 1 + 20 × 2)) = 17,261 — three such are over 50,000.
+    // The estimate: per page of 25 (`first`), an edge and its node (1 each) over what the node selects —
+    // posts 1 + 25 × (2 + comments 1 + 25 × (2 + replies 1 + 25 × 2)) = 33,201 — two such are over 50,000.
     let (_, body) = p
         .gql(
-            &format!("{{ a: {NESTED_PAGES} b: {NESTED_PAGES} c: {NESTED_PAGES} }}"),
+            &format!("{{ a: {NESTED_PAGES} b: {NESTED_PAGES} }}"),
             json!({}),
             None,
         )
@@ -309,7 +318,7 @@ async fn every_bad_input_gets_its_code_and_the_router_keeps_serving() {
         "{body}"
     );
     assert!(
-        error["message"].as_str().unwrap_or("").contains("51783"),
+        error["message"].as_str().unwrap_or("").contains("66402"),
         "{body}"
     );
     let twenty: Vec<String> = (0..20)
@@ -370,4 +379,120 @@ async fn every_bad_input_gets_its_code_and_the_router_keeps_serving() {
         "router RSS grew from {baseline} KiB to {after} KiB"
     );
     still_serving(&p, "the table three times").await;
+}
+
+/// The introspected type's list depth is all that matters here: `[X]`, `[X!]!` and so on.
+fn is_list(ty: &Value) -> bool {
+    match ty["kind"].as_str() {
+        Some("LIST") => true,
+        Some("NON_NULL") => is_list(&ty["ofType"]),
+        _ => false,
+    }
+}
+
+/// Every list input the schema takes: `Type.field(argument)` for arguments, `Input.field` for input fields.
+async fn list_inputs(p: &Platform) -> Vec<String> {
+    let ty = "type { kind ofType { kind ofType { kind ofType { kind } } } }";
+    let data = p
+        .ok(
+            &format!(
+                "{{ __schema {{ types {{ name kind fields {{ name args {{ name {ty} }} }} inputFields {{ name {ty} }} }} }} }}"
+            ),
+            json!({}),
+            None,
+        )
+        .await;
+    let mut found = Vec::new();
+    for t in data["__schema"]["types"].as_array().expect("types") {
+        let name = t["name"].as_str().unwrap_or_default();
+        if name.starts_with("__") {
+            continue;
+        }
+        for field in t["fields"].as_array().into_iter().flatten() {
+            for arg in field["args"].as_array().into_iter().flatten() {
+                if is_list(&arg["type"]) {
+                    found.push(format!(
+                        "{name}.{}({})",
+                        field["name"].as_str().unwrap_or_default(),
+                        arg["name"].as_str().unwrap_or_default()
+                    ));
+                }
+            }
+        }
+        for field in t["inputFields"].as_array().into_iter().flatten() {
+            if is_list(&field["type"]) {
+                found.push(format!(
+                    "{name}.{}",
+                    field["name"].as_str().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Each list input with the operation that fills it from `$list`, and the most items its subgraph takes.
+const LIST_INPUTS: &[(&str, &str, usize)] = &[
+    (
+        "CreatePostInput.tags",
+        "mutation($list: [String!]!) { createPost(input: {title: \"t\", body: \"b\", tags: $list}) { id } }",
+        5,
+    ),
+    (
+        "Mutation.createGroupChat(memberIds)",
+        "mutation($list: [ID!]!) { createGroupChat(title: \"t\", memberIds: $list) { id } }",
+        200,
+    ),
+    (
+        "UpdatePostInput.tags",
+        "mutation($list: [String!]) { updatePost(id: \"01890000-0000-7000-8000-000000000000\", input: {tags: $list}) { id } }",
+        5,
+    ),
+];
+
+/// Every list input of the schema is bounded before work: one item over its subgraph's limit is
+/// `BAD_USER_INPUT` from the subgraph, and 20,000 items (under the body limit) are refused by the router before any subgraph sees
+/// them. A new list input without a row here fails the test.
+#[tokio::test]
+async fn every_list_input_is_bounded_before_work() {
+    let p = Platform::start().await;
+    let alice = p.register("alice").await;
+    let mut listed: Vec<String> = LIST_INPUTS
+        .iter()
+        .map(|(at, _, _)| at.to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(
+        list_inputs(&p).await,
+        listed,
+        "a list input without a row in LIST_INPUTS"
+    );
+    for (at, operation, max) in LIST_INPUTS {
+        for count in [max + 1, 20_000] {
+            let list: Vec<String> = (0..count)
+                .map(|i| format!("01890000-0000-7000-8000-{i:012}"))
+                .collect();
+            let started = std::time::Instant::now();
+            let (_, body) = p
+                .gql(operation, json!({ "list": list }), Some(&alice.access))
+                .await;
+            assert_eq!(
+                codes(&body),
+                vec!["BAD_USER_INPUT"],
+                "{at} with {count}: {body}"
+            );
+            let reason = body["errors"][0]["extensions"]["reason"].as_str();
+            assert_eq!(
+                reason == Some("INPUT_LIST_TOO_LONG"),
+                count == 20_000,
+                "{at} with {count}: who refused: {body}"
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{at} with {count}"
+            );
+        }
+    }
+    still_serving(&p, "oversize lists").await;
 }

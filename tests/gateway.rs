@@ -140,6 +140,21 @@ async fn automatic_persisted_queries() {
 
     let (_, body) = post(json!({ "query": "{ me { id } }", "extensions": ext })).await;
     assert_eq!(codes(&body), ["BAD_REQUEST"], "{body}");
+
+    // A query that does not validate is not remembered, so junk cannot fill the cache.
+    let junk = "{ nope }";
+    let junk_hash: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(junk.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let junk_ext = json!({ "persistedQuery": { "version": 1, "sha256Hash": junk_hash } });
+    let (_, body) = post(json!({ "query": junk, "extensions": junk_ext })).await;
+    assert_eq!(codes(&body), ["GRAPHQL_VALIDATION_FAILED"], "{body}");
+    let (_, body) = post(json!({ "extensions": junk_ext })).await;
+    assert_eq!(codes(&body), ["PERSISTED_QUERY_NOT_FOUND"], "{body}");
 }
 
 fn urlencode(text: &str) -> String {

@@ -3,8 +3,10 @@
 //! which the router checks and remembers; from then on the hash alone stands for the query. Saves upload
 //! bytes on every request of a mobile client.
 //!
-//! The cache is bounded (oldest entries go first) and lives in this router process; a router restart or
-//! another router only costs clients one extra round trip.
+//! A query sent with its hash is remembered only once it has parsed, validated and passed the limits (the
+//! plugin registers the [`Pending`] entry from `on_query_plan`), so junk cannot fill the cache. The cache
+//! is bounded by entries and by bytes (oldest entries go first) and lives in this router process; a router
+//! restart or another router only costs clients one extra round trip.
 
 use parley_protocol::ErrorCode;
 use std::collections::{HashMap, VecDeque};
@@ -19,8 +21,12 @@ use sha2::{Digest, Sha256};
 /// Queries remembered at most.
 pub const DEFAULT_CAPACITY: usize = 10_000;
 
+/// Bytes of query text remembered at most.
+pub const DEFAULT_MAX_BYTES: usize = 16 * 1024 * 1024;
+
 pub struct ApqCache {
     capacity: usize,
+    max_bytes: usize,
     inner: Mutex<Entries>,
 }
 
@@ -28,6 +34,13 @@ pub struct ApqCache {
 struct Entries {
     by_hash: HashMap<String, Arc<str>>,
     order: VecDeque<String>,
+    bytes: usize,
+}
+
+/// A query sent with its hash, to remember once it proved runnable ([`ApqCache::register`]).
+pub struct Pending {
+    hash: String,
+    query: Arc<str>,
 }
 
 /// Why a persisted-query request cannot run.
@@ -62,22 +75,24 @@ impl ApqError {
 }
 
 impl ApqCache {
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize, max_bytes: usize) -> Self {
         Self {
             capacity: capacity.max(1),
+            max_bytes,
             inner: Mutex::default(),
         }
     }
 
-    /// Fills in `params.query` from its persisted-query hash, or remembers the query sent with one.
-    /// Requests without `extensions.persistedQuery` are left alone.
-    pub fn resolve(&self, params: &mut GraphQLParams) -> Result<(), ApqError> {
+    /// Fills in `params.query` from its persisted-query hash, or checks the query sent with one and
+    /// returns it as [`Pending`], to register once it proved runnable. Requests without
+    /// `extensions.persistedQuery` are left alone.
+    pub fn resolve(&self, params: &mut GraphQLParams) -> Result<Option<Pending>, ApqError> {
         let Some(persisted) = params
             .extensions
             .as_ref()
             .and_then(|ext| ext.get("persistedQuery"))
         else {
-            return Ok(());
+            return Ok(None);
         };
         if persisted.get("version").and_then(|v| v.as_u64()) != Some(1) {
             return Err(ApqError::UnsupportedVersion);
@@ -94,15 +109,24 @@ impl ApqCache {
                 if sha256_hex(query) != hash {
                     return Err(ApqError::HashMismatch);
                 }
-                self.insert(hash, query);
-                Ok(())
+                let pending =
+                    (!self.contains(&hash) && query.len() <= self.max_bytes).then(|| Pending {
+                        hash,
+                        query: Arc::from(query.as_str()),
+                    });
+                Ok(pending)
             }
             None => {
                 let query = self.get(&hash).ok_or(ApqError::NotFound)?;
                 params.query = Some(query.to_string());
-                Ok(())
+                Ok(None)
             }
         }
+    }
+
+    /// Remembers a query that parsed, validated and passed the limits.
+    pub fn register(&self, pending: &Pending) {
+        self.insert(pending.hash.clone(), pending.query.clone());
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
@@ -115,18 +139,28 @@ impl ApqCache {
         self.lock().by_hash.get(hash).cloned()
     }
 
-    fn insert(&self, hash: String, query: &str) {
+    fn contains(&self, hash: &str) -> bool {
+        self.lock().by_hash.contains_key(hash)
+    }
+
+    fn insert(&self, hash: String, query: Arc<str>) {
         let mut entries = self.lock();
         if entries.by_hash.contains_key(&hash) {
             return;
         }
-        while entries.order.len() >= self.capacity {
-            if let Some(oldest) = entries.order.pop_front() {
-                entries.by_hash.remove(&oldest);
+        while entries.order.len() >= self.capacity
+            || (!entries.order.is_empty() && entries.bytes + query.len() > self.max_bytes)
+        {
+            let Some(oldest) = entries.order.pop_front() else {
+                break;
+            };
+            if let Some(gone) = entries.by_hash.remove(&oldest) {
+                entries.bytes -= gone.len();
             }
         }
+        entries.bytes += query.len();
         entries.order.push_back(hash.clone());
-        entries.by_hash.insert(hash, Arc::from(query));
+        entries.by_hash.insert(hash, query);
     }
 }
 
@@ -159,41 +193,71 @@ mod tests {
         }
     }
 
+    fn send(cache: &ApqCache, query: &str) {
+        let pending = cache
+            .resolve(&mut params(Some(query), &sha256_hex(query)))
+            .expect("hash matches");
+        if let Some(pending) = pending {
+            cache.register(&pending);
+        }
+    }
+
+    fn known(cache: &ApqCache, query: &str) -> bool {
+        cache.resolve(&mut params(None, &sha256_hex(query))).is_ok()
+    }
+
     #[test]
     fn miss_then_register_then_hit() {
-        let cache = ApqCache::new(2);
+        let cache = ApqCache::new(2, 1024);
         let query = "{ __typename }";
         let hash = sha256_hex(query);
         assert_eq!(
-            cache.resolve(&mut params(None, &hash)),
-            Err(ApqError::NotFound)
+            cache.resolve(&mut params(None, &hash)).err(),
+            Some(ApqError::NotFound)
         );
-        assert_eq!(cache.resolve(&mut params(Some(query), &hash)), Ok(()));
+        // Sent with its hash but not yet run: not remembered.
+        let pending = cache
+            .resolve(&mut params(Some(query), &hash))
+            .expect("ok")
+            .expect("pending");
+        assert!(!known(&cache, query));
+        cache.register(&pending);
         let mut hit = params(None, &hash);
-        assert_eq!(cache.resolve(&mut hit), Ok(()));
+        assert!(cache.resolve(&mut hit).expect("hit").is_none());
         assert_eq!(hit.query.as_deref(), Some(query));
         assert_eq!(
-            cache.resolve(&mut params(Some("{ me { id } }"), &hash)),
-            Err(ApqError::HashMismatch)
+            cache
+                .resolve(&mut params(Some("{ me { id } }"), &hash))
+                .err(),
+            Some(ApqError::HashMismatch)
         );
     }
 
     #[test]
     fn oldest_entries_leave_first() {
-        let cache = ApqCache::new(2);
+        let cache = ApqCache::new(2, 1024);
         for q in ["{ a }", "{ b }", "{ c }"] {
-            cache
-                .resolve(&mut params(Some(q), &sha256_hex(q)))
-                .expect("register");
+            send(&cache, q);
         }
-        assert_eq!(
-            cache.resolve(&mut params(None, &sha256_hex("{ a }"))),
-            Err(ApqError::NotFound)
+        assert!(!known(&cache, "{ a }"));
+        assert!(known(&cache, "{ c }"));
+    }
+
+    #[test]
+    fn bytes_are_bounded() {
+        let cache = ApqCache::new(100, 64);
+        let big = |c: char| format!("{{ {} }}", c.to_string().repeat(40));
+        send(&cache, &big('a'));
+        send(&cache, &big('b'));
+        assert!(
+            !known(&cache, &big('a')),
+            "two of 44 bytes do not fit in 64"
         );
-        assert_eq!(
-            cache.resolve(&mut params(None, &sha256_hex("{ c }"))),
-            Ok(())
-        );
+        assert!(known(&cache, &big('b')));
+        // One larger than the whole budget is never stored.
+        send(&cache, &format!("{{ {} }}", "x".repeat(100)));
+        assert!(known(&cache, &big('b')));
+        assert_eq!(cache.lock().bytes, big('b').len());
     }
 
     #[test]

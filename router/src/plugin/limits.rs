@@ -3,6 +3,7 @@
 //! `on_supergraph_reload` swaps in), is refused with `QUERY_TOO_COMPLEX`. (The engine enforces depth, aliases,
 //! directives and tokens itself.)
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use hive_router::executor::introspection::schema::SchemaMetadata;
@@ -37,7 +38,11 @@ impl Limits {
 
     /// `QUERY_TOO_COMPLEX` for an operation over a limit (the cost is skipped until a supergraph was
     /// loaded; a poisoned lock still holds the last schema).
-    pub fn check(&self, operation: &OperationDefinition) -> Option<GraphQLError> {
+    pub fn check(
+        &self,
+        operation: &OperationDefinition,
+        variables: &HashMap<String, i64>,
+    ) -> Option<GraphQLError> {
         let selected = root_fields(&operation.selection_set);
         if selected > self.max_root_fields {
             return Some(refusal(
@@ -58,6 +63,7 @@ impl Limits {
             &schema,
             operation.operation_kind.clone(),
             &operation.selection_set,
+            variables,
         );
         (cost > self.max_cost).then(|| {
             refusal(

@@ -4,11 +4,13 @@
 //! 1. `on_http_request` — [`http`]: stamp the client's address and a request id (returned on every
 //!    response); serve the offline GraphiQL page and its assets.
 //! 2. `on_graphql_params` — [`crate::apq`]: automatic persisted queries (a hash alone becomes its query, or
-//!    `PERSISTED_QUERY_NOT_FOUND`).
+//!    `PERSISTED_QUERY_NOT_FOUND`); then [`inputs`]: lists in the variables bounded, integer variables kept
+//!    for the cost estimate.
 //! 3. `on_graphql_parse` — [`crate::parse_guard`]: syntax errors answered here (the engine's parser would put
 //!    freed memory in the message).
 //! 4. `on_query_plan` — [`auth`] (a token that did not verify is refused), then [`limits`] (root fields,
-//!    estimated cost), then [`rate`] (per-caller rate limits).
+//!    estimated cost; a query sent for APQ is remembered once it passed), then [`rate`] (per-caller rate
+//!    limits).
 //! 5. `on_subgraph_http_request` — [`http`]: per-request headers dropped from fetches the engine may share.
 //! 6. `on_graphql_error` — [`errors`]: every error gets one of Parley's codes and a path.
 //!
@@ -18,9 +20,11 @@
 mod auth;
 mod errors;
 mod http;
+mod inputs;
 mod limits;
 mod rate;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use hive_router::executor::response::graphql_error::GraphQLError;
@@ -52,7 +56,7 @@ use parley_protocol::headers::{AUTHORIZATION, FORWARDED_FOR};
 use parley_protocol::ErrorCode;
 use serde::Deserialize;
 
-use crate::apq::ApqCache;
+use crate::apq::{ApqCache, Pending};
 use crate::parse_guard::ParseGuard;
 use crate::rate_limit::{RateLimitConfig, RateLimiter};
 
@@ -68,6 +72,9 @@ pub struct ParleyPluginConfig {
     /// Queries the automatic-persisted-query cache remembers (0 turns APQ off).
     #[serde(default = "default_apq_capacity")]
     pub apq_capacity: usize,
+    /// Bytes of query text the APQ cache holds at most.
+    #[serde(default = "default_apq_max_bytes")]
+    pub apq_max_bytes: usize,
     /// Per-caller limits kept in Redis (off without `redis_url`).
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
@@ -91,6 +98,10 @@ fn default_apq_capacity() -> usize {
     crate::apq::DEFAULT_CAPACITY
 }
 
+fn default_apq_max_bytes() -> usize {
+    crate::apq::DEFAULT_MAX_BYTES
+}
+
 pub struct ParleyPlugin {
     playground: bool,
     apq: Option<Arc<ApqCache>>,
@@ -111,7 +122,8 @@ impl RouterPlugin for ParleyPlugin {
         let config = payload.config()?;
         payload.initialize_plugin(ParleyPlugin {
             playground: !config.disable_playground,
-            apq: (config.apq_capacity > 0).then(|| Arc::new(ApqCache::new(config.apq_capacity))),
+            apq: (config.apq_capacity > 0)
+                .then(|| Arc::new(ApqCache::new(config.apq_capacity, config.apq_max_bytes))),
             parse_guard: ParseGuard::new(crate::config::MAX_TOKENS),
             limits: limits::Limits::new(config.max_root_fields, config.max_cost),
             limiter: RateLimiter::new(config.rate_limit.clone())
@@ -130,12 +142,26 @@ impl RouterPlugin for ParleyPlugin {
         &'exec self,
         payload: OnGraphQLParamsStartHookPayload<'exec>,
     ) -> OnGraphQLParamsStartHookResult<'exec> {
-        let Some(apq) = self.apq.clone() else {
-            return payload.proceed();
-        };
-        payload.on_end(move |mut end| match apq.resolve(&mut end.graphql_params) {
-            Ok(()) => end.proceed(),
-            Err(err) => end.end_with_graphql_error(err.to_graphql(), StatusCode::OK),
+        let apq = self.apq.clone();
+        payload.on_end(move |mut end| {
+            if let Some(apq) = apq {
+                match apq.resolve(&mut end.graphql_params) {
+                    Ok(Some(pending)) => {
+                        end.context.insert(pending);
+                    }
+                    Ok(None) => {}
+                    Err(err) => {
+                        return end.end_with_graphql_error(err.to_graphql(), StatusCode::OK)
+                    }
+                }
+            }
+            match inputs::check(&end.graphql_params.variables) {
+                Ok(ints) => {
+                    end.context.insert(ints);
+                    end.proceed()
+                }
+                Err(error) => end.end_with_graphql_error(*error, StatusCode::OK),
+            }
         })
     }
 
@@ -175,8 +201,17 @@ impl RouterPlugin for ParleyPlugin {
             return payload.end_with_graphql_error(error, StatusCode::UNAUTHORIZED);
         }
         let operation = payload.filtered_operation_for_plan;
-        if let Some(error) = self.limits.check(operation) {
+        let refused = {
+            let ints = payload.context.get_ref::<inputs::IntVariables>();
+            let empty = HashMap::new();
+            let variables = ints.as_ref().map_or(&empty, |ints| &ints.0);
+            self.limits.check(operation, variables)
+        };
+        if let Some(error) = refused {
             return payload.end_with_graphql_error(error, StatusCode::OK);
+        }
+        if let (Some(apq), Some(pending)) = (&self.apq, payload.context.get_ref::<Pending>()) {
+            apq.register(&pending);
         }
         let Some(limiter) = &self.limiter else {
             return payload.proceed();

@@ -23,6 +23,16 @@ pub const MAX_GROUP_MEMBERS: usize = 10_000;
 /// Members named in one `createGroupChat`.
 const MAX_INITIAL_MEMBERS: usize = 200;
 
+/// `createGroupChat` names at most [`MAX_INITIAL_MEMBERS`]; checked before any id is parsed.
+pub fn check_initial_count(named: usize) -> Result<()> {
+    if named > MAX_INITIAL_MEMBERS {
+        return Err(invalid(format!(
+            "memberIds: at most {MAX_INITIAL_MEMBERS} at creation; add more with addChatMember"
+        )));
+    }
+    Ok(())
+}
+
 /// The ids of the chats `user` is a member of.
 pub async fn chat_ids_of<C: ConnectionTrait>(db: &C, user: Uuid) -> Result<Vec<Uuid>> {
     Ok(member::Entity::find()
@@ -189,13 +199,9 @@ impl ChatService {
     ) -> Result<chat::Model> {
         let title = validate_title(title)?;
         let mut others: Vec<Uuid> = member_ids.iter().copied().filter(|id| *id != me).collect();
+        check_initial_count(others.len())?;
         others.sort();
         others.dedup();
-        if others.len() > MAX_INITIAL_MEMBERS {
-            return Err(invalid(format!(
-                "memberIds: at most {MAX_INITIAL_MEMBERS} at creation; add more with addChatMember"
-            )));
-        }
         for user in &others {
             ensure_known(&self.db, *user).await?;
         }

@@ -128,21 +128,21 @@ impl Content {
         id: Uuid,
         changes: PostChanges,
     ) -> Result<post::Model> {
+        // Inputs first: a bad one costs no read.
+        let title = changes.title.as_deref().map(validate::title).transpose()?;
+        let body = changes.body.as_deref().map(validate::body).transpose()?;
+        let tags = changes.tags.as_deref().map(validate::tags).transpose()?;
         let current = live_post(&self.db, id).await?;
         if current.author_id != me.user_id {
             return Err(PostsError::Forbidden("only the author edits a post"));
         }
         let mut active: post::ActiveModel = current.into();
-        if let Some(title) = changes.title {
-            active.title = Set(validate::title(&title)?);
+        if let Some(title) = title {
+            active.title = Set(title);
         }
-        if let Some(body) = changes.body {
-            active.body = Set(validate::body(&body)?);
+        if let Some(body) = body {
+            active.body = Set(body);
         }
-        let tags = match changes.tags {
-            Some(tags) => Some(validate::tags(&tags)?),
-            None => None,
-        };
         if let Some(tags) = &tags {
             active.tags = Set(serde_json::to_string(tags).unwrap_or_else(|_| "[]".into()));
         }

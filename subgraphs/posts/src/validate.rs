@@ -6,6 +6,8 @@ pub const MAX_TITLE: usize = 300;
 pub const MAX_BODY: usize = 40_000;
 pub const MAX_COMMENT: usize = 10_000;
 pub const MAX_TAGS: usize = 5;
+/// A tag as sent (before trimming) longer than this is refused before it is normalised.
+const MAX_RAW_TAG_BYTES: usize = 256;
 
 fn text(field: &str, raw: &str, min: usize, max: usize) -> Result<String> {
     let value = raw.trim();
@@ -53,9 +55,16 @@ pub fn topic_title(raw: &str) -> Result<String> {
 }
 
 /// Tags: trimmed, lower-cased, `#` dropped, spaces to `-`; 1–30 letters, digits or `-`; at most 5, no repeats.
+/// The count is checked before any tag is looked at, so the work is bounded whatever the client sends.
 pub fn tags(raw: &[String]) -> Result<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
+    if raw.len() > MAX_TAGS {
+        return Err(invalid(format!("tags: at most {MAX_TAGS}")));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(raw.len());
     for tag in raw {
+        if tag.len() > MAX_RAW_TAG_BYTES {
+            return Err(invalid("tags: 1 to 30 letters, digits or '-' each"));
+        }
         let tag = tag
             .trim()
             .trim_start_matches('#')
@@ -71,9 +80,6 @@ pub fn tags(raw: &[String]) -> Result<Vec<String>> {
         if !out.contains(&tag) {
             out.push(tag);
         }
-    }
-    if out.len() > MAX_TAGS {
-        return Err(invalid(format!("tags: at most {MAX_TAGS}")));
     }
     Ok(out)
 }

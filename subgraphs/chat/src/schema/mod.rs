@@ -183,6 +183,7 @@ impl Mutation {
         member_ids: Vec<ID>,
     ) -> ApiResult<Chat> {
         let me = require_identity(ctx)?.user_id;
+        crate::chats::check_initial_count(member_ids.len()).gql()?;
         let ids = member_ids
             .iter()
             .map(parse_id)
