@@ -254,6 +254,33 @@ async fn every_bad_input_gets_its_code_and_the_router_keeps_serving() {
             )
         },
         row(
+            "login with a 100 KB email (refused before it is stored or hashed)",
+            Body::Json(json!({
+                "query": "mutation($e: String!) { login(email: $e, password: \"x\") { accessToken } }",
+                "variables": { "e": format!("{}@example.com", "a".repeat(100_000)) },
+            })),
+            200,
+            "BAD_USER_INPUT",
+        ),
+        row(
+            "login with a 100 KB password",
+            Body::Json(json!({
+                "query": "mutation($p: String!) { login(email: \"alice@example.com\", password: $p) { accessToken } }",
+                "variables": { "p": "p".repeat(100_000) },
+            })),
+            200,
+            "BAD_USER_INPUT",
+        ),
+        row(
+            "refresh with a 100 KB token",
+            Body::Json(json!({
+                "query": "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken } }",
+                "variables": { "t": "t".repeat(100_000) },
+            })),
+            200,
+            "BAD_USER_INPUT",
+        ),
+        row(
             "invalid UTF-8",
             Body::Raw(
                 "application/json",

@@ -151,6 +151,8 @@ impl Accounts {
     }
 
     pub async fn login(&self, email: &str, password: &str, ip: &str) -> Result<Issued> {
+        validate::bounded("email", email, validate::MAX_EMAIL)?;
+        validate::bounded("password", password, validate::MAX_PASSWORD_BYTES)?;
         let email = email.trim().to_lowercase();
         self.limiter
             .check(&email, ip)
@@ -193,6 +195,7 @@ impl Accounts {
     /// Exchanges a refresh token for a new pair. A token that was already exchanged (or revoked) is reuse:
     /// the whole family is revoked, so a stolen token dies with the legitimate one.
     pub async fn refresh(&self, token: &str) -> Result<Issued> {
+        validate::bounded("refreshToken", token, validate::MAX_TOKEN_BYTES)?;
         let hash = token_hash(token);
         let row = session::Entity::find()
             .filter(session::Column::TokenHash.eq(&hash))
@@ -237,6 +240,7 @@ impl Accounts {
 
     /// Revokes the session the refresh token belongs to.
     pub async fn logout(&self, token: &str) -> Result<bool> {
+        validate::bounded("refreshToken", token, validate::MAX_TOKEN_BYTES)?;
         let row = session::Entity::find()
             .filter(session::Column::TokenHash.eq(token_hash(token)))
             .one(&self.db)
@@ -248,6 +252,8 @@ impl Accounts {
 
     /// Changes the password and revokes every other session of the account.
     pub async fn change_password(&self, me: &Identity, current: &str, new: &str) -> Result<bool> {
+        validate::bounded("currentPassword", current, validate::MAX_PASSWORD_BYTES)?;
+        validate::bounded("newPassword", new, validate::MAX_PASSWORD_BYTES)?;
         let account = self.account(me.user_id).await?;
         if !verify_password(current.to_string(), account.password_hash.clone()).await? {
             return Err(UsersError::WrongPassword);
@@ -269,6 +275,7 @@ impl Accounts {
 
     /// Mails a reset token if the account exists. Always `true`, so the answer reveals no accounts.
     pub async fn request_password_reset(&self, email: &str) -> Result<bool> {
+        validate::bounded("email", email, validate::MAX_EMAIL)?;
         let email = email.trim().to_lowercase();
         let Some(account) = user::Entity::find()
             .filter(user::Column::Email.eq(&email))
@@ -294,6 +301,8 @@ impl Accounts {
 
     /// Sets a new password with a mailed token (single use) and signs out every session.
     pub async fn reset_password(&self, token: &str, new: &str) -> Result<bool> {
+        validate::bounded("token", token, validate::MAX_TOKEN_BYTES)?;
+        validate::bounded("newPassword", new, validate::MAX_PASSWORD_BYTES)?;
         let row = self.valid_token(token, PURPOSE_RESET).await?;
         let account = self.account(row.user_id).await?;
         validate::password(new, &account.email, &account.nickname)?;
@@ -314,6 +323,7 @@ impl Accounts {
     }
 
     pub async fn verify_email(&self, token: &str) -> Result<bool> {
+        validate::bounded("token", token, validate::MAX_TOKEN_BYTES)?;
         let row = self.valid_token(token, PURPOSE_VERIFY).await?;
         let txn = begin_write(&self.db).await?;
         if !use_token(&txn, &row.token_hash).await? {

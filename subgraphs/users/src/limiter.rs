@@ -1,17 +1,26 @@
 //! Failed-login limiter: per account and per client IP, a sliding window of failures. Over the limit, logins
 //! for that key are refused with `RATE_LIMITED` until the oldest failure leaves the window. In memory, per
 //! instance (the router's Redis-backed limits hold across instances). An unknown client address has no
-//! per-IP bucket: sharing one would let anyone lock every anonymous client out.
+//! per-IP bucket: sharing one would let anyone lock every anonymous client out. Bounded: at most
+//! [`MAX_KEYS`] keys of fixed size, each with at most its limit of timestamps.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Keys (accounts and addresses) remembered at most; ~150 bytes each, so the limiter stays under ~15 MB
+/// whatever a flood of random emails sends.
+const MAX_KEYS: usize = 100_000;
 
 pub struct LoginLimiter {
     window: Duration,
     per_account: usize,
     per_ip: usize,
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    max_keys: usize,
+    /// Keys are stored as keyed hashes: fixed size whatever was sent, and unguessable collisions.
+    hasher: RandomState,
+    failures: Mutex<HashMap<u64, VecDeque<Instant>>>,
 }
 
 impl Default for LoginLimiter {
@@ -26,6 +35,8 @@ impl LoginLimiter {
             window,
             per_account,
             per_ip,
+            max_keys: MAX_KEYS,
+            hasher: RandomState::new(),
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -35,14 +46,9 @@ impl LoginLimiter {
         let now = Instant::now();
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let mut wait = 0;
-        for (key, limit) in keys(account, ip, self.per_account, self.per_ip) {
+        for (key, limit) in self.keys(account, ip) {
             if let Some(times) = map.get_mut(&key) {
-                while times
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) >= self.window)
-                {
-                    times.pop_front();
-                }
+                self.expire(times, now);
                 if times.len() >= limit {
                     if let Some(oldest) = times.front() {
                         let left = self.window.saturating_sub(now.duration_since(*oldest));
@@ -61,31 +67,77 @@ impl LoginLimiter {
     pub fn record_failure(&self, account: &str, ip: &str) {
         let now = Instant::now();
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        for (key, _) in keys(account, ip, 0, 0) {
-            map.entry(key).or_default().push_back(now);
+        for (key, limit) in self.keys(account, ip) {
+            if map.len() >= self.max_keys && !map.contains_key(&key) {
+                self.make_room(&mut map, now);
+            }
+            let times = map.entry(key).or_default();
+            times.push_back(now);
+            // Only the last `limit` failures decide anything.
+            while times.len() > limit {
+                times.pop_front();
+            }
         }
     }
 
     /// A successful login clears the account's failures (not the IP's).
     pub fn record_success(&self, account: &str) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&account_key(account));
+        map.remove(&self.hash("a", account));
     }
-}
 
-fn keys(account: &str, ip: &str, per_account: usize, per_ip: usize) -> Vec<(String, usize)> {
-    let mut keys = vec![(account_key(account), per_account)];
-    if ip != UNKNOWN_IP {
-        keys.push((format!("i:{ip}"), per_ip));
+    /// Keys currently remembered.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.failures.lock().map(|m| m.len()).unwrap_or(0)
     }
-    keys
+
+    fn expire(&self, times: &mut VecDeque<Instant>, now: Instant) {
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
+            times.pop_front();
+        }
+    }
+
+    /// Drops expired keys; if that frees too little, the tenth of keys whose last failure is oldest
+    /// (so a flood costs its own oldest entries, and the work is amortised over many failures).
+    fn make_room(&self, map: &mut HashMap<u64, VecDeque<Instant>>, now: Instant) {
+        map.retain(|_, times| {
+            self.expire(times, now);
+            !times.is_empty()
+        });
+        if map.len() < self.max_keys * 9 / 10 {
+            return;
+        }
+        let mut last: Vec<(Instant, u64)> = map
+            .iter()
+            .filter_map(|(key, times)| times.back().map(|t| (*t, *key)))
+            .collect();
+        let cut = (self.max_keys / 10).max(1);
+        if last.len() > cut {
+            last.select_nth_unstable(cut);
+        }
+        for (_, key) in last.into_iter().take(cut) {
+            map.remove(&key);
+        }
+    }
+
+    fn keys(&self, account: &str, ip: &str) -> Vec<(u64, usize)> {
+        let mut keys = vec![(self.hash("a", account), self.per_account)];
+        if ip != UNKNOWN_IP {
+            keys.push((self.hash("i", ip), self.per_ip));
+        }
+        keys
+    }
+
+    fn hash(&self, kind: &str, value: &str) -> u64 {
+        self.hasher.hash_one((kind, value))
+    }
 }
 
 const UNKNOWN_IP: &str = "unknown";
-
-fn account_key(account: &str) -> String {
-    format!("a:{account}")
-}
 
 #[cfg(test)]
 mod tests {
@@ -108,6 +160,30 @@ mod tests {
         let limiter = LoginLimiter::new(Duration::from_secs(60), 100, 1);
         limiter.record_failure("a@x.io", "unknown");
         assert!(limiter.check("b@x.io", "unknown").is_ok());
+    }
+
+    #[test]
+    fn a_flood_of_random_accounts_stays_bounded() {
+        let limiter = LoginLimiter {
+            max_keys: 1_000,
+            ..LoginLimiter::new(Duration::from_secs(60), 5, 1_000_000)
+        };
+        limiter.record_failure("target@x.io", "unknown");
+        for i in 0..20_000 {
+            limiter.record_failure(&format!("random{i}@x.io"), "unknown");
+            assert!(limiter.len() <= 1_000);
+        }
+        // Fresh failures are kept: the last account flooded is still counted.
+        limiter.record_failure("random19999@x.io", "unknown");
+        assert_eq!(
+            limiter
+                .failures
+                .lock()
+                .expect("lock")
+                .get(&limiter.hash("a", "random19999@x.io"))
+                .map(VecDeque::len),
+            Some(2)
+        );
     }
 
     #[test]

@@ -6,10 +6,25 @@ fn invalid(message: &str) -> UsersError {
     UsersError::Invalid(message.to_string())
 }
 
+/// The longest email address (RFC 5321's path limit).
+pub const MAX_EMAIL: usize = 254;
+/// 128 characters of up to 4 bytes: a password longer than this can never be right.
+pub const MAX_PASSWORD_BYTES: usize = 128 * 4;
+/// Refresh, reset and verification tokens are 43 characters; this leaves room and no more.
+pub const MAX_TOKEN_BYTES: usize = 256;
+
+/// Refuses a value over `max` bytes before anything is stored, hashed or looked up with it.
+pub fn bounded(field: &str, value: &str, max: usize) -> Result<()> {
+    if value.len() > max {
+        return Err(UsersError::Invalid(format!("{field}: at most {max} bytes")));
+    }
+    Ok(())
+}
+
 /// Lower-cased, trimmed email, if it is a deliverable-looking address.
 pub fn email(raw: &str) -> Result<String> {
     let email = raw.trim().to_lowercase();
-    let ok = email.len() <= 254
+    let ok = email.len() <= MAX_EMAIL
         && email.parse::<lettre::Address>().is_ok()
         && email
             .rsplit_once('@')
