@@ -82,13 +82,20 @@ enum Command {
         /// Allow-list mode: only the documents of this manifest (`{"<id>": "<document>"}`) run.
         #[arg(long, env = "PARLEY_PERSISTED_DOCUMENTS")]
         persisted_documents: Option<PathBuf>,
-        /// Redis for rate limits shared by all routers (`RATE_LIMITED`); off without it.
+        /// Redis for rate limits shared by all routers (`RATE_LIMITED`); counted in this process without it.
         #[arg(long, env = "PARLEY_REDIS_URL")]
         redis_url: Option<String>,
+        /// Turn per-caller rate limits off (benchmarks that play thousands of clients from one address).
+        #[arg(long, env = "PARLEY_NO_RATE_LIMITS")]
+        no_rate_limits: bool,
         /// The secret shared with the subgraphs' `PARLEY_ROUTER_KEY`: subscriptions then share one connection
         /// per subgraph, each naming its caller. Without it every caller gets connections of their own.
         #[arg(long, env = "PARLEY_ROUTER_KEY", hide_env_values = true)]
         router_key: Option<String>,
+        /// Proxies whose `x-forwarded-for` names the client (CIDRs or addresses, comma-separated); anyone
+        /// else's is replaced by their own address.
+        #[arg(long, env = "PARLEY_TRUSTED_PROXIES", value_delimiter = ',')]
+        trusted_proxies: Vec<String>,
         /// Where the generated engine config is written.
         #[arg(long, default_value = "data/router", env = "PARLEY_ROUTER_WORK_DIR")]
         work_dir: PathBuf,
@@ -167,7 +174,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             no_introspection,
             persisted_documents,
             redis_url,
+            no_rate_limits,
             router_key,
+            trusted_proxies,
             work_dir,
         } => {
             let options = parley_router::RouterOptions {
@@ -179,7 +188,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 introspection: !no_introspection,
                 persisted_documents,
                 redis_url,
+                rate_limits: !no_rate_limits,
                 router_key: router_key.filter(|key| !key.is_empty()),
+                trusted_proxies,
                 extra_config: config,
                 work_dir,
             };

@@ -62,6 +62,8 @@ impl Harness {
             persisted_documents: None,
             redis_url: None,
             router_key: None,
+            trusted_proxies: Vec::new(),
+            rate_limits: false,
             extra_config: None,
             work_dir: std::env::temp_dir().join(format!("parley-fuzz-{}", std::process::id())),
         };

@@ -34,14 +34,19 @@ pub struct RouterOptions {
     /// production allow-list. When set, only those documents run (by `documentId` or
     /// `extensions.persistedQuery.sha256Hash`) and automatic persisted queries are off.
     pub persisted_documents: Option<PathBuf>,
-    /// Redis for the rate limits shared by every router instance (limits off without it; the numbers are
-    /// `plugins.parley.config.rate_limit` in the YAML).
+    /// Redis for the rate limits shared by every router instance (counted in process without it; the
+    /// numbers are `plugins.parley.config.rate_limit` in the YAML).
     pub redis_url: Option<String>,
+    /// Per-caller rate limits (on unless a benchmark plays thousands of clients from one address).
+    pub rate_limits: bool,
     /// The secret the router presents to subgraphs on its subscription connections (`x-parley-router-key`
     /// in `connection_init`). With it the engine keeps one WebSocket per subgraph for every subscriber and
     /// names each operation's caller in `extensions.parleyIdentity` (the claims it verified); without it each
     /// caller gets connections of their own.
     pub router_key: Option<String>,
+    /// Proxies (CIDRs or addresses) whose `x-forwarded-for` names the client; from anyone else the header
+    /// is replaced by the peer's address.
+    pub trusted_proxies: Vec<String>,
     /// A YAML file in the engine's format merged over the generated config.
     pub extra_config: Option<PathBuf>,
     /// Where the generated config is written.
@@ -78,7 +83,7 @@ headers:
   all:
     request:
       - propagate:
-          named: [authorization, x-request-id, x-forwarded-for, x-real-ip]
+          named: [authorization, x-request-id, x-forwarded-for]
 subscriptions:
   enabled: true
   # Events buffered per subscription for a client that reads slower than they come (the rest are dropped; a
@@ -183,6 +188,32 @@ storage:
                 "plugins: {{parley: {{config: {{rate_limit: {{redis_url: {redis:?}}}}}}}}}"
             ))?,
         );
+    }
+    if !options.rate_limits {
+        merge(
+            &mut config,
+            yaml("plugins: {parley: {config: {rate_limit: {enabled: false}}}}")?,
+        );
+    }
+    if !options.trusted_proxies.is_empty() {
+        let mut plugin = Mapping::new();
+        plugin.insert(
+            "trusted_proxies".into(),
+            Value::Sequence(
+                options
+                    .trusted_proxies
+                    .iter()
+                    .map(|p| p.as_str().into())
+                    .collect(),
+            ),
+        );
+        let mut config_map = Mapping::new();
+        config_map.insert("config".into(), Value::Mapping(plugin));
+        let mut parley = Mapping::new();
+        parley.insert("parley".into(), Value::Mapping(config_map));
+        let mut plugins = Mapping::new();
+        plugins.insert("plugins".into(), Value::Mapping(parley));
+        merge(&mut config, Value::Mapping(plugins));
     }
     if let Some(extra) = &options.extra_config {
         let text = std::fs::read_to_string(extra)
@@ -326,6 +357,8 @@ mod tests {
             persisted_documents: None,
             redis_url: Some("redis://127.0.0.1:1".into()),
             router_key: Some("k3y".into()),
+            trusted_proxies: Vec::new(),
+            rate_limits: true,
             extra_config: None,
             work_dir: dir,
         };

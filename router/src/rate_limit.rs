@@ -1,8 +1,12 @@
-//! Rate limits kept in Redis, so they hold across router instances: each caller (the user of a verified
-//! token, else the client IP) may run so many operations of each class (query, mutation, subscription) per
-//! window (opened by the caller's first operation). One Lua round trip counts and reads the window's remaining time; over the limit the operation is
-//! refused with `RATE_LIMITED` and `extensions.retryAfter` (seconds). When Redis cannot be reached the router
-//! lets requests through (and logs): limits protect the platform, they must not take it down.
+//! Rate limits: each caller (the user of a verified token, else the client IP) may run so many root fields
+//! of each class (query, mutation, subscription) per window (opened by the caller's first operation); an
+//! operation counts one per root field, so aliases do not multiply a budget. Over the limit the operation is
+//! refused with `RATE_LIMITED` and `extensions.retryAfter` (seconds).
+//!
+//! Where the counters live: in this process by default (`parley up`), and in Redis when `redis_url` is set,
+//! so they hold across router instances (one Lua round trip counts and reads the window's remaining time).
+//! When Redis cannot be reached the router counts in process instead, and asks Redis again a few seconds
+//! later: the limits never turn off, and a Redis outage costs no request a timeout after the first.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,10 +17,12 @@ use redis::aio::ConnectionManager;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
-/// Per-window limits by operation class; `redis_url` turns them on.
+/// Per-window limits by operation class; kept in Redis when `redis_url` is set, else in process.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
+    /// Off only for benchmarks that play thousands of clients from one address.
+    pub enabled: bool,
     pub redis_url: Option<String>,
     pub window_secs: u64,
     pub query: u64,
@@ -27,6 +33,7 @@ pub struct RateLimitConfig {
 impl Default for RateLimitConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
             redis_url: None,
             window_secs: 60,
             query: 1200,
@@ -68,11 +75,29 @@ const FLUSH_SHARE: u64 = 50;
 
 pub struct RateLimiter {
     config: RateLimitConfig,
+    redis: Option<Shared>,
+    /// The counters of this process: all of them without Redis, the fallback while it is unreachable.
+    local: Mutex<HashMap<String, Window>>,
+}
+
+/// The Redis side: the client, the connection and what this router last heard.
+struct Shared {
     client: redis::Client,
     /// Connected on first use (the engine's runtime is not running yet when the plugin is built).
     conn: OnceCell<ConnectionManager>,
     /// What this router last heard from Redis per counter (plus what it let through since).
     known: Arc<Mutex<HashMap<String, Known>>>,
+    /// After a failure Redis is not asked again before this (counting is local meanwhile).
+    down_until: Arc<Mutex<Option<Instant>>>,
+}
+
+/// How long Redis is left alone after it failed.
+const RETRY_REDIS_AFTER: Duration = Duration::from_secs(5);
+
+/// An in-process counter's window.
+struct Window {
+    count: u64,
+    until: Instant,
 }
 
 /// A counter's value as last seen (plus what this router let through since), and when its window ends.
@@ -104,16 +129,24 @@ pub struct Limited {
 }
 
 impl RateLimiter {
-    /// `None` when no Redis is configured.
+    /// `None` when the limits are turned off.
     pub fn new(config: RateLimitConfig) -> Result<Option<Self>, redis::RedisError> {
-        let Some(url) = config.redis_url.clone() else {
+        if !config.enabled {
             return Ok(None);
+        }
+        let redis = match &config.redis_url {
+            Some(url) => Some(Shared {
+                client: redis::Client::open(url.as_str())?,
+                conn: OnceCell::new(),
+                known: Arc::default(),
+                down_until: Arc::default(),
+            }),
+            None => None,
         };
         Ok(Some(Self {
-            client: redis::Client::open(url)?,
             config,
-            conn: OnceCell::new(),
-            known: Arc::default(),
+            redis,
+            local: Mutex::default(),
         }))
     }
 
@@ -125,19 +158,81 @@ impl RateLimiter {
         }
     }
 
-    /// Counts an operation of `class` by `subject`. Far below the limit (under 80 % by what this router last
-    /// heard plus what it let through since) the operation proceeds at once and is counted in Redis with
-    /// the others let through here, in one round trip per counter every [`FLUSH_EVERY`] (sooner once they
-    /// reach 1/[`FLUSH_SHARE`] of the limit). Near the limit, or for a caller not seen in this window, the
-    /// operation waits for Redis's answer. So a limit is exact where it matters and costs no round trip
-    /// elsewhere; a burst through other routers can overshoot it by what they have not yet flushed.
-    pub async fn check(&self, subject: &str, class: OperationClass) -> Result<(), Limited> {
+    /// Counts `weight` root fields of `class` by `subject`: in Redis when it is configured and reachable
+    /// ([`Self::check_shared`]), else in this process.
+    pub async fn check(
+        &self,
+        subject: &str,
+        class: OperationClass,
+        weight: u64,
+    ) -> Result<(), Limited> {
         let key = format!("parley:rl:{}:{subject}", class.name());
         let limit = self.limit(class);
-        let Some(counter) = self.counter().await else {
-            return Ok(()); // Redis unreachable: let it through (logged)
-        };
-        if let Some(flush) = self.take_locally(&key, limit) {
+        if let Some(counter) = self.counter().await {
+            match self.check_shared(counter, key.clone(), limit, weight).await {
+                Some(verdict) => return verdict,
+                None => self.mark_redis_down(),
+            }
+        }
+        self.check_local(&key, limit, weight)
+    }
+
+    /// Counts in this process: a window per key, opened by its first operation. The map is bounded: when
+    /// full, expired windows go, then (under a flood of addresses) a tenth of the rest.
+    fn check_local(&self, key: &str, limit: u64, weight: u64) -> Result<(), Limited> {
+        let now = Instant::now();
+        let window = Duration::from_secs(self.config.window_secs.max(1));
+        let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        if local.len() >= KNOWN_MAX && !local.contains_key(key) {
+            local.retain(|_, w| w.until > now);
+            if local.len() >= KNOWN_MAX {
+                let drop: Vec<String> = local.keys().take(KNOWN_MAX / 10).cloned().collect();
+                for key in drop {
+                    local.remove(&key);
+                }
+            }
+        }
+        let entry = local.entry(key.to_string()).or_insert(Window {
+            count: 0,
+            until: now + window,
+        });
+        if entry.until <= now {
+            *entry = Window {
+                count: 0,
+                until: now + window,
+            };
+        }
+        entry.count = entry.count.saturating_add(weight);
+        if entry.count > limit {
+            return Err(Limited {
+                retry_after_secs: entry.until.saturating_duration_since(now).as_secs().max(1),
+            });
+        }
+        Ok(())
+    }
+
+    fn mark_redis_down(&self) {
+        if let Some(shared) = &self.redis {
+            *shared.down_until.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(Instant::now() + RETRY_REDIS_AFTER);
+        }
+    }
+
+    /// Counts in Redis; `None` when Redis did not answer. Far below the limit (under 80 % by what this
+    /// router last heard plus what it let through since) the operation proceeds at once and is counted in
+    /// Redis with the others let through here, in one round trip per counter every [`FLUSH_EVERY`] (sooner
+    /// once they reach 1/[`FLUSH_SHARE`] of the limit). Near the limit, or for a caller not seen in this
+    /// window, the operation waits for Redis's answer. So a limit is exact where it matters and costs no
+    /// round trip elsewhere; a burst through other routers can overshoot it by what they have not yet
+    /// flushed.
+    async fn check_shared(
+        &self,
+        counter: Counter,
+        key: String,
+        limit: u64,
+        weight: u64,
+    ) -> Option<Result<(), Limited>> {
+        if let Some(flush) = self.take_locally(&key, limit, weight) {
             match flush {
                 Flush::Scheduled => {}
                 Flush::Later => {
@@ -150,27 +245,30 @@ impl RateLimiter {
                     tokio::spawn(async move { counter.flush(&key).await });
                 }
             }
-            return Ok(());
+            return Some(Ok(()));
         }
-        let by = 1 + counter.take_pending(&key);
-        match counter.count(&key, by).await {
-            Some((count, ttl_ms)) if count > limit => Err(Limited {
+        let by = weight + counter.take_pending(&key);
+        let (count, ttl_ms) = counter.count(&key, by).await?;
+        Some(if count > limit {
+            Err(Limited {
                 retry_after_secs: (ttl_ms.max(0) as u64).div_ceil(1000).max(1),
-            }),
-            _ => Ok(()),
-        }
+            })
+        } else {
+            Ok(())
+        })
     }
 
     /// Lets the operation through without waiting when this counter is known and far from `limit`, and
     /// says when to tell Redis; `None` when the operation must wait for Redis.
-    fn take_locally(&self, key: &str, limit: u64) -> Option<Flush> {
-        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+    fn take_locally(&self, key: &str, limit: u64, weight: u64) -> Option<Flush> {
+        let shared = self.redis.as_ref()?;
+        let mut known = shared.known.lock().unwrap_or_else(|p| p.into_inner());
         let k = known.get_mut(key)?;
-        if k.until <= Instant::now() || (k.count + 1) * 5 >= limit * 4 {
+        if k.until <= Instant::now() || (k.count + weight) * 5 >= limit * 4 {
             return None;
         }
-        k.count += 1;
-        k.pending += 1;
+        k.count += weight;
+        k.pending += weight;
         Some(if k.pending > limit / FLUSH_SHARE {
             Flush::Now
         } else if k.pending == 1 {
@@ -180,26 +278,33 @@ impl RateLimiter {
         })
     }
 
-    /// What counting needs, detached from `self` so it can run in the background (connects on first use).
+    /// What counting in Redis needs, detached from `self` so it can run in the background (connects on
+    /// first use); `None` without Redis, or while it is left alone after a failure.
     async fn counter(&self) -> Option<Counter> {
-        let conn = self
+        let shared = self.redis.as_ref()?;
+        let down = *shared.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        if down.is_some_and(|until| until > Instant::now()) {
+            return None;
+        }
+        let conn = shared
             .conn
             .get_or_try_init(|| async {
                 let config = redis::aio::ConnectionManagerConfig::new()
                     .set_response_timeout(Some(Duration::from_millis(500)))
                     .set_connection_timeout(Some(Duration::from_secs(1)))
                     .set_number_of_retries(1);
-                ConnectionManager::new_with_config(self.client.clone(), config).await
+                ConnectionManager::new_with_config(shared.client.clone(), config).await
             })
             .await;
         match conn {
             Ok(conn) => Some(Counter {
                 conn: conn.clone(),
-                known: self.known.clone(),
+                known: shared.known.clone(),
                 window_ms: self.config.window_secs.max(1) * 1000,
             }),
             Err(err) => {
-                tracing::warn!(error = %err, "rate limits unavailable (Redis); letting the request through");
+                tracing::warn!(error = %err, "rate limits: Redis unreachable; counting in this process");
+                self.mark_redis_down();
                 None
             }
         }
@@ -262,7 +367,7 @@ impl Counter {
                 Some((count, ttl_ms))
             }
             Err(err) => {
-                tracing::warn!(error = %err, "rate limits unavailable (Redis); letting the request through");
+                tracing::warn!(error = %err, "rate limits: Redis unreachable; counting in this process");
                 None
             }
         }
@@ -310,6 +415,9 @@ mod tests {
             pending: 0,
         };
         limiter
+            .redis
+            .as_ref()
+            .expect("redis")
             .known
             .lock()
             .expect("lock")
@@ -320,16 +428,16 @@ mod tests {
     fn only_counters_far_below_the_limit_skip_the_round_trip() {
         let limiter = limiter();
         // Unknown: wait for Redis.
-        assert_eq!(limiter.take_locally("k", 10), None);
+        assert_eq!(limiter.take_locally("k", 10, 1), None);
         know(&limiter, "k", 1, Instant::now() + Duration::from_secs(60));
         // 2 to 7 of 10 stay under 80 %; the 8th would not (and neither does anything after it).
         for _ in 2..=7 {
-            assert!(limiter.take_locally("k", 10).is_some());
+            assert!(limiter.take_locally("k", 10, 1).is_some());
         }
-        assert_eq!(limiter.take_locally("k", 10), None);
+        assert_eq!(limiter.take_locally("k", 10, 1), None);
         // An expired window is asked about again.
         know(&limiter, "old", 0, Instant::now() - Duration::from_secs(1));
-        assert_eq!(limiter.take_locally("old", 10), None);
+        assert_eq!(limiter.take_locally("old", 10, 1), None);
     }
 
     #[test]
@@ -338,18 +446,42 @@ mod tests {
         let until = Instant::now() + Duration::from_secs(60);
         // A limit under 50: each operation is counted in Redis at once.
         know(&limiter, "small", 1, until);
-        assert_eq!(limiter.take_locally("small", 10), Some(Flush::Now));
-        assert_eq!(limiter.take_locally("small", 10), Some(Flush::Now));
+        assert_eq!(limiter.take_locally("small", 10, 1), Some(Flush::Now));
+        assert_eq!(limiter.take_locally("small", 10, 1), Some(Flush::Now));
         // A limit of 1,000: the first waits for the next flush, the next ones join it, the 21st (over 1/50
         // of the limit) flushes at once.
         know(&limiter, "big", 1, until);
-        assert_eq!(limiter.take_locally("big", 1000), Some(Flush::Later));
+        assert_eq!(limiter.take_locally("big", 1000, 1), Some(Flush::Later));
         for _ in 2..=20 {
-            assert_eq!(limiter.take_locally("big", 1000), Some(Flush::Scheduled));
+            assert_eq!(limiter.take_locally("big", 1000, 1), Some(Flush::Scheduled));
         }
-        assert_eq!(limiter.take_locally("big", 1000), Some(Flush::Now));
-        let known = limiter.known.lock().expect("lock");
+        assert_eq!(limiter.take_locally("big", 1000, 1), Some(Flush::Now));
+        let known = limiter
+            .redis
+            .as_ref()
+            .expect("redis")
+            .known
+            .lock()
+            .expect("lock");
         assert_eq!((known["big"].count, known["big"].pending), (22, 21));
+    }
+
+    #[test]
+    fn in_process_counters_weigh_root_fields_and_reopen_their_window() {
+        let limiter = RateLimiter::new(RateLimitConfig {
+            window_secs: 1,
+            query: 5,
+            ..Default::default()
+        })
+        .expect("client")
+        .expect("limiter");
+        assert!(limiter.check_local("k", 5, 3).is_ok());
+        assert!(limiter.check_local("k", 5, 2).is_ok());
+        let limited = limiter.check_local("k", 5, 1).expect_err("sixth field");
+        assert_eq!(limited.retry_after_secs, 1);
+        assert!(limiter.check_local("other", 5, 1).is_ok());
+        std::thread::sleep(Duration::from_millis(1100));
+        assert!(limiter.check_local("k", 5, 5).is_ok());
     }
 
     #[test]

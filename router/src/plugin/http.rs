@@ -1,6 +1,11 @@
 //! The HTTP edges of a request. First stage (`on_http_request`): the client's address and a request id are
-//! stamped on the request, and the offline GraphiQL page and its assets are served. Towards the subgraphs
+//! stamped on the request, and the offline GraphiQL page and its assets are served. The client's address is
+//! the peer's, unless the peer is a configured trusted proxy: then `x-forwarded-for` is read from the right,
+//! through trusted proxies, to the first address that is not one. Whatever the client wrote there is
+//! replaced, so no one picks their own address for per-IP limits. Towards the subgraphs
 //! (`on_subgraph_http_request`): the per-request headers are dropped from fetches the engine may share.
+
+use std::net::IpAddr;
 
 use hive_router::ntex::http::header::{HeaderName, HeaderValue};
 use hive_router::ntex::http::Response;
@@ -9,6 +14,7 @@ use hive_router::plugins::hooks::on_http_request::{
 };
 use hive_router::plugins::hooks::on_subgraph_http_request::OnSubgraphHttpRequestHookPayload;
 use hive_router::plugins::plugin_trait::{EndHookPayload, StartHookPayload};
+use ipnet::IpNet;
 use parley_protocol::headers::{FORWARDED_FOR, REQUEST_ID};
 
 use crate::graphiql;
@@ -17,10 +23,11 @@ use crate::graphiql;
 /// carries the request's id.
 pub fn on_request<'req>(
     playground: bool,
+    trusted_proxies: &'req [IpNet],
     mut payload: OnHttpRequestHookPayload<'req>,
 ) -> OnHttpRequestHookFuture<'req> {
     Box::pin(async move {
-        stamp_client_ip(&mut payload);
+        stamp_client_ip(&mut payload, trusted_proxies);
         let request_id = stamp_request_id(&mut payload);
         let respond_with_id = move |payload: OnHttpRequestHookPayload<'req>| {
             payload.on_end(move |mut end| {
@@ -74,21 +81,63 @@ fn stamp_request_id(payload: &mut OnHttpRequestHookPayload<'_>) -> HeaderValue {
     id
 }
 
-/// Subgraphs apply per-IP limits (failed logins) on `x-forwarded-for`; when no proxy in front of the router
-/// set it, the router sets it to the peer address so every client does not share one "unknown" bucket.
-fn stamp_client_ip(payload: &mut OnHttpRequestHookPayload<'_>) {
+/// Sets `x-forwarded-for` to the one client address the limits (here and in the subgraphs) count by, and
+/// drops `x-real-ip`, which no one checks.
+fn stamp_client_ip(payload: &mut OnHttpRequestHookPayload<'_>, trusted: &[IpNet]) {
     let request = &mut payload.router_http_request;
-    if request.headers().contains_key(FORWARDED_FOR) {
-        return;
-    }
-    let Some(addr) = request.peer_addr() else {
+    let forwarded = request
+        .headers()
+        .get(FORWARDED_FOR)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let peer = request.peer_addr().map(|addr| addr.ip());
+    let headers = request.headers_mut();
+    headers.remove(FORWARDED_FOR);
+    headers.remove("x-real-ip");
+    let Some(client) = client_ip(peer, forwarded.as_deref(), trusted) else {
         return;
     };
-    if let Ok(value) = HeaderValue::from_str(&addr.ip().to_string()) {
-        request
-            .headers_mut()
-            .insert(HeaderName::from_static(FORWARDED_FOR), value);
+    if let Ok(value) = HeaderValue::from_str(&client.to_string()) {
+        headers.insert(HeaderName::from_static(FORWARDED_FOR), value);
     }
+}
+
+/// The client's address: the peer, or when the peer is a trusted proxy, the right-most `forwarded` entry
+/// that is not one (each proxy appends the address it was reached from, so entries further left were
+/// written by whoever is to the right of them, possibly the client).
+pub fn client_ip(
+    peer: Option<IpAddr>,
+    forwarded: Option<&str>,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let mut client = peer?;
+    let mut hops = forwarded.into_iter().flat_map(|v| v.rsplit(','));
+    while is_trusted(&client) {
+        let Some(next) = hops
+            .next()
+            .and_then(|hop| hop.trim().parse::<IpAddr>().ok())
+        else {
+            break;
+        };
+        client = next;
+    }
+    Some(client)
+}
+
+/// Parses `PARLEY_TRUSTED_PROXIES`-style entries: CIDRs or single addresses.
+pub fn parse_trusted(entries: &[String]) -> Result<Vec<IpNet>, String> {
+    entries
+        .iter()
+        .map(|entry| entry.trim())
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("trusted_proxies: {entry:?} is not an address or CIDR"))
+        })
+        .collect()
 }
 
 /// Identical concurrent subgraph fetches share one request (the engine's dedupe), but only when their
@@ -101,5 +150,45 @@ pub fn shareable_fetch(payload: &mut OnSubgraphHttpRequestHookPayload<'_>) {
         let headers = &mut payload.execution_request.headers;
         headers.remove(REQUEST_ID);
         headers.remove(FORWARDED_FOR);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        s.parse().ok()
+    }
+
+    #[test]
+    fn forwarded_headers_count_only_from_trusted_proxies() {
+        let trusted = parse_trusted(&["10.0.0.0/8".into(), "192.168.1.5".into()]).expect("parse");
+        // A client speaking to the router directly cannot name an address.
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), Some("1.2.3.4"), &trusted),
+            ip("203.0.113.9")
+        );
+        // Through one trusted proxy: the address it saw.
+        assert_eq!(
+            client_ip(ip("10.1.1.1"), Some("198.51.100.7"), &trusted),
+            ip("198.51.100.7")
+        );
+        // A client's own entry further left is ignored; chains of trusted proxies are walked.
+        assert_eq!(
+            client_ip(
+                ip("10.1.1.1"),
+                Some("6.6.6.6, 198.51.100.7, 192.168.1.5"),
+                &trusted
+            ),
+            ip("198.51.100.7")
+        );
+        // A trusted proxy that sent no (or a garbled) header: the proxy itself.
+        assert_eq!(client_ip(ip("10.1.1.1"), None, &trusted), ip("10.1.1.1"));
+        assert_eq!(
+            client_ip(ip("10.1.1.1"), Some("junk"), &trusted),
+            ip("10.1.1.1")
+        );
+        assert!(parse_trusted(&["not-a-net".into()]).is_err());
     }
 }

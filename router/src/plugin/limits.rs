@@ -79,7 +79,7 @@ impl Limits {
 }
 
 /// The fields an operation selects at its root (inline fragments looked into).
-fn root_fields(selections: &SelectionSet) -> usize {
+pub fn root_fields(selections: &SelectionSet) -> usize {
     selections
         .items
         .iter()

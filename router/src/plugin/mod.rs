@@ -75,9 +75,12 @@ pub struct ParleyPluginConfig {
     /// Bytes of query text the APQ cache holds at most.
     #[serde(default = "default_apq_max_bytes")]
     pub apq_max_bytes: usize,
-    /// Per-caller limits kept in Redis (off without `redis_url`).
+    /// Per-caller limits, in process or in Redis (`redis_url`).
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+    /// Addresses (CIDRs) of proxies whose `x-forwarded-for` is believed (`PARLEY_TRUSTED_PROXIES`).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
     /// Top-level fields one operation may select (aliases count; each is a separate fetch).
     #[serde(default = "default_max_root_fields")]
     pub max_root_fields: usize,
@@ -104,6 +107,7 @@ fn default_apq_max_bytes() -> usize {
 
 pub struct ParleyPlugin {
     playground: bool,
+    trusted_proxies: Vec<ipnet::IpNet>,
     apq: Option<Arc<ApqCache>>,
     parse_guard: ParseGuard,
     limits: limits::Limits,
@@ -122,6 +126,7 @@ impl RouterPlugin for ParleyPlugin {
         let config = payload.config()?;
         payload.initialize_plugin(ParleyPlugin {
             playground: !config.disable_playground,
+            trusted_proxies: http::parse_trusted(&config.trusted_proxies)?,
             apq: (config.apq_capacity > 0)
                 .then(|| Arc::new(ApqCache::new(config.apq_capacity, config.apq_max_bytes))),
             parse_guard: ParseGuard::new(crate::config::MAX_TOKENS),
@@ -135,7 +140,7 @@ impl RouterPlugin for ParleyPlugin {
         &'req self,
         payload: OnHttpRequestHookPayload<'req>,
     ) -> OnHttpRequestHookFuture<'req> {
-        http::on_request(self.playground, payload)
+        http::on_request(self.playground, &self.trusted_proxies, payload)
     }
 
     async fn on_graphql_params<'exec>(
@@ -218,7 +223,16 @@ impl RouterPlugin for ParleyPlugin {
         };
         let kind = operation.operation_kind.as_ref();
         let verified_token = token.filter(|_| verified);
-        match rate::check(limiter, verified_token, header(FORWARDED_FOR), kind).await {
+        let root_fields = limits::root_fields(&operation.selection_set);
+        match rate::check(
+            limiter,
+            verified_token,
+            header(FORWARDED_FOR),
+            kind,
+            root_fields,
+        )
+        .await
+        {
             None => payload.proceed(),
             Some(error) => payload.end_with_graphql_error(error, StatusCode::TOO_MANY_REQUESTS),
         }

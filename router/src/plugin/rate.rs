@@ -1,5 +1,6 @@
 //! `on_query_plan`, last: the per-caller rate limits of [`crate::rate_limit`] (per verified user, else per
-//! client IP; per operation class). Over the limit: `RATE_LIMITED`, HTTP 429, `extensions.retryAfter`.
+//! client IP; per operation class; one count per root field). Over the limit: `RATE_LIMITED`, HTTP 429,
+//! `extensions.retryAfter`.
 
 use hive_router::executor::response::graphql_error::GraphQLError;
 use hive_router::query_planner::state::supergraph_state::OperationKind;
@@ -14,6 +15,7 @@ pub async fn check(
     verified_token: Option<&str>,
     forwarded_for: Option<&str>,
     kind: Option<&OperationKind>,
+    root_fields: usize,
 ) -> Option<GraphQLError> {
     let ip = forwarded_for
         .and_then(|v| v.split(',').next())
@@ -24,7 +26,8 @@ pub async fn check(
         Some(OperationKind::Subscription) => OperationClass::Subscription,
         _ => OperationClass::Query,
     };
-    let limited = limiter.check(&subject, class).await.err()?;
+    let weight = u64::try_from(root_fields.max(1)).unwrap_or(u64::MAX);
+    let limited = limiter.check(&subject, class, weight).await.err()?;
     let mut error = GraphQLError::from_message_and_code(
         "too many requests; retry later",
         ErrorCode::RateLimited.as_str(),

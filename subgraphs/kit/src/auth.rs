@@ -259,8 +259,8 @@ impl JwtVerifier {
     }
 }
 
-/// The client's address as the edge saw it (`x-forwarded-for`'s first entry, else `x-real-ip`), for
-/// per-IP limits. "unknown" when neither header came.
+/// The client's address as the router determined it (`x-forwarded-for`, which the router always replaces
+/// with the one address it trusts), for per-IP limits. "unknown" when the header did not come.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientIp(pub String);
 
@@ -271,10 +271,8 @@ impl ClientIp {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(',').next())
             .map(str::trim);
-        let real = headers.get("x-real-ip").and_then(|v| v.to_str().ok());
         ClientIp(
             forwarded
-                .or(real)
                 .filter(|s| !s.is_empty())
                 .unwrap_or("unknown")
                 .to_string(),

@@ -119,6 +119,8 @@ async fn main() -> anyhow::Result<()> {
             persisted_documents: None,
             redis_url: None,
             router_key: None,
+            trusted_proxies: Vec::new(),
+            rate_limits: false,
             extra_config: None,
             work_dir: work.join("bare"),
         };
