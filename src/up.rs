@@ -101,10 +101,11 @@ impl Running {
     }
 }
 
-/// The external servers `up` points the platform at.
+/// The external servers `up` points the platform at, and whether it runs as production.
 struct Servers {
     postgres: Option<String>,
     redis: Option<String>,
+    production: bool,
 }
 
 impl Servers {
@@ -113,6 +114,7 @@ impl Servers {
         let servers = Self {
             postgres: get("PARLEY_POSTGRES_URL"),
             redis: get("PARLEY_REDIS_URL"),
+            production,
         };
         if production {
             let missing: Vec<&str> = [
@@ -259,6 +261,10 @@ async fn start_all(
     }
     if let Some(redis) = &servers.redis {
         router = router.arg("--redis-url").arg(redis);
+    }
+    // Production answers clients only: no introspection, GraphiQL or query plans unless asked for.
+    if servers.production && std::env::var("PARLEY_INTROSPECTION").as_deref() != Ok("true") {
+        router = router.arg("--no-introspection");
     }
     children.push(Running::start(exe, router)?);
     wait_healthy(

@@ -68,7 +68,18 @@ fn compose_runs_every_subgraph_on_postgres_and_redis_behind_two_routers() {
             services["chat"]["environment"]["PARLEY_ROUTER_KEY"],
             "routers and subgraphs share one key"
         );
+        // The routers believe x-forwarded-for from the balancer's fixed address only.
+        assert_eq!(
+            services[router]["environment"]["PARLEY_TRUSTED_PROXIES"],
+            services["lb"]["networks"]["default"]["ipv4_address"],
+            "{router} trusts the balancer"
+        );
     }
+    // No usable default admin: the admin list is the operator's, empty unless set.
+    assert_eq!(
+        services["users"]["environment"]["PARLEY_ADMIN_EMAILS"],
+        "${PARLEY_ADMIN_EMAILS:-}"
+    );
     let nginx = read("deploy/nginx.conf");
     assert!(nginx.contains("server router-a:4000") && nginx.contains("server router-b:4000"));
     assert!(
@@ -123,7 +134,11 @@ fn kubernetes_has_a_deployment_service_and_autoscaler_per_component() {
         );
     }
     find("ConfigMap", "parley-config");
-    find("Secret", "parley-secrets");
+    let secrets = find("Secret", "parley-secrets");
+    // The router key is the operator's own: the manifest ships no value for it.
+    assert!(secrets["stringData"].get("PARLEY_ROUTER_KEY").is_none());
+    assert!(!text.contains("change-me-to-a-random-secret"));
+    assert!(text.contains("name: parley-router-key"));
 }
 
 #[test]

@@ -241,7 +241,7 @@ async fn only_authors_and_moderators_change_content() {
         edited["updatePost"],
         json!({ "title": "Edited", "tags": ["x"] })
     );
-    let admin = p.register("admin").await;
+    let admin = p.register_admin().await;
     p.ok(
         "mutation($id: ID!) { deletePost(id: $id, reason: \"spam\") }",
         json!({ "id": post_id }),

@@ -302,6 +302,21 @@ async fn up_production_runs_on_postgres_and_redis() {
         .gql("{ me { nickname followerCount } }", json!({}), Some(&token))
         .await;
     assert_eq!(me["data"]["me"]["nickname"], "prod", "{me}");
+    // Production answers clients only: no introspection, no GraphiQL page.
+    let (_, schema) = router
+        .gql("{ __schema { queryType { name } } }", json!({}), None)
+        .await;
+    assert_eq!(
+        schema["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{schema}"
+    );
+    let page = reqwest::get(format!("http://127.0.0.1:{port}/"))
+        .await
+        .expect("router")
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(!page.contains("GraphiQL"), "GraphiQL served in production");
     // The users subgraph's tables live in PostgreSQL database parley_users, and its events in Redis.
     let users_db = sea_orm::Database::connect(format!("{postgres}/parley_users"))
         .await

@@ -5,7 +5,7 @@ use parley_harness as support;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
-use support::{codes, Platform};
+use support::{codes, token_after, Platform};
 
 const ME: &str = "{ me { id nickname email role lastSeenAt } }";
 
@@ -315,17 +315,6 @@ async fn password_reset_by_mailed_token_and_change() {
     assert_eq!(me["me"]["emailVerified"], true);
 }
 
-/// The first non-empty line after `marker` in a mail body (quoted-printable soft breaks undone).
-fn token_after(mail: &str, marker: &str) -> String {
-    let body = mail.replace("=\r\n", "").replace("=\n", "");
-    let rest = body.split(marker).nth(1).expect("marker in mail");
-    rest.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .expect("token line")
-        .to_string()
-}
-
 #[tokio::test]
 async fn bad_inputs_get_codes_and_change_nothing() {
     let p = Platform::start().await;
@@ -439,4 +428,45 @@ async fn profile_update_and_login_rate_limit() {
     // Locked now, even with the right password.
     let (_, locked) = p.gql(login, json!({ "p": "correct horse 1" }), None).await;
     assert_eq!(codes(&locked), vec!["RATE_LIMITED"]);
+}
+
+/// Registering a configured admin address proves nothing: the role comes once the address is verified (so
+/// anyone who registers it first gets nothing), and it is in the next token.
+#[tokio::test]
+async fn an_admin_address_is_admin_only_once_verified() {
+    let p = Platform::start().await;
+    let bob = p.register("bob").await;
+    const PROMOTE: &str = "mutation($u: ID!) { setUserRole(userId: $u, role: MODERATOR) { role } }";
+    let squatter = p.register("admin").await;
+    let me = p
+        .ok("{ me { role } }", json!({}), Some(&squatter.access))
+        .await;
+    assert_eq!(me["me"]["role"], "USER");
+    let (_, refused) = p
+        .gql(PROMOTE, json!({ "u": bob.id }), Some(&squatter.access))
+        .await;
+    assert_eq!(codes(&refused), ["FORBIDDEN"], "{refused}");
+
+    let welcome = p
+        .mails()
+        .into_iter()
+        .find(|m| m.contains(support::ADMIN_EMAIL) && m.contains("Confirm your email"))
+        .expect("welcome");
+    let code = token_after(&welcome, "Confirm your email with this code:");
+    p.ok(
+        "mutation($t: String!) { verifyEmail(token: $t) }",
+        json!({ "t": code }),
+        None,
+    )
+    .await;
+    let data = p
+        .ok(
+            "mutation($e: String!) { login(email: $e, password: \"correct horse 1\") { accessToken } }",
+            json!({ "e": support::ADMIN_EMAIL }),
+            None,
+        )
+        .await;
+    let token = data["login"]["accessToken"].as_str().expect("token");
+    let promoted = p.ok(PROMOTE, json!({ "u": bob.id }), Some(token)).await;
+    assert_eq!(promoted["setUserRole"]["role"], "MODERATOR");
 }

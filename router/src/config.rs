@@ -189,6 +189,13 @@ storage:
             ))?,
         );
     }
+    if !options.introspection {
+        // Without introspection GraphiQL cannot work: it is not served either.
+        merge(
+            &mut config,
+            yaml("plugins: {parley: {config: {disable_playground: true}}}")?,
+        );
+    }
     if !options.rate_limits {
         merge(
             &mut config,

@@ -87,7 +87,12 @@ impl Runtime {
             handler,
         });
         let Some(redis) = &self.redis else {
-            let tasks = spawn_consumers(self.db.clone(), &self.config.event_sources, handler);
+            let tasks = spawn_consumers(
+                self.db.clone(),
+                &self.config.event_sources,
+                handler,
+                self.config.router_key.as_deref(),
+            );
             self.tasks.extend(tasks);
             return;
         };

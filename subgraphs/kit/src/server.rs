@@ -4,7 +4,8 @@
 //! - `GET /ws`: graphql-transport-ws for subscriptions (see [`crate::ws`]: the router's shared connection, or a
 //!   client's own with its token in `connection_init`).
 //! - `GET /health`: 200 once the store answers; `GET /metrics`: Prometheus text.
-//! - `GET /events`: this subgraph's published event log (see [`crate::events`]).
+//! - `GET /events`: this subgraph's published event log (see [`crate::events`]), for holders of the router key
+//!   only (the other subgraphs).
 //!
 //! [`serve`] takes a bound listener and a shutdown future, so tests run servers on port 0.
 
@@ -74,13 +75,14 @@ where
 {
     // Install the recorder before anything records: metrics emitted before the first scrape would be lost.
     prometheus();
+    let router_key: Option<Arc<str>> = parts.router_key.map(Arc::from);
     let state = AppState {
         schema,
         db: parts.db,
         ws: Arc::new(WsSettings {
             subgraph: parts.name.clone(),
             verifier: parts.verifier.clone(),
-            router_key: parts.router_key.map(Arc::from),
+            router_key: router_key.clone(),
         }),
         verifier: parts.verifier,
         name: parts.name,
@@ -91,11 +93,37 @@ where
         .route("/health", get(health::<Q, M, S>))
         .route("/metrics", get(metrics_text))
         .with_state(state)
-        .route("/events", get(log::handler).with_state(parts.log))
+        .merge(internal_events(parts.log, router_key))
         .merge(parts.extra_routes);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// `GET /events` (the published event log: chat texts, blocks) answers only callers presenting the router key
+/// in `x-parley-router-key` — the other subgraphs, which share it; without a configured key, no one.
+fn internal_events(log: LogState, key: Option<Arc<str>>) -> Router {
+    Router::new()
+        .route("/events", get(log::handler))
+        .with_state(log)
+        .route_layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let key = key.clone();
+                async move {
+                    let presented = request
+                        .headers()
+                        .get(parley_protocol::headers::ROUTER_KEY)
+                        .map(|v| v.as_bytes());
+                    let allowed = matches!((key.as_deref(), presented),
+                        (Some(key), Some(presented)) if crate::ws::same_secret(presented, key.as_bytes()));
+                    if allowed {
+                        next.run(request).await
+                    } else {
+                        StatusCode::FORBIDDEN.into_response()
+                    }
+                }
+            },
+        ))
 }
 
 /// Every request runs in a span carrying the router's `x-request-id`, so whatever it logs (internal errors

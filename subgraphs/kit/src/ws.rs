@@ -411,7 +411,8 @@ pub fn new_router_key() -> String {
 }
 
 /// Equal secrets, compared without an early exit (no timing hint of how much of a guess was right).
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
+/// Compares secrets in time that does not depend on where they differ.
+pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 

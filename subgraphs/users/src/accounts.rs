@@ -53,7 +53,7 @@ pub struct Accounts {
     pub limiter: LoginLimiter,
     /// Base URL of the web app for links in mails.
     pub public_url: String,
-    /// Emails that get the admin role when they register (`PARLEY_ADMIN_EMAILS`).
+    /// Emails that get the admin role once verified (`PARLEY_ADMIN_EMAILS`).
     pub admin_emails: Vec<String>,
 }
 
@@ -66,15 +66,8 @@ impl Accounts {
         self.ensure_free(&email, &nickname).await?;
         let hash = hash_password(input.password).await?;
         let now = Utc::now();
-        let role = if self
-            .admin_emails
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case(&email))
-        {
-            Role::Admin
-        } else {
-            Role::User
-        };
+        // Anyone can register any address: an admin address gets its role only once verified.
+        let role = Role::User;
         let account = user::ActiveModel {
             id: Set(Uuid::now_v7()),
             email: Set(email.clone()),
@@ -329,13 +322,26 @@ impl Accounts {
         if !use_token(&txn, &row.token_hash).await? {
             return Err(UsersError::BadOneTimeToken);
         }
-        user::Entity::update_many()
-            .col_expr(user::Column::EmailVerified, Expr::value(true))
+        let account = self.account(row.user_id).await?;
+        let mut update =
+            user::Entity::update_many().col_expr(user::Column::EmailVerified, Expr::value(true));
+        // A configured admin address becomes an admin now that its owner proved it (the role is in the
+        // next access token).
+        if self.is_admin_email(&account.email) {
+            update = update.col_expr(user::Column::Role, Expr::value(Role::Admin));
+        }
+        update
             .filter(user::Column::Id.eq(row.user_id))
             .exec(&txn)
             .await?;
         txn.commit().await?;
         Ok(true)
+    }
+
+    fn is_admin_email(&self, email: &str) -> bool {
+        self.admin_emails
+            .iter()
+            .any(|admin| admin.eq_ignore_ascii_case(email))
     }
 
     async fn account(&self, id: Uuid) -> Result<user::Model> {

@@ -15,7 +15,7 @@ pub struct UsersSettings {
     /// Public base URL of the web app, used in links inside mails. `PARLEY_PUBLIC_URL`, default
     /// `http://127.0.0.1:4000`.
     pub public_url: String,
-    /// Emails that get the admin role when they register. `PARLEY_ADMIN_EMAILS`, comma-separated; default
+    /// Emails that get the admin role once their owner verifies them. `PARLEY_ADMIN_EMAILS`, comma-separated; default
     /// none.
     pub admin_emails: Vec<String>,
 }

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::platform::Platform;
+use crate::platform::{Platform, ADMIN_EMAIL};
 use crate::poll::eventually;
 
 pub struct Account {
@@ -38,6 +38,51 @@ impl Platform {
             email: format!("{nickname}@example.com"),
         }
     }
+
+    /// Registers the configured admin address ([`ADMIN_EMAIL`], nickname `admin`), verifies it from its
+    /// welcome mail (only then is it an admin) and signs in again for a token carrying the role.
+    pub async fn register_admin(&self) -> Account {
+        let mut admin = self.register("admin").await;
+        let welcome = self
+            .mails()
+            .into_iter()
+            .find(|m| m.contains(ADMIN_EMAIL) && m.contains("Confirm your email"))
+            .expect("the admin's welcome mail");
+        let code = token_after(&welcome, "Confirm your email with this code:");
+        self.ok(
+            "mutation($t: String!) { verifyEmail(token: $t) }",
+            json!({ "t": code }),
+            None,
+        )
+        .await;
+        let data = self
+            .ok(
+                "mutation($e: String!) { login(email: $e, password: \"correct horse 1\") { accessToken refreshToken } }",
+                json!({ "e": ADMIN_EMAIL }),
+                None,
+            )
+            .await;
+        admin.access = data["login"]["accessToken"]
+            .as_str()
+            .expect("token")
+            .to_string();
+        admin.refresh = data["login"]["refreshToken"]
+            .as_str()
+            .expect("refresh")
+            .to_string();
+        admin
+    }
+}
+
+/// The first non-empty line after `marker` in a mail body (quoted-printable soft breaks undone).
+pub fn token_after(mail: &str, marker: &str) -> String {
+    let body = mail.replace("=\r\n", "").replace("=\n", "");
+    let rest = body.split(marker).nth(1).expect("marker in mail");
+    rest.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .expect("token line")
+        .to_string()
 }
 
 /// The direct chat of `a` and `b` (retried until chat has learnt from users' events that `b` exists).

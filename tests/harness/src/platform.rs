@@ -42,7 +42,7 @@ pub struct Platform {
     router: Child,
     jwks: String,
     /// The key the router presents to the subgraphs (each subgraph's `router_key`).
-    router_key: String,
+    pub router_key: String,
     /// The config each subgraph started with (a further instance of one starts with the same).
     configs: Vec<ServiceConfig>,
 }

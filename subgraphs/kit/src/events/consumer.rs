@@ -138,9 +138,17 @@ pub fn spawn_consumers(
     db: DatabaseConnection,
     sources: &[EventSource],
     handler: Arc<dyn EventHandler>,
+    router_key: Option<&str>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
+    // The feeds answer only holders of the shared key.
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(value) = router_key.and_then(|key| reqwest::header::HeaderValue::from_str(key).ok())
+    {
+        headers.insert(parley_protocol::headers::ROUTER_KEY, value);
+    }
     let http = reqwest::Client::builder()
         .timeout(Duration::from_millis(LONG_POLL_MS + 10_000))
+        .default_headers(headers)
         .build()
         .unwrap_or_default();
     sources
