@@ -54,52 +54,7 @@ enum Command {
         processes: bool,
     },
     /// Run the federation router over a supergraph file.
-    Router {
-        /// Apollo-format supergraph SDL.
-        #[arg(
-            long,
-            default_value = "schema/supergraph.graphql",
-            env = "PARLEY_SUPERGRAPH"
-        )]
-        supergraph: PathBuf,
-        #[arg(long, default_value_t = 4000, env = "PARLEY_ROUTER_PORT")]
-        port: u16,
-        #[arg(long, default_value = "127.0.0.1", env = "PARLEY_ROUTER_HOST")]
-        host: String,
-        /// A YAML file in the Hive Router format, merged over Parley's generated config.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Override a subgraph's URL: `name=http://host:port/graphql` (repeatable). Several instances of one
-        /// subgraph: repeat the name, or list URLs separated by commas; the router balances over them.
-        #[arg(long = "subgraph-url", value_name = "NAME=URL")]
-        subgraph_urls: Vec<String>,
-        /// JWKS of the users subgraph; enables JWT verification at the edge.
-        #[arg(long, env = "PARLEY_JWKS_URL")]
-        jwks_url: Option<String>,
-        /// Disable introspection (production).
-        #[arg(long, env = "PARLEY_NO_INTROSPECTION")]
-        no_introspection: bool,
-        /// Allow-list mode: only the documents of this manifest (`{"<id>": "<document>"}`) run.
-        #[arg(long, env = "PARLEY_PERSISTED_DOCUMENTS")]
-        persisted_documents: Option<PathBuf>,
-        /// Redis for rate limits shared by all routers (`RATE_LIMITED`); counted in this process without it.
-        #[arg(long, env = "PARLEY_REDIS_URL")]
-        redis_url: Option<String>,
-        /// Turn per-caller rate limits off (benchmarks that play thousands of clients from one address).
-        #[arg(long, env = "PARLEY_NO_RATE_LIMITS")]
-        no_rate_limits: bool,
-        /// The secret shared with the subgraphs' `PARLEY_ROUTER_KEY`: subscriptions then share one connection
-        /// per subgraph, each naming its caller. Without it every caller gets connections of their own.
-        #[arg(long, env = "PARLEY_ROUTER_KEY", hide_env_values = true)]
-        router_key: Option<String>,
-        /// Proxies whose `x-forwarded-for` names the client (CIDRs or addresses, comma-separated); anyone
-        /// else's is replaced by their own address.
-        #[arg(long, env = "PARLEY_TRUSTED_PROXIES", value_delimiter = ',')]
-        trusted_proxies: Vec<String>,
-        /// Where the generated engine config is written.
-        #[arg(long, default_value = "data/router", env = "PARLEY_ROUTER_WORK_DIR")]
-        work_dir: PathBuf,
-    },
+    Router(Box<RouterArgs>),
     /// Run one subgraph.
     Subgraph {
         /// The subgraph's name (`parley compose` lists them in schema/).
@@ -133,6 +88,55 @@ enum Command {
     },
 }
 
+/// `parley router`'s arguments (boxed in [`Command`]: they outweigh every other command's).
+#[derive(clap::Args)]
+struct RouterArgs {
+    /// Apollo-format supergraph SDL.
+    #[arg(
+        long,
+        default_value = "schema/supergraph.graphql",
+        env = "PARLEY_SUPERGRAPH"
+    )]
+    supergraph: PathBuf,
+    #[arg(long, default_value_t = 4000, env = "PARLEY_ROUTER_PORT")]
+    port: u16,
+    #[arg(long, default_value = "127.0.0.1", env = "PARLEY_ROUTER_HOST")]
+    host: String,
+    /// A YAML file in the Hive Router format, merged over Parley's generated config.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override a subgraph's URL: `name=http://host:port/graphql` (repeatable). Several instances of one
+    /// subgraph: repeat the name, or list URLs separated by commas; the router balances over them.
+    #[arg(long = "subgraph-url", value_name = "NAME=URL")]
+    subgraph_urls: Vec<String>,
+    /// JWKS of the users subgraph; enables JWT verification at the edge.
+    #[arg(long, env = "PARLEY_JWKS_URL")]
+    jwks_url: Option<String>,
+    /// Disable introspection (production).
+    #[arg(long, env = "PARLEY_NO_INTROSPECTION")]
+    no_introspection: bool,
+    /// Allow-list mode: only the documents of this manifest (`{"<id>": "<document>"}`) run.
+    #[arg(long, env = "PARLEY_PERSISTED_DOCUMENTS")]
+    persisted_documents: Option<PathBuf>,
+    /// Redis for rate limits shared by all routers (`RATE_LIMITED`); counted in this process without it.
+    #[arg(long, env = "PARLEY_REDIS_URL")]
+    redis_url: Option<String>,
+    /// Turn per-caller rate limits off (benchmarks that play thousands of clients from one address).
+    #[arg(long, env = "PARLEY_NO_RATE_LIMITS")]
+    no_rate_limits: bool,
+    /// The secret shared with the subgraphs' `PARLEY_ROUTER_KEY`: subscriptions then share one connection
+    /// per subgraph, each naming its caller. Without it every caller gets connections of their own.
+    #[arg(long, env = "PARLEY_ROUTER_KEY", hide_env_values = true)]
+    router_key: Option<String>,
+    /// Proxies whose `x-forwarded-for` names the client (CIDRs or addresses, comma-separated); anyone
+    /// else's is replaced by their own address.
+    #[arg(long, env = "PARLEY_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<String>,
+    /// Where the generated engine config is written.
+    #[arg(long, default_value = "data/router", env = "PARLEY_ROUTER_WORK_DIR")]
+    work_dir: PathBuf,
+}
+
 /// Errors end the process with one line (`parley: …`, causes joined), never a backtrace: these are
 /// operators' messages (a port in use, a store that cannot open), not bugs.
 fn main() -> std::process::ExitCode {
@@ -147,7 +151,7 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     // The router engine installs its own tracing subscriber (configured by its `log` section).
-    if !matches!(cli.command, Command::Router { .. }) {
+    if !matches!(cli.command, Command::Router(_)) {
         init_logging();
     }
     match cli.command {
@@ -164,21 +168,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             tokio_main(up::run(data_dir, port, production, layout))
         }
-        Command::Router {
-            supergraph,
-            port,
-            host,
-            config,
-            subgraph_urls,
-            jwks_url,
-            no_introspection,
-            persisted_documents,
-            redis_url,
-            no_rate_limits,
-            router_key,
-            trusted_proxies,
-            work_dir,
-        } => {
+        Command::Router(args) => {
+            let RouterArgs {
+                supergraph,
+                port,
+                host,
+                config,
+                subgraph_urls,
+                jwks_url,
+                no_introspection,
+                persisted_documents,
+                redis_url,
+                no_rate_limits,
+                router_key,
+                trusted_proxies,
+                work_dir,
+            } = *args;
             let options = parley_router::RouterOptions {
                 supergraph,
                 host,
