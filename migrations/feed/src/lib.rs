@@ -10,7 +10,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateFeed)]
+        vec![Box::new(CreateFeed), Box::new(PrivateAccounts)]
     }
 }
 
@@ -206,5 +206,26 @@ impl MigrationTrait for CreateFeed {
             m.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         Ok(())
+    }
+}
+
+/// Private accounts, projected from social's events: a private author's posts leave the timelines of readers
+/// who do not follow them (topic subscribers) at once ([`parley_kit::audience`]).
+struct PrivateAccounts;
+
+impl MigrationName for PrivateAccounts {
+    fn name(&self) -> &str {
+        "m0002_private_accounts"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for PrivateAccounts {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        parley_kit::audience::create_private_accounts(m).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        parley_kit::audience::drop_private_accounts(m).await
     }
 }

@@ -13,7 +13,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreatePosts)]
+        vec![Box::new(CreatePosts), Box::new(Audience)]
     }
 }
 
@@ -341,5 +341,29 @@ impl MigrationTrait for CreatePosts {
             m.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         Ok(())
+    }
+}
+
+/// What the visibility rule reads besides blocks ([`parley_kit::audience`]): approved follows and private
+/// accounts, projected from social's events. An existing store learns them from the events after this
+/// migration (an account private before it is hidden once it sets its privacy again).
+struct Audience;
+
+impl MigrationName for Audience {
+    fn name(&self) -> &str {
+        "m0002_audience"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Audience {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        parley_kit::audience::create_follows(m).await?;
+        parley_kit::audience::create_private_accounts(m).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        parley_kit::audience::drop_private_accounts(m).await?;
+        parley_kit::audience::drop_follows(m).await
     }
 }

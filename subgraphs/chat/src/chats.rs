@@ -33,6 +33,15 @@ pub fn check_initial_count(named: usize) -> Result<()> {
     Ok(())
 }
 
+/// Refuses to bring two users together (a direct chat, a group one adds the other to) when either blocked
+/// the other. A group that already holds both keeps working for everyone.
+async fn ensure_not_blocked(db: &DatabaseConnection, me: Uuid, other: Uuid) -> Result<()> {
+    if parley_kit::blocks::either_blocked(db, me, other).await? {
+        return Err(ChatError::Forbidden("one of you blocked the other"));
+    }
+    Ok(())
+}
+
 /// The ids of the chats `user` is a member of.
 pub async fn chat_ids_of<C: ConnectionTrait>(db: &C, user: Uuid) -> Result<Vec<Uuid>> {
     Ok(member::Entity::find()
@@ -126,9 +135,7 @@ impl ChatService {
         }
         ensure_known(&self.db, other).await?;
         ensure_caller_known(&self.db, me).await?;
-        if parley_kit::blocks::either_blocked(&self.db, me, other).await? {
-            return Err(ChatError::Forbidden("one of you blocked the other"));
-        }
+        ensure_not_blocked(&self.db, me, other).await?;
         let key = direct_key(me, other);
         if let Some(found) = self.direct_by_key(&key).await? {
             return Ok(found);
@@ -204,6 +211,8 @@ impl ChatService {
         others.dedup();
         for user in &others {
             ensure_known(&self.db, *user).await?;
+            // No one puts a user who blocked them (or whom they blocked) in a group.
+            ensure_not_blocked(&self.db, me, *user).await?;
         }
         ensure_caller_known(&self.db, me).await?;
         let now = Utc::now();
@@ -243,6 +252,7 @@ impl ChatService {
     /// An admin adds `user` to a group; a SYSTEM message records it.
     pub async fn add_member(&self, me: Uuid, chat_id: Uuid, user: Uuid) -> Result<chat::Model> {
         ensure_known(&self.db, user).await?;
+        ensure_not_blocked(&self.db, me, user).await?;
         let txn = begin_write(&self.db).await?;
         let (chat, mine) = member_of(&txn, chat_id, me).await?;
         ensure_group_admin(&chat, &mine)?;

@@ -9,13 +9,13 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use parley_kit::blocks;
 use parley_kit::events::contracts::{
     BlockChanged, FollowChanged, PostChanged, TopicSubscriptionChanged, VoteCast,
 };
 use parley_kit::events::Handler;
 use parley_kit::rank;
 use parley_kit::store::set_by_key;
+use parley_kit::{audience, blocks};
 use sea_orm::sea_query::{Condition, Expr, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, ExprTrait,
@@ -37,7 +37,7 @@ parley_kit::consumed! {
     /// Everything the fan-out rule depends on.
     pub enum FeedEvent {
         PostCreated, PostDeleted, VoteSubmitted, VoteUpdated, FollowAccepted, FollowRemoved,
-        TopicSubscribed, TopicUnsubscribed, UserBlocked, UserUnblocked,
+        TopicSubscribed, TopicUnsubscribed, UserBlocked, UserUnblocked, AccountPrivacyChanged,
     }
 }
 
@@ -74,6 +74,8 @@ impl Handler for Fanout {
                 blocked(txn, b.0).await
             }
             FeedEvent::UserUnblocked(b) => blocks::unblock(txn, &b).await,
+            // Read at query time: a private author's posts stay in timelines but show only to followers.
+            FeedEvent::AccountPrivacyChanged(p) => audience::privacy_changed(txn, &p).await,
         }
     }
 }

@@ -4,6 +4,7 @@ use async_graphql::connection::Connection;
 use async_graphql::{
     Context, EmptyMutation, EmptySubscription, Enum, Object, Schema, SimpleObject, ID,
 };
+use parley_kit::audience::{authors_visible_to, Viewer};
 use parley_kit::auth::require_identity;
 use parley_kit::ids::to_id;
 use parley_kit::pagination::{self, connection, keyset_desc, Page, RankType};
@@ -65,7 +66,14 @@ impl Query {
             PostSort::Top => Some((timeline::Column::Score, RankType::Int)),
             PostSort::Controversial => Some((timeline::Column::ControversyRank, RankType::Float)),
         };
-        let select = timeline::Entity::find().filter(timeline::Column::UserId.eq(me.user_id));
+        // The timeline holds what was fanned out; whose posts the reader may see is decided now (an author
+        // who went private since shows only to followers).
+        let select = timeline::Entity::find()
+            .filter(timeline::Column::UserId.eq(me.user_id))
+            .filter(authors_visible_to(
+                &Viewer::of(Some(me)),
+                timeline::Column::AuthorId,
+            ));
         let rows = keyset_desc(select, rank, timeline::Column::PostId, page.after.as_ref())?
             .limit(page.limit())
             .all(ctx.data::<DatabaseConnection>()?)

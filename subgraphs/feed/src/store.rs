@@ -23,23 +23,8 @@ pub mod feed_post {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-pub mod follow {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-    #[sea_orm(table_name = "follows")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub follower_id: Uuid,
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub followee_id: Uuid,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
+/// Approved follows: the kit's table of the visibility rule, which the fan-out reads too.
+pub use parley_kit::audience::follow;
 
 pub mod topic_sub {
     use sea_orm::entity::prelude::*;

@@ -23,6 +23,7 @@
 //!   router's connection.
 //! - `testing` (feature `testing`): helpers for tests.
 
+pub mod audience;
 pub mod auth;
 pub mod blocks;
 pub mod config;

@@ -21,6 +21,8 @@ use crate::posts::live_post;
 use crate::service::{ensure_not_blocked, Content};
 use crate::store::{comment, post};
 use crate::validate;
+use crate::visibility::{visible_comment, visible_post};
+use parley_kit::audience::{authors_visible_to, Viewer};
 
 /// How one level of a comment tree is ordered.
 #[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -43,11 +45,15 @@ impl Content {
         body: &str,
     ) -> Result<comment::Model> {
         let body = validate::comment(body)?;
+        let viewer = Viewer::of(Some(me));
         let post = live_post(&self.db, post_id).await?;
         ensure_not_blocked(&self.db, me.user_id, post.author_id).await?;
+        // A post the caller cannot see (a private author they do not follow) is not there for them.
+        visible_post(&self.db, &viewer, post_id).await?;
         let parent = match parent_id {
             Some(id) => {
                 let parent = live_comment(&self.db, id).await?;
+                visible_comment(&self.db, &viewer, id).await?;
                 if parent.post_id != post_id {
                     return Err(invalid("parentId: that comment is on another post"));
                 }
@@ -206,12 +212,15 @@ pub async fn live_comment<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<commen
 /// One level of a thread: the post's top-level comments (`parent = None`) or a comment's replies.
 pub async fn level<C: ConnectionTrait>(
     db: &C,
+    viewer: &Viewer,
     post_id: Uuid,
     parent: Option<Uuid>,
     sort: CommentSort,
     page: &Page,
 ) -> Result<Vec<comment::Model>> {
-    let mut select = comment::Entity::find().filter(comment::Column::PostId.eq(post_id));
+    let mut select = comment::Entity::find()
+        .filter(comment::Column::PostId.eq(post_id))
+        .filter(authors_visible_to(viewer, comment::Column::AuthorId));
     select = match parent {
         Some(p) => select.filter(comment::Column::ParentId.eq(p)),
         None => select.filter(comment::Column::ParentId.is_null()),
@@ -238,6 +247,7 @@ pub fn sort_key(c: &comment::Model, sort: CommentSort) -> Vec<String> {
 /// Every comment below `c`, in thread order (depth first), paginated by path: one range scan.
 pub async fn descendants<C: ConnectionTrait>(
     db: &C,
+    viewer: &Viewer,
     c: &comment::Model,
     page: &Page,
 ) -> Result<Vec<comment::Model>> {
@@ -246,7 +256,8 @@ pub async fn descendants<C: ConnectionTrait>(
     let upper = format!("{}0", c.path);
     let mut select = comment::Entity::find()
         .filter(comment::Column::Path.gte(lower))
-        .filter(comment::Column::Path.lt(upper));
+        .filter(comment::Column::Path.lt(upper))
+        .filter(authors_visible_to(viewer, comment::Column::AuthorId));
     if let Some(after) = page.after.as_ref().and_then(|a| a.first()) {
         select = select.filter(comment::Column::Path.gt(after.clone()));
     }

@@ -6,8 +6,8 @@
 //! Layout (read top-down):
 //! - [`Posts`]: the subgraph as a value; its `build` starts rank decay and makes the schema.
 //! - `schema/`: queries, mutations, subscriptions (`mod.rs`), GraphQL types (`types`), batched `loaders`.
-//! - `service` (the `Content` handle and block checks), then one file per concern of the write side:
-//!   `topics`, `posts`, `comments`, `votes`.
+//! - `service` (the `Content` handle and block checks), `visibility` (who sees which post and comment), then
+//!   one file per concern of the write side: `topics`, `posts`, `comments`, `votes`.
 //! - `decay` (periodic hot-rank refresh), `validate`, `store` (entities), `error` ([`PostsError`]).
 
 mod comments;
@@ -19,6 +19,7 @@ mod service;
 mod store;
 mod topics;
 mod validate;
+mod visibility;
 mod votes;
 
 use std::sync::Arc;
@@ -37,8 +38,8 @@ impl Domain for Posts {
     const NAME: &'static str = "posts";
     const PORT: u16 = 4003;
     type Migrator = Migrator;
-    /// Posts learns only blocks from social.
-    type Handler = parley_kit::blocks::Projection;
+    /// Posts learns from social who may see whose content (blocks, follows, privacy).
+    type Handler = parley_kit::audience::Projection;
     type Settings = parley_kit::config::NoSettings;
     type Query = schema::Query;
     type Mutation = schema::Mutation;
@@ -62,7 +63,7 @@ impl Domain for Posts {
         Ok(Parts {
             schema: schema::build(runtime.db.clone(), content, live),
             routes: axum::Router::new(),
-            handler: parley_kit::blocks::Projection,
+            handler: parley_kit::audience::Projection,
         })
     }
 }

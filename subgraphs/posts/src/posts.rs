@@ -2,6 +2,7 @@
 //! keyset-paginated lists.
 
 use chrono::{Duration, Utc};
+use parley_kit::audience::{authors_visible_to, Viewer};
 use parley_kit::events::append;
 use parley_kit::events::contracts::{PostChanged, PostCreated, PostDeleted, PostUpdated};
 use parley_kit::pagination::{self, keyset_desc, Page, RankType};
@@ -233,22 +234,28 @@ pub async fn live_post<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<post::Mod
 /// One page of posts in `sort` order, keyset-paginated on (rank column, id).
 pub async fn list<C: ConnectionTrait>(
     db: &C,
+    viewer: &Viewer,
     filter: &PostFilter,
     sort: PostSort,
     period: TopPeriod,
     page: &Page,
 ) -> Result<Vec<post::Model>> {
-    Ok(list_query(filter, sort, period, page)?.all(db).await?)
+    Ok(list_query(viewer, filter, sort, period, page)?
+        .all(db)
+        .await?)
 }
 
-/// The query behind [`list`]: a keyset walk of the sort's index.
+/// The query behind [`list`]: a keyset walk of the sort's index, keeping the posts `viewer` may see.
 fn list_query(
+    viewer: &Viewer,
     filter: &PostFilter,
     sort: PostSort,
     period: TopPeriod,
     page: &Page,
 ) -> Result<Select<post::Entity>> {
-    let mut select = post::Entity::find().filter(post::Column::DeletedAt.is_null());
+    let mut select = post::Entity::find()
+        .filter(post::Column::DeletedAt.is_null())
+        .filter(authors_visible_to(viewer, post::Column::AuthorId));
     if let Some(topic_id) = filter.topic_id {
         select = select.filter(post::Column::TopicId.eq(topic_id));
     }
@@ -316,7 +323,7 @@ mod tests {
             .await
             .expect("store");
         let page = Page { first: 25, after };
-        let sql = list_query(&filter, sort, TopPeriod::All, &page)
+        let sql = list_query(&Viewer::ANONYMOUS, &filter, sort, TopPeriod::All, &page)
             .expect("query")
             .build(db.get_database_backend())
             .to_string();

@@ -17,6 +17,8 @@ use uuid::Uuid;
 use crate::error::{PostsError, Result};
 use crate::service::{ensure_not_blocked, Content};
 use crate::store::{comment, post, vote};
+use crate::visibility::{visible_comment, visible_post};
+use parley_kit::audience::Viewer;
 
 /// The target's totals after a vote.
 pub struct Totals {
@@ -33,6 +35,13 @@ impl Content {
         let txn = begin_write(&self.db).await?;
         let target = lock_target(&txn, target_id).await?;
         ensure_not_blocked(&txn, me.user_id, target.author_id).await?;
+        // What the caller cannot see (a private author's post, a comment on it) is not there for them.
+        let viewer = Viewer::of(Some(me));
+        if target.kind == vote::TargetKind::Post {
+            visible_post(&txn, &viewer, target_id).await?;
+        } else {
+            visible_comment(&txn, &viewer, target_id).await?;
+        }
         let existing = vote::Entity::find_by_id((me.user_id, target_id))
             .one(&txn)
             .await?;

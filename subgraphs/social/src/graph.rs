@@ -4,8 +4,8 @@
 
 use chrono::Utc;
 use parley_kit::events::contracts::{
-    BlockChanged, FollowAccepted, FollowChanged, FollowDeclined, FollowRemoved, FollowRequested,
-    UserBlocked, UserUnblocked,
+    AccountPrivacyChanged, BlockChanged, FollowAccepted, FollowChanged, FollowDeclined,
+    FollowRemoved, FollowRequested, UserBlocked, UserUnblocked,
 };
 use parley_kit::events::{append, Events};
 use parley_kit::store::begin_write;
@@ -215,20 +215,33 @@ impl Graph {
 
     /// Makes my account private (follows need my approval) or public. Pending requests stay pending.
     /// The verified token proves the account exists, so this also works before `UserRegistered` arrived.
+    /// Makes the account private or public; every domain showing its content learns it from
+    /// `AccountPrivacyChanged`, published with the change.
     pub async fn set_private(&self, me: &Identity, private: bool) -> Result<bool> {
         let row = account::ActiveModel {
             user_id: Set(me.user_id),
             is_private: Set(private),
             registered_at: Set(Utc::now()),
         };
+        let txn = begin_write(&self.db).await?;
         account::Entity::insert(row)
             .on_conflict(
                 OnConflict::column(account::Column::UserId)
                     .update_column(account::Column::IsPrivate)
                     .to_owned(),
             )
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
+        append(
+            &txn,
+            me.user_id,
+            &AccountPrivacyChanged {
+                user_id: me.user_id,
+                private,
+            },
+        )
+        .await?;
+        self.commit(txn).await?;
         Ok(private)
     }
 

@@ -12,7 +12,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::error::Result;
+use crate::graph::{blocked_either_way, find_follow};
 use crate::store::{account, block, follow};
+use parley_kit::audience::Viewer;
 
 /// Which list of a user's relations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -144,6 +146,28 @@ pub async fn blocked_by(
         .all(db)
         .await?;
     Ok(rows.into_iter().map(|b| b.blocked_id).collect())
+}
+
+/// Whether `viewer` may see `owner`'s lists (DESIGN §4): the owner, and unless one blocked the other, staff,
+/// anyone for a public account, approved followers for a private one.
+pub async fn lists_visible(db: &DatabaseConnection, viewer: &Viewer, owner: Uuid) -> Result<bool> {
+    if viewer.id == Some(owner) {
+        return Ok(true);
+    }
+    if let Some(me) = viewer.id {
+        if blocked_either_way(db, me, owner).await? {
+            return Ok(false);
+        }
+    }
+    if viewer.staff || private(db, &[owner]).await?.is_empty() {
+        return Ok(true);
+    }
+    let Some(me) = viewer.id else {
+        return Ok(false);
+    };
+    Ok(find_follow(db, me, owner)
+        .await?
+        .is_some_and(|f| f.status == follow::Status::Accepted))
 }
 
 /// Of `users`, those with private accounts.

@@ -146,6 +146,14 @@ pub struct FollowChanged {
     pub followee_id: Uuid,
 }
 
+/// An account went private (`private`) or public again: its content and lists are then for itself, its
+/// approved followers and staff only, or for everyone.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct AccountPrivacyChanged {
+    pub user_id: Uuid,
+    pub private: bool,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct BlockChanged {
     pub blocker_id: Uuid,
@@ -339,6 +347,7 @@ kinds! {
     FollowRemoved = "SubscriptionRemoved" from "social";
     UserBlocked = "UserBlocked" from "social";
     UserUnblocked = "UserUnblocked" from "social";
+    AccountPrivacyChanged = "AccountPrivacyChanged" from "social";
     PostCreated = "PostCreated" from "posts";
     PostUpdated = "PostUpdated" from "posts";
     PostDeleted = "PostDeleted" from "posts";

@@ -18,12 +18,14 @@ use parley_kit::{ApiResult, ErrorCode, ResultExt};
 use sea_orm::{ActiveEnum, DatabaseConnection};
 
 use crate::comments::live_comment;
-use crate::posts::{live_post, NewPost, PostChanges, PostFilter, PostSort, TopPeriod};
+use crate::posts::{NewPost, PostChanges, PostFilter, PostSort, TopPeriod};
 use crate::service::Content;
-use crate::store::post;
+use crate::store::{comment, post};
 use crate::topics::{self, NewTopic};
 use crate::validate;
+use crate::visibility::{comment_visible, post_visible, visible_post};
 use loaders::{CommentKey, PostsLoader, TopicKey};
+use parley_kit::audience::Viewer;
 use parley_kit::live::Live;
 pub use types::{Comment, Post, Topic, User, VoteResult};
 
@@ -52,19 +54,49 @@ fn loader<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a DataLoader<PostsLoader>> {
     ctx.data::<DataLoader<PostsLoader>>()
 }
 
+/// Who is asking (for the visibility rule).
+pub(crate) fn viewer(ctx: &Context<'_>) -> Viewer {
+    Viewer::of(parley_kit::auth::identity(ctx))
+}
+
+/// `post` if the caller sees it.
+async fn shown_post(ctx: &Context<'_>, post: Option<post::Model>) -> ApiResult<Option<Post>> {
+    let Some(post) = post else { return Ok(None) };
+    let db = ctx.data::<DatabaseConnection>()?;
+    Ok(post_visible(db, &viewer(ctx), &post)
+        .await
+        .gql()?
+        .then_some(Post(post)))
+}
+
+/// `comment` if the caller sees it (its post included).
+async fn shown_comment(
+    ctx: &Context<'_>,
+    comment: Option<comment::Model>,
+) -> ApiResult<Option<Comment>> {
+    let Some(comment) = comment else {
+        return Ok(None);
+    };
+    let db = ctx.data::<DatabaseConnection>()?;
+    Ok(comment_visible(db, &viewer(ctx), &comment)
+        .await
+        .gql()?
+        .then_some(Comment(comment)))
+}
+
 pub struct Query;
 
 #[Object]
 impl Query {
-    /// A post by id; `NOT_FOUND` if there is none or it was deleted.
+    /// A post by id; `NOT_FOUND` if there is none, it was deleted, or the caller may not see it.
     async fn post(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Post>> {
         let id = parse_id(&id)?;
         let found = loader(ctx)?
             .load_one(id)
             .await
             .map_err(|e| to_graphql_arc(&e))?;
-        match found.filter(|p| p.deleted_at.is_none()) {
-            Some(p) => Ok(Some(Post(p))),
+        match shown_post(ctx, found).await? {
+            Some(p) => Ok(Some(p)),
             None => Err(coded(ErrorCode::NotFound, "post not found")),
         }
     }
@@ -98,14 +130,15 @@ impl Query {
         types::post_page(ctx, filter, sort, period, first, after).await
     }
 
+    /// A comment by id; `NOT_FOUND` if there is none or the caller may not see it (or its post).
     async fn comment(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Comment>> {
         let id = parse_id(&id)?;
-        match loader(ctx)?
+        let found = loader(ctx)?
             .load_one(CommentKey(id))
             .await
-            .map_err(|e| to_graphql_arc(&e))?
-        {
-            Some(c) => Ok(Some(Comment(c))),
+            .map_err(|e| to_graphql_arc(&e))?;
+        match shown_comment(ctx, found).await? {
+            Some(c) => Ok(Some(c)),
             None => Err(coded(ErrorCode::NotFound, "comment not found")),
         }
     }
@@ -144,9 +177,7 @@ impl Query {
             .load_one(id)
             .await
             .map_err(|e| to_graphql_arc(&e))?;
-        Ok(found
-            .filter(|p: &post::Model| p.deleted_at.is_none())
-            .map(Post))
+        shown_post(ctx, found).await
     }
 
     #[graphql(entity)]
@@ -154,11 +185,11 @@ impl Query {
         let Ok(id) = parse_id(&id) else {
             return Ok(None);
         };
-        Ok(loader(ctx)?
+        let found = loader(ctx)?
             .load_one(CommentKey(id))
             .await
-            .map_err(|e| to_graphql_arc(&e))?
-            .map(Comment))
+            .map_err(|e| to_graphql_arc(&e))?;
+        shown_comment(ctx, found).await
     }
 
     #[graphql(entity)]
@@ -345,8 +376,11 @@ impl Subscription {
     ) -> async_graphql::Result<impl Stream<Item = Comment>> {
         let post_id = parse_id(&post_id)?;
         let db = ctx.data::<DatabaseConnection>()?.clone();
-        live_post(&db, post_id).await.gql()?;
+        let viewer = viewer(ctx);
+        visible_post(&db, &viewer, post_id).await.gql()?;
         let live = ctx.data::<Arc<Live>>()?;
+        // Each comment is checked as it comes: its author's privacy and blocks, and the post's (an author
+        // going private, or deleting the post, ends what others see at once).
         Ok(live.stream(
             &post_id.to_string(),
             move |e| e.is::<CommentCreated>(),
@@ -354,10 +388,11 @@ impl Subscription {
                 let db = db.clone();
                 async move {
                     let changed = e.decode::<CommentCreated>().ok()??;
-                    live_comment(&db, changed.comment_id)
+                    let comment = live_comment(&db, changed.comment_id).await.ok()?;
+                    comment_visible(&db, &viewer, &comment)
                         .await
-                        .ok()
-                        .map(Comment)
+                        .ok()?
+                        .then_some(Comment(comment))
                 }
             },
         ))
@@ -371,7 +406,8 @@ impl Subscription {
     ) -> async_graphql::Result<impl Stream<Item = Post>> {
         let post_id = parse_id(&post_id)?;
         let db = ctx.data::<DatabaseConnection>()?.clone();
-        live_post(&db, post_id).await.gql()?;
+        let viewer = viewer(ctx);
+        visible_post(&db, &viewer, post_id).await.gql()?;
         let live = ctx.data::<Arc<Live>>()?;
         Ok(live.stream(
             &post_id.to_string(),
@@ -383,7 +419,7 @@ impl Subscription {
             },
             move |_| {
                 let db = db.clone();
-                async move { live_post(&db, post_id).await.ok().map(Post) }
+                async move { visible_post(&db, &viewer, post_id).await.ok().map(Post) }
             },
         ))
     }

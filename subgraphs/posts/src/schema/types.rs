@@ -51,7 +51,9 @@ pub async fn post_page(
 ) -> ApiResult<Connection<String, Post>> {
     let page = Page::new(first, after)?;
     let sort = sort.unwrap_or_default();
-    let rows = posts::list(db(ctx)?, &filter, sort, period.unwrap_or_default(), &page)
+    let viewer = super::viewer(ctx);
+    let period = period.unwrap_or_default();
+    let rows = posts::list(db(ctx)?, &viewer, &filter, sort, period, &page)
         .await
         .gql()?;
     Ok(connection(&page, rows, |p| posts::sort_key(p, sort), Post))
@@ -67,7 +69,8 @@ async fn comment_page(
 ) -> ApiResult<Connection<String, Comment>> {
     let page = Page::new(first, after)?;
     let sort = sort.unwrap_or_default();
-    let rows = comments::level(db(ctx)?, post_id, parent, sort, &page)
+    let viewer = super::viewer(ctx);
+    let rows = comments::level(db(ctx)?, &viewer, post_id, parent, sort, &page)
         .await
         .gql()?;
     Ok(connection(
@@ -202,25 +205,26 @@ impl Comment {
             id: self.0.author_id,
         }
     }
+    /// `NOT_FOUND` when the caller may not see the post (deleted, or its author's privacy or blocks).
     async fn post(&self, ctx: &Context<'_>) -> ApiResult<Post> {
-        loader(ctx)?
+        let found = loader(ctx)?
             .load_one(self.0.post_id)
             .await
-            .map_err(|e| to_graphql_arc(&e))?
-            .map(Post)
-            .ok_or_else(|| {
-                parley_kit::error::coded(parley_kit::ErrorCode::NotFound, "post not found")
-            })
+            .map_err(|e| to_graphql_arc(&e))?;
+        super::shown_post(ctx, found).await?.ok_or_else(|| {
+            parley_kit::error::coded(parley_kit::ErrorCode::NotFound, "post not found")
+        })
     }
+    /// `null` for a top-level comment, or one whose parent the caller may not see.
     async fn parent(&self, ctx: &Context<'_>) -> ApiResult<Option<Comment>> {
         let Some(id) = self.0.parent_id else {
             return Ok(None);
         };
-        Ok(loader(ctx)?
+        let found = loader(ctx)?
             .load_one(CommentKey(id))
             .await
-            .map_err(|e| to_graphql_arc(&e))?
-            .map(Comment))
+            .map_err(|e| to_graphql_arc(&e))?;
+        super::shown_comment(ctx, found).await
     }
     async fn replies(
         &self,
@@ -242,7 +246,8 @@ impl Comment {
         after: Option<String>,
     ) -> ApiResult<Connection<String, Comment>> {
         let page = Page::new(first, after)?;
-        let rows = comments::descendants(db(ctx)?, &self.0, &page)
+        let viewer = super::viewer(ctx);
+        let rows = comments::descendants(db(ctx)?, &viewer, &self.0, &page)
             .await
             .gql()?;
         Ok(connection(&page, rows, |c| vec![c.path.clone()], Comment))

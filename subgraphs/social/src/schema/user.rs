@@ -3,6 +3,7 @@
 use async_graphql::connection::Connection;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, ID};
+use parley_kit::audience::Viewer;
 use parley_kit::auth::identity;
 use parley_kit::error::{coded, to_graphql_arc};
 use parley_kit::ids::to_id;
@@ -29,7 +30,13 @@ impl User {
     ) -> ApiResult<Connection<String, User>> {
         let page = Page::new(first, after)?;
         let db = ctx.data::<DatabaseConnection>()?;
-        let rows = lists::list(db, self.id, kind, &page).await.gql()?;
+        // A private account's lists are for itself, its followers and staff; across a block, for no one.
+        let viewer = Viewer::of(identity(ctx));
+        let rows = if lists::lists_visible(db, &viewer, self.id).await.gql()? {
+            lists::list(db, self.id, kind, &page).await.gql()?
+        } else {
+            Vec::new()
+        };
         Ok(connection(
             &page,
             rows,
@@ -73,7 +80,8 @@ impl User {
         to_id(self.id)
     }
 
-    /// Accounts following this user, newest first.
+    /// Accounts following this user, newest first (empty for those who may not see a private account's
+    /// lists).
     async fn followers(
         &self,
         ctx: &Context<'_>,
