@@ -10,6 +10,7 @@ use std::collections::HashSet;
 
 use parley_kit::events::contracts::{ChatMemberRemoved, ChatMessage, MessageSent};
 use parley_kit::events::{Consumed, EventEnvelope};
+use parley_kit::live::{Delivery, SharedEvent};
 use uuid::Uuid;
 
 use crate::receipts::Marker;
@@ -73,6 +74,30 @@ pub fn user_topics(e: &EventEnvelope) -> Vec<String> {
     }
 }
 
+/// One step of `me`'s `messageAdded` stream.
+#[derive(Debug)]
+pub enum Step {
+    Show(SharedEvent),
+    Skip,
+    /// They left or were removed: the stream ends.
+    End,
+}
+
+/// What `delivery` means for `me`'s stream: their removal ends it; so does a gap (skipped events) after which
+/// `still_member` (the store) says they are no longer in the chat — a removal is never missed.
+pub async fn member_step<F, Fut>(me: Uuid, delivery: Delivery, still_member: F) -> Step
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    match delivery {
+        Delivery::Event(e) if ends_stream_of(me, &e) => Step::End,
+        Delivery::Event(e) => Step::Show(e),
+        Delivery::Gap if still_member().await => Step::Skip,
+        Delivery::Gap => Step::End,
+    }
+}
+
 /// Whether `e` ends `me`'s `messageAdded` stream of its chat: they left or were removed.
 pub fn ends_stream_of(me: Uuid, e: &EventEnvelope) -> bool {
     e.decode::<ChatMemberRemoved>()
@@ -95,6 +120,11 @@ impl Follower {
     /// `me`, a member of `mine` now.
     pub fn new(me: Uuid, mine: HashSet<Uuid>) -> Self {
         Self { me, mine }
+    }
+
+    /// Starts over from what the store says `me` is a member of (after skipped events).
+    pub fn reset(&mut self, mine: HashSet<Uuid>) {
+        self.mine = mine;
     }
 
     /// Whether `me` is (as far as the events went) a member of `chat`.
@@ -287,5 +317,29 @@ mod tests {
         assert!(added_message(&sent(chat, me)).is_some());
         assert!(added_message(&removed).is_none());
         assert_eq!(user_topics(&removed), vec![user_topic(other)]);
+    }
+
+    #[tokio::test]
+    async fn a_removal_ends_the_stream_even_when_its_event_was_skipped() {
+        let (chat, me) = (Uuid::now_v7(), Uuid::now_v7());
+        let event = |e: EventEnvelope| Delivery::Event(std::sync::Arc::new(e));
+        let removed = envelope(chat, ChatMemberRemoved(membership(chat, me)));
+        assert!(matches!(
+            member_step(me, event(removed), || async { true }).await,
+            Step::End
+        ));
+        assert!(matches!(
+            member_step(me, event(sent(chat, Uuid::now_v7())), || async { true }).await,
+            Step::Show(_)
+        ));
+        // Events were skipped: the store decides.
+        assert!(matches!(
+            member_step(me, Delivery::Gap, || async { true }).await,
+            Step::Skip
+        ));
+        assert!(matches!(
+            member_step(me, Delivery::Gap, || async { false }).await,
+            Step::End
+        ));
     }
 }

@@ -6,6 +6,10 @@
 //! Most subscriptions follow one aggregate (a post's comments, a chat's messages): [`Live::keyed`] streams
 //! only that aggregate's events. One dispatcher task reads the bus and hands each event to the subscribers of
 //! its aggregate, so an event costs its own subscribers, not every open subscription.
+//!
+//! A subscriber that falls behind (or a dispatcher that does) skips events. Where a skipped event matters —
+//! a member's removal must end their stream — [`Live::keyed_or_gap`] says so with [`Delivery::Gap`], and the
+//! stream re-reads what it depends on from the store.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -23,7 +27,16 @@ const TOPIC_BUFFER: usize = 256;
 /// An event as its subscribers share it: one copy however many follow its aggregate.
 pub type SharedEvent = Arc<EventEnvelope>;
 
-type Topics = Arc<Mutex<HashMap<String, broadcast::Sender<SharedEvent>>>>;
+/// What a topic's subscriber receives.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    Event(SharedEvent),
+    /// Events were skipped (the subscriber or the dispatcher fell behind): what was learnt from events may
+    /// be stale.
+    Gap,
+}
+
+type Topics = Arc<Mutex<HashMap<String, broadcast::Sender<Delivery>>>>;
 
 /// Further topics an event goes to besides its aggregate's (e.g. `user:<id>` for the users a chat change
 /// concerns).
@@ -45,7 +58,7 @@ impl Drop for Live {
 
 fn lock(
     topics: &Topics,
-) -> std::sync::MutexGuard<'_, HashMap<String, broadcast::Sender<SharedEvent>>> {
+) -> std::sync::MutexGuard<'_, HashMap<String, broadcast::Sender<Delivery>>> {
     topics.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
@@ -60,7 +73,13 @@ async fn dispatch(
     loop {
         let event = match events.recv().await {
             Ok(event) => event,
-            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                // Nobody knows which topics the skipped events were for: every subscriber hears of it.
+                for tx in lock(&topics).values() {
+                    let _ = tx.send(Delivery::Gap);
+                }
+                continue;
+            }
             Err(broadcast::error::RecvError::Closed) => return,
         };
         let event = Arc::new(event);
@@ -69,7 +88,7 @@ async fn dispatch(
         let mut topics = lock(&topics);
         for key in keys {
             if let Some(tx) = topics.get(&key) {
-                if tx.send(event.clone()).is_err() {
+                if tx.send(Delivery::Event(event.clone())).is_err() {
                     topics.remove(&key);
                 }
             }
@@ -138,13 +157,23 @@ impl Live {
         BroadcastStream::new(self.bus.subscribe()).filter_map(|item| async move { item.ok() })
     }
 
-    /// The events of one aggregate (`aggregate_id == key`) from now on.
+    /// The events of one aggregate (`aggregate_id == key`) from now on (skipped ones are simply missing).
     pub fn keyed(&self, key: &str) -> impl Stream<Item = SharedEvent> + Send + 'static {
+        self.keyed_or_gap(key).filter_map(|delivery| async move {
+            match delivery {
+                Delivery::Event(event) => Some(event),
+                Delivery::Gap => None,
+            }
+        })
+    }
+
+    /// Like [`Live::keyed`], with a [`Delivery::Gap`] wherever events were skipped.
+    pub fn keyed_or_gap(&self, key: &str) -> impl Stream<Item = Delivery> + Send + 'static {
         let rx = lock(&self.topics)
             .entry(key.to_string())
             .or_insert_with(|| broadcast::channel(TOPIC_BUFFER).0)
             .subscribe();
-        BroadcastStream::new(rx).filter_map(|item| async move { item.ok() })
+        BroadcastStream::new(rx).map(|item| item.unwrap_or(Delivery::Gap))
     }
 
     /// Events of aggregate `key` from now on that `keep` selects, mapped by the async `load` (which may drop

@@ -14,7 +14,7 @@ use futures::{Stream, StreamExt};
 use parley_kit::auth::{identity, require_identity};
 use parley_kit::events::EventEnvelope;
 use parley_kit::ids::{parse_id, to_id};
-use parley_kit::live::Live;
+use parley_kit::live::{Delivery, Live};
 use parley_kit::pagination::{connection, Page};
 use parley_kit::{ApiResult, ResultExt};
 use sea_orm::DatabaseConnection;
@@ -370,14 +370,27 @@ impl Subscription {
         let live = ctx.data::<Arc<Live>>()?;
         // Listen before checking membership: a removal committed just after the check still ends the stream
         // (listening after it could miss the removal's event and keep the stream for good).
-        let events = live.keyed(&chat_id.to_string());
-        member_of(db(ctx)?, chat_id, me).await.gql()?;
+        let events = live.keyed_or_gap(&chat_id.to_string());
+        let db = db(ctx)?.clone();
+        member_of(&db, chat_id, me).await.gql()?;
         let guard = live.guard();
         Ok(events
-            .take_while(move |e| std::future::ready(!live::ends_stream_of(me, e)))
-            .filter_map(move |e| {
+            .then(move |delivery| {
+                let db = db.clone();
+                async move {
+                    live::member_step(me, delivery, || async {
+                        member_of(&db, chat_id, me).await.is_ok()
+                    })
+                    .await
+                }
+            })
+            .take_while(|step| std::future::ready(!matches!(step, live::Step::End)))
+            .filter_map(move |step| {
                 let _alive = &guard;
-                std::future::ready(live::added_message(&e).and_then(Message::live))
+                std::future::ready(match step {
+                    live::Step::Show(e) => live::added_message(&e).and_then(Message::live),
+                    live::Step::Skip | live::Step::End => None,
+                })
             }))
     }
 
@@ -393,17 +406,19 @@ impl Subscription {
         // followed from then on. The caller's own is listened to before their chats are read, so a chat
         // joined in between is not missed.
         let mut topics = SelectAll::new();
-        topics.push(live.keyed(&live::user_topic(me)).boxed());
-        let mine: HashSet<Uuid> = chats::chat_ids_of(db(ctx)?, me)
+        topics.push(live.keyed_or_gap(&live::user_topic(me)).boxed());
+        let db = db(ctx)?.clone();
+        let mine: HashSet<Uuid> = chats::chat_ids_of(&db, me)
             .await
             .gql()?
             .into_iter()
             .collect();
         for chat in &mine {
-            topics.push(live.keyed(&chat.to_string()).boxed());
+            topics.push(live.keyed_or_gap(&chat.to_string()).boxed());
         }
         let state = ChatEventsState {
             topics,
+            db,
             follower: Follower::new(me, mine),
             seen: VecDeque::new(),
             _guard: live.guard(),
@@ -413,7 +428,23 @@ impl Subscription {
             state,
             move |mut state| async move {
                 loop {
-                    let event = state.topics.next().await?;
+                    let event = match state.topics.next().await? {
+                        Delivery::Event(event) => event,
+                        // Skipped events may have added or removed the caller: the store says which chats
+                        // are theirs now (a chat joined meanwhile gets its topic).
+                        Delivery::Gap => {
+                            let now = chats::chat_ids_of(&state.db, me).await.ok()?;
+                            for chat in &now {
+                                if !state.follower.follows(*chat) {
+                                    state
+                                        .topics
+                                        .push(state.live.keyed_or_gap(&chat.to_string()).boxed());
+                                }
+                            }
+                            state.follower.reset(now.into_iter().collect());
+                            continue;
+                        }
+                    };
                     // An event about the caller in one of their chats comes on both topics.
                     if state.seen.contains(&event.id) {
                         continue;
@@ -430,7 +461,7 @@ impl Subscription {
                     if !followed && state.follower.follows(chat) {
                         state
                             .topics
-                            .push(state.live.keyed(&event.aggregate_id).boxed());
+                            .push(state.live.keyed_or_gap(&event.aggregate_id).boxed());
                     }
                     if let Some(out) = seen.and_then(|seen| chat_event(chat, &event, seen)) {
                         return Some((out, state));
@@ -443,7 +474,8 @@ impl Subscription {
 
 /// What a `chatEvents` subscription holds while open.
 struct ChatEventsState {
-    topics: SelectAll<futures::stream::BoxStream<'static, parley_kit::live::SharedEvent>>,
+    topics: SelectAll<futures::stream::BoxStream<'static, Delivery>>,
+    db: DatabaseConnection,
     follower: Follower,
     seen: VecDeque<Uuid>,
     live: Arc<Live>,
