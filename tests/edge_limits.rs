@@ -90,3 +90,88 @@ async fn limits_hold_without_redis_per_field_and_per_trusted_address() {
     assert!(mutate(&no_redis.url, 3, None).await.is_empty());
     assert_eq!(mutate(&no_redis.url, 1, None).await, ["RATE_LIMITED"]);
 }
+
+/// A WebSocket handshake's HTTP status (101 when accepted).
+async fn handshake_status(ws_url: &str) -> u16 {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Error;
+    let mut request = ws_url.into_client_request().expect("ws request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, response)) => {
+            drop(socket);
+            response.status().as_u16()
+        }
+        Err(Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("handshake: {other}"),
+    }
+}
+
+/// One address holds at most its share of long-lived connections (given back when they close), and one user
+/// at most their share of open subscriptions in a subgraph, whatever connections they use.
+#[tokio::test]
+async fn long_lived_clients_are_capped_per_caller() {
+    let p = Platform::start().await;
+    let alice = p.register("alice").await;
+    let caps = p.data_dir.join("caps.yaml");
+    std::fs::write(
+        &caps,
+        "plugins: {parley: {config: {long_lived_clients: {per_address: 2}}}}",
+    )
+    .expect("write caps");
+    let caps = caps.display().to_string();
+    let router = p.start_router_with(&[], &["--config", &caps]).await;
+    let first = support::WsClient::connect_url(&router.ws_url(), None).await;
+    let _second = support::WsClient::connect_url(&router.ws_url(), None).await;
+    assert_eq!(handshake_status(&router.ws_url()).await, 429, "a third");
+    // An SSE stream is a long-lived client of the same address.
+    let sse = reqwest::Client::new()
+        .post(format!("{}/graphql", router.url))
+        .header("accept", "text/event-stream")
+        .json(&json!({ "query": "subscription { commentAdded(postId: \"01890000-0000-7000-8000-000000000000\") { id } }" }))
+        .send()
+        .await
+        .expect("router");
+    assert_eq!(sse.status().as_u16(), 429, "a stream over the cap");
+    first.close().await;
+    support::eventually("the slot is given back", || async {
+        let status = handshake_status(&router.ws_url()).await;
+        (status == 101).then_some(())
+    })
+    .await;
+
+    // Per user, in the subgraph: 100 open subscriptions, the 101st refused — on one connection or several.
+    let post = support::create_post(&p, &alice, "Watched", None).await;
+    let mut ws = support::WsClient::connect(&p, Some(&alice.access)).await;
+    for i in 0..parley_kit::ws::MAX_SUBSCRIPTIONS_PER_USER {
+        ws.subscribe(
+            &i.to_string(),
+            "subscription($p: ID!) { commentAdded(postId: $p) { id } }",
+            json!({ "p": post }),
+        )
+        .await;
+    }
+    let mut other = support::WsClient::connect(&p, Some(&alice.access)).await;
+    // The 100 reach the subgraph in their own time: a few tries, well within the subscription rate limit.
+    let mut refused = false;
+    for attempt in 0..5 {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let id = format!("over-{attempt}");
+        other
+            .subscribe(
+                &id,
+                "subscription($p: ID!) { commentAdded(postId: $p) { id } }",
+                json!({ "p": post }),
+            )
+            .await;
+        if let Some(answer) = other.next_for(&id, std::time::Duration::from_secs(2)).await {
+            assert!(answer.to_string().contains("RATE_LIMITED"), "{answer}");
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "the 101st subscription was not refused");
+}

@@ -37,7 +37,8 @@ pub struct RouterOptions {
     /// Redis for the rate limits shared by every router instance (counted in process without it; the
     /// numbers are `plugins.parley.config.rate_limit` in the YAML).
     pub redis_url: Option<String>,
-    /// Per-caller rate limits (on unless a benchmark plays thousands of clients from one address).
+    /// Per-caller rate limits and long-lived client caps (on unless a benchmark plays thousands of clients
+    /// from one address).
     pub rate_limits: bool,
     /// The secret the router presents to subgraphs on its subscription connections (`x-parley-router-key`
     /// in `connection_init`). With it the engine keeps one WebSocket per subgraph for every subscriber and
@@ -197,9 +198,13 @@ storage:
         );
     }
     if !options.rate_limits {
+        // Benchmarks play thousands of clients from one address: no per-caller limits or caps.
         merge(
             &mut config,
-            yaml("plugins: {parley: {config: {rate_limit: {enabled: false}}}}")?,
+            yaml(
+                "plugins: {parley: {config: {rate_limit: {enabled: false}, \
+                 long_lived_clients: {per_address: 1000000000, per_user: 1000000000}}}}",
+            )?,
         );
     }
     if !options.trusted_proxies.is_empty() {

@@ -2,20 +2,24 @@
 //! stamped on the request, and the offline GraphiQL page and its assets are served. The client's address is
 //! the peer's, unless the peer is a configured trusted proxy: then `x-forwarded-for` is read from the right,
 //! through trusted proxies, to the first address that is not one. Whatever the client wrote there is
-//! replaced, so no one picks their own address for per-IP limits. Towards the subgraphs
+//! replaced, so no one picks their own address for per-IP limits. Long-lived clients take slots of their
+//! caller ([`super::clients`]). Towards the subgraphs
 //! (`on_subgraph_http_request`): the per-request headers are dropped from fetches the engine may share.
 
 use std::net::IpAddr;
 
+use hive_router::ntex::http::body::Body;
 use hive_router::ntex::http::header::{HeaderName, HeaderValue};
 use hive_router::ntex::http::Response;
 use hive_router::plugins::hooks::on_http_request::{
-    OnHttpRequestHookFuture, OnHttpRequestHookPayload,
+    OnHttpRequestHookFuture, OnHttpRequestHookPayload, OnHttpResponseHookPayload,
 };
 use hive_router::plugins::hooks::on_subgraph_http_request::OnSubgraphHttpRequestHookPayload;
 use hive_router::plugins::plugin_trait::{EndHookPayload, StartHookPayload};
 use ipnet::IpNet;
-use parley_protocol::headers::{FORWARDED_FOR, REQUEST_ID};
+use parley_protocol::headers::{AUTHORIZATION, FORWARDED_FOR, REQUEST_ID};
+
+use super::clients::{ClientCaps, Held, HeldSlots, Slots};
 
 use crate::graphiql;
 
@@ -23,17 +27,81 @@ use crate::graphiql;
 /// carries the request's id.
 pub fn on_request<'req>(
     playground: bool,
-    trusted_proxies: &'req [IpNet],
+    edge: &'req Edge,
     mut payload: OnHttpRequestHookPayload<'req>,
 ) -> OnHttpRequestHookFuture<'req> {
     Box::pin(async move {
-        stamp_client_ip(&mut payload, trusted_proxies);
+        let client = stamp_client_ip(&mut payload, &edge.trusted_proxies);
         let request_id = stamp_request_id(&mut payload);
+        // A WebSocket takes its address's slot before it is accepted.
+        let mut held = Vec::new();
+        let websocket = is_websocket_upgrade(payload.router_http_request.headers());
+        if websocket {
+            let key = format!(
+                "ip:{}",
+                client.map_or("unknown".into(), |ip| ip.to_string())
+            );
+            match edge.slots.take(key, edge.caps.per_address) {
+                // The request's plugin context lives as long as the WebSocket's service (the engine hands
+                // it to the connection), unlike the handshake's response body.
+                Some(slot) => {
+                    payload.context.insert(HeldSlots::new(vec![slot]));
+                }
+                None => return payload.end_with_response(too_many_clients()),
+            }
+        }
+        let authorization = payload
+            .router_http_request
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let respond_with_id = move |payload: OnHttpRequestHookPayload<'req>| {
             payload.on_end(move |mut end| {
                 end.response
                     .headers_mut()
                     .insert(HeaderName::from_static(REQUEST_ID), request_id);
+                // An SSE or multipart stream takes its caller's slots once it is known to be one.
+                if !websocket && is_stream(end.response.headers()) {
+                    let verified = end
+                        .request_context
+                        .read()
+                        .ok()
+                        .and_then(|ctx| ctx.authentication().jwt_status().copied())
+                        .unwrap_or(false);
+                    let user = authorization
+                        .as_deref()
+                        .filter(|_| verified)
+                        .map(|token| crate::rate_limit::subject(Some(token), None))
+                        .filter(|subject| subject.starts_with("user:"));
+                    let ip = client.map_or("unknown".into(), |ip| ip.to_string());
+                    let mut wanted = vec![(format!("ip:{ip}"), edge.caps.per_address)];
+                    wanted.extend(user.map(|user| (user, edge.caps.per_user)));
+                    for (key, cap) in wanted {
+                        match edge.slots.take(key, cap) {
+                            Some(slot) => held.push(slot),
+                            None => {
+                                end.response = end.response.into_response(too_many_clients());
+                                return end.proceed();
+                            }
+                        }
+                    }
+                }
+                if !held.is_empty() {
+                    let OnHttpResponseHookPayload {
+                        response,
+                        context,
+                        request_context,
+                    } = end;
+                    let response = response.map_body(|_, body| {
+                        Body::from_message(Held::new(body.into_body().into(), held)).into()
+                    });
+                    end = OnHttpResponseHookPayload {
+                        response,
+                        context,
+                        request_context,
+                    };
+                }
                 end.proceed()
             })
         };
@@ -81,9 +149,46 @@ fn stamp_request_id(payload: &mut OnHttpRequestHookPayload<'_>) -> HeaderValue {
     id
 }
 
+/// What the first stage needs: whom to believe about addresses, and the long-lived client caps.
+pub struct Edge {
+    pub trusted_proxies: Vec<IpNet>,
+    pub caps: ClientCaps,
+    pub slots: Slots,
+}
+
+/// HTTP 429 for a caller over its long-lived client cap.
+fn too_many_clients() -> Response {
+    Response::TooManyRequests()
+        .header("retry-after", "5")
+        .content_type("text/plain; charset=utf-8")
+        .body("too many open connections from this caller")
+}
+
+/// WebSocket upgrade: `Upgrade: websocket` and `Connection: upgrade`.
+fn is_websocket_upgrade(headers: &hive_router::ntex::http::HeaderMap) -> bool {
+    let has = |name: &str, value: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains(value))
+    };
+    has("upgrade", "websocket") && has("connection", "upgrade")
+}
+
+/// A streamed answer (a subscription over SSE or multipart), by the response's content type.
+fn is_stream(headers: &hive_router::ntex::http::HeaderMap) -> bool {
+    headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream") || v.starts_with("multipart/mixed"))
+}
+
 /// Sets `x-forwarded-for` to the one client address the limits (here and in the subgraphs) count by, and
-/// drops `x-real-ip`, which no one checks.
-fn stamp_client_ip(payload: &mut OnHttpRequestHookPayload<'_>, trusted: &[IpNet]) {
+/// drops `x-real-ip`, which no one checks. Returns that address.
+fn stamp_client_ip(
+    payload: &mut OnHttpRequestHookPayload<'_>,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
     let request = &mut payload.router_http_request;
     let forwarded = request
         .headers()
@@ -94,12 +199,11 @@ fn stamp_client_ip(payload: &mut OnHttpRequestHookPayload<'_>, trusted: &[IpNet]
     let headers = request.headers_mut();
     headers.remove(FORWARDED_FOR);
     headers.remove("x-real-ip");
-    let Some(client) = client_ip(peer, forwarded.as_deref(), trusted) else {
-        return;
-    };
+    let client = client_ip(peer, forwarded.as_deref(), trusted)?;
     if let Ok(value) = HeaderValue::from_str(&client.to_string()) {
         headers.insert(HeaderName::from_static(FORWARDED_FOR), value);
     }
+    Some(client)
 }
 
 /// The client's address: the peer, or when the peer is a trusted proxy, the right-most `forwarded` entry

@@ -2,7 +2,8 @@
 //! of the engine's own `pipeline/`). Each hook appears once below; its module says what it does and why.
 //!
 //! 1. `on_http_request` — [`http`]: stamp the client's address and a request id (returned on every
-//!    response); serve the offline GraphiQL page and its assets.
+//!    response); cap long-lived clients per caller ([`clients`]); serve the offline GraphiQL page and its
+//!    assets.
 //! 2. `on_graphql_params` — [`crate::apq`]: automatic persisted queries (a hash alone becomes its query, or
 //!    `PERSISTED_QUERY_NOT_FOUND`); then [`inputs`]: lists in the variables bounded, integer variables kept
 //!    for the cost estimate.
@@ -18,6 +19,7 @@
 //! `on_supergraph_reload` (the field types [`limits`] estimates cost with).
 
 mod auth;
+mod clients;
 mod errors;
 mod http;
 mod inputs;
@@ -81,6 +83,9 @@ pub struct ParleyPluginConfig {
     /// Addresses (CIDRs) of proxies whose `x-forwarded-for` is believed (`PARLEY_TRUSTED_PROXIES`).
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Long-lived clients (WebSockets, SSE streams) per caller.
+    #[serde(default)]
+    pub long_lived_clients: clients::ClientCaps,
     /// Top-level fields one operation may select (aliases count; each is a separate fetch).
     #[serde(default = "default_max_root_fields")]
     pub max_root_fields: usize,
@@ -107,7 +112,7 @@ fn default_apq_max_bytes() -> usize {
 
 pub struct ParleyPlugin {
     playground: bool,
-    trusted_proxies: Vec<ipnet::IpNet>,
+    edge: http::Edge,
     apq: Option<Arc<ApqCache>>,
     parse_guard: ParseGuard,
     limits: limits::Limits,
@@ -126,7 +131,11 @@ impl RouterPlugin for ParleyPlugin {
         let config = payload.config()?;
         payload.initialize_plugin(ParleyPlugin {
             playground: !config.disable_playground,
-            trusted_proxies: http::parse_trusted(&config.trusted_proxies)?,
+            edge: http::Edge {
+                trusted_proxies: http::parse_trusted(&config.trusted_proxies)?,
+                caps: config.long_lived_clients.clone(),
+                slots: clients::Slots::default(),
+            },
             apq: (config.apq_capacity > 0)
                 .then(|| Arc::new(ApqCache::new(config.apq_capacity, config.apq_max_bytes))),
             parse_guard: ParseGuard::new(crate::config::MAX_TOKENS),
@@ -140,7 +149,7 @@ impl RouterPlugin for ParleyPlugin {
         &'req self,
         payload: OnHttpRequestHookPayload<'req>,
     ) -> OnHttpRequestHookFuture<'req> {
-        http::on_request(self.playground, &self.trusted_proxies, payload)
+        http::on_request(self.playground, &self.edge, payload)
     }
 
     async fn on_graphql_params<'exec>(

@@ -83,6 +83,7 @@ where
             subgraph: parts.name.clone(),
             verifier: parts.verifier.clone(),
             router_key: router_key.clone(),
+            open: crate::ws::OpenSubscriptions::default(),
         }),
         verifier: parts.verifier,
         name: parts.name,

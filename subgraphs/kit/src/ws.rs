@@ -45,6 +45,12 @@ const MAX_CLOSE_REASON: usize = 123;
 /// Times the writer yields to let more frames come before it writes.
 const GATHER_YIELDS: usize = 4;
 
+/// Subscriptions one user may hold open in one subgraph process (over every connection).
+pub const MAX_SUBSCRIPTIONS_PER_USER: usize = 100;
+/// Anonymous subscriptions one subgraph process holds at most, all callers together (the router caps them
+/// per address by connection); signed-in users keep their own share however many anonymous ones come.
+pub const MAX_ANONYMOUS_SUBSCRIPTIONS: usize = 10_000;
+
 /// What a connection's operations need.
 pub struct WsSettings {
     /// The subgraph's name (the `subgraph` label of `parley_ws_connections`).
@@ -52,6 +58,53 @@ pub struct WsSettings {
     pub verifier: Arc<JwtVerifier>,
     /// The secret the router presents; `None`: no connection is treated as the router's.
     pub router_key: Option<Arc<str>>,
+    /// Open subscriptions per caller, over every connection.
+    pub open: OpenSubscriptions,
+}
+
+/// Open subscriptions per user (`None`: the anonymous ones together), capped.
+#[derive(Clone, Default)]
+pub struct OpenSubscriptions {
+    counts: Arc<std::sync::Mutex<HashMap<Option<uuid::Uuid>, usize>>>,
+}
+
+/// One open subscription, counted until dropped.
+pub struct OpenSlot {
+    counts: Arc<std::sync::Mutex<HashMap<Option<uuid::Uuid>, usize>>>,
+    user: Option<uuid::Uuid>,
+}
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.user);
+            }
+        }
+    }
+}
+
+impl OpenSubscriptions {
+    /// A slot for `user`'s next subscription, unless they hold their cap.
+    pub fn take(&self, user: Option<uuid::Uuid>) -> Option<OpenSlot> {
+        let cap = if user.is_some() {
+            MAX_SUBSCRIPTIONS_PER_USER
+        } else {
+            MAX_ANONYMOUS_SUBSCRIPTIONS
+        };
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = counts.entry(user).or_insert(0);
+        if *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(OpenSlot {
+            counts: self.counts.clone(),
+            user,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -285,7 +338,14 @@ impl<E: Executor> Connection<E> {
                         Err(()) => return Ok(Some(refused(&id))),
                     },
                 };
-                self.start(id, *payload, identity);
+                let Some(slot) = self
+                    .settings
+                    .open
+                    .take(identity.as_ref().map(|i| i.user_id))
+                else {
+                    return Ok(Some(too_many(&id)));
+                };
+                self.start(id, *payload, identity, slot);
                 Ok(None)
             }
             ClientMessage::Complete { id } => {
@@ -334,7 +394,13 @@ impl<E: Executor> Connection<E> {
     }
 
     /// Runs one operation in its own task; its frames go through the connection's outbox.
-    fn start(&mut self, id: String, mut request: Request, identity: Option<Identity>) {
+    fn start(
+        &mut self,
+        id: String,
+        mut request: Request,
+        identity: Option<Identity>,
+        slot: OpenSlot,
+    ) {
         request.extensions.remove(IDENTITY_EXTENSION);
         if let Some(identity) = identity {
             request = request.data(identity);
@@ -345,6 +411,8 @@ impl<E: Executor> Connection<E> {
         let executor = self.executor.clone();
         let outbox = self.outbox.clone();
         let task = tokio::spawn(async move {
+            // Counted while the operation runs (dropped with the task, however it ends).
+            let _slot = slot;
             let mut responses = executor.execute_stream(request, None);
             while let Some(response) = responses.next().await {
                 let frame = next_frame(&key, &response);
@@ -388,6 +456,16 @@ fn next_frame(id: &str, response: &async_graphql::Response) -> String {
 fn refused(id: &str) -> String {
     let error = crate::error::to_graphql(crate::auth::AuthError::InvalidToken)
         .into_server_error(async_graphql::Pos::default());
+    serde_json::json!({ "type": "error", "id": id, "payload": [error] }).to_string()
+}
+
+/// The `error` answer to a subscription over its caller's cap.
+fn too_many(id: &str) -> String {
+    let error = crate::error::coded(
+        crate::ErrorCode::RateLimited,
+        format!("too many open subscriptions (at most {MAX_SUBSCRIPTIONS_PER_USER} per user)"),
+    )
+    .into_server_error(async_graphql::Pos::default());
     serde_json::json!({ "type": "error", "id": id, "payload": [error] }).to_string()
 }
 
