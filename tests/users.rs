@@ -2,6 +2,8 @@
 
 use parley_harness as support;
 
+use std::time::Duration;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
@@ -469,4 +471,132 @@ async fn an_admin_address_is_admin_only_once_verified() {
     let token = data["login"]["accessToken"].as_str().expect("token");
     let promoted = p.ok(PROMOTE, json!({ "u": bob.id }), Some(token)).await;
     assert_eq!(promoted["setUserRole"]["role"], "MODERATOR");
+}
+
+/// Signs in again: a new session's (access, refresh) tokens.
+async fn login(p: &Platform, email: &str, password: &str) -> (String, String) {
+    let data = p
+        .ok(
+            "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken refreshToken } }",
+            json!({ "e": email, "p": password }),
+            None,
+        )
+        .await;
+    (
+        data["login"]["accessToken"]
+            .as_str()
+            .expect("access")
+            .to_string(),
+        data["login"]["refreshToken"]
+            .as_str()
+            .expect("refresh")
+            .to_string(),
+    )
+}
+
+/// Whether an access token works in the users subgraph (`me`) and another one (posts): `None` while one
+/// subgraph has learnt of a revocation and the other not yet (each polls on its own).
+async fn works(p: &Platform, access: &str) -> Option<bool> {
+    let (_, me) = p.gql("{ me { id } }", json!({}), Some(access)).await;
+    let (status, post) = p
+        .gql(
+            "mutation { createPost(input: { title: \"still here\", body: \"b\" }) { id } }",
+            json!({}),
+            Some(access),
+        )
+        .await;
+    match (codes(&me).as_slice(), codes(&post).as_slice()) {
+        ([], []) => Some(true),
+        ([a], [b]) if a == "UNAUTHENTICATED" && b == "UNAUTHENTICATED" => {
+            assert_eq!(status, 401, "a token failure is HTTP 401");
+            Some(false)
+        }
+        _ => None,
+    }
+}
+
+/// A logout, a password change and a reset revoke the sessions' access tokens everywhere within seconds
+/// (not 15 minutes later) and end their open subscriptions; a reset burns the reset tokens mailed before it.
+#[tokio::test]
+async fn signed_out_sessions_lose_their_access_tokens_within_seconds() {
+    let p = Platform::start().await;
+    let alice = p.register("alice").await;
+    let (b_access, _) = login(&p, &alice.email, "correct horse 1").await;
+    let (c_access, _) = login(&p, &alice.email, "correct horse 1").await;
+    let mut ws = support::WsClient::connect(&p, Some(&alice.access)).await;
+    ws.subscribe("events", "subscription { chatEvents { kind } }", json!({}))
+        .await;
+
+    // Logout of the first session: its token and its subscription end; the others go on.
+    p.ok(
+        "mutation($t: String!) { logout(refreshToken: $t) }",
+        json!({ "t": alice.refresh }),
+        None,
+    )
+    .await;
+    support::eventually_within(
+        "the logged-out token refused",
+        Duration::from_secs(5),
+        || async { (works(&p, &alice.access).await == Some(false)).then_some(()) },
+    )
+    .await;
+    let ended = ws
+        .next_for("events", Duration::from_secs(5))
+        .await
+        .expect("the subscription ends");
+    assert!(ended.to_string().contains("UNAUTHENTICATED"), "{ended}");
+    assert_eq!(works(&p, &b_access).await, Some(true));
+
+    // A password change from B keeps B and signs C out.
+    p.ok(
+        "mutation { changePassword(currentPassword: \"correct horse 1\", newPassword: \"second horse 2\") }",
+        json!({}),
+        Some(&b_access),
+    )
+    .await;
+    support::eventually_within("C refused", Duration::from_secs(5), || async {
+        (works(&p, &c_access).await == Some(false)).then_some(())
+    })
+    .await;
+    assert_eq!(works(&p, &b_access).await, Some(true));
+
+    // Two resets mailed; the second used: B is signed out and the first reset token is dead.
+    for _ in 0..2 {
+        p.ok(
+            "mutation($e: String!) { requestPasswordReset(email: $e) }",
+            json!({ "e": alice.email }),
+            None,
+        )
+        .await;
+    }
+    let tokens: Vec<String> = p
+        .mails()
+        .into_iter()
+        .filter(|m| m.contains("Reset token"))
+        .map(|m| token_after(&m, "Reset token:"))
+        .collect();
+    assert_eq!(tokens.len(), 2);
+    let reset = "mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }";
+    p.ok(
+        reset,
+        json!({ "t": tokens[1], "p": "third horse 33" }),
+        None,
+    )
+    .await;
+    let (_, sibling) = p
+        .gql(
+            reset,
+            json!({ "t": tokens[0], "p": "fourth horse 44" }),
+            None,
+        )
+        .await;
+    assert_eq!(codes(&sibling), ["BAD_USER_INPUT"], "{sibling}");
+    assert!(
+        sibling.to_string().contains("invalid or expired token"),
+        "the older token is burnt: {sibling}"
+    );
+    support::eventually_within("B refused", Duration::from_secs(5), || async {
+        (works(&p, &b_access).await == Some(false)).then_some(())
+    })
+    .await;
 }

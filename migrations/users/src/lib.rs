@@ -1,6 +1,7 @@
 //! Migrations of the users subgraph's store: accounts, refresh-token sessions, one-time tokens (password reset,
 //! email verification) and the JWT signing keys. The kit's event tables come first.
 
+use parley_kit::migration::index;
 pub use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
@@ -9,7 +10,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateUsers)]
+        vec![Box::new(CreateUsers), Box::new(RevokedSessionsIndex)]
     }
 }
 
@@ -177,5 +178,38 @@ impl MigrationTrait for CreateUsers {
             m.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         Ok(())
+    }
+}
+
+/// Every subgraph asks each second for the sessions revoked since its last read: an index on `revoked_at`
+/// keeps that a range scan however many sessions there are.
+struct RevokedSessionsIndex;
+
+impl MigrationName for RevokedSessionsIndex {
+    fn name(&self) -> &str {
+        "m0002_revoked_sessions_index"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for RevokedSessionsIndex {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        index(
+            m,
+            "idx_sessions_revoked_at",
+            Sessions::Table,
+            vec![Sessions::RevokedAt.into_iden()],
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_index(
+            Index::drop()
+                .name("idx_sessions_revoked_at")
+                .table(Sessions::Table)
+                .to_owned(),
+        )
+        .await
     }
 }

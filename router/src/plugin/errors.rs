@@ -153,10 +153,11 @@ pub fn map(payload: &mut OnGraphQLErrorHookPayload<'_>) {
     } else {
         parley_code(&code)
     };
+    // A token failure is HTTP 401 wherever it was found: at the edge, or by a subgraph (a revoked session).
+    if mapped.map_or(code.as_str(), |m| m.as_str()) == ErrorCode::Unauthenticated.as_str() {
+        payload.status_code = StatusCode::UNAUTHORIZED;
+    }
     if let Some(mapped) = mapped {
-        if mapped == ErrorCode::Unauthenticated {
-            payload.status_code = StatusCode::UNAUTHORIZED;
-        }
         payload.error.extensions.extensions.insert(
             REASON.into(),
             hive_router::sonic_rs::Value::from(code.as_str()),

@@ -6,12 +6,15 @@
 //! GraphQL context. Keys are cached and re-fetched when a token names an unknown `kid`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::{jwk::JwkSet, Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 use uuid::Uuid;
+
+use crate::revocation::Revoked;
 
 /// Issuer written into and required from every access token.
 pub const ISSUER: &str = "parley";
@@ -143,6 +146,8 @@ pub struct JwtVerifier {
     /// Tokens already verified, until they expire: a client sends the same token with every request, and a
     /// signature check per request per subgraph is the largest CPU cost of an authenticated query.
     verified: std::sync::Mutex<HashMap<String, (Identity, i64)>>,
+    /// Sessions signed out before their tokens expire ([`crate::revocation`]).
+    revoked: Arc<Revoked>,
 }
 
 /// Verified tokens kept at most; the cache is emptied when it is full (tokens live 15 minutes).
@@ -167,18 +172,46 @@ impl JwtVerifier {
                 .unwrap_or_default(),
             keys: RwLock::new(KeyCache::default()),
             verified: std::sync::Mutex::new(HashMap::new()),
+            revoked: Arc::default(),
         }
     }
 
-    /// Checks the token's signature, issuer and expiry and returns the identity it carries.
+    /// The sessions this verifier refuses.
+    pub fn revoked(&self) -> &Arc<Revoked> {
+        &self.revoked
+    }
+
+    /// Where the users subgraph lists revoked sessions: beside the JWKS it serves.
+    pub fn revocations_url(&self) -> String {
+        let base = self
+            .jwks_url
+            .trim_end_matches("/.well-known/jwks.json")
+            .trim_end_matches('/');
+        format!("{base}{}", crate::revocation::PATH)
+    }
+
+    /// `identity` (forwarded by the router), unless its session was revoked.
+    pub fn admit(&self, identity: Identity) -> Result<Identity, AuthError> {
+        if self.revoked.contains(identity.session_id) {
+            return Err(AuthError::InvalidToken);
+        }
+        Ok(identity)
+    }
+
+    /// Checks the token's signature, issuer and expiry and returns the identity it carries (refused when its
+    /// session was revoked).
     pub async fn verify(&self, token: &str) -> Result<Identity, AuthError> {
         let now = chrono::Utc::now().timestamp();
-        if let Some((identity, exp)) = self.verified_lock().get(token) {
-            if *exp > now {
-                return Ok(identity.clone());
-            }
+        let cached = self
+            .verified_lock()
+            .get(token)
+            .filter(|(_, exp)| *exp > now)
+            .map(|(identity, _)| identity.clone());
+        if let Some(identity) = cached {
+            return self.admit(identity);
         }
         let (identity, exp) = self.verify_signed(token).await?;
+        let identity = self.admit(identity)?;
         let mut verified = self.verified_lock();
         if verified.len() >= VERIFIED_CAPACITY {
             verified.clear();

@@ -36,6 +36,7 @@ pub mod mail;
 pub mod migration;
 pub mod pagination;
 pub mod rank;
+pub mod revocation;
 pub mod runtime;
 pub mod server;
 pub mod store;

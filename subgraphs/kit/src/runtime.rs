@@ -152,7 +152,14 @@ impl Runtime {
             },
             extra_routes,
         };
+        // Every subgraph refuses signed-out sessions within a second or so (see `crate::revocation`).
+        let revocations = tokio::spawn(crate::revocation::poll(
+            self.verifier.revoked().clone(),
+            self.verifier.revocations_url(),
+            self.config.router_key.clone(),
+        ));
         let result = serve(schema, parts, listener, shutdown).await;
+        revocations.abort();
         for task in &self.tasks {
             task.abort();
         }

@@ -101,30 +101,37 @@ where
         .await
 }
 
-/// `GET /events` (the published event log: chat texts, blocks) answers only callers presenting the router key
-/// in `x-parley-router-key` — the other subgraphs, which share it; without a configured key, no one.
+/// `GET /events` (the published event log: chat texts, blocks), for the other subgraphs only.
 fn internal_events(log: LogState, key: Option<Arc<str>>) -> Router {
-    Router::new()
-        .route("/events", get(log::handler))
-        .with_state(log)
-        .route_layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                let key = key.clone();
-                async move {
-                    let presented = request
-                        .headers()
-                        .get(parley_protocol::headers::ROUTER_KEY)
-                        .map(|v| v.as_bytes());
-                    let allowed = matches!((key.as_deref(), presented),
-                        (Some(key), Some(presented)) if crate::ws::same_secret(presented, key.as_bytes()));
-                    if allowed {
-                        next.run(request).await
-                    } else {
-                        StatusCode::FORBIDDEN.into_response()
-                    }
+    internal(
+        Router::new()
+            .route("/events", get(log::handler))
+            .with_state(log),
+        key,
+    )
+}
+
+/// `routes` answering only callers presenting the router key in `x-parley-router-key` — the platform's own
+/// processes, which share it; without a configured key, no one (403).
+pub fn internal(routes: Router, key: Option<Arc<str>>) -> Router {
+    routes.route_layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let key = key.clone();
+            async move {
+                let presented = request
+                    .headers()
+                    .get(parley_protocol::headers::ROUTER_KEY)
+                    .map(|v| v.as_bytes());
+                let allowed = matches!((key.as_deref(), presented),
+                    (Some(key), Some(presented)) if crate::ws::same_secret(presented, key.as_bytes()));
+                if allowed {
+                    next.run(request).await
+                } else {
+                    StatusCode::FORBIDDEN.into_response()
                 }
-            },
-        ))
+            }
+        },
+    ))
 }
 
 /// Every request runs in a span carrying the router's `x-request-id`, so whatever it logs (internal errors
@@ -173,7 +180,9 @@ where
                 let response = async_graphql::Response::from_errors(vec![
                     to_graphql(err).into_server_error(async_graphql::Pos::default())
                 ]);
-                return (StatusCode::UNAUTHORIZED, GraphQLResponse::from(response)).into_response();
+                // 200 with the error: the router passes `UNAUTHENTICATED` on (with HTTP 401 to the client);
+                // a 401 here would add a "subgraph unavailable" error beside it.
+                return (StatusCode::OK, GraphQLResponse::from(response)).into_response();
             }
         }
     }

@@ -24,7 +24,7 @@ use async_graphql::{Executor, Request};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio::task::AbortHandle;
 
 use crate::auth::{bearer, Identity, JwtVerifier};
@@ -177,6 +177,11 @@ enum Outgoing {
         id: Arc<str>,
         run: u64,
     },
+    /// The operation's session was revoked: an `error` (which ends it).
+    Refused {
+        id: Arc<str>,
+        run: u64,
+    },
 }
 
 /// Why a connection ends with a close frame.
@@ -286,6 +291,13 @@ async fn write_batch<E: Executor>(
                 connection.operations.remove(&*id);
                 serde_json::json!({ "type": "complete", "id": &*id }).to_string()
             }
+            Outgoing::Refused { id, run } => {
+                if !connection.is_current(&id, run) {
+                    continue;
+                }
+                connection.operations.remove(&*id);
+                refused(&id)
+            }
         };
         sink.feed(Message::Text(frame.into())).await?;
     }
@@ -337,6 +349,14 @@ impl<E: Executor> Connection<E> {
                         Ok(identity) => identity,
                         Err(()) => return Ok(Some(refused(&id))),
                     },
+                };
+                // A session signed out since (a client's own connection outlives its token's check).
+                let identity = match identity
+                    .map(|i| self.settings.verifier.admit(i))
+                    .transpose()
+                {
+                    Ok(identity) => identity,
+                    Err(_) => return Ok(Some(refused(&id))),
                 };
                 let Some(slot) = self
                     .settings
@@ -402,6 +422,7 @@ impl<E: Executor> Connection<E> {
         slot: OpenSlot,
     ) {
         request.extensions.remove(IDENTITY_EXTENSION);
+        let session = identity.as_ref().map(|i| i.session_id);
         if let Some(identity) = identity {
             request = request.data(identity);
         }
@@ -410,11 +431,27 @@ impl<E: Executor> Connection<E> {
         let key: Arc<str> = Arc::from(id.as_str());
         let executor = self.executor.clone();
         let outbox = self.outbox.clone();
+        let mut revocations = self.settings.verifier.revoked().watch();
         let task = tokio::spawn(async move {
             // Counted while the operation runs (dropped with the task, however it ends).
             let _slot = slot;
             let mut responses = executor.execute_stream(request, None);
-            while let Some(response) = responses.next().await {
+            loop {
+                let response = tokio::select! {
+                    response = responses.next() => response,
+                    // The caller's session was signed out: the operation ends with UNAUTHENTICATED.
+                    revoked = revocations.recv(), if session.is_some() => {
+                        match revoked {
+                            Ok(sid) if Some(sid) != session => continue,
+                            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                            _ => {
+                                let _ = outbox.send(Outgoing::Refused { id: key.clone(), run }).await;
+                                return;
+                            }
+                        }
+                    }
+                };
+                let Some(response) = response else { break };
                 let frame = next_frame(&key, &response);
                 let next = Outgoing::Next {
                     id: key.clone(),

@@ -243,7 +243,8 @@ impl Accounts {
         Ok(true)
     }
 
-    /// Changes the password and revokes every other session of the account.
+    /// Changes the password, revokes every other session of the account (their access tokens too, within
+    /// a second: `sessions`) and burns outstanding reset tokens.
     pub async fn change_password(&self, me: &Identity, current: &str, new: &str) -> Result<bool> {
         validate::bounded("currentPassword", current, validate::MAX_PASSWORD_BYTES)?;
         validate::bounded("newPassword", new, validate::MAX_PASSWORD_BYTES)?;
@@ -262,6 +263,8 @@ impl Accounts {
             .filter(session::Column::RevokedAt.is_null())
             .exec(&txn)
             .await?;
+        // A reset mailed before the change would undo it.
+        burn_reset_tokens(&txn, account.id).await?;
         txn.commit().await?;
         Ok(true)
     }
@@ -292,7 +295,8 @@ impl Accounts {
         Ok(true)
     }
 
-    /// Sets a new password with a mailed token (single use) and signs out every session.
+    /// Sets a new password with a mailed token (single use), signs out every session and burns the other
+    /// reset tokens.
     pub async fn reset_password(&self, token: &str, new: &str) -> Result<bool> {
         validate::bounded("token", token, validate::MAX_TOKEN_BYTES)?;
         validate::bounded("newPassword", new, validate::MAX_PASSWORD_BYTES)?;
@@ -311,6 +315,8 @@ impl Accounts {
             .filter(session::Column::RevokedAt.is_null())
             .exec(&txn)
             .await?;
+        // Other reset tokens mailed before this one die with it.
+        burn_reset_tokens(&txn, account.id).await?;
         txn.commit().await?;
         Ok(true)
     }
@@ -438,6 +444,18 @@ async fn set_password<C: ConnectionTrait>(db: &C, user_id: Uuid, hash: String) -
 }
 
 /// Marks a one-time token used; false if someone used it first.
+/// Uses up every outstanding reset token of `user` (after a reset or a password change).
+async fn burn_reset_tokens<C: ConnectionTrait>(db: &C, user: Uuid) -> Result<()> {
+    user_token::Entity::update_many()
+        .col_expr(user_token::Column::UsedAt, Expr::value(Utc::now()))
+        .filter(user_token::Column::UserId.eq(user))
+        .filter(user_token::Column::Purpose.eq(PURPOSE_RESET))
+        .filter(user_token::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 async fn use_token<C: ConnectionTrait>(db: &C, hash: &str) -> Result<bool> {
     Ok(user_token::Entity::update_many()
         .col_expr(user_token::Column::UsedAt, Expr::value(Utc::now()))

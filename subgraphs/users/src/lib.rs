@@ -7,7 +7,8 @@
 //! - `schema/`: `Query`, `Mutation`, the `User` entity and its batched loader.
 //! - `accounts`: register, login, refresh rotation with reuse detection, logout, passwords, email verification.
 //! - `profiles`: lookups, prefix search, profile updates, roles.
-//! - `keys`: the Ed25519 signing keys and the JWKS; `secrets`: argon2id and opaque tokens.
+//! - `keys`: the Ed25519 signing keys and the JWKS; `secrets`: argon2id and opaque tokens; `sessions`: the
+//!   recently revoked sessions every subgraph polls.
 //! - `settings`: the users subgraph's own settings (mail, admins; `[users]` in the config file).
 //! - `validate`: input rules; `limiter`: failed-login limits; `error`: [`UsersError`]; `store`: entities.
 
@@ -18,6 +19,7 @@ mod limiter;
 mod profiles;
 pub mod schema;
 mod secrets;
+mod sessions;
 pub mod settings;
 mod store;
 mod validate;
@@ -76,13 +78,21 @@ impl Domain for Users {
         });
         let schema = schema::build(runtime.db.clone(), accounts);
         let jwks = keys.jwks().clone();
-        let routes = Router::new().route(
-            "/.well-known/jwks.json",
-            get(move || {
-                let jwks = jwks.clone();
-                async move { Json(jwks) }
-            }),
+        let revoked = parley_kit::server::internal(
+            Router::new()
+                .route(parley_kit::revocation::PATH, get(sessions::revoked))
+                .with_state(runtime.db.clone()),
+            runtime.config.router_key.as_deref().map(Arc::from),
         );
+        let routes = Router::new()
+            .route(
+                "/.well-known/jwks.json",
+                get(move || {
+                    let jwks = jwks.clone();
+                    async move { Json(jwks) }
+                }),
+            )
+            .merge(revoked);
         Ok(Parts {
             schema,
             routes,
