@@ -92,6 +92,7 @@ impl Runtime {
                 &self.config.event_sources,
                 handler,
                 self.config.router_key.as_deref(),
+                self.config.event_max_deliveries.max(1),
             );
             self.tasks.extend(tasks);
             return;

@@ -10,7 +10,9 @@ use parley_kit::events::group::{dead_letter_key, GroupConsumer};
 use parley_kit::events::redis_bus::RedisBus;
 use parley_kit::events::{EventBus, EventEnvelope, EventHandler, HandleError};
 use parley_kit::lease::Leadership;
-use parley_kit::testing::{temp_dir, tick, EventTables, RedisServer};
+use parley_kit::testing::{
+    fresh_postgres_db, temp_dir, tick, EventTables, PostgresServer, RedisServer,
+};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, Statement};
 
 /// A consumer's store: the kit's tables and `applied`, the handler's effect (written in the event's
@@ -256,4 +258,95 @@ async fn every_instance_sees_every_instances_events_live() {
         .expect("in time")
         .expect("event");
     assert_eq!(own.id, sent.id);
+}
+
+/// The consuming subgraph's PostgreSQL goes away for longer than the retries would last: nothing is
+/// dead-lettered, and every event is applied, once and in order, when it is back.
+#[tokio::test]
+async fn a_store_outage_longer_than_the_retries_loses_nothing() {
+    let (Some(redis), Some(pg)) = (RedisServer::start(), PostgresServer::start()) else {
+        return;
+    };
+    let bus = RedisBus::connect(&redis.url(), "producer", 10_000)
+        .await
+        .expect("bus");
+    let url = fresh_postgres_db(&pg.url(), "outage").await;
+    let db = parley_kit::store::connect_url::<EventTables>(&url, 4)
+        .await
+        .expect("store");
+    db.execute_unprepared(
+        "CREATE TABLE applied (seq SERIAL PRIMARY KEY, position BIGINT NOT NULL)",
+    )
+    .await
+    .expect("applied table");
+    let handler = Arc::new(Recorder::default());
+    let task = spawn(&bus, consumer(&bus, "only", 3), db.clone(), handler.clone());
+    for position in 1..=3 {
+        bus.publish(&tick(position)).await.expect("publish");
+    }
+    eventually_applied(&db, 3).await;
+
+    pg.stop().expect("stop PostgreSQL");
+    for position in 4..=8 {
+        bus.publish(&tick(position)).await.expect("publish");
+    }
+    // Three deliveries would be spent in well under a second; the outage lasts four.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    pg.resume().expect("start PostgreSQL again");
+    for _ in 0..300 {
+        if applied(&db).await.len() >= 8 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    task.abort();
+    assert_eq!(applied(&db).await, (1..=8).collect::<Vec<_>>());
+    let mut conn = bus.conn.clone();
+    let dead: i64 = redis::cmd("XLEN")
+        .arg(dead_letter_key("producer", "reader"))
+        .query_async(&mut conn)
+        .await
+        .expect("xlen");
+    assert_eq!(dead, 0, "nothing dead-lettered for an outage");
+}
+
+/// Trimming never takes an entry a consumer group has not acknowledged, however far past the length
+/// budget the stream grows; once the group has read and acknowledged everything, the stream shrinks.
+#[tokio::test]
+async fn trimming_waits_for_the_slowest_group() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let bus = RedisBus::connect(&redis.url(), "producer", 10)
+        .await
+        .expect("bus");
+    // The group exists (its consumer started once, say) but reads nothing for now.
+    let mut conn = bus.conn.clone();
+    let _: String = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("parley:events:producer")
+        .arg("reader")
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(&mut conn)
+        .await
+        .expect("group");
+    for position in 1..=50 {
+        bus.publish(&tick(position)).await.expect("publish");
+    }
+    assert_eq!(
+        bus.trim().await.expect("trim"),
+        50,
+        "nothing read, nothing cut"
+    );
+
+    let db = store().await;
+    let handler = Arc::new(Recorder::default());
+    let task = spawn(&bus, consumer(&bus, "only", 3), db.clone(), handler.clone());
+    eventually_applied(&db, 50).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    task.abort();
+    assert_eq!(applied(&db).await, (1..=50).collect::<Vec<_>>());
+    let left = bus.trim().await.expect("trim");
+    assert!(left <= 1, "acknowledged entries are trimmed: {left} left");
 }

@@ -7,7 +7,7 @@
 //! consumer groups. An event whose payload does not decode would fail on every retry: it is set aside as a
 //! dead letter ([`dead_letter`]) and the events behind it go on.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +33,101 @@ pub enum HandleError {
     Decode(#[from] DecodeError),
     #[error("store error: {0}")]
     Store(#[from] DbErr),
+}
+
+impl HandleError {
+    /// Whether the failure is the consuming store's, not the event's (unreachable, restarting, busy,
+    /// a conflict with a concurrent transaction): the event is retried with backoff for as long as that
+    /// lasts, never counted towards dead-lettering — a short outage must not drop a `UserBlocked`.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            HandleError::Decode(_) => false,
+            HandleError::Store(error) => store_unavailable(error),
+        }
+    }
+}
+
+/// Whether `error` says the store could not be used at all (rather than that this statement failed).
+pub fn store_unavailable(error: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::RuntimeErr;
+    let runtime = match error {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(runtime) | DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
+        _ => return false,
+    };
+    let RuntimeErr::SqlxError(sqlx) = runtime else {
+        return false;
+    };
+    match sqlx.as_ref() {
+        Sqlx::Io(_)
+        | Sqlx::Tls(_)
+        | Sqlx::Protocol(_)
+        | Sqlx::PoolTimedOut
+        | Sqlx::PoolClosed
+        | Sqlx::WorkerCrashed
+        | Sqlx::BeginFailed => true,
+        Sqlx::Database(db) => db.code().is_some_and(|code| {
+            // PostgreSQL: connection exceptions (08…), insufficient resources (53…), shutting down or
+            // starting up (57P01–57P03), serialization failures and deadlocks (40001, 40P01); SQLite:
+            // busy or locked (5, 6).
+            code.starts_with("08")
+                || code.starts_with("53")
+                || matches!(
+                    code.as_ref(),
+                    "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "5" | "6"
+                )
+        }),
+        _ => false,
+    }
+}
+
+/// A consumer's count of failed attempts: per event for failures of the event's own (dead-lettered after
+/// `max`), and a streak of transient ones that only sets the backoff.
+#[derive(Debug, Default)]
+pub struct Attempts {
+    per_event: HashMap<String, u32>,
+    transient_streak: u32,
+}
+
+/// What to do after a failed attempt at an event.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Try the same event again after this long (nothing newer goes first).
+    Retry(Duration),
+    /// Set it aside: it failed `max` times for its own reason, or can never apply.
+    DeadLetter,
+}
+
+impl Attempts {
+    /// Records a failure of event `id` and says what to do.
+    pub fn failed(&mut self, id: &str, error: &HandleError, max: u32) -> Verdict {
+        if error.is_transient() {
+            self.transient_streak = self.transient_streak.saturating_add(1);
+            let delay =
+                Duration::from_millis(200) * 2u32.saturating_pow(self.transient_streak.min(5));
+            return Verdict::Retry(delay.min(Duration::from_secs(5)));
+        }
+        self.transient_streak = 0;
+        if matches!(error, HandleError::Decode(_)) {
+            self.per_event.remove(id);
+            return Verdict::DeadLetter;
+        }
+        let count = self.per_event.entry(id.to_string()).or_insert(0);
+        *count += 1;
+        if *count >= max {
+            self.per_event.remove(id);
+            Verdict::DeadLetter
+        } else {
+            Verdict::Retry(Duration::from_millis(200))
+        }
+    }
+
+    /// `id` went through (or was set aside).
+    pub fn done(&mut self, id: &str) {
+        self.per_event.remove(id);
+        self.transient_streak = 0;
+    }
 }
 
 /// A domain's reaction to the events of other domains, typed: `Event` is the one enum of what it applies
@@ -139,6 +234,7 @@ pub fn spawn_consumers(
     sources: &[EventSource],
     handler: Arc<dyn EventHandler>,
     router_key: Option<&str>,
+    max_failures: u32,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     // The feeds answer only holders of the shared key.
     let mut headers = reqwest::header::HeaderMap::new();
@@ -156,7 +252,7 @@ pub fn spawn_consumers(
         .cloned()
         .map(|source| {
             let (db, handler, http) = (db.clone(), handler.clone(), http.clone());
-            tokio::spawn(async move { consume(db, source, handler, http).await })
+            tokio::spawn(async move { consume(db, source, handler, http, max_failures).await })
         })
         .collect()
 }
@@ -166,11 +262,24 @@ async fn consume(
     source: EventSource,
     handler: Arc<dyn EventHandler>,
     http: reqwest::Client,
+    max_failures: u32,
 ) {
     let mut backoff = Duration::from_millis(100);
+    let mut attempts = Attempts::default();
     loop {
-        match poll_once(&db, &source, handler.as_ref(), &http).await {
-            Ok(()) => backoff = Duration::from_millis(100),
+        match poll_once(
+            &db,
+            &source,
+            handler.as_ref(),
+            &http,
+            &mut attempts,
+            max_failures,
+        )
+        .await
+        {
+            Ok(None) => backoff = Duration::from_millis(100),
+            // An event did not apply: the same batch again after the verdict's delay.
+            Ok(Some(delay)) => tokio::time::sleep(delay).await,
             Err(err) => {
                 tracing::debug!(source = %source.name, error = %err, "event feed unavailable; retrying");
                 tokio::time::sleep(backoff).await;
@@ -180,12 +289,15 @@ async fn consume(
     }
 }
 
+/// One pull and its batch: `Ok(Some(delay))` when an event has to be tried again after `delay`.
 async fn poll_once(
     db: &DatabaseConnection,
     source: &EventSource,
     handler: &dyn EventHandler,
     http: &reqwest::Client,
-) -> anyhow::Result<()> {
+    attempts: &mut Attempts,
+    max_failures: u32,
+) -> anyhow::Result<Option<Duration>> {
     let after = feed_position::Entity::find_by_id(source.name.clone())
         .one(db)
         .await?
@@ -201,29 +313,55 @@ async fn poll_once(
         .error_for_status()?
         .json()
         .await?;
-    apply_batch(db, &source.name, handler, &events).await?;
-    Ok(())
+    match apply_batch(db, &source.name, handler, &events, attempts, max_failures).await {
+        Ok(()) => Ok(None),
+        Err(Stalled(delay)) => Ok(Some(delay)),
+    }
 }
 
+/// The batch stopped at an event to try again after this long.
+#[derive(Debug)]
+pub struct Stalled(pub Duration);
+
 /// Applies a batch exactly once, in one transaction when it can (one commit instead of one per event); when
-/// that fails, event by event, so a failing event is found and the ones before it still land. An event that
-/// does not decode becomes a dead letter; a store error stops the batch (it is retried).
+/// that fails, event by event, so a failing event is found and the ones before it still land. A failing
+/// event stops the batch (nothing newer goes first) and is retried: with backoff and uncounted while the
+/// store is unavailable, and set aside as a dead letter once it failed `max_failures` times for its own
+/// reason (at once when it does not decode).
 pub async fn apply_batch(
     db: &DatabaseConnection,
     source: &str,
     handler: &dyn EventHandler,
     events: &[EventEnvelope],
-) -> Result<(), DbErr> {
+    attempts: &mut Attempts,
+    max_failures: u32,
+) -> Result<(), Stalled> {
     if events.len() > 1 && apply_batch_only(db, source, handler, events).await.is_ok() {
+        attempts.done("");
         return Ok(());
     }
     for event in events {
-        match apply(db, source, handler, event).await {
-            Ok(()) => {}
-            Err(HandleError::Decode(error)) => {
-                dead_letter(db, source, handler.consumer(), event, &error).await?
+        let id = event.id.to_string();
+        let error = match apply(db, source, handler, event).await {
+            Ok(()) => {
+                attempts.done(&id);
+                continue;
             }
-            Err(HandleError::Store(error)) => return Err(error),
+            Err(error) => error,
+        };
+        match attempts.failed(&id, &error, max_failures) {
+            Verdict::Retry(delay) => {
+                tracing::warn!(%source, kind = %event.kind, id = %event.id, %error, transient = error.is_transient(), "event not applied; will retry");
+                return Err(Stalled(delay));
+            }
+            Verdict::DeadLetter => {
+                if dead_letter(db, source, handler.consumer(), event, &error)
+                    .await
+                    .is_err()
+                {
+                    return Err(Stalled(Duration::from_secs(1)));
+                }
+            }
         }
     }
     Ok(())
@@ -235,9 +373,9 @@ pub async fn dead_letter(
     source: &str,
     consumer: &str,
     event: &EventEnvelope,
-    error: &DecodeError,
+    error: &(dyn std::fmt::Display + Sync),
 ) -> Result<(), DbErr> {
-    tracing::error!(%source, kind = %event.kind, id = %event.id, %error, "event does not decode; dead-lettered");
+    tracing::error!(%source, kind = %event.kind, id = %event.id, %error, "event set aside; dead-lettered");
     let txn = begin_write(db).await?;
     dead_letters::Entity::insert(dead_letters::ActiveModel {
         event_id: Set(event.id),
@@ -414,9 +552,16 @@ mod tests {
         let handler = Ticks::default();
         let (first, last) = (tick(1), tick(3));
         let batch = [first.clone(), poison.clone(), last.clone()];
-        apply_batch(&db, "producer", &handler, &batch)
-            .await
-            .expect("batch goes on");
+        apply_batch(
+            &db,
+            "producer",
+            &handler,
+            &batch,
+            &mut Attempts::default(),
+            5,
+        )
+        .await
+        .expect("batch goes on");
         // (The batch's own transaction was tried first and rolled back: the handler saw 1 twice.)
         assert_eq!(*handler.0.lock().expect("lock"), [1, 1, 3]);
         let applied: HashSet<Uuid> = inbox::Entity::find()
@@ -451,7 +596,8 @@ mod tests {
             .await
             .expect("store");
         let calls = Calls::default();
-        apply_batch(&db, "producer", &calls, &[tick(1), tick(2), tick(3)])
+        let batch = [tick(1), tick(2), tick(3)];
+        apply_batch(&db, "producer", &calls, &batch, &mut Attempts::default(), 5)
             .await
             .expect("batch");
         apply(&db, "producer", &calls, &tick(4)).await.expect("one");
@@ -459,5 +605,32 @@ mod tests {
             *calls.0.lock().expect("lock"),
             ["begin", "1", "2", "3", "begin", "4"]
         );
+    }
+
+    #[test]
+    fn outages_are_retried_uncounted_and_own_failures_dead_lettered() {
+        let mut attempts = Attempts::default();
+        let down = HandleError::Store(DbErr::ConnectionAcquire(
+            sea_orm::error::ConnAcquireErr::Timeout,
+        ));
+        for _ in 0..50 {
+            assert!(matches!(attempts.failed("e", &down, 3), Verdict::Retry(_)));
+        }
+        let poison = HandleError::Store(DbErr::Custom("constraint".into()));
+        assert!(!poison.is_transient());
+        assert!(matches!(
+            attempts.failed("e", &poison, 3),
+            Verdict::Retry(_)
+        ));
+        assert!(matches!(
+            attempts.failed("e", &poison, 3),
+            Verdict::Retry(_)
+        ));
+        assert_eq!(attempts.failed("e", &poison, 3), Verdict::DeadLetter);
+        let undecodable = HandleError::Decode(DecodeError {
+            kind: "Tick".into(),
+            reason: "bad".into(),
+        });
+        assert_eq!(attempts.failed("f", &undecodable, 3), Verdict::DeadLetter);
     }
 }

@@ -10,12 +10,12 @@
 //! 2. this consumer's own pending entries are applied, in order;
 //! 3. new entries are read (`XREADGROUP … >`, blocking briefly) and applied.
 //!
-//! An entry that fails stays pending and is retried next round before anything newer; after
-//! `max_deliveries` failures (at once when its payload does not decode: no retry can help) it goes to the
-//! dead-letter stream `parley:dead:<source>:<group>` and is acknowledged, so one poison event cannot stop a
-//! domain.
+//! An entry that fails stays pending and is retried next round before anything newer. While the consuming
+//! store is unavailable it is retried with backoff, uncounted, however long that lasts; after
+//! `max_deliveries` failures of its own (at once when its payload does not decode: no retry can help) it
+//! goes to the dead-letter stream `parley:dead:<source>:<group>` and is acknowledged, so one poison event
+//! cannot stop a domain ([`super::consumer::Attempts`]).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::streams::{StreamId, StreamReadReply};
 use sea_orm::DatabaseConnection;
 
-use super::consumer::{apply, apply_batch_only, EventHandler, HandleError};
+use super::consumer::{apply, apply_batch_only, Attempts, EventHandler, Verdict};
 use super::redis_bus::{blocking_connection, decode, stream_key, unavailable, BLOCK_MS, FIELD};
 use super::{BusError, EventEnvelope};
 
@@ -54,7 +54,7 @@ impl GroupConsumer {
     /// Reads and applies until cancelled (the lease holder runs this); Redis or store failures back off and
     /// retry.
     pub async fn run(self, db: DatabaseConnection, handler: Arc<dyn EventHandler>) {
-        let mut failures: HashMap<String, u32> = HashMap::new();
+        let mut attempts = Attempts::default();
         let mut just_took_over = true;
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -73,7 +73,7 @@ impl GroupConsumer {
                         &mut blocking,
                         &db,
                         handler.as_ref(),
-                        &mut failures,
+                        &mut attempts,
                         just_took_over,
                     )
                     .await;
@@ -98,7 +98,7 @@ impl GroupConsumer {
         blocking: &mut MultiplexedConnection,
         db: &DatabaseConnection,
         handler: &dyn EventHandler,
-        failures: &mut HashMap<String, u32>,
+        attempts: &mut Attempts,
         just_took_over: bool,
     ) -> Result<(), BusError> {
         let stream = stream_key(&self.source);
@@ -113,17 +113,17 @@ impl GroupConsumer {
 
         let pending = self.read(&mut conn, &stream, "0", None).await?;
         if !pending.is_empty() {
-            let all_applied = self
-                .apply_all(&mut conn, &stream, db, handler, failures, pending)
-                .await?;
-            if !all_applied {
+            if let Some(delay) = self
+                .apply_all(&mut conn, &stream, db, handler, attempts, pending)
+                .await?
+            {
                 // Back off before retrying the failed entry (nothing newer goes first).
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                tokio::time::sleep(delay).await;
             }
             return Ok(());
         }
         let fresh = self.read(blocking, &stream, ">", Some(BLOCK_MS)).await?;
-        self.apply_all(&mut conn, &stream, db, handler, failures, fresh)
+        self.apply_all(&mut conn, &stream, db, handler, attempts, fresh)
             .await?;
         Ok(())
     }
@@ -210,16 +210,16 @@ impl GroupConsumer {
     }
 
     /// Applies entries in order: the whole batch in one transaction and one `XACK` when it goes through,
-    /// else entry by entry ([`Self::apply_each`]).
+    /// else entry by entry ([`Self::apply_each`]). `Some(delay)`: stopped at an entry to retry after that.
     async fn apply_all(
         &self,
         conn: &mut ConnectionManager,
         stream: &str,
         db: &DatabaseConnection,
         handler: &dyn EventHandler,
-        failures: &mut HashMap<String, u32>,
+        attempts: &mut Attempts,
         entries: Vec<StreamId>,
-    ) -> Result<bool, BusError> {
+    ) -> Result<Option<Duration>, BusError> {
         if entries.len() > 1 {
             let events: Option<Vec<EventEnvelope>> = entries
                 .iter()
@@ -234,58 +234,55 @@ impl GroupConsumer {
                     let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
                     self.ack(conn, stream, &ids).await?;
                     for id in ids {
-                        failures.remove(id);
+                        attempts.done(id);
                     }
-                    return Ok(true);
+                    return Ok(None);
                 }
             }
         }
-        self.apply_each(conn, stream, db, handler, failures, entries)
+        self.apply_each(conn, stream, db, handler, attempts, entries)
             .await
     }
 
-    /// Applies entries one by one, acknowledging each; stops at the first failure (returns false) so nothing
-    /// newer overtakes it.
+    /// Applies entries one by one, acknowledging each; stops at the first failure to retry (returning the
+    /// delay) so nothing newer overtakes it.
     async fn apply_each(
         &self,
         conn: &mut ConnectionManager,
         stream: &str,
         db: &DatabaseConnection,
         handler: &dyn EventHandler,
-        failures: &mut HashMap<String, u32>,
+        attempts: &mut Attempts,
         entries: Vec<StreamId>,
-    ) -> Result<bool, BusError> {
+    ) -> Result<Option<Duration>, BusError> {
         for entry in entries {
-            // An entry trimmed away after delivery reads back with no fields: nothing to apply.
-            // Err((why, retrying could help)): a payload that does not decode never will.
-            let outcome = match decode(&entry) {
-                Some(event) => match apply(db, &self.source, handler, &event).await {
-                    Ok(()) => Ok(()),
-                    Err(HandleError::Decode(error)) => Err((error.to_string(), false)),
-                    Err(error) => Err((error.to_string(), true)),
-                },
-                None if entry.map.is_empty() => Ok(()),
-                None => Err(("not an event envelope".to_string(), false)),
-            };
-            match outcome {
-                Ok(()) => {
-                    failures.remove(&entry.id);
+            let failure = match decode(&entry) {
+                Some(event) => apply(db, &self.source, handler, &event).await.err(),
+                // An entry trimmed away after delivery reads back with no fields: nothing to apply.
+                None if entry.map.is_empty() => None,
+                None => {
+                    self.dead_letter(conn, &entry, "not an event envelope")
+                        .await?;
+                    self.ack(conn, stream, &[entry.id.as_str()]).await?;
+                    continue;
                 }
-                Err((error, retryable)) => {
-                    let count = failures.entry(entry.id.clone()).or_insert(0);
-                    *count += 1;
-                    if retryable && *count < self.max_deliveries {
-                        tracing::warn!(source = %self.source, id = %entry.id, %error, attempt = *count, "event not applied; will retry");
-                        return Ok(false);
+            };
+            if let Some(error) = failure {
+                match attempts.failed(&entry.id, &error, self.max_deliveries) {
+                    Verdict::Retry(delay) => {
+                        tracing::warn!(source = %self.source, id = %entry.id, %error, transient = error.is_transient(), "event not applied; will retry");
+                        return Ok(Some(delay));
                     }
-                    tracing::error!(source = %self.source, id = %entry.id, %error, "event failed {} times; dead-lettered", *count);
-                    self.dead_letter(conn, &entry, &error).await?;
-                    failures.remove(&entry.id);
+                    Verdict::DeadLetter => {
+                        tracing::error!(source = %self.source, id = %entry.id, %error, "event set aside; dead-lettered");
+                        self.dead_letter(conn, &entry, &error.to_string()).await?;
+                    }
                 }
             }
+            attempts.done(&entry.id);
             self.ack(conn, stream, &[entry.id.as_str()]).await?;
         }
-        Ok(true)
+        Ok(None)
     }
 
     /// Acknowledges entries: the group will not hand them out again.

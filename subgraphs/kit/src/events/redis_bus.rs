@@ -1,7 +1,9 @@
 //! The event bus between instances and machines: Redis Streams.
 //!
-//! - Each producing subgraph has one stream, `parley:events:<source>`, trimmed to about
-//!   `event_stream_maxlen` entries; an entry's one field `event` is the JSON envelope.
+//! - Each producing subgraph has one stream, `parley:events:<source>`; an entry's one field `event` is the
+//!   JSON envelope. It is trimmed every few seconds ([`RedisBus::trim`]) only below what every consumer
+//!   group has acknowledged, never past an entry a slow group has not read: a group that falls more than
+//!   `event_stream_maxlen` behind is reported (log and `parley_event_stream_unread` gauge), not skipped.
 //! - [`RedisBus::publish`] appends (the relay calls it in outbox order, and marks a row published only once
 //!   Redis answered; ephemeral signals such as typing are appended directly).
 //! - Every instance tails its own subgraph's stream ([`RedisBus::subscribe`]) for live subscriptions, so an
@@ -67,12 +69,23 @@ pub struct RedisBus {
     maxlen: u64,
     live: broadcast::Sender<EventEnvelope>,
     tail: tokio::task::JoinHandle<()>,
+    trimmer: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for RedisBus {
     fn drop(&mut self) {
         self.tail.abort();
+        self.trimmer.abort();
     }
+}
+
+/// How often the stream is trimmed.
+const TRIM_EVERY: Duration = Duration::from_secs(5);
+
+/// A stream id (`<ms>-<seq>`) as a comparable pair.
+fn stream_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
 }
 
 impl RedisBus {
@@ -96,6 +109,17 @@ impl RedisBus {
             .map_or_else(|| "0-0".to_string(), |e| e.0.clone());
         let live = broadcast::channel(4096).0;
         let tail = tokio::spawn(tail(client.clone(), stream.clone(), after, live.clone()));
+        let trimmer = {
+            let (conn, stream) = (conn.clone(), stream.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(TRIM_EVERY).await;
+                    if let Err(err) = trim(&mut conn.clone(), &stream, maxlen).await {
+                        tracing::debug!(%stream, error = %err, "stream trim failed; next round");
+                    }
+                }
+            })
+        };
         Ok(Arc::new(Self {
             client,
             conn,
@@ -103,8 +127,87 @@ impl RedisBus {
             maxlen,
             live,
             tail,
+            trimmer,
         }))
     }
+
+    /// Trims this subgraph's stream now ([`trim`]); returns its length after.
+    pub async fn trim(&self) -> Result<u64, BusError> {
+        trim(&mut self.conn.clone(), &self.stream, self.maxlen).await
+    }
+}
+
+/// Deletes the entries every consumer group of `stream` has acknowledged: below the oldest entry any group
+/// still holds pending, or has not been delivered yet. Without groups (no consumer yet) the stream keeps
+/// about `maxlen` entries. A stream still longer than `maxlen` after trimming has a group that fell behind:
+/// reported, never cut. Returns the length after.
+pub async fn trim(
+    conn: &mut ConnectionManager,
+    stream: &str,
+    maxlen: u64,
+) -> Result<u64, BusError> {
+    let groups: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(stream)
+        .query_async(conn)
+        .await
+        .or_else(|err| {
+            // No stream yet: nothing to trim.
+            if err.to_string().contains("no such key") {
+                Ok(Vec::new())
+            } else {
+                Err(err)
+            }
+        })
+        .map_err(unavailable)?;
+    let mut keep_from: Option<(u64, u64)> = None;
+    for group in &groups {
+        let name: String = group
+            .get("name")
+            .and_then(|v| redis::from_redis_value_ref(v).ok())
+            .unwrap_or_default();
+        let pending: u64 = group
+            .get("pending")
+            .and_then(|v| redis::from_redis_value_ref(v).ok())
+            .unwrap_or(0);
+        let oldest_needed = if pending > 0 {
+            let summary: Vec<redis::Value> = redis::cmd("XPENDING")
+                .arg(stream)
+                .arg(&name)
+                .query_async(conn)
+                .await
+                .map_err(unavailable)?;
+            summary
+                .get(1)
+                .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+        } else {
+            // Everything up to the last delivered entry is acknowledged; it stays (harmless) as the floor.
+            group
+                .get("last-delivered-id")
+                .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+        };
+        let Some(id) = oldest_needed.as_deref().and_then(stream_id) else {
+            return Ok(0); // a group we cannot read: trim nothing
+        };
+        keep_from = Some(keep_from.map_or(id, |k| k.min(id)));
+    }
+    let mut cmd = redis::cmd("XTRIM");
+    cmd.arg(stream);
+    match keep_from {
+        Some((ms, seq)) => cmd.arg("MINID").arg(format!("{ms}-{seq}")),
+        None => cmd.arg("MAXLEN").arg("~").arg(maxlen),
+    };
+    let _: i64 = cmd.query_async(conn).await.map_err(unavailable)?;
+    let len: u64 = redis::cmd("XLEN")
+        .arg(stream)
+        .query_async(conn)
+        .await
+        .map_err(unavailable)?;
+    metrics::gauge!("parley_event_stream_unread", "stream" => stream.to_string()).set(len as f64);
+    if len > maxlen {
+        tracing::warn!(%stream, len, maxlen, "a consumer group is far behind; its unread events are kept");
+    }
+    Ok(len)
 }
 
 /// Reads the stream after `after` forever and hands each event to the live subscribers of this process.
@@ -165,18 +268,12 @@ pub(crate) fn decode(entry: &redis::streams::StreamId) -> Option<EventEnvelope> 
 }
 
 impl RedisBus {
-    /// `XADD` of one event to this subgraph's stream, trimmed to about `maxlen` entries.
+    /// `XADD` of one event to this subgraph's stream (trimming is [`trim`]'s, which knows what was read).
     fn append(&self, event: &EventEnvelope) -> Result<redis::Cmd, BusError> {
         let json = serde_json::to_string(event)
             .map_err(|e| BusError::Unavailable(format!("encoding event: {e}")))?;
         let mut cmd = redis::cmd("XADD");
-        cmd.arg(&self.stream)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(self.maxlen)
-            .arg("*")
-            .arg(FIELD)
-            .arg(json);
+        cmd.arg(&self.stream).arg("*").arg(FIELD).arg(json);
         Ok(cmd)
     }
 }
