@@ -23,6 +23,10 @@ pub mod extensions {
     pub const IDENTITY: &str = "parleyIdentity";
     /// In an error: the finer cause behind `code` (the limit exceeded, the engine's own code).
     pub const REASON: &str = "reason";
+    /// The `reason` of an `UNAUTHENTICATED` a subgraph gives a token it refuses (expired, tampered, its
+    /// session revoked): the router answers it with HTTP 401, as it does its own token refusals, so
+    /// clients refresh or sign in again. ("Sign in to do this", without a token, stays a plain error.)
+    pub const TOKEN_REFUSED: &str = "TOKEN_REFUSED";
     /// In a `RATE_LIMITED` error: seconds until the caller may try again.
     pub const RETRY_AFTER: &str = "retryAfter";
 }

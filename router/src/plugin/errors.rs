@@ -7,7 +7,8 @@
 use hive_router::executor::response::graphql_error::{GraphQLError, GraphQLErrorPath};
 use hive_router::http::StatusCode;
 use hive_router::plugins::hooks::on_graphql_error::OnGraphQLErrorHookPayload;
-use parley_protocol::extensions::REASON;
+use hive_router::sonic_rs::JsonValueTrait;
+use parley_protocol::extensions::{REASON, TOKEN_REFUSED};
 use parley_protocol::ErrorCode;
 
 /// The codes a client may see from Parley (docs/security.md). Anything else reaching a client is a bug.
@@ -154,7 +155,15 @@ pub fn map(payload: &mut OnGraphQLErrorHookPayload<'_>) {
         parley_code(&code)
     };
     // A token failure is HTTP 401 wherever it was found: at the edge, or by a subgraph (a revoked session).
-    if mapped.map_or(code.as_str(), |m| m.as_str()) == ErrorCode::Unauthenticated.as_str() {
+    let refused_by_subgraph = code == ErrorCode::Unauthenticated.as_str()
+        && payload
+            .error
+            .extensions
+            .extensions
+            .get(REASON)
+            .and_then(|r| r.as_str())
+            == Some(TOKEN_REFUSED);
+    if mapped == Some(ErrorCode::Unauthenticated) || refused_by_subgraph {
         payload.status_code = StatusCode::UNAUTHORIZED;
     }
     if let Some(mapped) = mapped {

@@ -129,6 +129,25 @@ pub enum AuthError {
     KeysUnavailable,
 }
 
+impl AuthError {
+    /// The error a client gets: its code, and `reason: TOKEN_REFUSED` for a token that did not pass (so the
+    /// router gives it HTTP 401).
+    pub fn to_graphql(self) -> async_graphql::Error {
+        let refused = matches!(self, AuthError::InvalidToken);
+        let error = crate::error::to_graphql(self);
+        if refused {
+            async_graphql::ErrorExtensions::extend_with(error, |_, ext| {
+                ext.set(
+                    parley_protocol::extensions::REASON,
+                    parley_protocol::extensions::TOKEN_REFUSED,
+                )
+            })
+        } else {
+            error
+        }
+    }
+}
+
 impl crate::CodedError for AuthError {
     fn code(&self) -> crate::ErrorCode {
         match self {

@@ -25,7 +25,6 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio::net::TcpListener;
 
 use crate::auth::{bearer, ClientIp, JwtVerifier};
-use crate::error::to_graphql;
 use crate::events::log::{self, LogState};
 use crate::ws::WsSettings;
 
@@ -177,9 +176,9 @@ where
         match state.verifier.verify(token).await {
             Ok(identity) => request = request.data(identity),
             Err(err) => {
-                let response = async_graphql::Response::from_errors(vec![
-                    to_graphql(err).into_server_error(async_graphql::Pos::default())
-                ]);
+                let response = async_graphql::Response::from_errors(vec![err
+                    .to_graphql()
+                    .into_server_error(async_graphql::Pos::default())]);
                 // 200 with the error: the router passes `UNAUTHENTICATED` on (with HTTP 401 to the client);
                 // a 401 here would add a "subgraph unavailable" error beside it.
                 return (StatusCode::OK, GraphQLResponse::from(response)).into_response();

@@ -491,7 +491,8 @@ fn next_frame(id: &str, response: &async_graphql::Response) -> String {
 /// An `error` message for an operation whose forwarded identity does not parse (nothing runs): the same
 /// `UNAUTHENTICATED` error a bad token gets over HTTP.
 fn refused(id: &str) -> String {
-    let error = crate::error::to_graphql(crate::auth::AuthError::InvalidToken)
+    let error = crate::auth::AuthError::InvalidToken
+        .to_graphql()
         .into_server_error(async_graphql::Pos::default());
     serde_json::json!({ "type": "error", "id": id, "payload": [error] }).to_string()
 }
