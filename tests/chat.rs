@@ -824,3 +824,60 @@ async fn chat_provides_authors_cards_and_follows_profile_changes() {
     );
     bob_ws.close().await;
 }
+
+/// What the chat subgraph's event log (`GET /events`, with the router key) holds now, as text.
+async fn event_log(p: &Platform) -> String {
+    reqwest::Client::new()
+        .get(format!(
+            "{}/events?after=0&limit=500",
+            p.subgraph_url("chat")
+        ))
+        .header("x-parley-router-key", &p.router_key)
+        .send()
+        .await
+        .expect("chat")
+        .text()
+        .await
+        .expect("log")
+}
+
+/// An edited message's old text and a deleted message's text leave the event log: no reader of it (a
+/// consumer catching up, an operator) gets them back.
+#[tokio::test]
+async fn withdrawn_text_leaves_the_event_log() {
+    let p = Platform::start().await;
+    let alice = p.register("alice").await;
+    let bob = p.register("bob").await;
+    let chat = direct_chat(&p, &alice, &bob).await;
+    let edited = send(&p, &alice, &chat, "first draft with a typo").await;
+    let deleted = send(&p, &alice, &chat, "something I regret").await;
+    send(&p, &alice, &chat, "this one stays").await;
+    support::eventually("the log has them", || async {
+        event_log(&p)
+            .await
+            .contains("something I regret")
+            .then_some(())
+    })
+    .await;
+    p.ok(
+        "mutation($id: ID!) { editMessage(id: $id, text: \"final text\") { id } }",
+        json!({ "id": edited["id"] }),
+        Some(&alice.access),
+    )
+    .await;
+    p.ok(
+        "mutation($id: ID!) { deleteMessage(id: $id, forEveryone: true) }",
+        json!({ "id": deleted["id"] }),
+        Some(&alice.access),
+    )
+    .await;
+    support::eventually("the edit and the delete are in the log", || async {
+        let log = event_log(&p).await;
+        (log.contains("MessageEdited") && log.contains("MessageDeleted")).then_some(log)
+    })
+    .await;
+    let log = event_log(&p).await;
+    assert!(!log.contains("first draft"), "an edited message's old text");
+    assert!(!log.contains("I regret"), "a deleted message's text");
+    assert!(log.contains("final text") && log.contains("this one stays"));
+}

@@ -369,3 +369,55 @@ async fn a_postgres_restart_under_load_fails_cleanly_and_parley_recovers_by_itse
     );
     assert_eq!(panics.load(Ordering::SeqCst), 0, "no panics in Parley");
 }
+
+/// In production an edited or deleted message's earlier events also leave the Redis stream (their entries
+/// are erased), not only the outbox.
+#[tokio::test]
+async fn withdrawn_text_leaves_the_redis_stream() {
+    let Some(redis) = services() else { return };
+    let p = Platform::start_production(&redis.url()).await;
+    let alice = p.register("alice").await;
+    let bob = p.register("bob").await;
+    let chat = direct_chat(&p, &alice, &bob).await;
+    let sent = p
+        .ok(
+            SEND,
+            json!({ "c": chat, "t": "a secret in the stream" }),
+            Some(&alice.access),
+        )
+        .await;
+    let id = sent["sendMessage"]["id"].clone();
+    let client = redis::Client::open(redis.url()).expect("redis");
+    let conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis conn");
+    let stream = || async {
+        let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+            .arg("parley:events:chat")
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn.clone())
+            .await
+            .expect("xrange");
+        format!("{entries:?}")
+    };
+    eventually("the message is in the stream", || async {
+        stream()
+            .await
+            .contains("a secret in the stream")
+            .then_some(())
+    })
+    .await;
+    p.ok(
+        "mutation($id: ID!) { deleteMessage(id: $id, forEveryone: true) }",
+        json!({ "id": id }),
+        Some(&alice.access),
+    )
+    .await;
+    eventually("the deletion is in the stream", || async {
+        stream().await.contains("MessageDeleted").then_some(())
+    })
+    .await;
+    assert!(!stream().await.contains("a secret"), "erased from Redis");
+}

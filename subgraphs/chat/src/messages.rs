@@ -5,7 +5,8 @@
 
 use chrono::Utc;
 use parley_kit::events::append;
-use parley_kit::events::contracts::{MessageDeleted, MessageEdited};
+use parley_kit::events::contracts::{MessageDeleted, MessageEdited, MessageSent};
+use parley_kit::events::Event;
 use parley_kit::store::begin_write;
 use sea_orm::sea_query::Query;
 use sea_orm::{
@@ -111,6 +112,8 @@ impl ChatService {
         active.text = Set(Some(text.to_string()));
         active.edited_at = Set(Some(Utc::now()));
         let edited = active.update(&txn).await?;
+        // The old text leaves the earlier events; the new one travels in this one.
+        let erased = withdraw(&txn, &edited, &["text"]).await?;
         append(
             &txn,
             edited.chat_id,
@@ -119,6 +122,7 @@ impl ChatService {
         .await?;
         txn.commit().await?;
         self.events.wake();
+        self.erase(&erased).await;
         Ok(edited)
     }
 
@@ -150,6 +154,7 @@ impl ChatService {
         active.media_id = Set(None);
         active.deleted_at = Set(Some(Utc::now()));
         let deleted = active.update(&txn).await?;
+        let erased = withdraw(&txn, &deleted, &["text", "media_id"]).await?;
         append(
             &txn,
             deleted.chat_id,
@@ -158,8 +163,34 @@ impl ChatService {
         .await?;
         txn.commit().await?;
         self.events.wake();
+        self.erase(&erased).await;
         Ok(())
     }
+
+    /// Erases withdrawn events from the bus once their redaction committed (best effort: a bus that is down
+    /// now is told nothing, and its entries keep the old text until the stream is trimmed — logged).
+    async fn erase(&self, bus_ids: &[String]) {
+        if let Err(err) = self.events.bus.erase(bus_ids).await {
+            tracing::warn!(error = %err, count = bus_ids.len(), "withdrawn message events not erased from the bus");
+        }
+    }
+}
+
+/// Erases `fields` from the earlier events of message `m` (sent, edited) in the outbox; their bus ids.
+async fn withdraw<C: ConnectionTrait>(
+    txn: &C,
+    m: &message::Model,
+    fields: &[&str],
+) -> Result<Vec<String>> {
+    Ok(parley_kit::events::redact::redact(
+        txn,
+        &m.chat_id.to_string(),
+        &[MessageSent::KIND.name, MessageEdited::KIND.name],
+        "message_id",
+        m.id,
+        fields,
+    )
+    .await?)
 }
 
 /// Which way a history page runs from its cursor.

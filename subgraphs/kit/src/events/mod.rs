@@ -13,12 +13,13 @@
 //!
 //! Layout: `contracts` (one type per event kind, shared by producers and consumers), `tables` (sea-orm
 //! entities + the kit's migrations, added to every domain's), `relay`, `log` + `consumer` (between processes over
-//! HTTP), `redis_bus` + `group` (over Redis Streams).
+//! HTTP), `redis_bus` + `group` (over Redis Streams), `redact` (withdrawn content erased from earlier events).
 
 pub mod consumer;
 pub mod contracts;
 pub mod group;
 pub mod log;
+pub mod redact;
 pub mod redis_bus;
 pub mod relay;
 pub mod tables;
@@ -88,11 +89,19 @@ pub enum BusError {
 pub trait EventBus: Send + Sync + 'static {
     async fn publish(&self, event: &EventEnvelope) -> Result<(), BusError>;
     /// Publishes `events` in order; an error means any of them may have gone out (the relay retries them
-    /// all, and consumers skip the ones they applied).
-    async fn publish_batch(&self, events: &[EventEnvelope]) -> Result<(), BusError> {
+    /// all, and consumers skip the ones they applied). Returns each event's id in the bus, where it has one.
+    async fn publish_batch(
+        &self,
+        events: &[EventEnvelope],
+    ) -> Result<Vec<Option<String>>, BusError> {
         for event in events {
             self.publish(event).await?;
         }
+        Ok(vec![None; events.len()])
+    }
+    /// Erases published entries (by the ids `publish_batch` returned) whose content was withdrawn: an
+    /// edited or deleted message's earlier text. Nothing to do for a bus that keeps no entries.
+    async fn erase(&self, _ids: &[String]) -> Result<(), BusError> {
         Ok(())
     }
     /// Live events published from now on (for subscriptions and in-process consumers).

@@ -289,13 +289,30 @@ impl EventBus for RedisBus {
         Ok(())
     }
 
-    /// One round trip for the whole batch (a pipeline keeps its order).
-    async fn publish_batch(&self, events: &[EventEnvelope]) -> Result<(), BusError> {
+    /// One round trip for the whole batch (a pipeline keeps its order); the entries' stream ids.
+    async fn publish_batch(
+        &self,
+        events: &[EventEnvelope],
+    ) -> Result<Vec<Option<String>>, BusError> {
         let mut pipe = redis::pipe();
         for event in events {
-            pipe.add_command(self.append(event)?).ignore();
+            pipe.add_command(self.append(event)?);
         }
-        let () = pipe
+        let ids: Vec<String> = pipe
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(ids.into_iter().map(Some).collect())
+    }
+
+    /// `XDEL` of the entries: gone for every group and tail that has not read them yet.
+    async fn erase(&self, ids: &[String]) -> Result<(), BusError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let _: i64 = redis::cmd("XDEL")
+            .arg(&self.stream)
+            .arg(ids)
             .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;

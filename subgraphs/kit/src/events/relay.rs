@@ -104,18 +104,25 @@ async fn relay_batch(
         numbered.push((row.position, seq));
         envelopes.push(envelope(source, row, seq)?);
     }
-    if let Err(err) = bus.publish_batch(&envelopes).await {
-        tracing::warn!(error = %err, "bus refused events; will retry");
-        return Ok(None); // nothing marked: the whole batch goes again, in order
-    }
-    mark_published(db, &numbered).await?;
+    let bus_ids = match bus.publish_batch(&envelopes).await {
+        Ok(ids) => ids,
+        Err(err) => {
+            tracing::warn!(error = %err, "bus refused events; will retry");
+            return Ok(None); // nothing marked: the whole batch goes again, in order
+        }
+    };
+    mark_published(db, &numbered, &bus_ids).await?;
     metrics::counter!("parley_events_published_total", "source" => source.to_string())
         .increment(envelopes.len() as u64);
     Ok(numbered.last().map(|(_, seq)| *seq))
 }
 
-/// Marks rows published with their sequence numbers: one `UPDATE … CASE` for the batch.
-async fn mark_published(db: &DatabaseConnection, numbered: &[(i64, i64)]) -> Result<(), DbErr> {
+/// Marks rows published with their sequence numbers and bus ids: one `UPDATE … CASE` for the batch.
+async fn mark_published(
+    db: &DatabaseConnection,
+    numbered: &[(i64, i64)],
+    bus_ids: &[Option<String>],
+) -> Result<(), DbErr> {
     use sea_orm::sea_query::{CaseStatement, Expr};
     let case = numbered
         .iter()
@@ -123,9 +130,25 @@ async fn mark_published(db: &DatabaseConnection, numbered: &[(i64, i64)]) -> Res
             case.case(outbox::Column::Position.eq(*position), Expr::value(*seq))
         })
         .finally(Expr::col(outbox::Column::PublishedSeq));
-    outbox::Entity::update_many()
+    let ids: Vec<(i64, String)> = numbered
+        .iter()
+        .zip(bus_ids)
+        .filter_map(|((position, _), id)| id.as_ref().map(|id| (*position, id.clone())))
+        .collect();
+    let mut update = outbox::Entity::update_many()
         .col_expr(outbox::Column::PublishedAt, Expr::value(Utc::now()))
-        .col_expr(outbox::Column::PublishedSeq, case.into())
+        .col_expr(outbox::Column::PublishedSeq, case.into());
+    // Only a bus that keeps entries gives ids (an empty CASE is not SQL).
+    if !ids.is_empty() {
+        let case = ids
+            .into_iter()
+            .fold(CaseStatement::new(), |case, (position, id)| {
+                case.case(outbox::Column::Position.eq(position), Expr::value(id))
+            })
+            .finally(Expr::col(outbox::Column::BusId));
+        update = update.col_expr(outbox::Column::BusId, case.into());
+    }
+    update
         .filter(outbox::Column::Position.is_in(numbered.iter().map(|(p, _)| *p)))
         .exec(db)
         .await?;

@@ -1,7 +1,7 @@
 //! The kit's own tables in every domain store: the outbox (events to publish), the inbox (event ids applied by
 //! consumers), the position of each consumed feed, and the dead letters (consumed events whose payload did not
 //! decode). A domain's migration crate lists only its own migrations: [`WithKitTables`] adds the kit's
-//! ([`KitEventTables`], [`KitPublishOrder`], [`KitDeadLetters`]) around them, and is what the kit runs.
+//! ([`KitEventTables`], [`KitPublishOrder`], [`KitDeadLetters`], [`KitBusIds`]) around them, and is what the kit runs.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -27,6 +27,9 @@ pub mod outbox {
         /// this order, so a consumer's "after N" never skips a late commit.
         #[sea_orm(unique)]
         pub published_seq: Option<i64>,
+        /// The entry's id in the bus (a Redis stream id), so an event whose content was withdrawn since
+        /// (an edited or deleted message) can be erased there too.
+        pub bus_id: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -106,6 +109,7 @@ impl<M: MigratorTrait> MigratorTrait for WithKitTables<M> {
             Box::new(KitEventTables),
             Box::new(KitPublishOrder),
             Box::new(KitDeadLetters),
+            Box::new(KitBusIds),
         ];
         all.extend(M::migrations());
         all
@@ -180,6 +184,7 @@ enum ParleyOutbox {
     OccurredAt,
     PublishedAt,
     PublishedSeq,
+    BusId,
 }
 
 #[derive(DeriveIden)]
@@ -328,6 +333,58 @@ impl MigrationTrait for KitPublishOrder {
                 Table::alter()
                     .table(ParleyOutbox::Table)
                     .drop_column(ParleyOutbox::PublishedSeq)
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// Adds `bus_id` to the outbox (where each event went in the bus) and an index by aggregate.
+pub struct KitBusIds;
+
+impl MigrationName for KitBusIds {
+    fn name(&self) -> &str {
+        "m9003_parley_kit_outbox_bus_id"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for KitBusIds {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(ParleyOutbox::Table)
+                    .add_column(string_null(ParleyOutbox::BusId))
+                    .to_owned(),
+            )
+            .await?;
+        // Redaction finds an aggregate's earlier events (`super::redact`).
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_parley_outbox_aggregate")
+                    .table(ParleyOutbox::Table)
+                    .col(ParleyOutbox::AggregateId)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("idx_parley_outbox_aggregate")
+                    .table(ParleyOutbox::Table)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(ParleyOutbox::Table)
+                    .drop_column(ParleyOutbox::BusId)
                     .to_owned(),
             )
             .await
