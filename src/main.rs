@@ -119,7 +119,7 @@ struct RouterArgs {
     #[arg(long, env = "PARLEY_PERSISTED_DOCUMENTS")]
     persisted_documents: Option<PathBuf>,
     /// Redis for rate limits shared by all routers (`RATE_LIMITED`); counted in this process without it.
-    #[arg(long, env = "PARLEY_REDIS_URL")]
+    #[arg(long, env = "PARLEY_REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
     /// Turn per-caller rate limits off (benchmarks that play thousands of clients from one address).
     #[arg(long, env = "PARLEY_NO_RATE_LIMITS")]

@@ -259,8 +259,9 @@ async fn start_all(
             .arg("--subgraph-url")
             .arg(format!("{name}={url}/graphql"));
     }
+    // In the environment, not argv: a Redis URL may carry a password, and argv is readable by every user.
     if let Some(redis) = &servers.redis {
-        router = router.arg("--redis-url").arg(redis);
+        router = router.env("PARLEY_REDIS_URL", redis);
     }
     // Production answers clients only: no introspection, GraphiQL or query plans unless asked for.
     if servers.production && std::env::var("PARLEY_INTROSPECTION").as_deref() != Ok("true") {

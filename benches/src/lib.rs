@@ -9,6 +9,8 @@
 //!   and max-rate phases; publish-to-delivery percentiles and router/chat RSS.
 //! - `busload` (src/bin/busload.rs): the Redis Streams bus: outbox → consumer events/s, redelivery after a
 //!   consumer dies, live fan-out latency across instances.
+//! - `flood` (src/bin/flood.rs): one exhaustion attempt (APQ, failed logins, WebSocket subscriptions) for a
+//!   fixed time, printing the watched processes' resident memory; `exhaustion.sh` runs all three.
 //! - `run.sh`: builds in release, seeds, starts `parley up` and runs the above; `chat.sh` does it for chat.
 //!
 //! Every target is a loopback address; every loop is bounded in count and time.

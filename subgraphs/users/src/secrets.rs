@@ -12,8 +12,23 @@ use sha2::{Digest, Sha256};
 use crate::error::{Result, UsersError};
 use crate::keys::hex;
 
+/// Password hashes computed at once, at most: one per core. Each takes 19 MiB and a core for tens of
+/// milliseconds, so more at a time only adds memory — without the bound, a flood of concurrent logins held
+/// 19 MiB each on the blocking pool (hundreds of MB at 16 at a time, gigabytes at a thousand).
+fn hashing() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores.max(2))
+    })
+}
+
 /// Hashes a password with argon2id (default parameters: 19 MiB, 2 passes), off the async threads.
 pub async fn hash_password(password: String) -> Result<String> {
+    let _permit = hashing()
+        .acquire()
+        .await
+        .map_err(|e| UsersError::Internal(e.to_string()))?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -27,6 +42,10 @@ pub async fn hash_password(password: String) -> Result<String> {
 
 /// Checks a password against a stored hash, off the async threads.
 pub async fn verify_password(password: String, hash: String) -> Result<bool> {
+    let _permit = hashing()
+        .acquire()
+        .await
+        .map_err(|e| UsersError::Internal(e.to_string()))?;
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&hash).map_err(|e| UsersError::Internal(e.to_string()))?;
         Ok(Argon2::default()
