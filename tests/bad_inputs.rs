@@ -281,6 +281,24 @@ async fn every_bad_input_gets_its_code_and_the_router_keeps_serving() {
             "BAD_USER_INPUT",
         ),
         row(
+            "a 100 KB cursor (refused before it is decoded)",
+            Body::Json(json!({
+                "query": "query($a: String) { posts(after: $a) { nodes { id } } }",
+                "variables": { "a": "A".repeat(100_000) },
+            })),
+            200,
+            "BAD_USER_INPUT",
+        ),
+        row(
+            "a 100 KB tag filter",
+            Body::Json(json!({
+                "query": "query($t: String) { posts(tag: $t) { nodes { id } } }",
+                "variables": { "t": "t".repeat(100_000) },
+            })),
+            200,
+            "BAD_USER_INPUT",
+        ),
+        row(
             "invalid UTF-8",
             Body::Raw(
                 "application/json",

@@ -13,6 +13,8 @@ use crate::ErrorCode;
 /// Default and largest page sizes.
 pub const DEFAULT_PAGE: usize = 20;
 pub const MAX_PAGE: usize = 100;
+/// The longest cursor accepted (bytes).
+pub const MAX_CURSOR: usize = 512;
 
 /// Validated `first`/`after` arguments.
 #[derive(Debug, Clone)]
@@ -103,6 +105,10 @@ pub fn encode_cursor(parts: &[&str]) -> String {
 
 /// Decodes a cursor made by [`encode_cursor`]; anything else is `BAD_USER_INPUT`.
 pub fn decode_cursor(cursor: &str) -> async_graphql::Result<Vec<String>> {
+    // Every cursor Parley makes is far shorter; a longer one is not decoded at all.
+    if cursor.len() > MAX_CURSOR {
+        return Err(coded(ErrorCode::BadUserInput, "invalid cursor"));
+    }
     URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()

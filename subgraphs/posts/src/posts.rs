@@ -263,6 +263,9 @@ fn list_query(
         select = select.filter(post::Column::AuthorId.eq(author_id));
     }
     if let Some(tag) = &filter.tag {
+        if tag.len() > 256 {
+            return Err(invalid("tag: 1 to 30 letters, digits or '-'"));
+        }
         let tag = tag.trim().trim_start_matches('#').to_lowercase();
         select = select.filter(
             Expr::col(post::Column::Id).in_subquery(

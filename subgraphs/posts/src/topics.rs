@@ -112,6 +112,10 @@ impl Content {
 }
 
 pub async fn topic_by_name<C: ConnectionTrait>(db: &C, name: &str) -> Result<Option<topic::Model>> {
+    // No topic name is this long: not looked up.
+    if name.len() > 256 {
+        return Ok(None);
+    }
     Ok(topic::Entity::find()
         .filter(topic::Column::Name.eq(name.trim().to_lowercase()))
         .one(db)

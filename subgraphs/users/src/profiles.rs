@@ -43,6 +43,10 @@ pub async fn by_ids(db: &DatabaseConnection, ids: &[Uuid]) -> Result<HashMap<Uui
 }
 
 pub async fn by_nickname(db: &DatabaseConnection, nickname: &str) -> Result<Option<user::Model>> {
+    // No nickname is this long: not looked up.
+    if nickname.len() > 256 {
+        return Ok(None);
+    }
     Ok(user::Entity::find()
         .filter(user::Column::NicknameKey.eq(nickname.trim().to_lowercase()))
         .one(db)
@@ -51,6 +55,9 @@ pub async fn by_nickname(db: &DatabaseConnection, nickname: &str) -> Result<Opti
 
 /// Users whose nickname or name starts with `query` (case-insensitive), ordered by nickname, keyset-paginated.
 pub async fn search(db: &DatabaseConnection, query: &str, page: &Page) -> Result<Vec<user::Model>> {
+    if query.len() > 64 * 4 {
+        return Err(UsersError::Invalid("query: 1 to 64 characters".into()));
+    }
     let prefix = query.trim().to_lowercase();
     if prefix.is_empty() || prefix.chars().count() > 64 {
         return Err(UsersError::Invalid("query: 1 to 64 characters".into()));
