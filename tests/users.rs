@@ -449,49 +449,10 @@ async fn an_admin_address_is_admin_only_once_verified() {
         .await;
     assert_eq!(codes(&refused), ["FORBIDDEN"], "{refused}");
 
-    let welcome = p
-        .mails()
-        .into_iter()
-        .find(|m| m.contains(support::ADMIN_EMAIL) && m.contains("Confirm your email"))
-        .expect("welcome");
-    let code = token_after(&welcome, "Confirm your email with this code:");
-    p.ok(
-        "mutation($t: String!) { verifyEmail(token: $t) }",
-        json!({ "t": code }),
-        None,
-    )
-    .await;
-    let data = p
-        .ok(
-            "mutation($e: String!) { login(email: $e, password: \"correct horse 1\") { accessToken } }",
-            json!({ "e": support::ADMIN_EMAIL }),
-            None,
-        )
-        .await;
-    let token = data["login"]["accessToken"].as_str().expect("token");
-    let promoted = p.ok(PROMOTE, json!({ "u": bob.id }), Some(token)).await;
+    p.verify_email(support::ADMIN_EMAIL).await;
+    let (token, _) = p.login(support::ADMIN_EMAIL, "correct horse 1").await;
+    let promoted = p.ok(PROMOTE, json!({ "u": bob.id }), Some(&token)).await;
     assert_eq!(promoted["setUserRole"]["role"], "MODERATOR");
-}
-
-/// Signs in again: a new session's (access, refresh) tokens.
-async fn login(p: &Platform, email: &str, password: &str) -> (String, String) {
-    let data = p
-        .ok(
-            "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken refreshToken } }",
-            json!({ "e": email, "p": password }),
-            None,
-        )
-        .await;
-    (
-        data["login"]["accessToken"]
-            .as_str()
-            .expect("access")
-            .to_string(),
-        data["login"]["refreshToken"]
-            .as_str()
-            .expect("refresh")
-            .to_string(),
-    )
 }
 
 /// Whether an access token works in the users subgraph (`me`) and another one (posts): `None` while one
@@ -521,8 +482,8 @@ async fn works(p: &Platform, access: &str) -> Option<bool> {
 async fn signed_out_sessions_lose_their_access_tokens_within_seconds() {
     let p = Platform::start().await;
     let alice = p.register("alice").await;
-    let (b_access, _) = login(&p, &alice.email, "correct horse 1").await;
-    let (c_access, _) = login(&p, &alice.email, "correct horse 1").await;
+    let (b_access, _) = p.login(&alice.email, "correct horse 1").await;
+    let (c_access, _) = p.login(&alice.email, "correct horse 1").await;
     let mut ws = support::WsClient::connect(&p, Some(&alice.access)).await;
     ws.subscribe("events", "subscription { chatEvents { kind } }", json!({}))
         .await;

@@ -195,13 +195,7 @@ async fn backfill(txn: &DatabaseTransaction, user: Uuid, filter: Condition) -> R
 }
 
 async fn followed(txn: &DatabaseTransaction, f: FollowChanged) -> Result<(), DbErr> {
-    follow::Entity::insert(follow::ActiveModel {
-        follower_id: Set(f.follower_id),
-        followee_id: Set(f.followee_id),
-    })
-    .on_conflict_do_nothing_on([follow::Column::FollowerId, follow::Column::FolloweeId])
-    .exec(txn)
-    .await?;
+    audience::followed(txn, &f).await?;
     backfill(
         txn,
         f.follower_id,
@@ -211,11 +205,7 @@ async fn followed(txn: &DatabaseTransaction, f: FollowChanged) -> Result<(), DbE
 }
 
 async fn unfollowed(txn: &DatabaseTransaction, f: FollowChanged) -> Result<(), DbErr> {
-    follow::Entity::delete_many()
-        .filter(follow::Column::FollowerId.eq(f.follower_id))
-        .filter(follow::Column::FolloweeId.eq(f.followee_id))
-        .exec(txn)
-        .await?;
+    audience::unfollowed(txn, &f).await?;
     // Keep the author's posts that still come in through a subscribed topic.
     let subscribed = Query::select()
         .column(topic_sub::Column::TopicId)

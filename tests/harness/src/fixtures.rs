@@ -43,11 +43,18 @@ impl Platform {
     /// welcome mail (only then is it an admin) and signs in again for a token carrying the role.
     pub async fn register_admin(&self) -> Account {
         let mut admin = self.register("admin").await;
+        self.verify_email(ADMIN_EMAIL).await;
+        (admin.access, admin.refresh) = self.login(ADMIN_EMAIL, "correct horse 1").await;
+        admin
+    }
+
+    /// Verifies `email` with the code of its welcome mail.
+    pub async fn verify_email(&self, email: &str) {
         let welcome = self
             .mails()
             .into_iter()
-            .find(|m| m.contains(ADMIN_EMAIL) && m.contains("Confirm your email"))
-            .expect("the admin's welcome mail");
+            .find(|m| m.contains(email) && m.contains("Confirm your email"))
+            .expect("the welcome mail");
         let code = token_after(&welcome, "Confirm your email with this code:");
         self.ok(
             "mutation($t: String!) { verifyEmail(token: $t) }",
@@ -55,22 +62,19 @@ impl Platform {
             None,
         )
         .await;
+    }
+
+    /// Signs in again: a new session's (access, refresh) tokens.
+    pub async fn login(&self, email: &str, password: &str) -> (String, String) {
         let data = self
             .ok(
-                "mutation($e: String!) { login(email: $e, password: \"correct horse 1\") { accessToken refreshToken } }",
-                json!({ "e": ADMIN_EMAIL }),
+                "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken refreshToken } }",
+                json!({ "e": email, "p": password }),
                 None,
             )
             .await;
-        admin.access = data["login"]["accessToken"]
-            .as_str()
-            .expect("token")
-            .to_string();
-        admin.refresh = data["login"]["refreshToken"]
-            .as_str()
-            .expect("refresh")
-            .to_string();
-        admin
+        let token = |field: &str| data["login"][field].as_str().expect("token").to_string();
+        (token("accessToken"), token("refreshToken"))
     }
 }
 
