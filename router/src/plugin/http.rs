@@ -34,14 +34,9 @@ pub fn on_request<'req>(
         let client = stamp_client_ip(&mut payload, &edge.trusted_proxies);
         let request_id = stamp_request_id(&mut payload);
         // A WebSocket takes its address's slot before it is accepted.
-        let mut held = Vec::new();
         let websocket = is_websocket_upgrade(payload.router_http_request.headers());
         if websocket {
-            let key = format!(
-                "ip:{}",
-                client.map_or("unknown".into(), |ip| ip.to_string())
-            );
-            match edge.slots.take(key, edge.caps.per_address) {
+            match edge.slots.take(address_key(client), edge.caps.per_address) {
                 // The request's plugin context lives as long as the WebSocket's service (the engine hands
                 // it to the connection), unlike the handshake's response body.
                 Some(slot) => {
@@ -63,44 +58,7 @@ pub fn on_request<'req>(
                     .insert(HeaderName::from_static(REQUEST_ID), request_id);
                 // An SSE or multipart stream takes its caller's slots once it is known to be one.
                 if !websocket && is_stream(end.response.headers()) {
-                    let verified = end
-                        .request_context
-                        .read()
-                        .ok()
-                        .and_then(|ctx| ctx.authentication().jwt_status().copied())
-                        .unwrap_or(false);
-                    let user = authorization
-                        .as_deref()
-                        .filter(|_| verified)
-                        .map(|token| crate::rate_limit::subject(Some(token), None))
-                        .filter(|subject| subject.starts_with("user:"));
-                    let ip = client.map_or("unknown".into(), |ip| ip.to_string());
-                    let mut wanted = vec![(format!("ip:{ip}"), edge.caps.per_address)];
-                    wanted.extend(user.map(|user| (user, edge.caps.per_user)));
-                    for (key, cap) in wanted {
-                        match edge.slots.take(key, cap) {
-                            Some(slot) => held.push(slot),
-                            None => {
-                                end.response = end.response.into_response(too_many_clients());
-                                return end.proceed();
-                            }
-                        }
-                    }
-                }
-                if !held.is_empty() {
-                    let OnHttpResponseHookPayload {
-                        response,
-                        context,
-                        request_context,
-                    } = end;
-                    let response = response.map_body(|_, body| {
-                        Body::from_message(Held::new(body.into_body().into(), held)).into()
-                    });
-                    end = OnHttpResponseHookPayload {
-                        response,
-                        context,
-                        request_context,
-                    };
+                    end = hold_stream_slots(edge, client, authorization.as_deref(), end);
                 }
                 end.proceed()
             })
@@ -154,6 +112,66 @@ pub struct Edge {
     pub trusted_proxies: Vec<IpNet>,
     pub caps: ClientCaps,
     pub slots: Slots,
+}
+
+/// The slot key of a client address.
+fn address_key(client: Option<IpAddr>) -> String {
+    format!(
+        "ip:{}",
+        client.map_or("unknown".into(), |ip| ip.to_string())
+    )
+}
+
+/// A streamed response holding its caller's slots (address; user, with a verified token) in its body, or
+/// HTTP 429 when either is over its cap.
+fn hold_stream_slots<'req>(
+    edge: &Edge,
+    client: Option<IpAddr>,
+    authorization: Option<&str>,
+    end: OnHttpResponseHookPayload<'req>,
+) -> OnHttpResponseHookPayload<'req> {
+    let verified = end
+        .request_context
+        .read()
+        .ok()
+        .and_then(|ctx| ctx.authentication().jwt_status().copied())
+        .unwrap_or(false);
+    let user = authorization
+        .filter(|_| verified)
+        .map(|token| crate::rate_limit::subject(Some(token), None))
+        .filter(|subject| subject.starts_with("user:"));
+    let mut wanted = vec![(address_key(client), edge.caps.per_address)];
+    wanted.extend(user.map(|user| (user, edge.caps.per_user)));
+    let mut held = Vec::new();
+    for (key, cap) in wanted {
+        match edge.slots.take(key, cap) {
+            Some(slot) => held.push(slot),
+            None => {
+                let OnHttpResponseHookPayload {
+                    response,
+                    context,
+                    request_context,
+                } = end;
+                return OnHttpResponseHookPayload {
+                    response: response.into_response(too_many_clients()),
+                    context,
+                    request_context,
+                };
+            }
+        }
+    }
+    let OnHttpResponseHookPayload {
+        response,
+        context,
+        request_context,
+    } = end;
+    let response = response
+        .map_body(|_, body| Body::from_message(Held::new(body.into_body().into(), held)).into());
+    OnHttpResponseHookPayload {
+        response,
+        context,
+        request_context,
+    }
 }
 
 /// HTTP 429 for a caller over its long-lived client cap.
