@@ -12,6 +12,10 @@
 //!   cores share the work of a fan-out and a connection only wakes for operations that have something to send
 //!   (async-graphql's own handler polls every operation of a connection on each wake-up).
 //! - **Frames are written in batches**: whatever is ready goes out in one write, then one flush.
+//! - **Each caller's share is capped**: at most [`MAX_SUBSCRIPTIONS_PER_USER`] open operations per user over
+//!   every connection, [`MAX_ANONYMOUS_SUBSCRIPTIONS`] anonymous ones together (`RATE_LIMITED` beyond).
+//! - **A revoked session's operations end** with `UNAUTHENTICATED` as soon as the verifier learns of the
+//!   revocation (`crate::revocation`), and a new one of that session is refused.
 //!
 //! Close codes are the protocol's: 4400 bad message, 4401 subscribe before `connection_ack`, 4403 forbidden,
 //! 4408 no `connection_init` in time, 4409 duplicate operation id, 4429 a second `connection_init`.
