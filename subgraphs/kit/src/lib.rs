@@ -4,6 +4,7 @@
 //! - [`config`]: the typed service config (defaults → optional TOML file → `PARLEY_*` env).
 //! - [`error`]: the stable error codes (docs/security.md) and the bridge from a crate's error enum to a GraphQL error.
 //! - [`auth`]: the caller's identity, verified from the access JWT against the users subgraph's JWKS.
+//! - [`revocation`]: sessions signed out before their tokens expire, polled from users; the verifier refuses them.
 //! - [`ids`]: UUIDv7 ids as GraphQL `ID`s.
 //! - [`migration`]: helpers for the domains' migration crates.
 //! - [`pagination`]: opaque keyset cursors and Relay connection helpers.
@@ -12,6 +13,7 @@
 //! - [`events`]: domain events: the transactional outbox, the relay, the in-process bus, the HTTP event log
 //!   between processes, the Redis Streams bus with consumer groups, and idempotent consumers.
 //! - [`blocks`]: the projection of social's blocks kept by every content domain.
+//! - [`audience`]: the visibility rule (privacy, blocks, approved follows) every domain showing content applies.
 //! - [`lease`]: once-at-a-time work among a subgraph's instances (a lease in Redis).
 //! - [`live`]: subscription streams off the event bus, counted while open.
 //! - [`mail`]: outgoing mail over SMTP, or into files when no SMTP server is configured.
