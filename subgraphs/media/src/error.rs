@@ -1,0 +1,28 @@
+//! The media subgraph's errors, each with a stable code.
+
+use parley_kit::{CodedError, ErrorCode};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MediaError {
+    /// The upload is not what its purpose allows (type, size, dimensions) or not a file at all.
+    #[error("{0}")]
+    Invalid(String),
+    /// A download link that is expired, tampered with or not for this file: nothing more is said.
+    #[error("this link is not valid")]
+    BadLink,
+}
+
+impl CodedError for MediaError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            MediaError::Invalid(_) => ErrorCode::BadUserInput,
+            MediaError::BadLink => ErrorCode::Forbidden,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, MediaError>;
+
+pub fn invalid(message: impl Into<String>) -> MediaError {
+    MediaError::Invalid(message.into())
+}

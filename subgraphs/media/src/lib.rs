@@ -1,0 +1,16 @@
+//! parley-media: the media subgraph, being built (issue 18). Not yet in the registry: these are the rules
+//! the upload flow will stand on, each tested on its own.
+//!
+//! Layout (read top-down):
+//! - [`rules`]: what an upload may be — its real type by content (magic bytes, never the declared type or
+//!   name), the kinds each purpose allows, size limits per purpose, and image dimensions read from the
+//!   header and checked before anything is decoded (decompression bombs).
+//! - [`signing`]: download URLs signed with HMAC-SHA256 over the media id, the variant and the expiry;
+//!   expired or tampered ones are refused alike.
+//! - `error`: [`MediaError`], one stable code per case.
+
+mod error;
+pub mod rules;
+pub mod signing;
+
+pub use error::MediaError;
