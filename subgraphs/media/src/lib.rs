@@ -7,9 +7,12 @@
 //!   header and checked before anything is decoded (decompression bombs).
 //! - [`signing`]: download URLs signed with HMAC-SHA256 over the media id, the variant and the expiry;
 //!   expired or tampered ones are refused alike.
+//! - [`files`]: the bytes, in an `object_store` (a local folder here): uploads streamed in under a byte
+//!   budget, files streamed out in ranges.
 //! - `error`: [`MediaError`], one stable code per case.
 
 mod error;
+pub mod files;
 pub mod rules;
 pub mod signing;
 
