@@ -2,7 +2,7 @@
 
 use parley_kit::{CodedError, ErrorCode};
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq)]
 pub enum MediaError {
     /// The upload is not what its purpose allows (type, size, dimensions) or not a file at all.
     #[error("{0}")]
@@ -18,6 +18,8 @@ pub enum MediaError {
     /// The object store failed (the message is logged, not shown).
     #[error("storage: {0}")]
     Storage(String),
+    #[error("store error: {0}")]
+    Store(#[from] sea_orm::DbErr),
 }
 
 impl CodedError for MediaError {
@@ -26,7 +28,7 @@ impl CodedError for MediaError {
             MediaError::Invalid(_) | MediaError::TooLarge { .. } => ErrorCode::BadUserInput,
             MediaError::BadLink => ErrorCode::Forbidden,
             MediaError::NotFound => ErrorCode::NotFound,
-            MediaError::Storage(_) => ErrorCode::Internal,
+            MediaError::Storage(_) | MediaError::Store(_) => ErrorCode::Internal,
         }
     }
 }

@@ -9,11 +9,15 @@
 //!   expired or tampered ones are refused alike.
 //! - [`files`]: the bytes, in an `object_store` (a local folder here): uploads streamed in under a byte
 //!   budget, files streamed out in ranges.
-//! - `error`: [`MediaError`], one stable code per case.
+//! - [`uploads`]: the upload flow — a ticket with a signed URL, the bytes PUT to it under the declared size,
+//!   then checked on completion (refused: deleted and `Failed`; accepted: `Ready`).
+//! - `store`: the entities; `error`: [`MediaError`], one stable code per case.
 
 mod error;
 pub mod files;
 pub mod rules;
 pub mod signing;
+pub mod store;
+pub mod uploads;
 
 pub use error::MediaError;

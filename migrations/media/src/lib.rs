@@ -1,0 +1,80 @@
+//! Migrations of the media subgraph's store: one row per upload (its owner, purpose and status, what its
+//! bytes turned out to be). The bytes themselves live in the object store. The kit's event tables come first.
+
+pub use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateMedia)]
+    }
+}
+
+#[derive(DeriveIden)]
+enum Media {
+    Table,
+    Id,
+    OwnerId,
+    Purpose,
+    Status,
+    FileName,
+    DeclaredType,
+    DeclaredSize,
+    Mime,
+    Kind,
+    Size,
+    Width,
+    Height,
+    CreatedAt,
+    UpdatedAt,
+}
+
+struct CreateMedia;
+
+impl MigrationName for CreateMedia {
+    fn name(&self) -> &str {
+        "m0001_create_media"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateMedia {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Media::Table)
+                .col(uuid(Media::Id).primary_key())
+                .col(uuid(Media::OwnerId))
+                .col(string(Media::Purpose))
+                .col(string(Media::Status))
+                .col(string(Media::FileName))
+                .col(string(Media::DeclaredType))
+                .col(big_integer(Media::DeclaredSize))
+                .col(string_null(Media::Mime))
+                .col(string_null(Media::Kind))
+                .col(big_integer_null(Media::Size))
+                .col(big_integer_null(Media::Width))
+                .col(big_integer_null(Media::Height))
+                .col(timestamp_with_time_zone(Media::CreatedAt))
+                .col(timestamp_with_time_zone(Media::UpdatedAt))
+                .to_owned(),
+        )
+        .await?;
+        // The sweep of stale uploads walks by status and age.
+        parley_kit::migration::index(
+            m,
+            "idx_media_status_created",
+            Media::Table,
+            vec![Media::Status.into_iden(), Media::CreatedAt.into_iden()],
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(Media::Table).to_owned())
+            .await
+    }
+}

@@ -1,0 +1,320 @@
+//! The upload flow, in three steps, so large bodies never pass through GraphQL:
+//! 1. [`Uploads::create`]: the declared size is checked against the purpose, a `Pending` row is written and
+//!    a ticket returned — a signed URL to PUT the bytes to, valid for [`UPLOAD_TTL`];
+//! 2. [`Uploads::receive`] (the PUT): the signature is checked, the body streamed to the object store under
+//!    the declared size (past it the upload is aborted and nothing kept); the row becomes `Uploaded`;
+//! 3. [`Uploads::complete`]: the owner asks for the bytes to be checked — their real type by content, the
+//!    kinds and size the purpose allows, image dimensions before any decoding. Refused: the file is deleted
+//!    and the row `Failed`; accepted: the row records what the file is and becomes `Ready`.
+
+use chrono::{DateTime, Duration, Utc};
+use futures::Stream;
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
+use uuid::Uuid;
+
+use crate::error::{invalid, MediaError, Result};
+use crate::files::Files;
+use crate::rules::{self, HEAD_BYTES};
+use crate::signing::Signer;
+use crate::store::media::{self, Purpose, Status};
+
+/// How long an upload URL works.
+pub const UPLOAD_TTL: Duration = Duration::minutes(15);
+/// The signed "variant" of an upload URL (download links sign their variant's name).
+const UPLOAD: &str = "upload";
+
+/// The upload flow's handle.
+pub struct Uploads {
+    pub db: DatabaseConnection,
+    pub files: Files,
+    pub signer: Signer,
+    /// The router's public origin: upload and download URLs are under its `/media/`.
+    pub public_url: String,
+}
+
+/// What a client declares before sending bytes.
+pub struct NewUpload {
+    pub file_name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub purpose: Purpose,
+}
+
+/// Where and how to send the bytes.
+pub struct Ticket {
+    pub media: media::Model,
+    pub upload_url: String,
+    pub method: &'static str,
+    pub headers: Vec<(String, String)>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Where an upload's original bytes live in the object store.
+pub fn original(id: Uuid) -> String {
+    format!("originals/{id}")
+}
+
+impl Uploads {
+    pub async fn create(&self, me: Uuid, input: NewUpload) -> Result<Ticket> {
+        let file_name = input.file_name.trim();
+        if file_name.is_empty()
+            || file_name.chars().count() > 255
+            || file_name.chars().any(char::is_control)
+        {
+            return Err(invalid(
+                "fileName: 1 to 255 characters, no control characters",
+            ));
+        }
+        if input.content_type.len() > 255 {
+            return Err(invalid("contentType: at most 255 characters"));
+        }
+        let size = u64::try_from(input.size).map_err(|_| invalid("size: not a size"))?;
+        rules::check_declared(input.purpose.rules(), size)?;
+        let now = Utc::now();
+        let row = media::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            owner_id: Set(me),
+            purpose: Set(input.purpose),
+            status: Set(Status::Pending),
+            file_name: Set(file_name.to_string()),
+            declared_type: Set(input.content_type.trim().to_string()),
+            declared_size: Set(input.size),
+            mime: Set(None),
+            kind: Set(None),
+            size: Set(None),
+            width: Set(None),
+            height: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&self.db)
+        .await?;
+        let expires_at = now + UPLOAD_TTL;
+        let query = self.signer.query(row.id, UPLOAD, expires_at.timestamp());
+        Ok(Ticket {
+            upload_url: format!("{}/media/uploads/{}?{query}", self.public_url, row.id),
+            method: "PUT",
+            headers: vec![("content-type".into(), "application/octet-stream".into())],
+            expires_at,
+            media: row,
+        })
+    }
+
+    /// The bytes of upload `id`, sent to its signed URL (`expires`, `sig`).
+    pub async fn receive<S, E>(&self, id: Uuid, expires: i64, sig: &str, body: S) -> Result<()>
+    where
+        S: Stream<Item = std::result::Result<bytes::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        self.signer
+            .verify(id, UPLOAD, expires, sig, Utc::now().timestamp())?;
+        let row = self.row(id).await?;
+        if row.status != Status::Pending {
+            return Err(invalid("this upload has its bytes already"));
+        }
+        let max = u64::try_from(row.declared_size).unwrap_or(0);
+        let stored = self.files.put_stream(&original(id), body, max).await?;
+        let mut active: media::ActiveModel = row.into();
+        active.status = Set(Status::Uploaded);
+        active.size = Set(Some(i64::try_from(stored.size).unwrap_or(i64::MAX)));
+        active.updated_at = Set(Utc::now());
+        active.update(&self.db).await?;
+        Ok(())
+    }
+
+    /// Checks the bytes of `me`'s upload `id`; the upload, `Ready`, or why it was refused.
+    pub async fn complete(&self, me: Uuid, id: Uuid) -> Result<media::Model> {
+        let row = self.row(id).await?;
+        if row.owner_id != me {
+            return Err(MediaError::NotFound);
+        }
+        match row.status {
+            Status::Ready => return Ok(row),
+            Status::Pending => return Err(invalid("nothing was uploaded yet")),
+            Status::Failed => return Err(invalid("this upload was refused")),
+            Status::Uploaded => {}
+        }
+        let location = original(id);
+        let head = self
+            .files
+            .read(&location, Some((0, Some(HEAD_BYTES as u64))))
+            .await?
+            .bytes()
+            .await
+            .map_err(|e| MediaError::Storage(e.to_string()))?;
+        let size = u64::try_from(row.size.unwrap_or(0)).unwrap_or(0);
+        let mut active: media::ActiveModel = row.clone().into();
+        active.updated_at = Set(Utc::now());
+        match rules::check(row.purpose.rules(), &head, size) {
+            Err(refused) => {
+                self.files.delete(&location).await?;
+                active.status = Set(Status::Failed);
+                active.update(&self.db).await?;
+                Err(refused)
+            }
+            Ok(sniffed) => {
+                active.status = Set(Status::Ready);
+                active.mime = Set(Some(sniffed.mime.to_string()));
+                active.kind = Set(Some(format!("{:?}", sniffed.kind).to_uppercase()));
+                let (width, height) = sniffed.dimensions.unzip();
+                active.width = Set(width.map(|w| w as i64));
+                active.height = Set(height.map(|h| h as i64));
+                Ok(active.update(&self.db).await?)
+            }
+        }
+    }
+
+    async fn row(&self, id: Uuid) -> Result<media::Model> {
+        media::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or(MediaError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    async fn uploads() -> Uploads {
+        let dir = parley_kit::testing::temp_dir("media-uploads");
+        let url = format!("sqlite://{}?mode=rwc", dir.join("media.db").display());
+        let db = parley_kit::store::connect_url::<migration_media::Migrator>(&url, 2)
+            .await
+            .expect("store");
+        Uploads {
+            db,
+            files: Files::local(&dir.join("files")).expect("files"),
+            signer: Signer::new(b"test key"),
+            public_url: "http://127.0.0.1:4000".into(),
+        }
+    }
+
+    /// The `expires` and `sig` of a ticket's URL.
+    fn signed(ticket: &Ticket) -> (i64, String) {
+        let query = ticket.upload_url.split_once('?').expect("query").1;
+        let value = |key: &str| {
+            query
+                .split('&')
+                .find_map(|pair| pair.strip_prefix(&format!("{key}=")))
+                .expect("in the query")
+                .to_string()
+        };
+        (value("expires").parse().expect("expires"), value("sig"))
+    }
+
+    fn body(bytes: Vec<u8>) -> impl Stream<Item = std::result::Result<Bytes, String>> + Unpin {
+        futures::stream::iter(vec![Ok(Bytes::from(bytes))])
+    }
+
+    /// A PNG's first bytes (what the checks read), padded to `len`.
+    fn png(len: usize) -> Vec<u8> {
+        let mut bytes = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
+        bytes.extend(640u32.to_be_bytes());
+        bytes.extend(480u32.to_be_bytes());
+        bytes.extend([8, 2, 0, 0, 0]);
+        bytes.resize(len, 0);
+        bytes
+    }
+
+    fn declared(name: &str, content_type: &str, size: i64, purpose: Purpose) -> NewUpload {
+        NewUpload {
+            file_name: name.into(),
+            content_type: content_type.into(),
+            size,
+            purpose,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_png_named_jpg_is_stored_as_the_png_it_is() {
+        let u = uploads().await;
+        let me = Uuid::now_v7();
+        let ticket = u
+            .create(me, declared("me.jpg", "image/jpeg", 2_000, Purpose::Avatar))
+            .await
+            .expect("ticket");
+        assert!(ticket
+            .upload_url
+            .starts_with("http://127.0.0.1:4000/media/uploads/"));
+        let (expires, sig) = signed(&ticket);
+        let id = ticket.media.id;
+        // A tampered signature is refused, and so is completing before the bytes came.
+        assert_eq!(
+            u.receive(id, expires, "AAAA", body(png(2_000))).await,
+            Err(MediaError::BadLink)
+        );
+        assert!(u.complete(me, id).await.is_err());
+        u.receive(id, expires, &sig, body(png(2_000)))
+            .await
+            .expect("received");
+        // Only once, and only its owner completes it.
+        assert!(u
+            .receive(id, expires, &sig, body(png(2_000)))
+            .await
+            .is_err());
+        assert_eq!(
+            u.complete(Uuid::now_v7(), id).await.err(),
+            Some(MediaError::NotFound)
+        );
+        let ready = u.complete(me, id).await.expect("ready");
+        assert_eq!(ready.status, Status::Ready);
+        assert_eq!(ready.mime.as_deref(), Some("image/png"));
+        assert_eq!((ready.width, ready.height), (Some(640), Some(480)));
+        assert_eq!(
+            ready.file_name, "me.jpg",
+            "the name is shown back, never trusted"
+        );
+    }
+
+    #[tokio::test]
+    async fn what_the_purpose_refuses_leaves_nothing() {
+        let u = uploads().await;
+        let me = Uuid::now_v7();
+        // Declared too large: no ticket at all.
+        assert!(u
+            .create(
+                me,
+                declared("big.png", "image/png", 50 * 1024 * 1024, Purpose::Avatar)
+            )
+            .await
+            .is_err());
+        // More bytes than declared: aborted as they stream.
+        let ticket = u
+            .create(me, declared("a.png", "image/png", 100, Purpose::Avatar))
+            .await
+            .expect("ticket");
+        let (expires, sig) = signed(&ticket);
+        assert_eq!(
+            u.receive(ticket.media.id, expires, &sig, body(png(5_000)))
+                .await,
+            Err(MediaError::TooLarge { max: 100 })
+        );
+        // Text declared as an image: refused on completion, the file deleted, the row failed.
+        let ticket = u
+            .create(me, declared("cat.png", "image/png", 40, Purpose::Avatar))
+            .await
+            .expect("ticket");
+        let (expires, sig) = signed(&ticket);
+        let id = ticket.media.id;
+        u.receive(
+            id,
+            expires,
+            &sig,
+            body(b"not an image, just some text".to_vec()),
+        )
+        .await
+        .expect("received");
+        assert!(matches!(
+            u.complete(me, id).await,
+            Err(MediaError::Invalid(_))
+        ));
+        assert_eq!(
+            u.files.read(&original(id), None).await.err(),
+            Some(MediaError::NotFound)
+        );
+        assert_eq!(u.row(id).await.expect("row").status, Status::Failed);
+    }
+}
