@@ -11,10 +11,13 @@
 //!   budget, files streamed out in ranges.
 //! - [`uploads`]: the upload flow — a ticket with a signed URL, the bytes PUT to it under the declared size,
 //!   then checked on completion (refused: deleted and `Failed`; accepted: `Ready`).
+//! - [`routes`]: the HTTP side under `/media/`: the PUT of an upload, the streamed (ranged) download of a
+//!   signed link.
 //! - `store`: the entities; `error`: [`MediaError`], one stable code per case.
 
 mod error;
 pub mod files;
+pub mod routes;
 pub mod rules;
 pub mod signing;
 pub mod store;

@@ -164,7 +164,32 @@ impl Uploads {
         }
     }
 
-    async fn row(&self, id: Uuid) -> Result<media::Model> {
+    /// A link to `variant` of media `id` that works for `ttl`.
+    pub fn download_url(&self, id: Uuid, variant: &str, ttl: Duration) -> String {
+        let query = self
+            .signer
+            .query(id, variant, (Utc::now() + ttl).timestamp());
+        format!("{}/media/files/{id}/{variant}?{query}", self.public_url)
+    }
+
+    /// Media `id`, `Ready`, if a link (`expires`, `sig`) to its `variant` is good.
+    pub async fn ready_for_link(
+        &self,
+        id: Uuid,
+        variant: &str,
+        expires: i64,
+        sig: &str,
+    ) -> Result<media::Model> {
+        self.signer
+            .verify(id, variant, expires, sig, Utc::now().timestamp())?;
+        let row = self.row(id).await?;
+        if row.status != Status::Ready {
+            return Err(MediaError::NotFound);
+        }
+        Ok(row)
+    }
+
+    pub(crate) async fn row(&self, id: Uuid) -> Result<media::Model> {
         media::Entity::find_by_id(id)
             .one(&self.db)
             .await?
@@ -173,12 +198,17 @@ impl Uploads {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use bytes::Bytes;
 
     use super::*;
 
     async fn uploads() -> Uploads {
+        testing("http://127.0.0.1:4000").await
+    }
+
+    /// An upload flow on a fresh SQLite store and folder, its URLs under `public_url`.
+    pub(crate) async fn testing(public_url: &str) -> Uploads {
         let dir = parley_kit::testing::temp_dir("media-uploads");
         let url = format!("sqlite://{}?mode=rwc", dir.join("media.db").display());
         let db = parley_kit::store::connect_url::<migration_media::Migrator>(&url, 2)
@@ -188,7 +218,7 @@ mod tests {
             db,
             files: Files::local(&dir.join("files")).expect("files"),
             signer: Signer::new(b"test key"),
-            public_url: "http://127.0.0.1:4000".into(),
+            public_url: public_url.into(),
         }
     }
 
@@ -210,7 +240,7 @@ mod tests {
     }
 
     /// A PNG's first bytes (what the checks read), padded to `len`.
-    fn png(len: usize) -> Vec<u8> {
+    pub(crate) fn png(len: usize) -> Vec<u8> {
         let mut bytes = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
         bytes.extend(640u32.to_be_bytes());
         bytes.extend(480u32.to_be_bytes());
@@ -219,7 +249,12 @@ mod tests {
         bytes
     }
 
-    fn declared(name: &str, content_type: &str, size: i64, purpose: Purpose) -> NewUpload {
+    pub(crate) fn declared(
+        name: &str,
+        content_type: &str,
+        size: i64,
+        purpose: Purpose,
+    ) -> NewUpload {
         NewUpload {
             file_name: name.into(),
             content_type: content_type.into(),
