@@ -281,3 +281,121 @@ async fn a_hanging_subgraph_costs_the_timeout_and_returns_partial_data() {
     assert_eq!(body["data"]["social"], serde_json::Value::Null, "{body}");
     assert_eq!(codes(&body), ["SUBGRAPH_UNAVAILABLE"], "{body}");
 }
+
+/// `/media/…` on the router is the media subgraph's: bodies larger than a GraphQL request may be go through
+/// as streams both ways, with the headers a download needs, and nothing but GET, HEAD and PUT. (A stand-in
+/// media server answers here; the media subgraph's own routes are tested in its crate.)
+#[tokio::test]
+async fn media_paths_are_forwarded_as_streams() {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::{get, put};
+    const BIG: usize = 5_000_000;
+    let media = axum::Router::new()
+        .route(
+            "/media/uploads/{id}",
+            put(|headers: HeaderMap, body: Bytes| async move {
+                let kind = headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                format!("{} bytes of {kind}", body.len())
+            }),
+        )
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .route(
+            "/media/files/{id}/{variant}",
+            get(|headers: HeaderMap| async move {
+                let ranged = headers.contains_key("range");
+                let status = if ranged {
+                    StatusCode::PARTIAL_CONTENT
+                } else {
+                    StatusCode::OK
+                };
+                (
+                    status,
+                    [
+                        ("content-type", "image/png"),
+                        ("content-disposition", "inline; filename*=UTF-8''a.png"),
+                        ("x-internal", "not for clients"),
+                    ],
+                    vec![7u8; if ranged { 10 } else { BIG }],
+                )
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let media_url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, media).await });
+
+    let p = Platform::start().await;
+    let config = p.data_dir.join("media.yaml");
+    std::fs::write(
+        &config,
+        format!("plugins: {{parley: {{config: {{media_url: {media_url:?}}}}}}}"),
+    )
+    .expect("config");
+    let router = p
+        .start_router_with(&[], &["--config", &config.display().to_string()])
+        .await;
+    let http = reqwest::Client::new();
+
+    // An upload larger than the GraphQL body limit (2 MB) goes through whole.
+    let put = http
+        .put(format!("{}/media/uploads/abc?expires=1&sig=x", router.url))
+        .header("content-type", "application/octet-stream")
+        .body(vec![1u8; 3_000_000])
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(put.status(), 200);
+    assert_eq!(
+        put.text().await.expect("text"),
+        "3000000 bytes of application/octet-stream"
+    );
+    let whole = http
+        .get(format!(
+            "{}/media/files/abc/original?expires=1&sig=x",
+            router.url
+        ))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(whole.status(), 200);
+    assert_eq!(whole.headers()["content-type"], "image/png");
+    assert_eq!(
+        whole.headers()["content-disposition"],
+        "inline; filename*=UTF-8''a.png"
+    );
+    assert!(
+        whole.headers().get("x-internal").is_none(),
+        "only the allow-listed headers"
+    );
+    assert_eq!(whole.bytes().await.expect("body").len(), BIG);
+    let part = http
+        .get(format!(
+            "{}/media/files/abc/original?expires=1&sig=x",
+            router.url
+        ))
+        .header("range", "bytes=0-9")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(part.status(), 206);
+    let post = http
+        .post(format!("{}/media/uploads/abc", router.url))
+        .body("x")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(post.status(), 405);
+    // Without a media subgraph configured, the platform's own router has no /media/.
+    let none = http
+        .get(format!("{}/media/files/abc/original", p.router_url))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(none.status(), 404);
+}

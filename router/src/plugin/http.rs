@@ -63,6 +63,17 @@ pub fn on_request<'req>(
                 end.proceed()
             })
         };
+        if payload
+            .router_http_request
+            .path()
+            .starts_with(super::media::PREFIX)
+        {
+            let response = match &edge.media {
+                Some(media) => media.forward(&mut payload.router_http_request).await,
+                None => Response::NotFound().finish(),
+            };
+            return payload.end_with_response(response);
+        }
         if !playground || payload.router_http_request.method() != hive_router::http::Method::GET {
             return respond_with_id(payload);
         }
@@ -112,6 +123,8 @@ pub struct Edge {
     pub trusted_proxies: Vec<IpNet>,
     pub caps: ClientCaps,
     pub slots: Slots,
+    /// Where `/media/…` goes, when a media subgraph is configured.
+    pub media: Option<super::media::MediaProxy>,
 }
 
 /// The slot key of a client address.

@@ -34,6 +34,8 @@ pub fn routes(uploads: Arc<Uploads>) -> Router {
     Router::new()
         .route("/media/uploads/{id}", put(upload))
         .route("/media/files/{id}/{variant}", get(download))
+        // The upload's own budget (its declared size) applies, as the body streams.
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(uploads)
 }
 
@@ -266,6 +268,22 @@ mod tests {
                 "says nothing"
             );
         }
+
+        // Larger than any default body limit: streamed in, within its declared size.
+        let large = uploads
+            .create(
+                me,
+                declared("scan.png", "image/png", 3_000_000, Purpose::Message),
+            )
+            .await
+            .expect("ticket");
+        let put = http
+            .put(&large.upload_url)
+            .body(png(3_000_000))
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(put.status(), 204);
 
         let small = uploads
             .create(me, declared("tiny.png", "image/png", 10, Purpose::Post))

@@ -1,0 +1,109 @@
+//! `on_http_request`: `/media/…` on the router's public origin is the media subgraph's (upload tickets PUT
+//! there, signed download links GET from there), so clients need one origin and the subgraph stays off the
+//! public network. The request is forwarded as a stream both ways — large bodies are never held whole —
+//! with a short allow-list of headers each way; the media subgraph checks the signatures, this only carries
+//! bytes. Nothing is forwarded without `media_url` configured (404).
+
+use futures::StreamExt;
+use hive_router::ntex::http::{Method, Response, StatusCode};
+use hive_router::ntex::util::Bytes as NtexBytes;
+use hive_router::ntex::web::{DefaultError, WebRequest};
+
+/// The prefix forwarded.
+pub const PREFIX: &str = "/media/";
+
+/// Request headers the media subgraph reads.
+const REQUEST_HEADERS: &[&str] = &["content-type", "content-length", "range"];
+/// Response headers a client needs.
+const RESPONSE_HEADERS: &[&str] = &[
+    "content-type",
+    "content-length",
+    "content-range",
+    "accept-ranges",
+    "content-disposition",
+    "x-content-type-options",
+    "retry-after",
+];
+
+/// Chunks of a request body in flight between the client and the subgraph.
+const IN_FLIGHT: usize = 8;
+
+pub struct MediaProxy {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl MediaProxy {
+    /// Forwards to the media subgraph at `base` (`http://host:port`).
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The subgraph's answer to `request`, streamed; 405 for methods other than GET, HEAD and PUT, 502 when
+    /// the subgraph cannot be reached.
+    pub async fn forward(&self, request: &mut WebRequest<DefaultError>) -> Response {
+        let method = match *request.method() {
+            Method::GET => reqwest::Method::GET,
+            Method::HEAD => reqwest::Method::HEAD,
+            Method::PUT => reqwest::Method::PUT,
+            _ => return Response::new(StatusCode::METHOD_NOT_ALLOWED),
+        };
+        let target = match request.uri().path_and_query() {
+            Some(path) => format!("{}{}", self.base, path.as_str()),
+            None => return Response::new(StatusCode::BAD_REQUEST),
+        };
+        let mut outgoing = self.http.request(method.clone(), target);
+        for name in REQUEST_HEADERS {
+            if let Some(value) = request.headers().get(*name).and_then(|v| v.to_str().ok()) {
+                outgoing = outgoing.header(*name, value);
+            }
+        }
+        // The client's body flows through a bounded channel: read from the client only as fast as the
+        // subgraph takes it.
+        let (tx, rx) =
+            tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(IN_FLIGHT);
+        let mut payload = request.take_payload();
+        let pump = async move {
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk
+                    .map(|c| bytes::Bytes::copy_from_slice(&c))
+                    .map_err(|e| std::io::Error::other(e.to_string()));
+                let failed = chunk.is_err();
+                if tx.send(chunk).await.is_err() || failed {
+                    break;
+                }
+            }
+        };
+        if method == reqwest::Method::PUT {
+            let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+            outgoing = outgoing.body(reqwest::Body::wrap_stream(stream));
+        } else {
+            drop(rx);
+        }
+        let (_, answer) = futures::join!(pump, outgoing.send());
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(err) => {
+                tracing::warn!(error = %err, "media subgraph unreachable");
+                return Response::new(StatusCode::BAD_GATEWAY);
+            }
+        };
+        let status =
+            StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let mut response = Response::build(status);
+        for name in RESPONSE_HEADERS {
+            if let Some(value) = answer.headers().get(*name).and_then(|v| v.to_str().ok()) {
+                response.header(*name, value);
+            }
+        }
+        let body = answer.bytes_stream().map(|chunk| {
+            chunk
+                .map(|c| NtexBytes::copy_from_slice(&c))
+                .map_err(|e| std::io::Error::other(e.to_string()))
+        });
+        response.streaming(Box::pin(body))
+    }
+}
