@@ -4,3 +4,4 @@ CREATE DATABASE parley_social;
 CREATE DATABASE parley_posts;
 CREATE DATABASE parley_feed;
 CREATE DATABASE parley_chat;
+CREATE DATABASE parley_media;

@@ -13,6 +13,7 @@ pub const ALL: &[&dyn Subgraph] = &[
     &parley_posts::Posts,
     &parley_feed::Feed,
     &parley_chat::Chat,
+    &parley_media::Media,
 ];
 
 /// The subgraph called `name`.

@@ -77,6 +77,9 @@ pub struct ServiceConfig {
     /// operation's caller (the router's `--router-key`). `PARLEY_ROUTER_KEY`; without it only clients' own
     /// connections are served and a connection claiming to be the router's is refused.
     pub router_key: Option<String>,
+    /// The platform's public origin (the router's, as clients reach it): links in mails, upload and download
+    /// URLs. `PARLEY_PUBLIC_URL`, default `http://127.0.0.1:4000`.
+    pub public_url: String,
     /// The domains' own sections of the config file (`[users]`, …), read by [`Self::settings`].
     #[serde(skip)]
     pub sections: toml::Table,
@@ -105,6 +108,7 @@ impl Default for ServiceConfig {
             event_max_deliveries: 5,
             event_stream_maxlen: 500_000,
             router_key: None,
+            public_url: "http://127.0.0.1:4000".into(),
             sections: toml::Table::new(),
         }
     }
@@ -180,6 +184,9 @@ impl ServiceConfig {
         }
         if let Some(v) = get("PARLEY_ROUTER_KEY") {
             self.router_key = Some(v).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = get("PARLEY_PUBLIC_URL") {
+            self.public_url = v.trim_end_matches('/').to_string();
         }
         parse_into(
             &get,

@@ -1,5 +1,8 @@
-//! parley-media: the media subgraph, being built (issue 18). Not yet in the registry: these are the rules
-//! the upload flow will stand on, each tested on its own.
+//! parley-media: the media subgraph. Owns `Media`: uploads through signed URLs on the platform's origin
+//! (`/media/…`, forwarded by the router), checked by their content, stored through `object_store` (a folder
+//! under the data dir), downloaded through signed, expiring links. Still to come (issue 18): image processing
+//! (EXIF stripped, variants), S3 in production, events, and `Message.media` / `Post.attachments` /
+//! `User.avatar`.
 //!
 //! Layout (read top-down):
 //! - [`rules`]: what an upload may be — its real type by content (magic bytes, never the declared type or
@@ -13,14 +16,60 @@
 //!   then checked on completion (refused: deleted and `Failed`; accepted: `Ready`).
 //! - [`routes`]: the HTTP side under `/media/`: the PUT of an upload, the streamed (ranged) download of a
 //!   signed link.
+//! - [`Media`]: the subgraph as a value; `schema/`: the GraphQL surface; `settings`: the signing key.
 //! - `store`: the entities; `error`: [`MediaError`], one stable code per case.
 
 mod error;
 pub mod files;
 pub mod routes;
 pub mod rules;
+pub mod schema;
+pub mod settings;
 pub mod signing;
 pub mod store;
 pub mod uploads;
 
+use std::sync::Arc;
+
+use async_graphql::{EmptySubscription, SchemaBuilder};
+use parley_kit::events::NoHandler;
+use parley_kit::{Domain, Parts, Runtime};
+
 pub use error::MediaError;
+pub use migration_media::Migrator;
+
+/// The media subgraph.
+pub struct Media;
+
+#[async_trait::async_trait]
+impl Domain for Media {
+    const NAME: &'static str = "media";
+    const PORT: u16 = 4006;
+    type Migrator = Migrator;
+    type Handler = NoHandler;
+    type Settings = settings::MediaSettings;
+    type Query = schema::Query;
+    type Mutation = schema::Mutation;
+    type Subscription = EmptySubscription;
+
+    fn schema() -> SchemaBuilder<schema::Query, schema::Mutation, EmptySubscription> {
+        schema::builder()
+    }
+
+    /// The object store under `<data_dir>/media`, the signing key, the upload flow, its HTTP routes.
+    async fn build(runtime: &mut Runtime, settings: Self::Settings) -> anyhow::Result<Parts<Self>> {
+        let data_dir = runtime.config.data_dir.clone();
+        let key = settings::signing_key(&settings, &data_dir)?;
+        let uploads = Arc::new(uploads::Uploads {
+            db: runtime.db.clone(),
+            files: files::Files::local(&data_dir.join("media"))?,
+            signer: signing::Signer::new(&key),
+            public_url: runtime.config.public_url.clone(),
+        });
+        Ok(Parts {
+            schema: schema::build(uploads.clone()),
+            routes: routes::routes(uploads),
+            handler: NoHandler,
+        })
+    }
+}

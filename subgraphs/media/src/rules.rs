@@ -20,7 +20,7 @@ pub enum Kind {
     Image,
     Video,
     Audio,
-    Document,
+    File,
 }
 
 /// An upload's type as its bytes tell it.
@@ -85,8 +85,8 @@ pub fn sniff(head: &[u8]) -> Option<Sniffed> {
         infer::MatcherType::Image if IMAGE_TYPES.contains(&mime) => Kind::Image,
         infer::MatcherType::Video => Kind::Video,
         infer::MatcherType::Audio => Kind::Audio,
-        infer::MatcherType::Doc | infer::MatcherType::Book => Kind::Document,
-        infer::MatcherType::Archive if mime == "application/pdf" => Kind::Document,
+        infer::MatcherType::Doc | infer::MatcherType::Book => Kind::File,
+        infer::MatcherType::Archive if mime == "application/pdf" => Kind::File,
         _ => return None,
     };
     let dimensions = (kind == Kind::Image)
@@ -168,7 +168,7 @@ mod tests {
         let pdf = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj";
         assert_eq!(
             check(Purpose::Message, pdf, 1_000).expect("pdf").kind,
-            Kind::Document
+            Kind::File
         );
         assert!(
             check(Purpose::Avatar, pdf, 1_000).is_err(),

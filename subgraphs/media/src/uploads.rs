@@ -164,6 +164,28 @@ impl Uploads {
         }
     }
 
+    /// Deletes `me`'s upload `id` and its file.
+    pub async fn delete(&self, me: Uuid, id: Uuid) -> Result<bool> {
+        let row = self.row(id).await?;
+        if row.owner_id != me {
+            return Err(MediaError::NotFound);
+        }
+        self.files.delete(&original(id)).await?;
+        media::Entity::delete_by_id(id).exec(&self.db).await?;
+        Ok(true)
+    }
+
+    /// Media `id` if `viewer` may see it: its owner; anyone for an avatar. (A post's attachments and a
+    /// message's media follow their post's and chat's rules once they are attached.)
+    pub async fn readable(&self, viewer: Option<Uuid>, id: Uuid) -> Result<media::Model> {
+        let row = self.row(id).await?;
+        if viewer == Some(row.owner_id) || row.purpose == Purpose::Avatar {
+            Ok(row)
+        } else {
+            Err(MediaError::NotFound)
+        }
+    }
+
     /// A link to `variant` of media `id` that works for `ttl`.
     pub fn download_url(&self, id: Uuid, variant: &str, ttl: Duration) -> String {
         let query = self

@@ -73,7 +73,7 @@ impl Domain for Users {
             mailer: Arc::new(mailer),
             events: runtime.events.clone(),
             limiter: limiter::LoginLimiter::default(),
-            public_url: settings.public_url,
+            public_url: runtime.config.public_url.clone(),
             admin_emails: settings.admin_emails,
         });
         let schema = schema::build(runtime.db.clone(), accounts);

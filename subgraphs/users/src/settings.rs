@@ -12,9 +12,6 @@ pub struct UsersSettings {
     pub smtp_url: Option<String>,
     /// Sender of outgoing mail. `PARLEY_MAIL_FROM`, default `Parley <no-reply@parley.local>`.
     pub mail_from: String,
-    /// Public base URL of the web app, used in links inside mails. `PARLEY_PUBLIC_URL`, default
-    /// `http://127.0.0.1:4000`.
-    pub public_url: String,
     /// Emails that get the admin role once their owner verifies them. `PARLEY_ADMIN_EMAILS`, comma-separated; default
     /// none.
     pub admin_emails: Vec<String>,
@@ -25,7 +22,6 @@ impl Default for UsersSettings {
         Self {
             smtp_url: None,
             mail_from: "Parley <no-reply@parley.local>".into(),
-            public_url: "http://127.0.0.1:4000".into(),
             admin_emails: Vec::new(),
         }
     }
@@ -38,9 +34,6 @@ impl Settings for UsersSettings {
         }
         if let Some(v) = get("PARLEY_MAIL_FROM") {
             self.mail_from = v;
-        }
-        if let Some(v) = get("PARLEY_PUBLIC_URL") {
-            self.public_url = v;
         }
         if let Some(v) = get("PARLEY_ADMIN_EMAILS") {
             self.admin_emails = v

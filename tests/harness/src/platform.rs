@@ -136,12 +136,15 @@ impl Platform {
         };
         let jwks = format!("{}/.well-known/jwks.json", url_of("users"));
         let router_key = parley_kit::ws::new_router_key();
+        // The router's port first: links the subgraphs make (mails, media) point at its origin.
+        let router_port = free_port();
         let mut router_args = Vec::new();
         let mut configs = Vec::new();
         for (name, _, url) in &listeners {
             let mut config: ServiceConfig = testing::config(name, data_dir.clone());
             config.jwks_url = jwks.clone();
             config.router_key = Some(router_key.clone());
+            config.public_url = format!("http://127.0.0.1:{router_port}");
             let mut users = toml::Table::new();
             users.insert("admin_emails".into(), toml::Value::from(vec![ADMIN_EMAIL]));
             config.sections.insert("users".into(), users.into());
@@ -181,6 +184,7 @@ impl Platform {
             subgraphs.push(spawn_subgraph(name, config, listener, url));
         }
         let (router_url, router) = spawn_router(
+            router_port,
             &data_dir.join("router"),
             &jwks,
             &router_key,
@@ -265,7 +269,14 @@ impl Platform {
             })
             .collect();
         let work_dir = self.data_dir.join(format!("router-{}", free_port()));
-        let (url, child) = spawn_router(&work_dir, &self.jwks, &self.router_key, &args, extra_args);
+        let (url, child) = spawn_router(
+            free_port(),
+            &work_dir,
+            &self.jwks,
+            &self.router_key,
+            &args,
+            extra_args,
+        );
         let other = RouterProcess { url, _child: child };
         wait_router_answers(&self.http, &other.url).await;
         other
@@ -368,13 +379,13 @@ impl Platform {
 
 /// Starts `parley router` over the checked-in supergraph with the given `name=url` subgraph URLs.
 fn spawn_router(
+    port: u16,
     work_dir: &std::path::Path,
     jwks: &str,
     router_key: &str,
     subgraph_urls: &[String],
     extra_args: &[&str],
 ) -> (String, Child) {
-    let port = free_port();
     let mut command = Command::new(parley_bin());
     command
         .arg("router")
