@@ -284,7 +284,7 @@ async fn a_hanging_subgraph_costs_the_timeout_and_returns_partial_data() {
 
 /// `/media/…` on the router is the media subgraph's: bodies larger than a GraphQL request may be go through
 /// as streams both ways, with the headers a download needs, and nothing but GET, HEAD and PUT. (A stand-in
-/// media server answers here; the media subgraph's own routes are tested in its crate.)
+/// media server answers a second router here; `tests/media.rs` drives the real one.)
 #[tokio::test]
 async fn media_paths_are_forwarded_as_streams() {
     use axum::body::Bytes;
@@ -391,11 +391,14 @@ async fn media_paths_are_forwarded_as_streams() {
         .await
         .expect("post");
     assert_eq!(post.status(), 405);
-    // Without a media subgraph configured, the platform's own router has no /media/.
-    let none = http
-        .get(format!("{}/media/files/abc/original", p.router_url))
+    // The platform's own router forwards to its media subgraph, which refuses a link it did not sign.
+    let unsigned = http
+        .get(format!(
+            "{}/media/files/01890000-0000-7000-8000-000000000000/original?expires=9999999999&sig=AAAA",
+            p.router_url
+        ))
         .send()
         .await
         .expect("get");
-    assert_eq!(none.status(), 404);
+    assert_eq!(unsigned.status(), 403);
 }
