@@ -429,14 +429,28 @@ async fn sends_are_idempotent_and_history_pages_both_ways() {
 
     // Replies, media messages and `message(id)`; a reply to a message of another chat is refused.
     let first_id = ids[0].as_str().expect("id").to_string();
-    let media = uuid::Uuid::now_v7().to_string();
-    let reply = p
-        .ok(
-            "mutation($c: ID!, $r: ID!, $m: ID!) { sendMessage(chatId: $c, input: { kind: IMAGE, mediaId: $m, replyToId: $r }) { id kind mediaId replyTo { text } } }",
-            json!({ "c": chat, "r": first_id, "m": media }),
-            Some(&bob.access),
-        )
-        .await;
+    // A message names only its sender's checked upload: not a made-up id, not someone else's.
+    let media = p.upload_image(&bob, "MESSAGE").await;
+    let alices = p.upload_image(&alice, "MESSAGE").await;
+    const IMAGE: &str = "mutation($c: ID!, $m: ID!) { sendMessage(chatId: $c, input: { kind: IMAGE, mediaId: $m }) { id } }";
+    for other in [uuid::Uuid::now_v7().to_string(), alices] {
+        let (_, refused) = p
+            .gql(IMAGE, json!({ "c": chat, "m": other }), Some(&bob.access))
+            .await;
+        assert_eq!(codes(&refused), ["BAD_USER_INPUT"], "{refused}");
+    }
+    // Chat learns of bob's upload from media's event; then the message goes.
+    let reply = support::eventually("chat knows the upload", || async {
+        let (_, body) = p
+            .gql(
+                "mutation($c: ID!, $r: ID!, $m: ID!) { sendMessage(chatId: $c, input: { kind: IMAGE, mediaId: $m, replyToId: $r }) { id kind mediaId replyTo { text } } }",
+                json!({ "c": chat, "r": first_id, "m": media }),
+                Some(&bob.access),
+            )
+            .await;
+        body["data"]["sendMessage"].is_object().then_some(body["data"].clone())
+    })
+    .await;
     assert_eq!(reply["sendMessage"]["kind"], "IMAGE");
     assert_eq!(reply["sendMessage"]["mediaId"], media.as_str());
     assert_eq!(reply["sendMessage"]["replyTo"]["text"], "once");

@@ -5,47 +5,13 @@
 use parley_harness as support;
 
 use serde_json::{json, Value};
-use support::{codes, Account, Platform};
+use support::{codes, png, Platform};
 
-const CREATE: &str = "mutation($i: CreateUploadInput!) { createUpload(input: $i) { uploadUrl method headers { name value } media { id status } } }";
+const CREATE: &str =
+    "mutation($i: CreateUploadInput!) { createUpload(input: $i) { media { id } } }";
 const COMPLETE: &str =
     "mutation($id: ID!) { completeUpload(id: $id) { id status kind contentType width height fileName } }";
 const MEDIA: &str = "query($id: ID!) { media(id: $id) { status url owner { id } } }";
-
-/// A PNG's first bytes (the header the checks read), padded to `len`.
-fn png(len: usize) -> Vec<u8> {
-    let mut bytes = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
-    bytes.extend(640u32.to_be_bytes());
-    bytes.extend(480u32.to_be_bytes());
-    bytes.extend([8, 2, 0, 0, 0]);
-    bytes.resize(len, 7);
-    bytes
-}
-
-/// Asks for a ticket and sends `bytes` to it; the media id and the PUT's status.
-async fn upload(p: &Platform, who: &Account, input: Value, bytes: Vec<u8>) -> (String, u16) {
-    let ticket =
-        p.ok(CREATE, json!({ "i": input }), Some(&who.access)).await["createUpload"].clone();
-    assert_eq!(ticket["method"], "PUT");
-    assert_eq!(ticket["media"]["status"], "PENDING");
-    let url = ticket["uploadUrl"].as_str().expect("url");
-    assert!(
-        url.starts_with(&format!("{}/media/uploads/", p.router_url)),
-        "{url}"
-    );
-    let mut put = reqwest::Client::new().put(url).body(bytes);
-    for header in ticket["headers"].as_array().expect("headers") {
-        put = put.header(
-            header["name"].as_str().expect("name"),
-            header["value"].as_str().expect("value"),
-        );
-    }
-    let status = put.send().await.expect("put").status().as_u16();
-    (
-        ticket["media"]["id"].as_str().expect("id").to_string(),
-        status,
-    )
-}
 
 fn input(name: &str, content_type: &str, size: usize, purpose: &str) -> Value {
     json!({ "fileName": name, "contentType": content_type, "size": size, "purpose": purpose })
@@ -59,13 +25,13 @@ async fn uploads_are_checked_by_content_and_served_by_signed_links() {
     let http = reqwest::Client::new();
 
     // A PNG named .jpg and declared JPEG is stored as the PNG it is.
-    let (avatar, put) = upload(
-        &p,
-        &alice,
-        input("me.jpg", "image/jpeg", 3_000, "AVATAR"),
-        png(3_000),
-    )
-    .await;
+    let (avatar, put) = p
+        .upload(
+            &alice,
+            input("me.jpg", "image/jpeg", 3_000, "AVATAR"),
+            png(3_000),
+        )
+        .await;
     assert_eq!(put, 204);
     let done = p
         .ok(COMPLETE, json!({ "id": avatar }), Some(&alice.access))
@@ -89,13 +55,13 @@ async fn uploads_are_checked_by_content_and_served_by_signed_links() {
     assert_eq!(http.get(&tampered).send().await.expect("get").status(), 403);
 
     // A message's file is its owner's only (until it is sent in a chat).
-    let (private, _) = upload(
-        &p,
-        &alice,
-        input("notes.png", "image/png", 500, "MESSAGE"),
-        png(500),
-    )
-    .await;
+    let (private, _) = p
+        .upload(
+            &alice,
+            input("notes.png", "image/png", 500, "MESSAGE"),
+            png(500),
+        )
+        .await;
     p.ok(COMPLETE, json!({ "id": private }), Some(&alice.access))
         .await;
     let (_, hidden) = p
@@ -108,13 +74,13 @@ async fn uploads_are_checked_by_content_and_served_by_signed_links() {
     assert_eq!(codes(&stolen), ["NOT_FOUND"]);
 
     // Text declared as an image is refused when checked, and nothing is kept.
-    let (fake, _) = upload(
-        &p,
-        &alice,
-        input("cat.png", "image/png", 24, "AVATAR"),
-        b"just some text, honestly".to_vec(),
-    )
-    .await;
+    let (fake, _) = p
+        .upload(
+            &alice,
+            input("cat.png", "image/png", 24, "AVATAR"),
+            b"just some text, honestly".to_vec(),
+        )
+        .await;
     let (_, refused) = p
         .gql(COMPLETE, json!({ "id": fake }), Some(&alice.access))
         .await;
@@ -135,13 +101,13 @@ async fn uploads_are_checked_by_content_and_served_by_signed_links() {
         )
         .await;
     assert_eq!(codes(&big), ["BAD_USER_INPUT"]);
-    let (_, over) = upload(
-        &p,
-        &alice,
-        input("small.png", "image/png", 100, "POST"),
-        png(5_000),
-    )
-    .await;
+    let (_, over) = p
+        .upload(
+            &alice,
+            input("small.png", "image/png", 100, "POST"),
+            png(5_000),
+        )
+        .await;
     assert_eq!(over, 413);
 
     // The owner deletes: the link stops working.

@@ -14,7 +14,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateChat), Box::new(KnownUserCards)]
+        vec![
+            Box::new(CreateChat),
+            Box::new(KnownUserCards),
+            Box::new(KnownMedia),
+        ]
     }
 }
 
@@ -248,5 +252,44 @@ impl MigrationTrait for KnownUserCards {
             .await?;
         }
         Ok(())
+    }
+}
+
+#[derive(DeriveIden)]
+enum KnownMediaTable {
+    #[sea_orm(iden = "known_media")]
+    Table,
+    MediaId,
+    OwnerId,
+    Kind,
+}
+
+/// Uploads that can be sent in a message (media's `MediaProcessed`, forgotten on `MediaDeleted`): a message
+/// names only its sender's checked uploads.
+struct KnownMedia;
+
+impl MigrationName for KnownMedia {
+    fn name(&self) -> &str {
+        "m0003_known_media"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for KnownMedia {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(KnownMediaTable::Table)
+                .col(uuid(KnownMediaTable::MediaId).primary_key())
+                .col(uuid(KnownMediaTable::OwnerId))
+                .col(string(KnownMediaTable::Kind))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(KnownMediaTable::Table).to_owned())
+            .await
     }
 }

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::error::{invalid, ChatError, Result};
 use crate::service::{insert_message, member_of, payload, ChatService, NewMessage, MAX_TEXT};
-use crate::store::{chat, hidden, member, message};
+use crate::store::{chat, hidden, known_media, member, message};
 
 async fn by_client_id<C: ConnectionTrait>(
     db: &C,
@@ -70,6 +70,9 @@ impl ChatService {
                     return Err(ChatError::Forbidden("one of you blocked the other"));
                 }
             }
+        }
+        if let Some(media) = new.media_id {
+            ensure_sendable_media(&txn, me, media, new.kind).await?;
         }
         if let Some(reply) = new.reply_to_id {
             let target = message::Entity::find_by_id(reply).one(&txn).await?;
@@ -238,4 +241,22 @@ pub async fn history(
                 .await?
         }
     })
+}
+
+/// A message names only its sender's checked upload, of a kind its own kind takes (an IMAGE message an
+/// image; a FILE message anything).
+async fn ensure_sendable_media<C: ConnectionTrait>(
+    db: &C,
+    me: Uuid,
+    media: Uuid,
+    kind: message::Kind,
+) -> Result<()> {
+    let known = known_media::Entity::find_by_id(media).one(db).await?;
+    let fits = |m: &known_media::Model| kind != message::Kind::Image || m.kind == "IMAGE";
+    match known {
+        Some(m) if m.owner_id == me && fits(&m) => Ok(()),
+        _ => Err(invalid(
+            "mediaId: not a ready upload of yours that this kind of message takes",
+        )),
+    }
 }

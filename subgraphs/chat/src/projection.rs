@@ -1,5 +1,6 @@
 //! What chat learns from other subgraphs: which users exist and their public card (users' `UserRegistered`
-//! and `UserProfileUpdated`), and who blocked whom (social's blocks, through the kit's projection).
+//! and `UserProfileUpdated`), who blocked whom (social's blocks, through the kit's projection), and which
+//! uploads may be sent (media's `MediaProcessed` / `MediaDeleted`).
 //!
 //! Users' events arrive in the order they were written, so the last one applied holds the current card.
 
@@ -10,10 +11,12 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{DatabaseTransaction, DbErr, EntityTrait, Set};
 use uuid::Uuid;
 
-use crate::store::known_user;
+use crate::store::{known_media, known_user};
 
 parley_kit::consumed! {
-    pub enum ChatInput { UserRegistered, UserProfileUpdated, UserBlocked, UserUnblocked }
+    pub enum ChatInput {
+        UserRegistered, UserProfileUpdated, UserBlocked, UserUnblocked, MediaProcessed, MediaDeleted,
+    }
 }
 
 pub struct Projection;
@@ -32,6 +35,23 @@ impl Handler for Projection {
             }
             ChatInput::UserBlocked(b) => blocks::block(txn, &b).await,
             ChatInput::UserUnblocked(b) => blocks::unblock(txn, &b).await,
+            ChatInput::MediaProcessed(m) => {
+                known_media::Entity::insert(known_media::ActiveModel {
+                    media_id: Set(m.media_id),
+                    owner_id: Set(m.owner_id),
+                    kind: Set(m.kind.clone()),
+                })
+                .on_conflict_do_nothing_on([known_media::Column::MediaId])
+                .exec(txn)
+                .await?;
+                Ok(())
+            }
+            ChatInput::MediaDeleted(m) => {
+                known_media::Entity::delete_by_id(m.media_id)
+                    .exec(txn)
+                    .await?;
+                Ok(())
+            }
         }
     }
 }

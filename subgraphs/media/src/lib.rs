@@ -62,6 +62,7 @@ impl Domain for Media {
         let key = settings::signing_key(&settings, &data_dir)?;
         let uploads = Arc::new(uploads::Uploads {
             db: runtime.db.clone(),
+            events: runtime.events.clone(),
             files: files::Files::local(&data_dir.join("media"))?,
             signer: signing::Signer::new(&key),
             public_url: runtime.config.public_url.clone(),

@@ -9,7 +9,10 @@
 
 use chrono::{DateTime, Duration, Utc};
 use futures::Stream;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
+use parley_kit::events::contracts::{MediaChanged, MediaDeleted, MediaProcessed};
+use parley_kit::events::{append, Events};
+use parley_kit::store::begin_write;
+use sea_orm::{ActiveEnum, ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
 use uuid::Uuid;
 
 use crate::error::{invalid, MediaError, Result};
@@ -26,6 +29,8 @@ const UPLOAD: &str = "upload";
 /// The upload flow's handle.
 pub struct Uploads {
     pub db: DatabaseConnection,
+    /// `MediaProcessed` / `MediaDeleted` go out with the change that makes them true.
+    pub events: Events,
     pub files: Files,
     pub signer: Signer,
     /// The router's public origin: upload and download URLs are under its `/media/`.
@@ -47,6 +52,17 @@ pub struct Ticket {
     pub method: &'static str,
     pub headers: Vec<(String, String)>,
     pub expires_at: DateTime<Utc>,
+}
+
+/// The event payload of a checked upload.
+fn changed(m: &media::Model) -> MediaChanged {
+    MediaChanged {
+        media_id: m.id,
+        owner_id: m.owner_id,
+        purpose: m.purpose.to_value(),
+        kind: m.kind.clone().unwrap_or_default(),
+        mime: m.mime.clone().unwrap_or_default(),
+    }
 }
 
 /// Where an upload's original bytes live in the object store.
@@ -159,7 +175,12 @@ impl Uploads {
                 let (width, height) = sniffed.dimensions.unzip();
                 active.width = Set(width.map(|w| w as i64));
                 active.height = Set(height.map(|h| h as i64));
-                Ok(active.update(&self.db).await?)
+                let txn = begin_write(&self.db).await?;
+                let ready = active.update(&txn).await?;
+                append(&txn, ready.id, &MediaProcessed(changed(&ready))).await?;
+                txn.commit().await?;
+                self.events.wake();
+                Ok(ready)
             }
         }
     }
@@ -170,8 +191,15 @@ impl Uploads {
         if row.owner_id != me {
             return Err(MediaError::NotFound);
         }
+        let txn = begin_write(&self.db).await?;
+        media::Entity::delete_by_id(id).exec(&txn).await?;
+        if row.status == Status::Ready {
+            append(&txn, id, &MediaDeleted(changed(&row))).await?;
+        }
+        txn.commit().await?;
+        self.events.wake();
+        // After the row: a failed delete leaves an orphan file (swept), never a row without its file.
         self.files.delete(&original(id)).await?;
-        media::Entity::delete_by_id(id).exec(&self.db).await?;
         Ok(true)
     }
 
@@ -236,7 +264,14 @@ pub(crate) mod tests {
         let db = parley_kit::store::connect_url::<migration_media::Migrator>(&url, 2)
             .await
             .expect("store");
+        let (events, _relay) = parley_kit::events::relay::start(
+            db.clone(),
+            "media".into(),
+            parley_kit::events::InProcessBus::new(),
+            parley_kit::lease::Leadership::Alone,
+        );
         Uploads {
+            events,
             db,
             files: Files::local(&dir.join("files")).expect("files"),
             signer: Signer::new(b"test key"),

@@ -137,3 +137,66 @@ pub async fn create_post(p: &Platform, who: &Account, title: &str, topic: Option
         .await;
     data["createPost"]["id"].as_str().expect("id").to_string()
 }
+
+/// A PNG's first bytes (the header media's checks read: 640 × 480), padded to `len`.
+pub fn png(len: usize) -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
+    bytes.extend(640u32.to_be_bytes());
+    bytes.extend(480u32.to_be_bytes());
+    bytes.extend([8, 2, 0, 0, 0]);
+    bytes.resize(len, 7);
+    bytes
+}
+
+impl Platform {
+    /// Asks for an upload ticket (`input`: `CreateUploadInput`) and PUTs `bytes` to its URL, as a client
+    /// does; the media id and the PUT's HTTP status.
+    pub async fn upload(
+        &self,
+        who: &Account,
+        input: serde_json::Value,
+        bytes: Vec<u8>,
+    ) -> (String, u16) {
+        let ticket = self
+            .ok(
+                "mutation($i: CreateUploadInput!) { createUpload(input: $i) { uploadUrl method headers { name value } media { id status } } }",
+                json!({ "i": input }),
+                Some(&who.access),
+            )
+            .await["createUpload"]
+            .clone();
+        assert_eq!(ticket["method"], "PUT");
+        assert_eq!(ticket["media"]["status"], "PENDING");
+        let url = ticket["uploadUrl"].as_str().expect("url");
+        assert!(
+            url.starts_with(&format!("{}/media/uploads/", self.router_url)),
+            "{url}"
+        );
+        let mut put = self.http.put(url).body(bytes);
+        for header in ticket["headers"].as_array().expect("headers") {
+            put = put.header(
+                header["name"].as_str().expect("name"),
+                header["value"].as_str().expect("value"),
+            );
+        }
+        let status = put.send().await.expect("put").status().as_u16();
+        (
+            ticket["media"]["id"].as_str().expect("id").to_string(),
+            status,
+        )
+    }
+
+    /// A READY image of `who`'s for `purpose` (`AVATAR`, `POST`, `MESSAGE`): uploaded and completed.
+    pub async fn upload_image(&self, who: &Account, purpose: &str) -> String {
+        let input = json!({ "fileName": "a.png", "contentType": "image/png", "size": 1_000, "purpose": purpose });
+        let (id, status) = self.upload(who, input, png(1_000)).await;
+        assert_eq!(status, 204);
+        self.ok(
+            "mutation($id: ID!) { completeUpload(id: $id) { status } }",
+            json!({ "id": id }),
+            Some(&who.access),
+        )
+        .await;
+        id
+    }
+}

@@ -197,6 +197,17 @@ pub struct VoteCast {
     pub downvotes: i64,
 }
 
+/// An upload was checked and can be used (`MediaProcessed`), or its owner deleted it (`MediaDeleted`).
+/// `kind` is `IMAGE`, `VIDEO`, `AUDIO` or `FILE`; `purpose` is `avatar`, `post` or `message`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MediaChanged {
+    pub media_id: Uuid,
+    pub owner_id: Uuid,
+    pub purpose: String,
+    pub kind: String,
+    pub mime: String,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TopicSubscriptionChanged {
     pub user_id: Uuid,
@@ -309,6 +320,8 @@ newtypes! {
     MessageDeleted(ChatMessage);
     /// A member's delivered marker moved.
     MessageReceived(ChatReceipt);
+    MediaProcessed(MediaChanged);
+    MediaDeleted(MediaChanged);
     MessageRead(ChatReceipt);
 }
 
@@ -367,6 +380,8 @@ kinds! {
     MessageReceived = "MessageReceived" from "chat";
     MessageRead = "MessageRead" from "chat";
     ChatTyping = "ChatTyping" from "chat";
+    MediaProcessed = "MediaProcessed" from "media";
+    MediaDeleted = "MediaDeleted" from "media";
 }
 
 #[cfg(test)]
