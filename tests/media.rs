@@ -1,11 +1,12 @@
 //! Media through the router, as a client uploads and downloads: a ticket from `createUpload`, the bytes PUT
-//! to its signed URL on the router's origin, `completeUpload` checking them by content, signed download links
-//! that expire, who may see what, and deletion.
+//! to its signed URL on the router's origin, `completeUpload` checking them by content and processing images
+//! (upright, metadata stripped, three sizes), signed download links that expire, who may see what, and
+//! deletion of every file.
 
 use parley_harness as support;
 
 use serde_json::{json, Value};
-use support::{codes, png, Platform};
+use support::{codes, files, Platform};
 
 const CREATE: &str =
     "mutation($i: CreateUploadInput!) { createUpload(input: $i) { media { id } } }";
@@ -17,6 +18,75 @@ fn input(name: &str, content_type: &str, size: usize, purpose: &str) -> Value {
     json!({ "fileName": name, "contentType": content_type, "size": size, "purpose": purpose })
 }
 
+/// The image at `url`, downloaded through the router: its content type and bytes.
+async fn download(http: &reqwest::Client, url: &str) -> (String, Vec<u8>) {
+    let file = http.get(url).send().await.expect("get");
+    assert_eq!(file.status(), 200, "{url}");
+    let kind = file.headers()["content-type"]
+        .to_str()
+        .expect("type")
+        .to_string();
+    (kind, file.bytes().await.expect("bytes").to_vec())
+}
+
+#[tokio::test]
+async fn photos_are_turned_upright_stripped_and_resized() {
+    let p = Platform::start().await;
+    let alice = p.register("alice").await;
+    let bob = p.register("bob").await;
+    let http = reqwest::Client::new();
+
+    // A phone photo: stored sideways with "rotate 90°" in its EXIF, and a GPS position.
+    let photo = files::jpeg_with_exif(1_200, 800, 6);
+    assert!(files::has_exif(&photo));
+    let (avatar, put) = p
+        .upload(
+            &alice,
+            input("IMG_0001.JPG", "image/jpeg", photo.len(), "AVATAR"),
+            photo,
+        )
+        .await;
+    assert_eq!(put, 204);
+    let done = p
+        .ok(
+            "mutation($id: ID!) { completeUpload(id: $id) { status width height blurhash } }",
+            json!({ "id": avatar }),
+            Some(&alice.access),
+        )
+        .await["completeUpload"]
+        .clone();
+    assert_eq!(
+        (&done["status"], &done["width"], &done["height"]),
+        (&json!("READY"), &json!(800), &json!(1_200)),
+        "upright: {done}"
+    );
+    assert!(done["blurhash"].as_str().is_some_and(|h| h.len() > 6));
+
+    // Anyone sees an avatar; each size downloads through the router, without the EXIF that went in.
+    let links = p
+        .ok(
+            "query($id: ID!) { media(id: $id) { original: url small: url(variant: SMALL) \
+             medium: url(variant: MEDIUM) thumbnail: url(variant: THUMBNAIL) } }",
+            json!({ "id": avatar }),
+            Some(&bob.access),
+        )
+        .await["media"]
+        .clone();
+    for (name, long_side) in [
+        ("original", 1_200),
+        ("medium", 1_080),
+        ("small", 480),
+        ("thumbnail", 128),
+    ] {
+        let (kind, bytes) = download(&http, links[name].as_str().expect("url")).await;
+        assert_eq!(kind, "image/jpeg", "{name}");
+        assert!(!files::has_exif(&bytes), "{name} carries no EXIF");
+        let image = image::load_from_memory(&bytes).expect("decodes");
+        assert_eq!(image.width().max(image.height()), long_side, "{name}");
+        assert!(image.height() > image.width(), "{name} is upright");
+    }
+}
+
 #[tokio::test]
 async fn uploads_are_checked_by_content_and_served_by_signed_links() {
     let p = Platform::start().await;
@@ -25,11 +95,12 @@ async fn uploads_are_checked_by_content_and_served_by_signed_links() {
     let http = reqwest::Client::new();
 
     // A PNG named .jpg and declared JPEG is stored as the PNG it is.
+    let png = files::png(640, 480);
     let (avatar, put) = p
         .upload(
             &alice,
-            input("me.jpg", "image/jpeg", 3_000, "AVATAR"),
-            png(3_000),
+            input("me.jpg", "image/jpeg", png.len(), "AVATAR"),
+            png.clone(),
         )
         .await;
     assert_eq!(put, 204);
@@ -47,19 +118,33 @@ async fn uploads_are_checked_by_content_and_served_by_signed_links() {
         .await;
     assert_eq!(seen["media"]["owner"]["id"], alice.id.as_str());
     let url = seen["media"]["url"].as_str().expect("url").to_string();
-    let file = http.get(&url).send().await.expect("get");
-    assert_eq!(file.status(), 200);
-    assert_eq!(file.headers()["content-type"], "image/png");
-    assert_eq!(file.bytes().await.expect("bytes").to_vec(), png(3_000));
-    let tampered = url.replace("sig=", "sig=A");
-    assert_eq!(http.get(&tampered).send().await.expect("get").status(), 403);
+    assert_eq!(
+        download(&http, &url).await,
+        ("image/png".to_string(), png),
+        "a PNG without metadata is kept as it came"
+    );
+    // A tampered signature, a link re-dated, another size under the same signature: 403, nothing said.
+    let redated = {
+        let (base, query) = url.split_once("expires=").expect("expires");
+        let rest = query.split_once('&').expect("sig").1;
+        format!("{base}expires=99999999999&{rest}")
+    };
+    for bad in [
+        url.replace("sig=", "sig=A"),
+        redated,
+        url.replace("/original?", "/small?"),
+    ] {
+        let answer = http.get(&bad).send().await.expect("get");
+        assert_eq!(answer.status(), 403, "{bad}");
+        assert!(answer.bytes().await.expect("body").is_empty());
+    }
 
     // A message's file is its owner's only (until it is sent in a chat).
     let (private, _) = p
         .upload(
             &alice,
-            input("notes.png", "image/png", 500, "MESSAGE"),
-            png(500),
+            input("notes.pdf", "application/pdf", 500, "MESSAGE"),
+            files::pdf(500),
         )
         .await;
     p.ok(COMPLETE, json!({ "id": private }), Some(&alice.access))
@@ -92,6 +177,30 @@ async fn uploads_are_checked_by_content_and_served_by_signed_links() {
         failed["media"],
         json!({ "status": "FAILED", "url": null, "owner": { "id": alice.id } })
     );
+    // A decompression bomb — 50,000 × 50,000 pixels in 200 bytes — is refused from its header, undecoded.
+    let bomb = files::png_header(50_000, 50_000, 200);
+    let (bomb, _) = p
+        .upload(&alice, input("bomb.png", "image/png", 200, "POST"), bomb)
+        .await;
+    let (_, refused) = p
+        .gql(COMPLETE, json!({ "id": bomb }), Some(&alice.access))
+        .await;
+    assert_eq!(codes(&refused), ["BAD_USER_INPUT"], "{refused}");
+    assert!(refused.to_string().contains("pixels"), "{refused}");
+    // A header that passes and a body that does not decode: refused once processed.
+    let broken = files::png_header(640, 480, 2_000);
+    let (broken, _) = p
+        .upload(
+            &alice,
+            input("broken.png", "image/png", 2_000, "POST"),
+            broken,
+        )
+        .await;
+    let (_, refused) = p
+        .gql(COMPLETE, json!({ "id": broken }), Some(&alice.access))
+        .await;
+    assert_eq!(codes(&refused), ["BAD_USER_INPUT"], "{refused}");
+
     // Too large is refused before a byte is sent; more bytes than declared as they arrive.
     let (_, big) = p
         .gql(
@@ -105,12 +214,21 @@ async fn uploads_are_checked_by_content_and_served_by_signed_links() {
         .upload(
             &alice,
             input("small.png", "image/png", 100, "POST"),
-            png(5_000),
+            files::png(640, 480),
         )
         .await;
     assert_eq!(over, 413);
 
-    // The owner deletes: the link stops working.
+    // The owner deletes: the link stops working and every file is gone.
+    let stored = |id: &str| {
+        let root = p.data_dir.join("media");
+        [
+            root.join("originals").join(id),
+            root.join("variants").join(id).join("small"),
+        ]
+        .map(|path| path.exists())
+    };
+    assert_eq!(stored(&avatar), [true, true]);
     p.ok(
         "mutation($id: ID!) { deleteMedia(id: $id) }",
         json!({ "id": avatar }),
@@ -118,4 +236,5 @@ async fn uploads_are_checked_by_content_and_served_by_signed_links() {
     )
     .await;
     assert_eq!(http.get(&url).send().await.expect("get").status(), 404);
+    assert_eq!(stored(&avatar), [false, false]);
 }

@@ -9,7 +9,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateMedia)]
+        vec![Box::new(CreateMedia), Box::new(Processing)]
     }
 }
 
@@ -30,6 +30,10 @@ enum Media {
     Height,
     CreatedAt,
     UpdatedAt,
+    Blurhash,
+    VariantType,
+    Attempts,
+    ClaimedAt,
 }
 
 struct CreateMedia;
@@ -76,5 +80,57 @@ impl MigrationTrait for CreateMedia {
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(Media::Table).to_owned())
             .await
+    }
+}
+
+/// Image processing: the blurhash and the type of the variants once READY, and the work queue's bookkeeping —
+/// a `processing` row is claimed by a worker (`claimed_at`), and a claim older than its lease (a worker that
+/// crashed) is taken again, at most a few `attempts`.
+struct Processing;
+
+impl MigrationName for Processing {
+    fn name(&self) -> &str {
+        "m0002_processing"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Processing {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite alters one thing at a time.
+        let columns = [
+            string_null(Media::Blurhash),
+            string_null(Media::VariantType),
+            integer(Media::Attempts).default(0).to_owned(),
+            timestamp_with_time_zone_null(Media::ClaimedAt),
+        ];
+        for mut column in columns {
+            m.alter_table(
+                Table::alter()
+                    .table(Media::Table)
+                    .add_column(&mut column)
+                    .to_owned(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for column in [
+            Media::Blurhash,
+            Media::VariantType,
+            Media::Attempts,
+            Media::ClaimedAt,
+        ] {
+            m.alter_table(
+                Table::alter()
+                    .table(Media::Table)
+                    .drop_column(column)
+                    .to_owned(),
+            )
+            .await?;
+        }
+        Ok(())
     }
 }

@@ -97,6 +97,24 @@ impl Files {
         }
     }
 
+    /// Writes `bytes` to `location` whole (replacing what was there in one step).
+    pub async fn put(&self, location: &str, bytes: Bytes) -> Result<()> {
+        self.store
+            .put(&Path::from(location), bytes.into())
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    /// The size of the file at `location`.
+    pub async fn size(&self, location: &str) -> Result<u64> {
+        match self.store.head(&Path::from(location)).await {
+            Ok(meta) => Ok(meta.size),
+            Err(object_store::Error::NotFound { .. }) => Err(MediaError::NotFound),
+            Err(err) => Err(storage(err)),
+        }
+    }
+
     /// Removes the file at `location` (already gone is fine).
     pub async fn delete(&self, location: &str) -> Result<()> {
         match self.store.delete(&Path::from(location)).await {

@@ -21,6 +21,9 @@
 
 mod error;
 pub mod files;
+#[cfg(any(test, feature = "testing"))]
+pub mod fixtures;
+pub mod processing;
 pub mod routes;
 pub mod rules;
 pub mod schema;
@@ -28,10 +31,11 @@ pub mod settings;
 pub mod signing;
 pub mod store;
 pub mod uploads;
+pub mod worker;
 
 use std::sync::Arc;
 
-use async_graphql::{EmptySubscription, SchemaBuilder};
+use async_graphql::SchemaBuilder;
 use parley_kit::events::NoHandler;
 use parley_kit::{Domain, Parts, Runtime};
 
@@ -50,9 +54,9 @@ impl Domain for Media {
     type Settings = settings::MediaSettings;
     type Query = schema::Query;
     type Mutation = schema::Mutation;
-    type Subscription = EmptySubscription;
+    type Subscription = schema::Subscription;
 
-    fn schema() -> SchemaBuilder<schema::Query, schema::Mutation, EmptySubscription> {
+    fn schema() -> SchemaBuilder<schema::Query, schema::Mutation, schema::Subscription> {
         schema::builder()
     }
 
@@ -60,15 +64,22 @@ impl Domain for Media {
     async fn build(runtime: &mut Runtime, settings: Self::Settings) -> anyhow::Result<Parts<Self>> {
         let data_dir = runtime.config.data_dir.clone();
         let key = settings::signing_key(&settings, &data_dir)?;
-        let uploads = Arc::new(uploads::Uploads {
-            db: runtime.db.clone(),
-            events: runtime.events.clone(),
-            files: files::Files::local(&data_dir.join("media"))?,
-            signer: signing::Signer::new(&key),
-            public_url: runtime.config.public_url.clone(),
-        });
+        let uploads = Arc::new(uploads::Uploads::new(
+            runtime.db.clone(),
+            runtime.events.clone(),
+            files::Files::local(&data_dir.join("media"))?,
+            signing::Signer::new(&key),
+            runtime.config.public_url.clone(),
+        ));
+        runtime.add_task(tokio::spawn(worker::run(uploads.clone())));
         Ok(Parts {
-            schema: schema::build(uploads.clone()),
+            schema: schema::build(
+                uploads.clone(),
+                Arc::new(parley_kit::live::Live::new(
+                    runtime.events.bus.clone(),
+                    Self::NAME,
+                )),
+            ),
             routes: routes::routes(uploads),
             handler: NoHandler,
         })

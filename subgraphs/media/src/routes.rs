@@ -3,7 +3,8 @@
 //!
 //! - `PUT /media/uploads/{id}?expires&sig`: the body streamed into the object store ([`Uploads::receive`]);
 //!   204, or 400 / 403 / 404 / 413.
-//! - `GET /media/files/{id}/{variant}?expires&sig`: the file streamed out, never read whole into memory;
+//! - `GET /media/files/{id}/{variant}?expires&sig`: the file (`original`, or an image's `thumbnail`, `small`
+//!   or `medium`) streamed out, never read whole into memory;
 //!   `Range: bytes=a-b` answered with 206 and `Content-Range` (416 outside the file); `Content-Type` is what
 //!   the bytes are, `Content-Disposition` inline for images, video and audio, attachment for documents. An
 //!   expired or tampered link is a bare 403.
@@ -21,7 +22,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::error::MediaError;
-use crate::uploads::{original, Uploads};
+use crate::processing::Variant;
+use crate::uploads::{original, variant_path, Uploads};
 
 /// The signed part of a link.
 #[derive(Deserialize)]
@@ -78,11 +80,17 @@ async fn download(
     let row = uploads
         .ready_for_link(id, &variant, signed.expires, &signed.sig)
         .await?;
-    // Variants (thumbnails) come with processing; the original is what there is now.
-    if variant != "original" {
-        return Err(MediaError::NotFound);
-    }
-    let size = u64::try_from(row.size.unwrap_or(0)).unwrap_or(0);
+    // The original, or a variant of an image (each has its own file, type and size).
+    let (location, mime, size) = if variant == "original" {
+        let size = u64::try_from(row.size.unwrap_or(0)).unwrap_or(0);
+        (original(id), row.mime.clone(), size)
+    } else {
+        let variant = Variant::from_name(&variant).ok_or(MediaError::NotFound)?;
+        let mime = row.variant_type.clone().ok_or(MediaError::NotFound)?;
+        let location = variant_path(id, variant);
+        let size = uploads.files.size(&location).await?;
+        (location, Some(mime), size)
+    };
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         Some(value) => match byte_range(value, size) {
             Some(range) => Some(range),
@@ -98,7 +106,7 @@ async fn download(
     };
     let found = uploads
         .files
-        .read(&original(id), range.map(|(from, to)| (from, Some(to + 1))))
+        .read(&location, range.map(|(from, to)| (from, Some(to + 1))))
         .await?;
     let served = found.range.clone();
     let stream = found
@@ -106,7 +114,7 @@ async fn download(
         .map(|chunk| chunk.map_err(std::io::Error::other));
     let mut response = Response::new(Body::from_stream(stream));
     let out = response.headers_mut();
-    let mime = row.mime.as_deref().unwrap_or("application/octet-stream");
+    let mime = mime.as_deref().unwrap_or("application/octet-stream");
     out.insert(header::CONTENT_TYPE, header_value(mime));
     out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     out.insert(
@@ -196,12 +204,12 @@ mod tests {
     #[tokio::test]
     async fn bytes_go_up_and_come_down_by_signed_links() {
         use crate::store::media::Purpose;
-        use crate::uploads::tests::{declared, png, testing};
+        use crate::uploads::tests::{declared, pdf, testing};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let uploads = Arc::new(testing(&base).await);
+        let uploads = testing(&base).await;
         let app = routes(uploads.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         let http = reqwest::Client::new();
@@ -210,13 +218,18 @@ mod tests {
         let ticket = uploads
             .create(
                 me,
-                declared("holiday photo.png", "image/png", 4_000, Purpose::Post),
+                declared(
+                    "holiday notes.pdf",
+                    "application/pdf",
+                    4_000,
+                    Purpose::Message,
+                ),
             )
             .await
             .expect("ticket");
         let put = http
             .put(&ticket.upload_url)
-            .body(png(4_000))
+            .body(pdf(4_000))
             .send()
             .await
             .expect("put");
@@ -224,7 +237,7 @@ mod tests {
         // A second PUT to the same ticket, and one over the declared size, are refused.
         let again = http
             .put(&ticket.upload_url)
-            .body(png(4_000))
+            .body(pdf(4_000))
             .send()
             .await
             .expect("put");
@@ -235,12 +248,12 @@ mod tests {
         let link = uploads.download_url(id, "original", chrono::Duration::minutes(5));
         let whole = http.get(&link).send().await.expect("get");
         assert_eq!(whole.status(), 200);
-        assert_eq!(whole.headers()["content-type"], "image/png");
+        assert_eq!(whole.headers()["content-type"], "application/pdf");
         assert_eq!(
             whole.headers()["content-disposition"],
-            "inline; filename*=UTF-8''holiday%20photo.png"
+            "attachment; filename*=UTF-8''holiday%20notes.pdf"
         );
-        assert_eq!(whole.bytes().await.expect("body").to_vec(), png(4_000));
+        assert_eq!(whole.bytes().await.expect("body").to_vec(), pdf(4_000));
         let part = http
             .get(&link)
             .header("range", "bytes=1-3")
@@ -249,7 +262,7 @@ mod tests {
             .expect("get");
         assert_eq!(part.status(), 206);
         assert_eq!(part.headers()["content-range"], "bytes 1-3/4000");
-        assert_eq!(part.bytes().await.expect("body").as_ref(), b"PNG");
+        assert_eq!(part.bytes().await.expect("body").as_ref(), b"PDF");
         let outside = http
             .get(&link)
             .header("range", "bytes=5000-")
@@ -273,25 +286,28 @@ mod tests {
         let large = uploads
             .create(
                 me,
-                declared("scan.png", "image/png", 3_000_000, Purpose::Message),
+                declared("scan.pdf", "application/pdf", 3_000_000, Purpose::Message),
             )
             .await
             .expect("ticket");
         let put = http
             .put(&large.upload_url)
-            .body(png(3_000_000))
+            .body(pdf(3_000_000))
             .send()
             .await
             .expect("put");
         assert_eq!(put.status(), 204);
 
         let small = uploads
-            .create(me, declared("tiny.png", "image/png", 10, Purpose::Post))
+            .create(
+                me,
+                declared("tiny.pdf", "application/pdf", 10, Purpose::Message),
+            )
             .await
             .expect("ticket");
         let over = http
             .put(&small.upload_url)
-            .body(png(4_000))
+            .body(pdf(4_000))
             .send()
             .await
             .expect("put");

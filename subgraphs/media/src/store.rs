@@ -16,8 +16,9 @@ pub mod media {
         Message,
     }
 
-    /// Where an upload is: a ticket was issued (`Pending`), its bytes arrived (`Uploaded`), they were checked
-    /// and it can be used (`Ready`), or they were refused (`Failed`, nothing kept).
+    /// Where an upload is: a ticket was issued (`Pending`), its bytes arrived (`Uploaded`), they passed the
+    /// checks and an image waits for its variants (`Processing`), it can be used (`Ready`: every file it
+    /// names exists), or it was refused (`Failed`, nothing kept).
     #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
     #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
     pub enum Status {
@@ -25,6 +26,8 @@ pub mod media {
         Pending,
         #[sea_orm(string_value = "uploaded")]
         Uploaded,
+        #[sea_orm(string_value = "processing")]
+        Processing,
         #[sea_orm(string_value = "ready")]
         Ready,
         #[sea_orm(string_value = "failed")]
@@ -51,6 +54,12 @@ pub mod media {
         pub height: Option<i64>,
         pub created_at: ChronoDateTimeUtc,
         pub updated_at: ChronoDateTimeUtc,
+        /// An image's blurhash and the type its variants are stored as, once processed.
+        pub blurhash: Option<String>,
+        pub variant_type: Option<String>,
+        /// Processing claims: how many were made, and when the last was (a crashed worker's lapses).
+        pub attempts: i32,
+        pub claimed_at: Option<ChronoDateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

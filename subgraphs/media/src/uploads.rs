@@ -5,19 +5,25 @@
 //!    the declared size (past it the upload is aborted and nothing kept); the row becomes `Uploaded`;
 //! 3. [`Uploads::complete`]: the owner asks for the bytes to be checked — their real type by content, the
 //!    kinds and size the purpose allows, image dimensions before any decoding. Refused: the file is deleted
-//!    and the row `Failed`; accepted: the row records what the file is and becomes `Ready`.
+//!    and the row `Failed`. Accepted (`MediaUploaded`): an image becomes `Processing` and waits for the
+//!    [`crate::worker`] (completion waits a few seconds for it, then answers with the row as it is; the
+//!    `mediaProcessed` subscription follows it from there); anything else is `Ready` at once.
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use futures::Stream;
-use parley_kit::events::contracts::{MediaChanged, MediaDeleted, MediaProcessed};
+use parley_kit::events::contracts::{MediaChanged, MediaDeleted, MediaProcessed, MediaUploaded};
 use parley_kit::events::{append, Events};
 use parley_kit::store::begin_write;
 use sea_orm::{ActiveEnum, ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
+use tokio::sync::{broadcast, Notify};
 use uuid::Uuid;
 
 use crate::error::{invalid, MediaError, Result};
 use crate::files::Files;
-use crate::rules::{self, HEAD_BYTES};
+use crate::processing::Variant;
+use crate::rules::{self, Kind, HEAD_BYTES};
 use crate::signing::Signer;
 use crate::store::media::{self, Purpose, Status};
 
@@ -25,6 +31,8 @@ use crate::store::media::{self, Purpose, Status};
 pub const UPLOAD_TTL: Duration = Duration::minutes(15);
 /// The signed "variant" of an upload URL (download links sign their variant's name).
 const UPLOAD: &str = "upload";
+/// How long completing an image waits for its variants before answering with it still `Processing`.
+pub const COMPLETE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The upload flow's handle.
 pub struct Uploads {
@@ -35,6 +43,10 @@ pub struct Uploads {
     pub signer: Signer,
     /// The router's public origin: upload and download URLs are under its `/media/`.
     pub public_url: String,
+    /// Wakes the processing worker when an image is queued.
+    pub work: Arc<Notify>,
+    /// The id of each row the worker finished with (READY, FAILED, or left to retry).
+    pub done: broadcast::Sender<Uuid>,
 }
 
 /// What a client declares before sending bytes.
@@ -55,7 +67,7 @@ pub struct Ticket {
 }
 
 /// The event payload of a checked upload.
-fn changed(m: &media::Model) -> MediaChanged {
+pub(crate) fn changed(m: &media::Model) -> MediaChanged {
     MediaChanged {
         media_id: m.id,
         owner_id: m.owner_id,
@@ -70,7 +82,30 @@ pub fn original(id: Uuid) -> String {
     format!("originals/{id}")
 }
 
+/// Where variant `variant` of media `id` lives in the object store.
+pub fn variant_path(id: Uuid, variant: Variant) -> String {
+    format!("variants/{id}/{}", variant.name())
+}
+
 impl Uploads {
+    pub fn new(
+        db: DatabaseConnection,
+        events: Events,
+        files: Files,
+        signer: Signer,
+        public_url: String,
+    ) -> Self {
+        Self {
+            db,
+            events,
+            files,
+            signer,
+            public_url,
+            work: Arc::new(Notify::new()),
+            done: broadcast::channel(64).0,
+        }
+    }
+
     pub async fn create(&self, me: Uuid, input: NewUpload) -> Result<Ticket> {
         let file_name = input.file_name.trim();
         if file_name.is_empty()
@@ -102,6 +137,10 @@ impl Uploads {
             height: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
+            blurhash: Set(None),
+            variant_type: Set(None),
+            attempts: Set(0),
+            claimed_at: Set(None),
         }
         .insert(&self.db)
         .await?;
@@ -138,14 +177,15 @@ impl Uploads {
         Ok(())
     }
 
-    /// Checks the bytes of `me`'s upload `id`; the upload, `Ready`, or why it was refused.
+    /// Checks the bytes of `me`'s upload `id`; the upload (`Ready`, or `Processing` if its variants take
+    /// longer than [`COMPLETE_WAIT`]), or why it was refused.
     pub async fn complete(&self, me: Uuid, id: Uuid) -> Result<media::Model> {
         let row = self.row(id).await?;
         if row.owner_id != me {
             return Err(MediaError::NotFound);
         }
         match row.status {
-            Status::Ready => return Ok(row),
+            Status::Ready | Status::Processing => return Ok(row),
             Status::Pending => return Err(invalid("nothing was uploaded yet")),
             Status::Failed => return Err(invalid("this upload was refused")),
             Status::Uploaded => {}
@@ -161,31 +201,56 @@ impl Uploads {
         let size = u64::try_from(row.size.unwrap_or(0)).unwrap_or(0);
         let mut active: media::ActiveModel = row.clone().into();
         active.updated_at = Set(Utc::now());
-        match rules::check(row.purpose.rules(), &head, size) {
+        let sniffed = match rules::check(row.purpose.rules(), &head, size) {
+            Ok(sniffed) => sniffed,
             Err(refused) => {
                 self.files.delete(&location).await?;
                 active.status = Set(Status::Failed);
                 active.update(&self.db).await?;
-                Err(refused)
+                return Err(refused);
             }
-            Ok(sniffed) => {
-                active.status = Set(Status::Ready);
-                active.mime = Set(Some(sniffed.mime.to_string()));
-                active.kind = Set(Some(format!("{:?}", sniffed.kind).to_uppercase()));
-                let (width, height) = sniffed.dimensions.unzip();
-                active.width = Set(width.map(|w| w as i64));
-                active.height = Set(height.map(|h| h as i64));
-                let txn = begin_write(&self.db).await?;
-                let ready = active.update(&txn).await?;
-                append(&txn, ready.id, &MediaProcessed(changed(&ready))).await?;
-                txn.commit().await?;
-                self.events.wake();
-                Ok(ready)
+        };
+        let image = sniffed.kind == Kind::Image;
+        active.status = Set(if image {
+            Status::Processing
+        } else {
+            Status::Ready
+        });
+        active.mime = Set(Some(sniffed.mime.to_string()));
+        active.kind = Set(Some(format!("{:?}", sniffed.kind).to_uppercase()));
+        let (width, height) = sniffed.dimensions.unzip();
+        active.width = Set(width.map(|w| w as i64));
+        active.height = Set(height.map(|h| h as i64));
+        // Listening before the work is queued, so a fast worker's answer is not missed.
+        let mut done = self.done.subscribe();
+        let txn = begin_write(&self.db).await?;
+        let checked = active.update(&txn).await?;
+        append(&txn, id, &MediaUploaded(changed(&checked))).await?;
+        if !image {
+            append(&txn, id, &MediaProcessed(changed(&checked))).await?;
+        }
+        txn.commit().await?;
+        self.events.wake();
+        if !image {
+            return Ok(checked);
+        }
+        self.work.notify_one();
+        let finished = async {
+            while let Ok(finished) = done.recv().await {
+                if finished == id {
+                    break;
+                }
             }
+        };
+        let _ = tokio::time::timeout(COMPLETE_WAIT, finished).await;
+        let now = self.row(id).await?;
+        match now.status {
+            Status::Failed => Err(invalid("file: the image cannot be decoded")),
+            _ => Ok(now),
         }
     }
 
-    /// Deletes `me`'s upload `id` and its file.
+    /// Deletes `me`'s upload `id` and its files.
     pub async fn delete(&self, me: Uuid, id: Uuid) -> Result<bool> {
         let row = self.row(id).await?;
         if row.owner_id != me {
@@ -198,8 +263,8 @@ impl Uploads {
         }
         txn.commit().await?;
         self.events.wake();
-        // After the row: a failed delete leaves an orphan file (swept), never a row without its file.
-        self.files.delete(&original(id)).await?;
+        // After the row: a failed delete leaves orphan files (swept), never a row without its files.
+        crate::worker::remove_files(self, id).await?;
         Ok(true)
     }
 
@@ -252,13 +317,25 @@ pub(crate) mod tests {
     use bytes::Bytes;
 
     use super::*;
+    pub(crate) use crate::fixtures::{pdf, png};
 
-    async fn uploads() -> Uploads {
+    fn png_header(len: usize) -> Vec<u8> {
+        crate::fixtures::png_header(640, 480, len)
+    }
+
+    async fn uploads() -> Arc<Uploads> {
         testing("http://127.0.0.1:4000").await
     }
 
-    /// An upload flow on a fresh SQLite store and folder, its URLs under `public_url`.
-    pub(crate) async fn testing(public_url: &str) -> Uploads {
+    /// An upload flow on a fresh SQLite store and folder, its URLs under `public_url`, its worker running.
+    pub(crate) async fn testing(public_url: &str) -> Arc<Uploads> {
+        let uploads = idle(public_url).await;
+        tokio::spawn(crate::worker::run(uploads.clone()));
+        uploads
+    }
+
+    /// As [`testing`], without a worker.
+    pub(crate) async fn idle(public_url: &str) -> Arc<Uploads> {
         let dir = parley_kit::testing::temp_dir("media-uploads");
         let url = format!("sqlite://{}?mode=rwc", dir.join("media.db").display());
         let db = parley_kit::store::connect_url::<migration_media::Migrator>(&url, 2)
@@ -270,17 +347,17 @@ pub(crate) mod tests {
             parley_kit::events::InProcessBus::new(),
             parley_kit::lease::Leadership::Alone,
         );
-        Uploads {
-            events,
+        Arc::new(Uploads::new(
             db,
-            files: Files::local(&dir.join("files")).expect("files"),
-            signer: Signer::new(b"test key"),
-            public_url: public_url.into(),
-        }
+            events,
+            Files::local(&dir.join("files")).expect("files"),
+            Signer::new(b"test key"),
+            public_url.into(),
+        ))
     }
 
     /// The `expires` and `sig` of a ticket's URL.
-    fn signed(ticket: &Ticket) -> (i64, String) {
+    pub(crate) fn signed(ticket: &Ticket) -> (i64, String) {
         let query = ticket.upload_url.split_once('?').expect("query").1;
         let value = |key: &str| {
             query
@@ -292,18 +369,10 @@ pub(crate) mod tests {
         (value("expires").parse().expect("expires"), value("sig"))
     }
 
-    fn body(bytes: Vec<u8>) -> impl Stream<Item = std::result::Result<Bytes, String>> + Unpin {
+    pub(crate) fn body(
+        bytes: Vec<u8>,
+    ) -> impl Stream<Item = std::result::Result<Bytes, String>> + Unpin {
         futures::stream::iter(vec![Ok(Bytes::from(bytes))])
-    }
-
-    /// A PNG's first bytes (what the checks read), padded to `len`.
-    pub(crate) fn png(len: usize) -> Vec<u8> {
-        let mut bytes = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
-        bytes.extend(640u32.to_be_bytes());
-        bytes.extend(480u32.to_be_bytes());
-        bytes.extend([8, 2, 0, 0, 0]);
-        bytes.resize(len, 0);
-        bytes
     }
 
     pub(crate) fn declared(
@@ -324,8 +393,10 @@ pub(crate) mod tests {
     async fn a_png_named_jpg_is_stored_as_the_png_it_is() {
         let u = uploads().await;
         let me = Uuid::now_v7();
+        let bytes = png(640, 480);
+        let size = bytes.len() as i64;
         let ticket = u
-            .create(me, declared("me.jpg", "image/jpeg", 2_000, Purpose::Avatar))
+            .create(me, declared("me.jpg", "image/jpeg", size, Purpose::Avatar))
             .await
             .expect("ticket");
         assert!(ticket
@@ -335,16 +406,16 @@ pub(crate) mod tests {
         let id = ticket.media.id;
         // A tampered signature is refused, and so is completing before the bytes came.
         assert_eq!(
-            u.receive(id, expires, "AAAA", body(png(2_000))).await,
+            u.receive(id, expires, "AAAA", body(bytes.clone())).await,
             Err(MediaError::BadLink)
         );
         assert!(u.complete(me, id).await.is_err());
-        u.receive(id, expires, &sig, body(png(2_000)))
+        u.receive(id, expires, &sig, body(bytes.clone()))
             .await
             .expect("received");
         // Only once, and only its owner completes it.
         assert!(u
-            .receive(id, expires, &sig, body(png(2_000)))
+            .receive(id, expires, &sig, body(bytes.clone()))
             .await
             .is_err());
         assert_eq!(
@@ -355,6 +426,17 @@ pub(crate) mod tests {
         assert_eq!(ready.status, Status::Ready);
         assert_eq!(ready.mime.as_deref(), Some("image/png"));
         assert_eq!((ready.width, ready.height), (Some(640), Some(480)));
+        assert!(ready.blurhash.is_some());
+        // READY means every variant is there.
+        for variant in crate::processing::VARIANTS {
+            assert!(
+                u.files
+                    .size(&variant_path(id, variant))
+                    .await
+                    .expect("variant")
+                    > 0
+            );
+        }
         assert_eq!(
             ready.file_name, "me.jpg",
             "the name is shown back, never trusted"
@@ -380,7 +462,7 @@ pub(crate) mod tests {
             .expect("ticket");
         let (expires, sig) = signed(&ticket);
         assert_eq!(
-            u.receive(ticket.media.id, expires, &sig, body(png(5_000)))
+            u.receive(ticket.media.id, expires, &sig, body(png_header(5_000)))
                 .await,
             Err(MediaError::TooLarge { max: 100 })
         );
@@ -408,5 +490,29 @@ pub(crate) mod tests {
             Some(MediaError::NotFound)
         );
         assert_eq!(u.row(id).await.expect("row").status, Status::Failed);
+    }
+
+    #[tokio::test]
+    async fn an_image_that_does_not_decode_is_refused_and_removed() {
+        let u = uploads().await;
+        let me = Uuid::now_v7();
+        let ticket = u
+            .create(me, declared("a.png", "image/png", 4_000, Purpose::Post))
+            .await
+            .expect("ticket");
+        let (expires, sig) = signed(&ticket);
+        let id = ticket.media.id;
+        u.receive(id, expires, &sig, body(png_header(4_000)))
+            .await
+            .expect("received");
+        assert!(matches!(
+            u.complete(me, id).await,
+            Err(MediaError::Invalid(_))
+        ));
+        assert_eq!(u.row(id).await.expect("row").status, Status::Failed);
+        assert_eq!(
+            u.files.read(&original(id), None).await.err(),
+            Some(MediaError::NotFound)
+        );
     }
 }

@@ -138,16 +138,6 @@ pub async fn create_post(p: &Platform, who: &Account, title: &str, topic: Option
     data["createPost"]["id"].as_str().expect("id").to_string()
 }
 
-/// A PNG's first bytes (the header media's checks read: 640 × 480), padded to `len`.
-pub fn png(len: usize) -> Vec<u8> {
-    let mut bytes = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
-    bytes.extend(640u32.to_be_bytes());
-    bytes.extend(480u32.to_be_bytes());
-    bytes.extend([8, 2, 0, 0, 0]);
-    bytes.resize(len, 7);
-    bytes
-}
-
 impl Platform {
     /// Asks for an upload ticket (`input`: `CreateUploadInput`) and PUTs `bytes` to its URL, as a client
     /// does; the media id and the PUT's HTTP status.
@@ -188,15 +178,18 @@ impl Platform {
 
     /// A READY image of `who`'s for `purpose` (`AVATAR`, `POST`, `MESSAGE`): uploaded and completed.
     pub async fn upload_image(&self, who: &Account, purpose: &str) -> String {
-        let input = json!({ "fileName": "a.png", "contentType": "image/png", "size": 1_000, "purpose": purpose });
-        let (id, status) = self.upload(who, input, png(1_000)).await;
+        let bytes = parley_media::fixtures::png(64, 48);
+        let input = json!({ "fileName": "a.png", "contentType": "image/png", "size": bytes.len(), "purpose": purpose });
+        let (id, status) = self.upload(who, input, bytes).await;
         assert_eq!(status, 204);
-        self.ok(
-            "mutation($id: ID!) { completeUpload(id: $id) { status } }",
-            json!({ "id": id }),
-            Some(&who.access),
-        )
-        .await;
+        let done = self
+            .ok(
+                "mutation($id: ID!) { completeUpload(id: $id) { status } }",
+                json!({ "id": id }),
+                Some(&who.access),
+            )
+            .await;
+        assert_eq!(done["completeUpload"]["status"], "READY");
         id
     }
 }

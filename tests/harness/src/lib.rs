@@ -13,8 +13,10 @@ pub mod poll;
 pub mod sse;
 pub mod ws;
 
-pub use fixtures::{create_post, direct_chat, feed_titles, png, token_after, Account};
+pub use fixtures::{create_post, direct_chat, feed_titles, token_after, Account};
 pub use graphql::{codes, Client};
+/// Files to upload: real images, EXIF, headers that do not decode.
+pub use parley_media::fixtures as files;
 pub use platform::{
     free_port, fresh_postgres_db, postgres_url, Options, Platform, RouterProcess, Store, Subgraph,
     ADMIN_EMAIL,

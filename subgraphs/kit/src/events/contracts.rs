@@ -197,7 +197,8 @@ pub struct VoteCast {
     pub downvotes: i64,
 }
 
-/// An upload was checked and can be used (`MediaProcessed`), or its owner deleted it (`MediaDeleted`).
+/// An upload's bytes passed the checks (`MediaUploaded`; an image is then processed), it can be used
+/// (`MediaProcessed`: READY, every variant stored), or its owner deleted it (`MediaDeleted`).
 /// `kind` is `IMAGE`, `VIDEO`, `AUDIO` or `FILE`; `purpose` is `avatar`, `post` or `message`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct MediaChanged {
@@ -206,6 +207,15 @@ pub struct MediaChanged {
     pub purpose: String,
     pub kind: String,
     pub mime: String,
+}
+
+/// An upload was refused after its bytes were taken (an image that does not decode, an animation over its
+/// limits, processing given up after its attempts): FAILED, nothing kept.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MediaFailed {
+    pub media: MediaChanged,
+    /// Client-safe: what was wrong with the file.
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -320,6 +330,7 @@ newtypes! {
     MessageDeleted(ChatMessage);
     /// A member's delivered marker moved.
     MessageReceived(ChatReceipt);
+    MediaUploaded(MediaChanged);
     MediaProcessed(MediaChanged);
     MediaDeleted(MediaChanged);
     MessageRead(ChatReceipt);
@@ -380,7 +391,9 @@ kinds! {
     MessageReceived = "MessageReceived" from "chat";
     MessageRead = "MessageRead" from "chat";
     ChatTyping = "ChatTyping" from "chat";
+    MediaUploaded = "MediaUploaded" from "media";
     MediaProcessed = "MediaProcessed" from "media";
+    MediaFailed = "MediaFailed" from "media";
     MediaDeleted = "MediaDeleted" from "media";
 }
 

@@ -1,33 +1,38 @@
 //! The media subgraph's GraphQL surface (DESIGN §6): `Media` (an entity owned here), `createUpload` → an
-//! `UploadTicket` with a signed URL for the bytes, `completeUpload` (the bytes checked), `deleteMedia`, and
-//! `media(id)`. The rules live in `uploads` and `rules`; this layer only maps them.
+//! `UploadTicket` with a signed URL for the bytes, `completeUpload` (the bytes checked), `deleteMedia`,
+//! `media(id)`, and `mediaProcessed(id)` (an image's processing, followed live). The rules live in
+//! `uploads` and `rules`; this layer only maps them.
 
 use std::sync::Arc;
 
-use async_graphql::{
-    Context, EmptySubscription, Enum, InputObject, Object, Schema, SimpleObject, ID,
-};
+use async_graphql::{Context, Enum, InputObject, Object, Schema, SimpleObject, Subscription, ID};
 use chrono::{DateTime, Duration, Utc};
+use futures::{Stream, StreamExt};
 use parley_kit::auth::{identity, require_identity};
 use parley_kit::error::to_graphql;
+use parley_kit::events::contracts::{MediaFailed, MediaProcessed};
 use parley_kit::ids::{parse_id, to_id};
+use parley_kit::live::Live;
 use parley_kit::{ApiResult, ResultExt};
 
+use crate::processing::Variant;
 use crate::store::media::{self, Purpose, Status};
 use crate::uploads::{NewUpload, Uploads};
 use crate::MediaError;
 
-pub type MediaSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type MediaSchema = Schema<Query, Mutation, Subscription>;
 
 /// How long a download link from `Media.url` works.
 const LINK_TTL: Duration = Duration::minutes(15);
 
-pub fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query, Mutation, EmptySubscription).enable_federation()
+pub fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query, Mutation, Subscription)
+        .enable_federation()
+        .enable_subscription_in_federation()
 }
 
-pub fn build(uploads: Arc<Uploads>) -> MediaSchema {
-    builder().data(uploads).finish()
+pub fn build(uploads: Arc<Uploads>, live: Arc<Live>) -> MediaSchema {
+    builder().data(uploads).data(live).finish()
 }
 
 fn uploads<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Arc<Uploads>> {
@@ -51,7 +56,7 @@ pub enum MediaStatus {
     Failed,
 }
 
-/// Sizes of an image: the original, and (once processing exists) 128 / 480 / 1080 px on the long side.
+/// Sizes of an image: the original, and 128 / 480 / 1080 px on the long side (never enlarged).
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(name = "MediaVariant")]
 pub enum MediaVariant {
@@ -130,7 +135,7 @@ impl Media {
     }
     async fn status(&self) -> MediaStatus {
         match self.0.status {
-            Status::Pending | Status::Uploaded => MediaStatus::Pending,
+            Status::Pending | Status::Uploaded | Status::Processing => MediaStatus::Pending,
             Status::Ready => MediaStatus::Ready,
             Status::Failed => MediaStatus::Failed,
         }
@@ -156,19 +161,28 @@ impl Media {
             id: to_id(self.0.owner_id),
         }
     }
-    /// A signed link that works for 15 minutes; `null` until the media is READY. Variants other than
-    /// ORIGINAL come with image processing.
+    /// A BlurHash of an image (a placeholder to paint while it loads), once READY.
+    async fn blurhash(&self) -> Option<&str> {
+        self.0.blurhash.as_deref()
+    }
+    /// A signed link that works for 15 minutes; `null` until the media is READY, and for a size other than
+    /// ORIGINAL of what is not an image.
     async fn url(
         &self,
         ctx: &Context<'_>,
         #[graphql(default_with = "MediaVariant::Original")] variant: MediaVariant,
     ) -> ApiResult<Option<String>> {
-        if self.0.status != Status::Ready || variant != MediaVariant::Original {
+        if self.0.status != Status::Ready {
             return Ok(None);
         }
-        Ok(Some(
-            uploads(ctx)?.download_url(self.0.id, "original", LINK_TTL),
-        ))
+        let name = match variant {
+            MediaVariant::Original => "original",
+            _ if self.0.variant_type.is_none() => return Ok(None),
+            MediaVariant::Thumbnail => Variant::Thumbnail.name(),
+            MediaVariant::Small => Variant::Small.name(),
+            MediaVariant::Medium => Variant::Medium.name(),
+        };
+        Ok(Some(uploads(ctx)?.download_url(self.0.id, name, LINK_TTL)))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -249,7 +263,9 @@ impl Mutation {
         })
     }
 
-    /// Checks the uploaded bytes: READY, or `BAD_USER_INPUT` saying why (and nothing is kept).
+    /// Checks the uploaded bytes: READY (an image with its variants), PENDING if an image's processing takes
+    /// longer than a few seconds (follow it with `mediaProcessed`), or `BAD_USER_INPUT` saying why (and
+    /// nothing is kept).
     async fn complete_upload(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Media> {
         let me = require_identity(ctx)?.user_id;
         let id = parse_id(&id)?;
@@ -261,5 +277,41 @@ impl Mutation {
         let me = require_identity(ctx)?.user_id;
         let id = parse_id(&id)?;
         uploads(ctx)?.delete(me, id).await.gql()
+    }
+}
+
+pub struct Subscription;
+
+#[Subscription]
+impl Subscription {
+    /// The caller's upload `id` once its processing ends: one READY or FAILED `Media`, then the stream ends
+    /// (at once if it already has).
+    async fn media_processed(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<impl Stream<Item = Media>> {
+        let me = require_identity(ctx)?.user_id;
+        let id = parse_id(&id)?;
+        let uploads = uploads(ctx)?.clone();
+        // Listening before reading, so an end in between is not missed.
+        let reader = uploads.clone();
+        let ended = ctx.data::<Arc<Live>>()?.stream(
+            &id.to_string(),
+            |e| e.is::<MediaProcessed>() || e.is::<MediaFailed>(),
+            move |_| {
+                let reader = reader.clone();
+                async move { reader.row(id).await.ok() }
+            },
+        );
+        let now = uploads.row(id).await.gql()?;
+        if now.owner_id != me {
+            return Err(to_graphql(MediaError::NotFound));
+        }
+        let already = matches!(now.status, Status::Ready | Status::Failed).then_some(now);
+        Ok(futures::stream::iter(already)
+            .chain(ended)
+            .take(1)
+            .map(Media))
     }
 }
