@@ -767,13 +767,8 @@ async fn chat_provides_authors_cards_and_follows_profile_changes() {
     let p = Platform::start().await;
     let alice = p.register("alice").await;
     let bob = p.register("bob").await;
-    let avatar = "https://img.example.com/alice.png";
-    p.ok(
-        "mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { id } }",
-        json!({ "i": { "avatarUrl": avatar } }),
-        Some(&alice.access),
-    )
-    .await;
+    let (avatar, _) = p.set_avatar(&alice).await;
+    let avatar = avatar.as_str();
     let chat = direct_chat(&p, &alice, &bob).await;
 
     // The router answers a message's author card from chat alone, live or from history; other users' fields
@@ -816,7 +811,7 @@ async fn chat_provides_authors_cards_and_follows_profile_changes() {
     // so do later live messages.
     p.ok(
         "mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { id } }",
-        json!({ "i": { "nickname": "alicia", "avatarUrl": "" } }),
+        json!({ "i": { "nickname": "alicia", "avatarId": "" } }),
         Some(&alice.access),
     )
     .await;

@@ -238,3 +238,136 @@ async fn uploads_are_checked_by_content_and_served_by_signed_links() {
     assert_eq!(http.get(&url).send().await.expect("get").status(), 404);
     assert_eq!(stored(&avatar), [false, false]);
 }
+
+/// A message's media is for the chat's members, a post's attachments for the post's readers, an avatar for
+/// anyone — read through what holds them; `media(id)` stays the owner's. Each domain takes only the caller's
+/// own READY upload made for it, and forgets an upload its owner deletes.
+#[tokio::test]
+async fn media_follows_what_holds_it() {
+    let p = Platform::start().await;
+    let alice = p.register("alice").await;
+    let bob = p.register("bob").await;
+    let carol = p.register("carol").await;
+    let http = reqwest::Client::new();
+
+    // An avatar: on the profile for everyone, its avatarUrl the SMALL size.
+    let (avatar_url, avatar) = p.set_avatar(&alice).await;
+    let profile = p
+        .ok(
+            "query($id: ID!) { user(id: $id) { avatarUrl avatar { id kind url(variant: THUMBNAIL) } } }",
+            json!({ "id": alice.id }),
+            None,
+        )
+        .await["user"]
+        .clone();
+    assert_eq!(profile["avatarUrl"], avatar_url.as_str());
+    assert_eq!(profile["avatar"]["id"], avatar.as_str());
+    let (kind, bytes) = download(&http, &avatar_url).await;
+    assert_eq!(kind, "image/jpeg");
+    let small = image::load_from_memory(&bytes).expect("decodes");
+    assert_eq!((small.width(), small.height()), (64, 48), "never enlarged");
+    download(&http, profile["avatar"]["url"].as_str().expect("thumbnail")).await;
+    // Only an avatar upload of one's own is an avatar.
+    let for_posts = p.upload_image(&alice, "POST").await;
+    let bobs_avatar = p.upload_image(&bob, "AVATAR").await;
+    for id in [&for_posts, &bobs_avatar] {
+        let (_, refused) = p
+            .gql(
+                "mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { id } }",
+                json!({ "i": { "avatarId": id } }),
+                Some(&alice.access),
+            )
+            .await;
+        assert_eq!(codes(&refused), ["BAD_USER_INPUT"], "{refused}");
+    }
+
+    // A post's attachment: whoever reads the post reads it; media(id) is still the owner's alone.
+    const CREATE_POST: &str = "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }";
+    let (_, stolen) = p
+        .gql(
+            CREATE_POST,
+            json!({ "i": { "title": "mine", "body": "b", "attachmentIds": [bobs_avatar] } }),
+            Some(&alice.access),
+        )
+        .await;
+    assert_eq!(codes(&stolen), ["BAD_USER_INPUT"], "{stolen}");
+    let post = support::eventually("posts learns the upload", || async {
+        let (_, body) = p
+            .gql(
+                CREATE_POST,
+                json!({ "i": { "title": "a photo", "body": "look", "attachmentIds": [for_posts] } }),
+                Some(&alice.access),
+            )
+            .await;
+        body["data"]["createPost"]["id"].as_str().map(str::to_string)
+    })
+    .await;
+    const ATTACHMENTS: &str =
+        "query($id: ID!) { post(id: $id) { attachments { id kind url(variant: SMALL) } } }";
+    let seen = p
+        .ok(ATTACHMENTS, json!({ "id": post }), Some(&bob.access))
+        .await;
+    let attached = &seen["post"]["attachments"][0];
+    assert_eq!(attached["id"], for_posts.as_str());
+    download(&http, attached["url"].as_str().expect("url")).await;
+    let (_, direct) = p
+        .gql(MEDIA, json!({ "id": for_posts }), Some(&bob.access))
+        .await;
+    assert_eq!(codes(&direct), ["NOT_FOUND"], "{direct}");
+
+    // A message's media: the members read it through the message; an outsider reaches neither.
+    let chat = support::direct_chat(&p, &alice, &bob).await;
+    let photo = p.upload_image(&alice, "MESSAGE").await;
+    let message = support::eventually("chat learns the upload", || async {
+        let (_, body) = p
+            .gql(
+                "mutation($c: ID!, $m: ID!) { sendMessage(chatId: $c, input: { kind: IMAGE, mediaId: $m }) { id } }",
+                json!({ "c": chat, "m": photo }),
+                Some(&alice.access),
+            )
+            .await;
+        body["data"]["sendMessage"]["id"].as_str().map(str::to_string)
+    })
+    .await;
+    const MESSAGE_MEDIA: &str =
+        "query($id: ID!) { message(id: $id) { media { id url(variant: MEDIUM) blurhash } } }";
+    let read = p
+        .ok(MESSAGE_MEDIA, json!({ "id": message }), Some(&bob.access))
+        .await;
+    assert_eq!(read["message"]["media"]["id"], photo.as_str());
+    download(
+        &http,
+        read["message"]["media"]["url"].as_str().expect("url"),
+    )
+    .await;
+    for (query, id) in [(MESSAGE_MEDIA, &message), (MEDIA, &photo)] {
+        let (_, hidden) = p.gql(query, json!({ "id": id }), Some(&carol.access)).await;
+        assert_eq!(codes(&hidden), ["NOT_FOUND"], "{hidden}");
+    }
+
+    // Deleting an upload takes it off the post and the profile.
+    for id in [&for_posts, &avatar] {
+        p.ok(
+            "mutation($id: ID!) { deleteMedia(id: $id) }",
+            json!({ "id": id }),
+            Some(&alice.access),
+        )
+        .await;
+    }
+    support::eventually("posts and users forget deleted uploads", || async {
+        let post = p
+            .ok(ATTACHMENTS, json!({ "id": post }), Some(&bob.access))
+            .await;
+        let user = p
+            .ok(
+                "query($id: ID!) { user(id: $id) { avatarUrl avatar { id } } }",
+                json!({ "id": alice.id }),
+                None,
+            )
+            .await;
+        (post["post"]["attachments"] == json!([])
+            && user["user"] == json!({ "avatarUrl": null, "avatar": null }))
+        .then_some(())
+    })
+    .await;
+}

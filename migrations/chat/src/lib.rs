@@ -18,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateChat),
             Box::new(KnownUserCards),
             Box::new(KnownMedia),
+            Box::new(KnownMediaPurpose),
         ]
     }
 }
@@ -262,6 +263,8 @@ enum KnownMediaTable {
     MediaId,
     OwnerId,
     Kind,
+    Purpose,
+    Link,
 }
 
 /// Uploads that can be sent in a message (media's `MediaProcessed`, forgotten on `MediaDeleted`): a message
@@ -291,5 +294,44 @@ impl MigrationTrait for KnownMedia {
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(KnownMediaTable::Table).to_owned())
             .await
+    }
+}
+
+/// The kit's `known_media` columns chat's first version lacked: what an upload is for (a message names only
+/// uploads made for messages) and an avatar's link. Rows from before keep no purpose and stay usable.
+struct KnownMediaPurpose;
+
+impl MigrationName for KnownMediaPurpose {
+    fn name(&self) -> &str {
+        "m0004_known_media_purpose"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for KnownMediaPurpose {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for column in [KnownMediaTable::Purpose, KnownMediaTable::Link] {
+            m.alter_table(
+                Table::alter()
+                    .table(KnownMediaTable::Table)
+                    .add_column(string_null(column))
+                    .to_owned(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for column in [KnownMediaTable::Purpose, KnownMediaTable::Link] {
+            m.alter_table(
+                Table::alter()
+                    .table(KnownMediaTable::Table)
+                    .drop_column(column)
+                    .to_owned(),
+            )
+            .await?;
+        }
+        Ok(())
     }
 }

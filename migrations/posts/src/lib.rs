@@ -13,7 +13,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreatePosts), Box::new(Audience)]
+        vec![
+            Box::new(CreatePosts),
+            Box::new(Audience),
+            Box::new(Attachments),
+        ]
     }
 }
 
@@ -365,5 +369,63 @@ impl MigrationTrait for Audience {
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         parley_kit::audience::drop_private_accounts(m).await?;
         parley_kit::audience::drop_follows(m).await
+    }
+}
+
+#[derive(DeriveIden)]
+enum PostAttachments {
+    Table,
+    PostId,
+    MediaId,
+    Position,
+}
+
+/// Media attached to posts (in the author's order), and the projection of media's READY uploads that says
+/// which an author may attach ([`parley_kit::known_media`]).
+struct Attachments;
+
+impl MigrationName for Attachments {
+    fn name(&self) -> &str {
+        "m0003_attachments"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Attachments {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        parley_kit::known_media::create_table(m).await?;
+        m.create_table(
+            Table::create()
+                .table(PostAttachments::Table)
+                .col(uuid(PostAttachments::PostId))
+                .col(uuid(PostAttachments::MediaId))
+                .col(integer(PostAttachments::Position))
+                .primary_key(
+                    Index::create()
+                        .col(PostAttachments::PostId)
+                        .col(PostAttachments::MediaId),
+                )
+                .to_owned(),
+        )
+        .await?;
+        // A deleted upload leaves every post it was attached to.
+        parley_kit::migration::index(
+            m,
+            "idx_post_attachments_media",
+            PostAttachments::Table,
+            vec![PostAttachments::MediaId.into_iden()],
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(PostAttachments::Table).to_owned())
+            .await?;
+        m.drop_table(
+            Table::drop()
+                .table(parley_kit::known_media::KnownMedia::Table)
+                .to_owned(),
+        )
+        .await
     }
 }

@@ -10,7 +10,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateUsers), Box::new(RevokedSessionsIndex)]
+        vec![
+            Box::new(CreateUsers),
+            Box::new(RevokedSessionsIndex),
+            Box::new(Avatars),
+        ]
     }
 }
 
@@ -26,6 +30,7 @@ enum Users {
     PasswordHash,
     Bio,
     AvatarUrl,
+    AvatarId,
     Status,
     Role,
     EmailVerified,
@@ -208,6 +213,61 @@ impl MigrationTrait for RevokedSessionsIndex {
             Index::drop()
                 .name("idx_sessions_revoked_at")
                 .table(Sessions::Table)
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+/// Avatars are uploads: a user's `avatar_id` (its `avatar_url` is then the upload's lasting link), and the
+/// projection of media's READY uploads that says which a user may pick ([`parley_kit::known_media`]).
+struct Avatars;
+
+impl MigrationName for Avatars {
+    fn name(&self) -> &str {
+        "m0003_avatars"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Avatars {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        parley_kit::known_media::create_table(m).await?;
+        m.alter_table(
+            Table::alter()
+                .table(Users::Table)
+                .add_column(uuid_null(Users::AvatarId))
+                .to_owned(),
+        )
+        .await?;
+        // A deleted avatar finds the users showing it.
+        index(
+            m,
+            "idx_users_avatar_id",
+            Users::Table,
+            vec![Users::AvatarId.into_iden()],
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_index(
+            Index::drop()
+                .name("idx_users_avatar_id")
+                .table(Users::Table)
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Users::Table)
+                .drop_column(Users::AvatarId)
+                .to_owned(),
+        )
+        .await?;
+        m.drop_table(
+            Table::drop()
+                .table(parley_kit::known_media::KnownMedia::Table)
                 .to_owned(),
         )
         .await

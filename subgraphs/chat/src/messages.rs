@@ -17,7 +17,9 @@ use uuid::Uuid;
 
 use crate::error::{invalid, ChatError, Result};
 use crate::service::{insert_message, member_of, payload, ChatService, NewMessage, MAX_TEXT};
-use crate::store::{chat, hidden, known_media, member, message};
+use parley_kit::known_media;
+
+use crate::store::{chat, hidden, member, message};
 
 async fn by_client_id<C: ConnectionTrait>(
     db: &C,
@@ -251,12 +253,18 @@ async fn ensure_sendable_media<C: ConnectionTrait>(
     media: Uuid,
     kind: message::Kind,
 ) -> Result<()> {
-    let known = known_media::Entity::find_by_id(media).one(db).await?;
-    let fits = |m: &known_media::Model| kind != message::Kind::Image || m.kind == "IMAGE";
-    match known {
-        Some(m) if m.owner_id == me && fits(&m) => Ok(()),
-        _ => Err(invalid(
-            "mediaId: not a ready upload of yours that this kind of message takes",
-        )),
+    let kinds: &[&str] = if kind == message::Kind::Image {
+        &["IMAGE"]
+    } else {
+        &[]
+    };
+    if known_media::usable(db, me, &[media], "message", kinds)
+        .await?
+        .is_empty()
+    {
+        return Err(invalid(
+            "mediaId: not a ready upload of yours for messages that this kind of message takes",
+        ));
     }
+    Ok(())
 }

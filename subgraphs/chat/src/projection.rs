@@ -11,7 +11,9 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{DatabaseTransaction, DbErr, EntityTrait, Set};
 use uuid::Uuid;
 
-use crate::store::{known_media, known_user};
+use parley_kit::known_media;
+
+use crate::store::known_user;
 
 parley_kit::consumed! {
     pub enum ChatInput {
@@ -35,23 +37,8 @@ impl Handler for Projection {
             }
             ChatInput::UserBlocked(b) => blocks::block(txn, &b).await,
             ChatInput::UserUnblocked(b) => blocks::unblock(txn, &b).await,
-            ChatInput::MediaProcessed(m) => {
-                known_media::Entity::insert(known_media::ActiveModel {
-                    media_id: Set(m.media_id),
-                    owner_id: Set(m.owner_id),
-                    kind: Set(m.kind.clone()),
-                })
-                .on_conflict_do_nothing_on([known_media::Column::MediaId])
-                .exec(txn)
-                .await?;
-                Ok(())
-            }
-            ChatInput::MediaDeleted(m) => {
-                known_media::Entity::delete_by_id(m.media_id)
-                    .exec(txn)
-                    .await?;
-                Ok(())
-            }
+            ChatInput::MediaProcessed(m) => known_media::remember(txn, &m).await,
+            ChatInput::MediaDeleted(m) => known_media::forget(txn, &m).await,
         }
     }
 }

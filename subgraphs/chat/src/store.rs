@@ -188,23 +188,3 @@ pub mod known_user {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
-
-pub mod known_media {
-    use sea_orm::entity::prelude::*;
-
-    /// Projection of media's `MediaProcessed` / `MediaDeleted`: uploads a message may name (its sender's,
-    /// checked, of this kind: `IMAGE`, `VIDEO`, `AUDIO`, `FILE`).
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-    #[sea_orm(table_name = "known_media")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub media_id: Uuid,
-        pub owner_id: Uuid,
-        pub kind: String,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}

@@ -341,6 +341,16 @@ pub fn bearer(value: &str) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// Marks a request that presented the router key: it comes from the router, so an entity reference in it
+/// (`_entities`) was returned by another subgraph that applied the visibility rule to what holds it.
+#[derive(Debug, Clone, Copy)]
+pub struct ViaRouter;
+
+/// Whether the request came from the router (see [`ViaRouter`]).
+pub fn via_router(ctx: &async_graphql::Context<'_>) -> bool {
+    ctx.data_opt::<ViaRouter>().is_some()
+}
+
 /// The caller, if authenticated.
 pub fn identity<'a>(ctx: &'a async_graphql::Context<'_>) -> Option<&'a Identity> {
     ctx.data_opt::<Identity>()

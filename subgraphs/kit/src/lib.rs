@@ -13,6 +13,7 @@
 //! - [`events`]: domain events: the transactional outbox, the relay, the in-process bus, the HTTP event log
 //!   between processes, the Redis Streams bus with consumer groups, and idempotent consumers.
 //! - [`blocks`]: the projection of social's blocks kept by every content domain.
+//! - [`known_media`]: the projection of media's READY uploads kept by domains whose content names media.
 //! - [`audience`]: the visibility rule (privacy, blocks, approved follows) every domain showing content applies.
 //! - [`lease`]: once-at-a-time work among a subgraph's instances (a lease in Redis).
 //! - [`live`]: subscription streams off the event bus, counted while open.
@@ -32,6 +33,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod known_media;
 pub mod lease;
 pub mod live;
 pub mod mail;

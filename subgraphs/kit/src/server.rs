@@ -117,13 +117,7 @@ pub fn internal(routes: Router, key: Option<Arc<str>>) -> Router {
         move |request: axum::extract::Request, next: axum::middleware::Next| {
             let key = key.clone();
             async move {
-                let presented = request
-                    .headers()
-                    .get(parley_protocol::headers::ROUTER_KEY)
-                    .map(|v| v.as_bytes());
-                let allowed = matches!((key.as_deref(), presented),
-                    (Some(key), Some(presented)) if crate::ws::same_secret(presented, key.as_bytes()));
-                if allowed {
+                if presents_router_key(request.headers(), key.as_deref()) {
                     next.run(request).await
                 } else {
                     StatusCode::FORBIDDEN.into_response()
@@ -131,6 +125,13 @@ pub fn internal(routes: Router, key: Option<Arc<str>>) -> Router {
             }
         },
     ))
+}
+
+/// Whether `headers` carry the configured router `key` (compared in constant time); never without a key.
+fn presents_router_key(headers: &HeaderMap, key: Option<&str>) -> bool {
+    let presented = headers.get(parley_protocol::headers::ROUTER_KEY);
+    matches!((key, presented),
+        (Some(key), Some(presented)) if crate::ws::same_secret(presented.as_bytes(), key.as_bytes()))
 }
 
 /// Every request runs in a span carrying the router's `x-request-id`, so whatever it logs (internal errors
@@ -168,6 +169,9 @@ where
     metrics::counter!("parley_graphql_requests_total", "subgraph" => state.name.clone())
         .increment(1);
     let mut request = request.into_inner().data(ClientIp::from_headers(&headers));
+    if presents_router_key(&headers, state.ws.router_key.as_deref()) {
+        request = request.data(crate::auth::ViaRouter);
+    }
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())

@@ -66,16 +66,9 @@ pub struct Ticket {
     pub expires_at: DateTime<Utc>,
 }
 
-/// The event payload of a checked upload.
-pub(crate) fn changed(m: &media::Model) -> MediaChanged {
-    MediaChanged {
-        media_id: m.id,
-        owner_id: m.owner_id,
-        purpose: m.purpose.to_value(),
-        kind: m.kind.clone().unwrap_or_default(),
-        mime: m.mime.clone().unwrap_or_default(),
-    }
-}
+/// When an avatar's link expires: never in practice (9999-12-31). Avatars are public, shown beside every
+/// post and message and kept in other domains' cards; the link stops working when the avatar is deleted.
+pub const AVATAR_LINK_EXPIRES: i64 = 253_402_300_799;
 
 /// Where an upload's original bytes live in the object store.
 pub fn original(id: Uuid) -> String {
@@ -103,6 +96,19 @@ impl Uploads {
             public_url,
             work: Arc::new(Notify::new()),
             done: broadcast::channel(64).0,
+        }
+    }
+
+    /// The event payload of a checked upload (with an avatar's lasting link).
+    pub(crate) fn changed(&self, m: &media::Model) -> MediaChanged {
+        let avatar = m.purpose == Purpose::Avatar && m.kind.as_deref() == Some("IMAGE");
+        MediaChanged {
+            media_id: m.id,
+            owner_id: m.owner_id,
+            purpose: m.purpose.to_value(),
+            kind: m.kind.clone().unwrap_or_default(),
+            mime: m.mime.clone().unwrap_or_default(),
+            link: avatar.then(|| self.link(m.id, Variant::Small.name(), AVATAR_LINK_EXPIRES)),
         }
     }
 
@@ -225,9 +231,9 @@ impl Uploads {
         let mut done = self.done.subscribe();
         let txn = begin_write(&self.db).await?;
         let checked = active.update(&txn).await?;
-        append(&txn, id, &MediaUploaded(changed(&checked))).await?;
+        append(&txn, id, &MediaUploaded(self.changed(&checked))).await?;
         if !image {
-            append(&txn, id, &MediaProcessed(changed(&checked))).await?;
+            append(&txn, id, &MediaProcessed(self.changed(&checked))).await?;
         }
         txn.commit().await?;
         self.events.wake();
@@ -259,7 +265,7 @@ impl Uploads {
         let txn = begin_write(&self.db).await?;
         media::Entity::delete_by_id(id).exec(&txn).await?;
         if row.status == Status::Ready {
-            append(&txn, id, &MediaDeleted(changed(&row))).await?;
+            append(&txn, id, &MediaDeleted(self.changed(&row))).await?;
         }
         txn.commit().await?;
         self.events.wake();
@@ -268,11 +274,19 @@ impl Uploads {
         Ok(true)
     }
 
-    /// Media `id` if `viewer` may see it: its owner; anyone for an avatar. (A post's attachments and a
-    /// message's media follow their post's and chat's rules once they are attached.)
-    pub async fn readable(&self, viewer: Option<Uuid>, id: Uuid) -> Result<media::Model> {
+    /// Media `id` if `viewer` may see it: its owner; anyone for an avatar; anyone the router brings a
+    /// reference for (`referenced`: a message's media, a post's attachment — chat and posts returned the
+    /// reference only to whom the chat's or the post's rule lets see it), once READY.
+    pub async fn readable(
+        &self,
+        viewer: Option<Uuid>,
+        id: Uuid,
+        referenced: bool,
+    ) -> Result<media::Model> {
         let row = self.row(id).await?;
-        if viewer == Some(row.owner_id) || row.purpose == Purpose::Avatar {
+        let ready = row.status == Status::Ready;
+        if viewer == Some(row.owner_id) || (ready && (row.purpose == Purpose::Avatar || referenced))
+        {
             Ok(row)
         } else {
             Err(MediaError::NotFound)
@@ -281,9 +295,12 @@ impl Uploads {
 
     /// A link to `variant` of media `id` that works for `ttl`.
     pub fn download_url(&self, id: Uuid, variant: &str, ttl: Duration) -> String {
-        let query = self
-            .signer
-            .query(id, variant, (Utc::now() + ttl).timestamp());
+        self.link(id, variant, (Utc::now() + ttl).timestamp())
+    }
+
+    /// A link to `variant` of media `id` that works until `expires` (Unix seconds).
+    fn link(&self, id: Uuid, variant: &str, expires: i64) -> String {
+        let query = self.signer.query(id, variant, expires);
         format!("{}/media/files/{id}/{variant}?{query}", self.public_url)
     }
 

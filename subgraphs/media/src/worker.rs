@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::error::{MediaError, Result};
 use crate::processing::{self, Processed, Unprocessable, VARIANTS};
 use crate::store::media::{self, Status};
-use crate::uploads::{changed, original, variant_path, Uploads};
+use crate::uploads::{original, variant_path, Uploads};
 
 /// How long a claim holds before another worker may take the row (a 40-megapixel image takes about a
 /// second; this is for a worker that died).
@@ -156,7 +156,7 @@ async fn finish(uploads: &Uploads, row: media::Model, done: Processed) -> Result
         .one(&txn)
         .await?
         .ok_or(MediaError::NotFound)?;
-    append(&txn, row.id, &MediaProcessed(changed(&ready))).await?;
+    append(&txn, row.id, &MediaProcessed(uploads.changed(&ready))).await?;
     txn.commit().await?;
     uploads.events.wake();
     Ok(())
@@ -177,7 +177,7 @@ async fn fail(uploads: &Uploads, row: &media::Model, why: &str) -> Result<()> {
             &txn,
             row.id,
             &MediaFailed {
-                media: changed(row),
+                media: uploads.changed(row),
                 reason: why.to_string(),
             },
         )

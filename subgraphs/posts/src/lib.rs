@@ -7,13 +7,16 @@
 //! - [`Posts`]: the subgraph as a value; its `build` starts rank decay and makes the schema.
 //! - `schema/`: queries, mutations, subscriptions (`mod.rs`), GraphQL types (`types`), batched `loaders`.
 //! - `service` (the `Content` handle and block checks), `visibility` (who sees which post and comment), then
-//!   one file per concern of the write side: `topics`, `posts`, `comments`, `votes`.
+//!   one file per concern of the write side: `topics`, `posts`, `attachments`, `comments`, `votes`.
+//! - `projection`: what posts learns from social (the visibility rule) and media (uploads to attach).
 //! - `decay` (periodic hot-rank refresh), `validate`, `store` (entities), `error` ([`PostsError`]).
 
+mod attachments;
 mod comments;
 mod decay;
 mod error;
 mod posts;
+mod projection;
 pub mod schema;
 mod service;
 mod store;
@@ -38,8 +41,9 @@ impl Domain for Posts {
     const NAME: &'static str = "posts";
     const PORT: u16 = 4003;
     type Migrator = Migrator;
-    /// Posts learns from social who may see whose content (blocks, follows, privacy).
-    type Handler = parley_kit::audience::Projection;
+    /// Posts learns from social who may see whose content (blocks, follows, privacy), and from media which
+    /// uploads may be attached.
+    type Handler = projection::Projection;
     type Settings = parley_kit::config::NoSettings;
     type Query = schema::Query;
     type Mutation = schema::Mutation;
@@ -63,7 +67,7 @@ impl Domain for Posts {
         Ok(Parts {
             schema: schema::build(runtime.db.clone(), content, live),
             routes: axum::Router::new(),
-            handler: parley_kit::audience::Projection,
+            handler: projection::Projection,
         })
     }
 }

@@ -15,6 +15,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::attachments;
 use crate::error::{invalid, PostsError, Result};
 use crate::service::Content;
 use crate::store::{post, post_tag};
@@ -62,6 +63,8 @@ pub struct NewPost {
     pub body: String,
     pub topic: Option<String>,
     pub tags: Vec<String>,
+    /// Media ids, in order ([`crate::attachments`]).
+    pub attachments: Vec<Uuid>,
 }
 
 #[derive(Default)]
@@ -69,6 +72,7 @@ pub struct PostChanges {
     pub title: Option<String>,
     pub body: Option<String>,
     pub tags: Option<Vec<String>>,
+    pub attachments: Option<Vec<Uuid>>,
 }
 
 /// Which posts a list shows.
@@ -114,8 +118,11 @@ impl Content {
             delete_reason: Set(None),
         };
         let txn = begin_write(&self.db).await?;
+        // Checked in the transaction, so an upload deleted meanwhile is not attached.
+        let attachments = attachments::checked(&txn, me.user_id, &input.attachments).await?;
         let post = row.insert(&txn).await?;
         set_tags(&txn, post.id, &tags).await?;
+        attachments::set(&txn, post.id, &attachments).await?;
         append(&txn, post.id, &PostCreated(changed(&post))).await?;
         txn.commit().await?;
         self.events.wake();
@@ -152,6 +159,10 @@ impl Content {
         let post = active.update(&txn).await?;
         if let Some(tags) = &tags {
             set_tags(&txn, post.id, tags).await?;
+        }
+        if let Some(ids) = &changes.attachments {
+            let ids = attachments::checked(&txn, me.user_id, ids).await?;
+            attachments::set(&txn, post.id, &ids).await?;
         }
         append(&txn, post.id, &PostUpdated(changed(&post))).await?;
         txn.commit().await?;

@@ -103,6 +103,26 @@ pub mod post_tag {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod post_attachment {
+    use sea_orm::entity::prelude::*;
+
+    /// Media `media_id` is attached to post `post_id`, at `position` in the author's order.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "post_attachments")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub post_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub media_id: Uuid,
+        pub position: i32,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod comment {
     use sea_orm::entity::prelude::*;
 

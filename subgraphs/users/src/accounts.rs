@@ -78,6 +78,7 @@ impl Accounts {
             password_hash: Set(hash),
             bio: Set(None),
             avatar_url: Set(None),
+            avatar_id: Set(None),
             status: Set(None),
             role: Set(role),
             email_verified: Set(false),

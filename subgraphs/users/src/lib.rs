@@ -6,7 +6,8 @@
 //!   route.
 //! - `schema/`: `Query`, `Mutation`, the `User` entity and its batched loader.
 //! - `accounts`: register, login, refresh rotation with reuse detection, logout, passwords, email verification.
-//! - `profiles`: lookups, prefix search, profile updates, roles.
+//! - `profiles`: lookups, prefix search, profile updates (an avatar is an upload), roles.
+//! - `projection`: what users learns from media (uploads that may be avatars, deleted ones).
 //! - `keys`: the Ed25519 signing keys and the JWKS; `secrets`: argon2id and opaque tokens; `sessions`: the
 //!   recently revoked sessions every subgraph polls.
 //! - `settings`: the users subgraph's own settings (mail, admins; `[users]` in the config file).
@@ -17,6 +18,7 @@ mod error;
 mod keys;
 mod limiter;
 mod profiles;
+mod projection;
 pub mod schema;
 mod secrets;
 mod sessions;
@@ -30,7 +32,6 @@ use async_graphql::{EmptySubscription, SchemaBuilder};
 use axum::routing::get;
 use axum::{Json, Router};
 use parley_kit::auth::JwtVerifier;
-use parley_kit::events::NoHandler;
 use parley_kit::mail::Mailer;
 use parley_kit::{Domain, Parts, Runtime};
 
@@ -45,7 +46,8 @@ impl Domain for Users {
     const NAME: &'static str = "users";
     const PORT: u16 = 4001;
     type Migrator = Migrator;
-    type Handler = NoHandler;
+    /// Users learns from media which uploads may be avatars.
+    type Handler = projection::Projection;
     type Settings = settings::UsersSettings;
     type Query = schema::Query;
     type Mutation = schema::Mutation;
@@ -96,7 +98,7 @@ impl Domain for Users {
         Ok(Parts {
             schema,
             routes,
-            handler: NoHandler,
+            handler: projection::Projection,
         })
     }
 }

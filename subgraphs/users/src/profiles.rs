@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use chrono::Utc;
 use parley_kit::events::contracts::UserProfileUpdated;
 use parley_kit::events::{append, Events};
+use parley_kit::known_media;
 use parley_kit::pagination::Page;
 use parley_kit::store::begin_write;
 use parley_kit::{Identity, Role};
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, ExprTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    ExprTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -25,7 +26,8 @@ pub struct ProfileChanges {
     pub name: Option<String>,
     pub nickname: Option<String>,
     pub bio: Option<String>,
-    pub avatar_url: Option<String>,
+    /// An upload of the caller's for avatars (media's id), or empty to show none.
+    pub avatar_id: Option<String>,
     pub status: Option<String>,
 }
 
@@ -119,13 +121,10 @@ pub async fn update(
     if let Some(status) = validate::optional_text("status", changes.status, 100)? {
         active.status = Set((!status.is_empty()).then_some(status));
     }
-    if let Some(url) = changes.avatar_url {
-        let url = url.trim();
-        active.avatar_url = Set(if url.is_empty() {
-            None
-        } else {
-            Some(validate::avatar_url(url)?)
-        });
+    if let Some(id) = changes.avatar_id {
+        let (avatar_id, avatar_url) = avatar(db, me.user_id, id.trim()).await?;
+        active.avatar_id = Set(avatar_id);
+        active.avatar_url = Set(avatar_url);
     }
     active.updated_at = Set(Utc::now());
     let txn = begin_write(db).await?;
@@ -136,19 +135,57 @@ pub async fn update(
         }
         Err(err) => return Err(err.into()),
     };
-    append(
-        &txn,
-        updated.id,
-        &UserProfileUpdated {
-            user_id: updated.id,
-            nickname: updated.nickname.clone(),
-            avatar_url: updated.avatar_url.clone(),
-        },
-    )
-    .await?;
+    append(&txn, updated.id, &profile_updated(&updated)).await?;
     txn.commit().await?;
     events.wake();
     Ok(updated)
+}
+
+/// The avatar `id` names for `me` (none when empty): `me`'s READY image uploaded for avatars, and its
+/// lasting link, as media's events told users.
+async fn avatar(
+    db: &DatabaseConnection,
+    me: Uuid,
+    id: &str,
+) -> Result<(Option<Uuid>, Option<String>)> {
+    if id.is_empty() {
+        return Ok((None, None));
+    }
+    let refused =
+        || UsersError::Invalid("avatarId: not a ready image of yours uploaded for avatars".into());
+    let id = Uuid::parse_str(id).map_err(|_| refused())?;
+    let found = known_media::usable(db, me, &[id], "avatar", &["IMAGE"]).await?;
+    let known = found.into_iter().next().ok_or_else(refused)?;
+    Ok((Some(id), known.link))
+}
+
+/// Takes a deleted upload off every profile showing it (`MediaDeleted`), each with its `UserProfileUpdated`.
+pub async fn avatar_deleted(
+    txn: &DatabaseTransaction,
+    media_id: Uuid,
+) -> std::result::Result<(), DbErr> {
+    let showing = user::Entity::find()
+        .filter(user::Column::AvatarId.eq(media_id))
+        .all(txn)
+        .await?;
+    for account in showing {
+        let mut active: user::ActiveModel = account.into();
+        active.avatar_id = Set(None);
+        active.avatar_url = Set(None);
+        active.updated_at = Set(Utc::now());
+        let updated = active.update(txn).await?;
+        append(txn, updated.id, &profile_updated(&updated)).await?;
+    }
+    Ok(())
+}
+
+/// The event a profile change publishes (chat keeps the card).
+fn profile_updated(account: &user::Model) -> UserProfileUpdated {
+    UserProfileUpdated {
+        user_id: account.id,
+        nickname: account.nickname.clone(),
+        avatar_url: account.avatar_url.clone(),
+    }
 }
 
 /// Admins grant and take roles.

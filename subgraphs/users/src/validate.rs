@@ -91,19 +91,6 @@ pub fn optional_text(field: &str, raw: Option<String>, max: usize) -> Result<Opt
     }
 }
 
-/// An http(s) URL for the avatar.
-pub fn avatar_url(raw: &str) -> Result<String> {
-    let url = raw.trim();
-    let ok = (url.starts_with("https://") || url.starts_with("http://"))
-        && url.len() <= 2048
-        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
-    if ok {
-        Ok(url.to_string())
-    } else {
-        Err(invalid("avatarUrl: an http(s) URL"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -192,4 +192,24 @@ impl Platform {
         assert_eq!(done["completeUpload"]["status"], "READY");
         id
     }
+
+    /// Uploads an avatar for `who` and shows it on their profile (retried until users has heard from media
+    /// that the upload is ready); the profile's `avatarUrl` and the media id.
+    pub async fn set_avatar(&self, who: &Account) -> (String, String) {
+        let id = self.upload_image(who, "AVATAR").await;
+        let url = crate::poll::eventually("users learns the avatar", || async {
+            let (_, body) = self
+                .gql(
+                    "mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { avatarUrl } }",
+                    json!({ "i": { "avatarId": id } }),
+                    Some(&who.access),
+                )
+                .await;
+            body["data"]["updateProfile"]["avatarUrl"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .await;
+        (url, id)
+    }
 }

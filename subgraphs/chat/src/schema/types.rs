@@ -364,6 +364,11 @@ impl Message {
         self.0.media_id.map(to_id)
     }
 
+    /// The media item of an IMAGE or FILE message (sizes, links), for the chat's members as the message is.
+    async fn media(&self) -> Option<parley_kit::known_media::MediaRef> {
+        self.0.media_id.map(parley_kit::known_media::MediaRef::new)
+    }
+
     /// For SYSTEM messages: the member the message is about.
     async fn subject(&self) -> Option<User> {
         self.0.subject_id.map(user)

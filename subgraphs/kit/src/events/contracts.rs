@@ -207,6 +207,9 @@ pub struct MediaChanged {
     pub purpose: String,
     pub kind: String,
     pub mime: String,
+    /// An avatar's lasting signed link to its SMALL size (what `User.avatarUrl` shows); none otherwise.
+    #[serde(default)]
+    pub link: Option<String>,
 }
 
 /// An upload was refused after its bytes were taken (an image that does not decode, an animation over its

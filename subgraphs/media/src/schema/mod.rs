@@ -189,13 +189,14 @@ impl Media {
     }
 }
 
-/// Media `id` if the caller may see it, else `None` (for entities) — not found is not told apart.
-async fn readable(ctx: &Context<'_>, id: &ID) -> ApiResult<Option<Media>> {
+/// Media `id` if the caller may see it, else `None` — not found is not told apart. `referenced`: asked
+/// for through a reference the router brings (`_entities`).
+async fn readable(ctx: &Context<'_>, id: &ID, referenced: bool) -> ApiResult<Option<Media>> {
     let Ok(id) = parse_id(id) else {
         return Ok(None);
     };
     let viewer = identity(ctx).map(|me| me.user_id);
-    match uploads(ctx)?.readable(viewer, id).await {
+    match uploads(ctx)?.readable(viewer, id, referenced).await {
         Ok(row) => Ok(Some(Media(row))),
         Err(MediaError::NotFound) => Ok(None),
         Err(err) => Err(to_graphql(err)),
@@ -206,18 +207,21 @@ pub struct Query;
 
 #[Object]
 impl Query {
-    /// Media the caller may see (its owner; anyone for an avatar); `NOT_FOUND` otherwise.
+    /// Media the caller may see (its owner; anyone for an avatar); `NOT_FOUND` otherwise. A message's
+    /// media and a post's attachments are read through the message and the post.
     async fn media(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Media>> {
         parse_id(&id)?;
-        match readable(ctx, &id).await? {
+        match readable(ctx, &id, false).await? {
             Some(media) => Ok(Some(media)),
             None => Err(to_graphql(MediaError::NotFound)),
         }
     }
 
+    /// A reference from another subgraph: trusted only when the router brings it (the router key), since
+    /// chat and posts hand out references only to those who may see what holds them.
     #[graphql(entity)]
     async fn find_media_by_id(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Media>> {
-        readable(ctx, &id).await
+        readable(ctx, &id, parley_kit::auth::via_router(ctx)).await
     }
 
     #[graphql(entity)]

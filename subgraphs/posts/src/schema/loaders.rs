@@ -1,4 +1,4 @@
-//! Batched lookups: posts, comments, topics by id and the caller's votes, so nested lists and `_entities`
+//! Batched lookups: posts, comments, topics by id, posts' attachments and the caller's votes, so nested lists and `_entities`
 //! cost one query per kind, not one per item.
 
 use std::collections::HashMap;
@@ -61,6 +61,26 @@ impl Loader<TopicKey> for PostsLoader {
             .await
             .map_err(|e| Arc::new(e.into()))?;
         Ok(rows.into_iter().map(|t| (TopicKey(t.id), t)).collect())
+    }
+}
+
+/// A post's attachments (media ids in order).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AttachmentsKey(pub Uuid);
+
+impl Loader<AttachmentsKey> for PostsLoader {
+    type Value = Vec<Uuid>;
+    type Error = Arc<PostsError>;
+
+    async fn load(&self, keys: &[AttachmentsKey]) -> Loaded<AttachmentsKey, Vec<Uuid>> {
+        let posts: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let found = crate::attachments::of_posts(&self.0, &posts)
+            .await
+            .map_err(|e| Arc::new(e.into()))?;
+        Ok(found
+            .into_iter()
+            .map(|(post, ids)| (AttachmentsKey(post), ids))
+            .collect())
     }
 }
 

@@ -227,6 +227,9 @@ pub struct CreatePostInput {
     pub topic: Option<String>,
     #[graphql(default)]
     pub tags: Vec<String>,
+    /// Media to attach, in order: the author's READY uploads for posts (images, videos), at most 10.
+    #[graphql(default)]
+    pub attachment_ids: Vec<ID>,
 }
 
 #[derive(InputObject)]
@@ -234,6 +237,13 @@ pub struct UpdatePostInput {
     pub title: Option<String>,
     pub body: Option<String>,
     pub tags: Option<Vec<String>>,
+    /// Replaces the attachments (an empty list removes them).
+    pub attachment_ids: Option<Vec<ID>>,
+}
+
+/// Media ids as given, or `BAD_USER_INPUT` for one that is not an id.
+fn media_ids(ids: &[ID]) -> ApiResult<Vec<uuid::Uuid>> {
+    ids.iter().map(parse_id).collect()
 }
 
 pub struct Mutation;
@@ -274,6 +284,7 @@ impl Mutation {
             body: input.body,
             topic: input.topic,
             tags: input.tags,
+            attachments: media_ids(&input.attachment_ids)?,
         };
         Ok(Post(content(ctx)?.create_post(me, input).await.gql()?))
     }
@@ -290,6 +301,7 @@ impl Mutation {
             title: input.title,
             body: input.body,
             tags: input.tags,
+            attachments: input.attachment_ids.as_deref().map(media_ids).transpose()?,
         };
         Ok(Post(
             content(ctx)?

@@ -13,7 +13,9 @@ use parley_kit::{ApiResult, ResultExt};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use super::loaders::{CommentKey, PostsLoader, TopicKey, VoteKey};
+use parley_kit::known_media::MediaRef;
+
+use super::loaders::{AttachmentsKey, CommentKey, PostsLoader, TopicKey, VoteKey};
 use crate::comments::{self, CommentSort};
 use crate::posts::{self, PostFilter, PostSort, TopPeriod};
 use crate::store::{comment, post, topic};
@@ -148,6 +150,15 @@ impl Post {
     }
     async fn tags(&self) -> Vec<String> {
         self.0.tag_list()
+    }
+    /// Images and videos, in the author's order (resolved by media for whoever may read the post).
+    async fn attachments(&self, ctx: &Context<'_>) -> ApiResult<Vec<MediaRef>> {
+        let ids = loader(ctx)?
+            .load_one(AttachmentsKey(self.0.id))
+            .await
+            .map_err(|e| to_graphql_arc(&e))?
+            .unwrap_or_default();
+        Ok(ids.into_iter().map(MediaRef::new).collect())
     }
     async fn score(&self) -> i32 {
         self.0.score

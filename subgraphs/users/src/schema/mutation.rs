@@ -28,7 +28,9 @@ pub struct UpdateProfileInput {
     pub name: Option<String>,
     pub nickname: Option<String>,
     pub bio: Option<String>,
-    pub avatar_url: Option<String>,
+    /// A READY image of the caller's uploaded for avatars (`createUpload` with purpose AVATAR); `avatarUrl`
+    /// then links its SMALL size. An empty string shows none.
+    pub avatar_id: Option<ID>,
     pub status: Option<String>,
 }
 
@@ -109,7 +111,7 @@ impl Mutation {
             name: input.name,
             nickname: input.nickname,
             bio: input.bio,
-            avatar_url: input.avatar_url,
+            avatar_id: input.avatar_id.map(|id| id.0),
             status: input.status,
         };
         let updated = profiles::update(&accounts.db, &accounts.events, me, changes)

@@ -42,10 +42,15 @@ impl User {
     async fn bio(&self) -> Option<&str> {
         self.0.bio.as_deref()
     }
-    /// Shareable, like `nickname`.
+    /// A signed link to the avatar's SMALL size (480 px), lasting while the avatar is. Shareable, like
+    /// `nickname`.
     #[graphql(shareable)]
     async fn avatar_url(&self) -> Option<&str> {
         self.0.avatar_url.as_deref()
+    }
+    /// The avatar itself (every size, its blurhash), resolved by media.
+    async fn avatar(&self) -> Option<parley_kit::known_media::MediaRef> {
+        self.0.avatar_id.map(parley_kit::known_media::MediaRef::new)
     }
     async fn status(&self) -> Option<&str> {
         self.0.status.as_deref()

@@ -19,7 +19,9 @@ pub mod user {
         pub name_key: String,
         pub password_hash: String,
         pub bio: Option<String>,
+        /// The lasting link to the avatar's SMALL size (media's), while `avatar_id` names one.
         pub avatar_url: Option<String>,
+        pub avatar_id: Option<Uuid>,
         pub status: Option<String>,
         pub role: parley_kit::Role,
         pub email_verified: bool,
