@@ -1,9 +1,13 @@
-# Shared by scripts/test.sh and benches/run.sh (sourced, not run): install what is missing, start PostgreSQL 15
-# and Redis on free loopback ports with their data under target/, stop them again.
-# Sets PARLEY_TEST_POSTGRES_URL (a database URL), PARLEY_POSTGRES_URL (the server), PARLEY_TEST_REDIS_URL.
+# Shared by scripts/test.sh and benches/run.sh (sourced, not run): install what is missing, start PostgreSQL 15,
+# Redis and an S3-compatible server on free loopback ports with their data under target/, stop them again.
+# Sets PARLEY_TEST_POSTGRES_URL (a database URL), PARLEY_POSTGRES_URL (the server), PARLEY_TEST_REDIS_URL,
+# PARLEY_TEST_S3_URL (with PARLEY_TEST_S3_BUCKET, _ACCESS_KEY, _SECRET_KEY).
 
 root=$(pwd)
 pg_bin=/usr/lib/postgresql/15/bin
+# Tools built from crates.io, kept between runs (outside the clone, so a clean clone does not rebuild them).
+tools=${PARLEY_TOOLS_DIR:-$HOME/.cache/parley/tools}
+s3s_version=0.14.1
 
 log() { printf '\n==> %s\n' "$*"; }
 
@@ -21,6 +25,12 @@ install_missing() {
   if ! command -v node >/dev/null 2>&1; then
     log "installing nodejs"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  # The S3-compatible server: s3s-fs (crates.io) checks SigV4 signatures, presigned URLs included, as S3
+  # does — a wrong presign or a body longer than the signed length is refused, not stored.
+  if [ "$("$tools/bin/s3s-fs" --version 2>/dev/null)" != "s3s-fs $s3s_version" ]; then
+    log "installing s3s-fs $s3s_version"
+    cargo install s3s-fs --version "$s3s_version" --features binary --locked --root "$tools" --quiet
   fi
   if [ ! -d compose/node_modules/@theguild/federation-composition ] || [ ! -d compose/node_modules/@apollo/composition ]; then
     log "npm ci (composition)"
@@ -61,11 +71,31 @@ start_redis() {
   log "Redis on 127.0.0.1:$REDIS_PORT"
 }
 
+# start_s3 DIR: s3s-fs serving DIR (one bucket, `parley`) with a fresh key pair.
+start_s3() {
+  local dir=$1
+  rm -rf "$dir" && mkdir -p "$dir/data/parley"
+  S3_PORT=$(free_port)
+  local key secret
+  key=parley$(free_port)
+  secret=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  "$tools/bin/s3s-fs" --host 127.0.0.1 --port "$S3_PORT" --access-key "$key" --secret-key "$secret" \
+    "$dir/data" >"$dir/server.log" 2>&1 &
+  S3_PID=$!
+  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$S3_PORT") 2>/dev/null && break; sleep 0.1; done
+  export PARLEY_TEST_S3_URL="http://127.0.0.1:$S3_PORT" PARLEY_TEST_S3_BUCKET=parley
+  export PARLEY_TEST_S3_ACCESS_KEY="$key" PARLEY_TEST_S3_SECRET_KEY="$secret"
+  log "S3 (s3s-fs) on 127.0.0.1:$S3_PORT"
+}
+
 stop_services() {
   if [ -n "${PG_DIR:-}" ] && [ -f "$PG_DIR/postmaster.pid" ]; then
     as_pg "$pg_bin/pg_ctl" -D "$PG_DIR" -m fast stop >/dev/null 2>&1 || true
   fi
   if [ -n "${REDIS_PORT:-}" ]; then
     redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+  fi
+  if [ -n "${S3_PID:-}" ]; then
+    kill "$S3_PID" >/dev/null 2>&1 || true
   fi
 }

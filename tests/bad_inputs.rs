@@ -480,6 +480,11 @@ async fn list_inputs(p: &Platform) -> Vec<String> {
 /// Each list input with the operation that fills it from `$list`, and the most items its subgraph takes.
 const LIST_INPUTS: &[(&str, &str, usize)] = &[
     (
+        "CreatePostInput.attachmentIds",
+        "mutation($list: [ID!]!) { createPost(input: {title: \"t\", body: \"b\", attachmentIds: $list}) { id } }",
+        10,
+    ),
+    (
         "CreatePostInput.tags",
         "mutation($list: [String!]!) { createPost(input: {title: \"t\", body: \"b\", tags: $list}) { id } }",
         5,
@@ -488,6 +493,11 @@ const LIST_INPUTS: &[(&str, &str, usize)] = &[
         "Mutation.createGroupChat(memberIds)",
         "mutation($list: [ID!]!) { createGroupChat(title: \"t\", memberIds: $list) { id } }",
         200,
+    ),
+    (
+        "UpdatePostInput.attachmentIds",
+        "mutation($list: [ID!]) { updatePost(id: \"01890000-0000-7000-8000-000000000000\", input: {attachmentIds: $list}) { id } }",
+        10,
     ),
     (
         "UpdatePostInput.tags",

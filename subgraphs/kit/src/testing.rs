@@ -109,6 +109,34 @@ pub fn postgres_url() -> Option<String> {
         .or_else(|| missing("PARLEY_TEST_POSTGRES_URL is not set: PostgreSQL tests"))
 }
 
+/// The S3-compatible server the test command started, or `None` after saying so.
+#[derive(Debug, Clone)]
+pub struct S3Server {
+    pub url: String,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+/// The test command's S3 server (`PARLEY_TEST_S3_URL`, `_BUCKET`, `_ACCESS_KEY`, `_SECRET_KEY`).
+pub fn s3_server() -> Option<S3Server> {
+    let var = |name: &str| std::env::var(name).ok();
+    match (
+        var("PARLEY_TEST_S3_URL"),
+        var("PARLEY_TEST_S3_BUCKET"),
+        var("PARLEY_TEST_S3_ACCESS_KEY"),
+        var("PARLEY_TEST_S3_SECRET_KEY"),
+    ) {
+        (Some(url), Some(bucket), Some(access_key), Some(secret_key)) => Some(S3Server {
+            url,
+            bucket,
+            access_key,
+            secret_key,
+        }),
+        _ => missing("PARLEY_TEST_S3_URL is not set: S3 tests"),
+    }
+}
+
 /// Creates a fresh database on the server at `admin_url`; returns its URL.
 pub async fn fresh_postgres_db(admin_url: &str, label: &str) -> String {
     use sea_orm::ConnectionTrait;

@@ -1,24 +1,28 @@
-//! Where media bytes live: an `object_store` — a folder under the data directory in the embedded mode (an
-//! S3-compatible bucket in production is the next step). Uploads stream in under a byte budget: the upload
-//! that passes it is aborted and nothing of it is kept. Files stream out (ranges too), never read whole into
-//! memory.
+//! Where media bytes live: an `object_store` — a folder under the data directory in the embedded mode, an
+//! S3 bucket (AWS or S3-compatible) in production. Uploads stream in under a byte budget: the upload that
+//! passes it is aborted and nothing of it is kept. Files stream out (ranges too), never read whole into
+//! memory. With a bucket, clients send and fetch bytes straight to and from it through presigned URLs
+//! ([`Files::bucket`], [`crate::presign`]).
 
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt, WriteMultipart};
 
 use crate::error::{MediaError, Result};
+use crate::presign::Bucket;
 use crate::rules::HEAD_BYTES;
 
 /// The media store.
 #[derive(Clone)]
 pub struct Files {
     store: Arc<dyn ObjectStore>,
+    bucket: Option<Bucket>,
 }
 
 /// What an upload left behind.
@@ -40,7 +44,32 @@ impl Files {
         let store = LocalFileSystem::new_with_prefix(root).map_err(storage)?;
         Ok(Self {
             store: Arc::new(store),
+            bucket: None,
         })
+    }
+
+    /// Files in S3 bucket `bucket`.
+    pub fn s3(bucket: Bucket) -> Result<Self> {
+        let mut builder = AmazonS3Builder::new()
+            .with_bucket_name(&bucket.name)
+            .with_region(&bucket.region)
+            .with_access_key_id(&bucket.access_key_id)
+            .with_secret_access_key(&bucket.secret_access_key);
+        if bucket.path_style {
+            builder = builder
+                .with_endpoint(&bucket.endpoint)
+                .with_allow_http(bucket.endpoint.starts_with("http://"));
+        }
+        let store = builder.build().map_err(storage)?;
+        Ok(Self {
+            store: Arc::new(store),
+            bucket: Some(bucket),
+        })
+    }
+
+    /// The bucket clients reach directly, when the files are in S3.
+    pub fn bucket(&self) -> Option<&Bucket> {
+        self.bucket.as_ref()
     }
 
     /// Streams `body` to `location`, refusing it once it passes `max` bytes (then nothing is kept).

@@ -23,6 +23,7 @@ mod error;
 pub mod files;
 #[cfg(any(test, feature = "testing"))]
 pub mod fixtures;
+pub mod presign;
 pub mod processing;
 pub mod routes;
 pub mod rules;
@@ -67,7 +68,10 @@ impl Domain for Media {
         let uploads = Arc::new(uploads::Uploads::new(
             runtime.db.clone(),
             runtime.events.clone(),
-            files::Files::local(&data_dir.join("media"))?,
+            match settings.bucket()? {
+                Some(bucket) => files::Files::s3(bucket)?,
+                None => files::Files::local(&data_dir.join("media"))?,
+            },
             signing::Signer::new(&key),
             runtime.config.public_url.clone(),
         ));

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::error::MediaError;
 use crate::processing::Variant;
-use crate::uploads::{original, variant_path, Uploads};
+use crate::uploads::{disposition, original, variant_path, Uploads};
 
 /// The signed part of a link.
 #[derive(Deserialize)]
@@ -121,14 +121,9 @@ async fn download(
         header::CONTENT_LENGTH,
         header_value(&(served.end - served.start).to_string()),
     );
-    let inline = matches!(row.kind.as_deref(), Some("IMAGE" | "VIDEO" | "AUDIO"));
     out.insert(
         header::CONTENT_DISPOSITION,
-        header_value(&format!(
-            "{}; filename*=UTF-8''{}",
-            if inline { "inline" } else { "attachment" },
-            percent_encode(&row.file_name)
-        )),
+        header_value(&disposition(&row)),
     );
     // What the bytes are is what is served: no sniffing by the browser.
     out.insert(
@@ -173,16 +168,6 @@ fn byte_range(value: &str, size: u64) -> Option<(u64, u64)> {
     (first <= last && first < size).then_some((first, last))
 }
 
-/// RFC 8187 percent-encoding of a file name for `filename*`.
-fn percent_encode(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,7 +181,10 @@ mod tests {
         assert_eq!(byte_range("bytes=10-", 10), None);
         assert_eq!(byte_range("bytes=0-1,4-5", 10), None);
         assert_eq!(byte_range("items=0-1", 10), None);
-        assert_eq!(percent_encode("my photo.jpg"), "my%20photo.jpg");
+        assert_eq!(
+            crate::uploads::percent_encode("my photo.jpg"),
+            "my%20photo.jpg"
+        );
     }
 
     /// Through HTTP as a client would: the PUT to the ticket's URL, then downloads by signed link — whole,
@@ -245,7 +233,8 @@ mod tests {
         let id = ticket.media.id;
         uploads.complete(me, id).await.expect("ready");
 
-        let link = uploads.download_url(id, "original", chrono::Duration::minutes(5));
+        let row = uploads.row(id).await.expect("row");
+        let link = uploads.download_url(&row, None, chrono::Duration::minutes(5));
         let whole = http.get(&link).send().await.expect("get");
         assert_eq!(whole.status(), 200);
         assert_eq!(whole.headers()["content-type"], "application/pdf");
@@ -271,7 +260,7 @@ mod tests {
             .expect("get");
         assert_eq!(outside.status(), 416);
 
-        let expired = uploads.download_url(id, "original", chrono::Duration::minutes(-1));
+        let expired = uploads.download_url(&row, None, chrono::Duration::minutes(-1));
         let tampered = link.replace("original", "thumbnail");
         for bad in [expired, tampered] {
             let answer = http.get(&bad).send().await.expect("get");

@@ -10,14 +10,62 @@ pub struct MediaSettings {
     /// subgraph needs the same one. Without it a key is made once and kept in `<data_dir>/media.key`
     /// (owner-only), which suits one machine.
     pub signing_key: Option<String>,
+    /// An S3 bucket for the files instead of `<data_dir>/media` (production). `PARLEY_S3_BUCKET`.
+    pub s3_bucket: Option<String>,
+    /// An S3-compatible server's origin (`http://minio:9000`; path-style requests). `PARLEY_S3_ENDPOINT`;
+    /// without it, AWS (`https://<bucket>.s3.<region>.amazonaws.com`).
+    pub s3_endpoint: Option<String>,
+    /// `PARLEY_S3_REGION`, default `us-east-1`.
+    pub s3_region: Option<String>,
+    /// `PARLEY_S3_ACCESS_KEY_ID` and `PARLEY_S3_SECRET_ACCESS_KEY`.
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<String>,
 }
 
 impl Settings for MediaSettings {
     fn apply_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        if let Some(v) = get("PARLEY_MEDIA_KEY") {
-            self.signing_key = Some(v).filter(|v| !v.is_empty());
-        }
+        let set = |slot: &mut Option<String>, name: &str| {
+            if let Some(v) = get(name) {
+                *slot = Some(v).filter(|v| !v.is_empty());
+            }
+        };
+        set(&mut self.signing_key, "PARLEY_MEDIA_KEY");
+        set(&mut self.s3_bucket, "PARLEY_S3_BUCKET");
+        set(&mut self.s3_endpoint, "PARLEY_S3_ENDPOINT");
+        set(&mut self.s3_region, "PARLEY_S3_REGION");
+        set(&mut self.s3_access_key_id, "PARLEY_S3_ACCESS_KEY_ID");
+        set(
+            &mut self.s3_secret_access_key,
+            "PARLEY_S3_SECRET_ACCESS_KEY",
+        );
         Ok(())
+    }
+}
+
+impl MediaSettings {
+    /// The configured bucket, if any; its keys are then required.
+    pub fn bucket(&self) -> anyhow::Result<Option<crate::presign::Bucket>> {
+        let Some(name) = self.s3_bucket.clone() else {
+            return Ok(None);
+        };
+        let required = |value: &Option<String>, name: &str| {
+            value
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("{name} is required with PARLEY_S3_BUCKET"))
+        };
+        let region = self.s3_region.clone().unwrap_or_else(|| "us-east-1".into());
+        let (endpoint, path_style) = match &self.s3_endpoint {
+            Some(endpoint) => (endpoint.trim_end_matches('/').to_string(), true),
+            None => (format!("https://{name}.s3.{region}.amazonaws.com"), false),
+        };
+        Ok(Some(crate::presign::Bucket {
+            endpoint,
+            path_style,
+            region,
+            access_key_id: required(&self.s3_access_key_id, "PARLEY_S3_ACCESS_KEY_ID")?,
+            secret_access_key: required(&self.s3_secret_access_key, "PARLEY_S3_SECRET_ACCESS_KEY")?,
+            name,
+        }))
     }
 }
 

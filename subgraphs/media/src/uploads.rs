@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::error::{invalid, MediaError, Result};
 use crate::files::Files;
+use crate::presign::Presign;
 use crate::processing::Variant;
 use crate::rules::{self, Kind, HEAD_BYTES};
 use crate::signing::Signer;
@@ -73,6 +74,26 @@ pub const AVATAR_LINK_EXPIRES: i64 = 253_402_300_799;
 /// Where an upload's original bytes live in the object store.
 pub fn original(id: Uuid) -> String {
     format!("originals/{id}")
+}
+
+/// How a file is offered: shown for images, video and audio, saved for documents; under its given name.
+pub fn disposition(m: &media::Model) -> String {
+    let inline = matches!(m.kind.as_deref(), Some("IMAGE" | "VIDEO" | "AUDIO"));
+    format!(
+        "{}; filename*=UTF-8''{}",
+        if inline { "inline" } else { "attachment" },
+        percent_encode(&m.file_name)
+    )
+}
+
+/// RFC 5987 encoding of a file name (`filename*=`).
+pub fn percent_encode(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Where variant `variant` of media `id` lives in the object store.
@@ -151,11 +172,30 @@ impl Uploads {
         .insert(&self.db)
         .await?;
         let expires_at = now + UPLOAD_TTL;
-        let query = self.signer.query(row.id, UPLOAD, expires_at.timestamp());
+        // The bytes are sent as they are, never as a type the client picks.
+        let content_type = ("content-type", "application/octet-stream".to_string());
+        let upload_url = match self.files.bucket() {
+            // Straight to the bucket; S3 takes exactly the declared length (signed) and nothing else.
+            Some(bucket) => bucket.presign(&Presign {
+                method: "PUT",
+                key: &original(row.id),
+                now,
+                expires_in: UPLOAD_TTL.num_seconds() as u64,
+                headers: &[
+                    ("content-length", input.size.to_string()),
+                    content_type.clone(),
+                ],
+                query: &[],
+            }),
+            None => {
+                let query = self.signer.query(row.id, UPLOAD, expires_at.timestamp());
+                format!("{}/media/uploads/{}?{query}", self.public_url, row.id)
+            }
+        };
         Ok(Ticket {
-            upload_url: format!("{}/media/uploads/{}?{query}", self.public_url, row.id),
+            upload_url,
             method: "PUT",
-            headers: vec![("content-type".into(), "application/octet-stream".into())],
+            headers: vec![(content_type.0.into(), content_type.1)],
             expires_at,
             media: row,
         })
@@ -190,12 +230,13 @@ impl Uploads {
         if row.owner_id != me {
             return Err(MediaError::NotFound);
         }
-        match row.status {
+        let row = match row.status {
             Status::Ready | Status::Processing => return Ok(row),
-            Status::Pending => return Err(invalid("nothing was uploaded yet")),
             Status::Failed => return Err(invalid("this upload was refused")),
-            Status::Uploaded => {}
-        }
+            Status::Pending if self.files.bucket().is_some() => self.arrived(row).await?,
+            Status::Pending => return Err(invalid("nothing was uploaded yet")),
+            Status::Uploaded => row,
+        };
         let location = original(id);
         let head = self
             .files
@@ -256,6 +297,20 @@ impl Uploads {
         }
     }
 
+    /// An upload sent straight to the bucket: `Uploaded` with its size once the object is there.
+    async fn arrived(&self, row: media::Model) -> Result<media::Model> {
+        let size = match self.files.size(&original(row.id)).await {
+            Ok(size) => size,
+            Err(MediaError::NotFound) => return Err(invalid("nothing was uploaded yet")),
+            Err(err) => return Err(err),
+        };
+        let mut active: media::ActiveModel = row.into();
+        active.status = Set(Status::Uploaded);
+        active.size = Set(Some(i64::try_from(size).unwrap_or(i64::MAX)));
+        active.updated_at = Set(Utc::now());
+        Ok(active.update(&self.db).await?)
+    }
+
     /// Deletes `me`'s upload `id` and its files.
     pub async fn delete(&self, me: Uuid, id: Uuid) -> Result<bool> {
         let row = self.row(id).await?;
@@ -293,9 +348,37 @@ impl Uploads {
         }
     }
 
-    /// A link to `variant` of media `id` that works for `ttl`.
-    pub fn download_url(&self, id: Uuid, variant: &str, ttl: Duration) -> String {
-        self.link(id, variant, (Utc::now() + ttl).timestamp())
+    /// A link to `variant` of media `m` that works for `ttl`: presigned to the bucket when the files are in
+    /// S3 (which then answers with the checked type and name, whatever was stored), else a signed link here.
+    pub fn download_url(
+        &self,
+        m: &media::Model,
+        variant: Option<Variant>,
+        ttl: Duration,
+    ) -> String {
+        let now = Utc::now();
+        let name = variant.map_or("original", Variant::name);
+        let Some(bucket) = self.files.bucket() else {
+            return self.link(m.id, name, (now + ttl).timestamp());
+        };
+        let (key, mime) = match variant {
+            None => (original(m.id), m.mime.clone()),
+            Some(v) => (variant_path(m.id, v), m.variant_type.clone()),
+        };
+        bucket.presign(&Presign {
+            method: "GET",
+            key: &key,
+            now,
+            expires_in: ttl.num_seconds().max(1) as u64,
+            headers: &[],
+            query: &[
+                (
+                    "response-content-type",
+                    mime.unwrap_or_else(|| "application/octet-stream".into()),
+                ),
+                ("response-content-disposition", disposition(m)),
+            ],
+        })
     }
 
     /// A link to `variant` of media `id` that works until `expires` (Unix seconds).

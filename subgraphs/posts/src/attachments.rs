@@ -18,17 +18,26 @@ use crate::store::post_attachment;
 /// The most media a post carries.
 pub const MAX_ATTACHMENTS: usize = 10;
 
-/// `ids` (in order, repeats dropped) if each is `author`'s READY upload for posts.
-pub async fn checked<C: ConnectionTrait>(db: &C, author: Uuid, ids: &[Uuid]) -> Result<Vec<Uuid>> {
-    let mut unique = Vec::with_capacity(ids.len());
+/// `ids` in order with repeats dropped, if there are at most [`MAX_ATTACHMENTS`] (checked before any read).
+pub fn unique(ids: &[Uuid]) -> Result<Vec<Uuid>> {
+    let mut unique = Vec::with_capacity(ids.len().min(MAX_ATTACHMENTS + 1));
     for id in ids {
         if !unique.contains(id) {
             unique.push(*id);
+            if unique.len() > MAX_ATTACHMENTS {
+                return Err(invalid(format!("attachmentIds: at most {MAX_ATTACHMENTS}")));
+            }
         }
     }
-    if unique.len() > MAX_ATTACHMENTS {
-        return Err(invalid(format!("attachmentIds: at most {MAX_ATTACHMENTS}")));
-    }
+    Ok(unique)
+}
+
+/// `unique` (from [`unique`]) if each is `author`'s READY upload for posts.
+pub async fn checked<C: ConnectionTrait>(
+    db: &C,
+    author: Uuid,
+    unique: Vec<Uuid>,
+) -> Result<Vec<Uuid>> {
     let usable = known_media::usable(db, author, &unique, "post", &["IMAGE", "VIDEO"]).await?;
     if usable.len() != unique.len() {
         return Err(invalid(

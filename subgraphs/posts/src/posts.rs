@@ -88,6 +88,7 @@ impl Content {
         let title = validate::title(&input.title)?;
         let body = validate::body(&input.body)?;
         let tags = validate::tags(&input.tags)?;
+        let attachments = attachments::unique(&input.attachments)?;
         let topic_id = match input.topic {
             Some(name) => Some(
                 crate::topics::topic_by_name(&self.db, &name)
@@ -119,7 +120,7 @@ impl Content {
         };
         let txn = begin_write(&self.db).await?;
         // Checked in the transaction, so an upload deleted meanwhile is not attached.
-        let attachments = attachments::checked(&txn, me.user_id, &input.attachments).await?;
+        let attachments = attachments::checked(&txn, me.user_id, attachments).await?;
         let post = row.insert(&txn).await?;
         set_tags(&txn, post.id, &tags).await?;
         attachments::set(&txn, post.id, &attachments).await?;
@@ -140,6 +141,11 @@ impl Content {
         let title = changes.title.as_deref().map(validate::title).transpose()?;
         let body = changes.body.as_deref().map(validate::body).transpose()?;
         let tags = changes.tags.as_deref().map(validate::tags).transpose()?;
+        let attached = changes
+            .attachments
+            .as_deref()
+            .map(attachments::unique)
+            .transpose()?;
         let current = live_post(&self.db, id).await?;
         if current.author_id != me.user_id {
             return Err(PostsError::Forbidden("only the author edits a post"));
@@ -160,7 +166,7 @@ impl Content {
         if let Some(tags) = &tags {
             set_tags(&txn, post.id, tags).await?;
         }
-        if let Some(ids) = &changes.attachments {
+        if let Some(ids) = attached {
             let ids = attachments::checked(&txn, me.user_id, ids).await?;
             attachments::set(&txn, post.id, &ids).await?;
         }

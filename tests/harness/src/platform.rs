@@ -68,6 +68,8 @@ pub struct Options<'a> {
     pub redis_url: Option<String>,
     /// The PostgreSQL server for `Store::Postgres` (default: the test command's).
     pub postgres_url: Option<String>,
+    /// Media's files in this S3 server's bucket instead of the data dir.
+    pub s3: Option<testing::S3Server>,
 }
 
 /// The repository's root (this crate lives in `tests/harness`).
@@ -148,6 +150,18 @@ impl Platform {
             let mut users = toml::Table::new();
             users.insert("admin_emails".into(), toml::Value::from(vec![ADMIN_EMAIL]));
             config.sections.insert("users".into(), users.into());
+            if let Some(s3) = &options.s3 {
+                let mut media = toml::Table::new();
+                for (key, value) in [
+                    ("s3_endpoint", &s3.url),
+                    ("s3_bucket", &s3.bucket),
+                    ("s3_access_key_id", &s3.access_key),
+                    ("s3_secret_access_key", &s3.secret_key),
+                ] {
+                    media.insert(key.into(), toml::Value::from(value.as_str()));
+                }
+                config.sections.insert("media".into(), media.into());
+            }
             let sources: Vec<String> = subgraphs::find(name)
                 .expect("registered")
                 .sources()

@@ -175,14 +175,14 @@ impl Media {
         if self.0.status != Status::Ready {
             return Ok(None);
         }
-        let name = match variant {
-            MediaVariant::Original => "original",
+        let variant = match variant {
+            MediaVariant::Original => None,
             _ if self.0.variant_type.is_none() => return Ok(None),
-            MediaVariant::Thumbnail => Variant::Thumbnail.name(),
-            MediaVariant::Small => Variant::Small.name(),
-            MediaVariant::Medium => Variant::Medium.name(),
+            MediaVariant::Thumbnail => Some(Variant::Thumbnail),
+            MediaVariant::Small => Some(Variant::Small),
+            MediaVariant::Medium => Some(Variant::Medium),
         };
-        Ok(Some(uploads(ctx)?.download_url(self.0.id, name, LINK_TTL)))
+        Ok(Some(uploads(ctx)?.download_url(&self.0, variant, LINK_TTL)))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
