@@ -9,7 +9,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateMedia), Box::new(Processing)]
+        vec![
+            Box::new(CreateMedia),
+            Box::new(Processing),
+            Box::new(Attached),
+        ]
     }
 }
 
@@ -34,6 +38,7 @@ enum Media {
     VariantType,
     Attempts,
     ClaimedAt,
+    AttachedAt,
 }
 
 struct CreateMedia;
@@ -132,5 +137,38 @@ impl MigrationTrait for Processing {
             .await?;
         }
         Ok(())
+    }
+}
+
+/// When an upload was first put to use (a message, a post, an avatar: the holders' events), so the sweep
+/// removes only uploads nobody used.
+struct Attached;
+
+impl MigrationName for Attached {
+    fn name(&self) -> &str {
+        "m0003_attached"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Attached {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Media::Table)
+                .add_column(timestamp_with_time_zone_null(Media::AttachedAt))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Media::Table)
+                .drop_column(Media::AttachedAt)
+                .to_owned(),
+        )
+        .await
     }
 }

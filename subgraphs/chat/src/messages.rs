@@ -5,7 +5,9 @@
 
 use chrono::Utc;
 use parley_kit::events::append;
-use parley_kit::events::contracts::{MessageDeleted, MessageEdited, MessageSent};
+use parley_kit::events::contracts::{
+    MediaUse, MessageDeleted, MessageEdited, MessageMediaAttached, MessageSent,
+};
 use parley_kit::events::Event;
 use parley_kit::store::begin_write;
 use sea_orm::sea_query::Query;
@@ -94,6 +96,13 @@ impl ChatService {
             }
             Err(err) => return Err(err),
         };
+        if let Some(media_id) = stored.media_id {
+            let used = MediaUse {
+                media_id,
+                holder_id: stored.id,
+            };
+            append(&txn, media_id, &MessageMediaAttached(used)).await?;
+        }
         txn.commit().await?;
         self.events.wake();
         Ok(stored)

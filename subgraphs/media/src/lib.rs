@@ -31,13 +31,13 @@ pub mod schema;
 pub mod settings;
 pub mod signing;
 pub mod store;
+pub mod sweep;
 pub mod uploads;
 pub mod worker;
 
 use std::sync::Arc;
 
 use async_graphql::SchemaBuilder;
-use parley_kit::events::NoHandler;
 use parley_kit::{Domain, Parts, Runtime};
 
 pub use error::MediaError;
@@ -51,7 +51,8 @@ impl Domain for Media {
     const NAME: &'static str = "media";
     const PORT: u16 = 4006;
     type Migrator = Migrator;
-    type Handler = NoHandler;
+    /// Media learns from chat, posts and users which uploads were put to use (the sweep keeps those).
+    type Handler = sweep::Projection;
     type Settings = settings::MediaSettings;
     type Query = schema::Query;
     type Mutation = schema::Mutation;
@@ -76,6 +77,7 @@ impl Domain for Media {
             runtime.config.public_url.clone(),
         ));
         runtime.add_task(tokio::spawn(worker::run(uploads.clone())));
+        runtime.add_task(tokio::spawn(sweep::run(uploads.clone())));
         Ok(Parts {
             schema: schema::build(
                 uploads.clone(),
@@ -85,7 +87,7 @@ impl Domain for Media {
                 )),
             ),
             routes: routes::routes(uploads),
-            handler: NoHandler,
+            handler: sweep::Projection,
         })
     }
 }

@@ -60,6 +60,8 @@ pub mod media {
         /// Processing claims: how many were made, and when the last was (a crashed worker's lapses).
         pub attempts: i32,
         pub claimed_at: Option<ChronoDateTimeUtc>,
+        /// When a message, post or profile first used it (the sweep keeps it from then on).
+        pub attached_at: Option<ChronoDateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

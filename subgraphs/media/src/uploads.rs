@@ -168,6 +168,7 @@ impl Uploads {
             variant_type: Set(None),
             attempts: Set(0),
             claimed_at: Set(None),
+            attached_at: Set(None),
         }
         .insert(&self.db)
         .await?;

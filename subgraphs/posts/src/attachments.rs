@@ -5,10 +5,12 @@
 
 use std::collections::HashMap;
 
+use parley_kit::events::append;
+use parley_kit::events::contracts::{MediaUse, PostMediaAttached};
 use parley_kit::known_media;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, Set,
 };
 use uuid::Uuid;
 
@@ -47,14 +49,21 @@ pub async fn checked<C: ConnectionTrait>(
     Ok(unique)
 }
 
-/// Makes `ids` the attachments of post `post_id`, in that order.
-pub async fn set<C: ConnectionTrait>(db: &C, post_id: Uuid, ids: &[Uuid]) -> Result<()> {
+/// Makes `ids` the attachments of post `post_id`, in that order; each is reported to media as used.
+pub async fn set(txn: &DatabaseTransaction, post_id: Uuid, ids: &[Uuid]) -> Result<()> {
     post_attachment::Entity::delete_many()
         .filter(post_attachment::Column::PostId.eq(post_id))
-        .exec(db)
+        .exec(txn)
         .await?;
     if ids.is_empty() {
         return Ok(());
+    }
+    for media_id in ids {
+        let used = MediaUse {
+            media_id: *media_id,
+            holder_id: post_id,
+        };
+        append(txn, *media_id, &PostMediaAttached(used)).await?;
     }
     let rows = ids
         .iter()
@@ -64,7 +73,7 @@ pub async fn set<C: ConnectionTrait>(db: &C, post_id: Uuid, ids: &[Uuid]) -> Res
             media_id: Set(*media_id),
             position: Set(position as i32),
         });
-    post_attachment::Entity::insert_many(rows).exec(db).await?;
+    post_attachment::Entity::insert_many(rows).exec(txn).await?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::Utc;
-use parley_kit::events::contracts::UserProfileUpdated;
+use parley_kit::events::contracts::{AvatarAttached, MediaUse, UserProfileUpdated};
 use parley_kit::events::{append, Events};
 use parley_kit::known_media;
 use parley_kit::pagination::Page;
@@ -136,6 +136,16 @@ pub async fn update(
         Err(err) => return Err(err.into()),
     };
     append(&txn, updated.id, &profile_updated(&updated)).await?;
+    if let Some(media_id) = updated
+        .avatar_id
+        .filter(|id| account.avatar_id != Some(*id))
+    {
+        let used = MediaUse {
+            media_id,
+            holder_id: updated.id,
+        };
+        append(&txn, media_id, &AvatarAttached(used)).await?;
+    }
     txn.commit().await?;
     events.wake();
     Ok(updated)

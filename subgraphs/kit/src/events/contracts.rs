@@ -221,6 +221,14 @@ pub struct MediaFailed {
     pub reason: String,
 }
 
+/// An upload was put to use (sent in a message, attached to a post, made an avatar): media then keeps it
+/// when it sweeps uploads nobody used within a day. `holder_id`: the message, post or user.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MediaUse {
+    pub media_id: Uuid,
+    pub holder_id: Uuid,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TopicSubscriptionChanged {
     pub user_id: Uuid,
@@ -334,6 +342,9 @@ newtypes! {
     /// A member's delivered marker moved.
     MessageReceived(ChatReceipt);
     MediaUploaded(MediaChanged);
+    MessageMediaAttached(MediaUse);
+    PostMediaAttached(MediaUse);
+    AvatarAttached(MediaUse);
     MediaProcessed(MediaChanged);
     MediaDeleted(MediaChanged);
     MessageRead(ChatReceipt);
@@ -398,6 +409,9 @@ kinds! {
     MediaProcessed = "MediaProcessed" from "media";
     MediaFailed = "MediaFailed" from "media";
     MediaDeleted = "MediaDeleted" from "media";
+    MessageMediaAttached = "MessageMediaAttached" from "chat";
+    PostMediaAttached = "PostMediaAttached" from "posts";
+    AvatarAttached = "AvatarAttached" from "users";
 }
 
 #[cfg(test)]
