@@ -371,3 +371,45 @@ async fn media_follows_what_holds_it() {
     })
     .await;
 }
+
+/// `mediaProcessed` over a WebSocket through the router: subscribed before completion, it delivers the READY
+/// media once the worker is done, then completes; another user cannot follow someone's upload.
+#[tokio::test]
+async fn media_processed_streams_the_end_of_processing() {
+    let p = Platform::start().await;
+    let alice = p.register("alice").await;
+    let bob = p.register("bob").await;
+    let bytes = files::png(320, 240);
+    let (id, _) = p
+        .upload(
+            &alice,
+            input("a.png", "image/png", bytes.len(), "POST"),
+            bytes,
+        )
+        .await;
+    const PROCESSED: &str =
+        "subscription($id: ID!) { mediaProcessed(id: $id) { id status width url(variant: SMALL) } }";
+    let mut ws = support::WsClient::connect(&p, Some(&alice.access)).await;
+    ws.subscribe("m", PROCESSED, json!({ "id": id })).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    p.ok(COMPLETE, json!({ "id": id }), Some(&alice.access))
+        .await;
+    let wait = std::time::Duration::from_secs(10);
+    let done = ws.next_for("m", wait).await.expect("an answer");
+    let media = &done["payload"]["data"]["mediaProcessed"];
+    assert_eq!(
+        (&media["status"], &media["width"]),
+        (&json!("READY"), &json!(320)),
+        "{done}"
+    );
+    assert!(media["url"].as_str().is_some());
+    let end = ws.next_message(wait).await.expect("complete");
+    assert_eq!(end["type"], "complete", "{end}");
+    ws.close().await;
+
+    let mut ws = support::WsClient::connect(&p, Some(&bob.access)).await;
+    ws.subscribe("m", PROCESSED, json!({ "id": id })).await;
+    let refused = ws.next_for("m", wait).await.expect("an answer");
+    assert_eq!(support::ws_codes(&refused), ["NOT_FOUND"], "{refused}");
+    ws.close().await;
+}

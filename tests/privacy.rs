@@ -75,21 +75,6 @@ async fn set_private(p: &Platform, who: &Account, private: bool) {
     .await;
 }
 
-/// The codes of a subscription's first answer (an `error` message or a `next` with errors).
-fn answer_codes(message: &Value) -> Vec<String> {
-    let errors = if message["type"] == "error" {
-        message["payload"].clone()
-    } else {
-        message["payload"]["errors"].clone()
-    };
-    errors
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["extensions"]["code"].as_str().map(str::to_string))
-        .collect()
-}
-
 #[tokio::test]
 async fn a_private_account_shows_its_card_and_nothing_else() {
     let p = Platform::start().await;
@@ -154,7 +139,7 @@ async fn a_private_account_shows_its_card_and_nothing_else() {
         .next_for("c", Duration::from_secs(10))
         .await
         .expect("an answer");
-    assert_eq!(answer_codes(&answer), ["NOT_FOUND"], "{answer}");
+    assert_eq!(support::ws_codes(&answer), ["NOT_FOUND"], "{answer}");
     ws.close().await;
 
     // The approved follower, the owner and staff see it all.

@@ -11,6 +11,9 @@
 //!   consumer dies, live fan-out latency across instances.
 //! - `flood` (src/bin/flood.rs): one exhaustion attempt (APQ, failed logins, WebSocket subscriptions) for a
 //!   fixed time, printing the watched processes' resident memory; `exhaustion.sh` runs all three.
+//! - `mediaload` (src/bin/mediaload.rs): media — a 12-megapixel JPEG processed in-process and to READY through
+//!   the router, and a large download through a signed link beside the same file from nginx, with the media
+//!   process's resident memory; `media.sh` runs it.
 //! - `run.sh`: builds in release, seeds, starts `parley up` and runs the above; `chat.sh` does it for chat.
 //!
 //! Every target is a loopback address; every loop is bounded in count and time.
@@ -61,6 +64,20 @@ impl Samples {
             ms(self.percentile(100.0)),
         )
     }
+}
+
+/// Resident memory of `pid` in MB (0 once it is gone).
+pub fn rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use futures::{SinkExt, StreamExt};
+use parley_bench::rss_mb;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -115,20 +116,6 @@ async fn main() -> anyhow::Result<()> {
         total as f64 / args.seconds.max(1) as f64
     );
     Ok(())
-}
-
-/// Resident memory of `pid` in MB (0 once it is gone).
-fn rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// One new, valid query registered with its hash (a few hundred bytes of aliases each).

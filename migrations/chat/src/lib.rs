@@ -263,8 +263,6 @@ enum KnownMediaTable {
     MediaId,
     OwnerId,
     Kind,
-    Purpose,
-    Link,
 }
 
 /// Uploads that can be sent in a message (media's `MediaProcessed`, forgotten on `MediaDeleted`): a message
@@ -297,6 +295,8 @@ impl MigrationTrait for KnownMedia {
     }
 }
 
+use parley_kit::known_media::KnownMedia as KitColumns;
+
 /// The kit's `known_media` columns chat's first version lacked: what an upload is for (a message names only
 /// uploads made for messages) and an avatar's link. Rows from before keep no purpose and stay usable.
 struct KnownMediaPurpose;
@@ -310,10 +310,10 @@ impl MigrationName for KnownMediaPurpose {
 #[async_trait::async_trait]
 impl MigrationTrait for KnownMediaPurpose {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for column in [KnownMediaTable::Purpose, KnownMediaTable::Link] {
+        for column in [KitColumns::Purpose, KitColumns::Link] {
             m.alter_table(
                 Table::alter()
-                    .table(KnownMediaTable::Table)
+                    .table(KitColumns::Table)
                     .add_column(string_null(column))
                     .to_owned(),
             )
@@ -323,10 +323,10 @@ impl MigrationTrait for KnownMediaPurpose {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for column in [KnownMediaTable::Purpose, KnownMediaTable::Link] {
+        for column in [KitColumns::Purpose, KitColumns::Link] {
             m.alter_table(
                 Table::alter()
-                    .table(KnownMediaTable::Table)
+                    .table(KitColumns::Table)
                     .drop_column(column)
                     .to_owned(),
             )

@@ -4,17 +4,26 @@
 //! memory. With a bucket, clients send and fetch bytes straight to and from it through presigned URLs
 //! ([`Files::bucket`], [`crate::presign`]).
 
+use std::ops::Range;
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt, WriteMultipart};
+use object_store::{
+    GetOptions, GetRange, GetResult, GetResultPayload, ObjectStore, ObjectStoreExt, WriteMultipart,
+};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
 
 use crate::error::{MediaError, Result};
+
+/// Bytes read at a time from a local file.
+const READ_CHUNK: usize = 1024 * 1024;
 use crate::presign::Bucket;
 use crate::rules::HEAD_BYTES;
 
@@ -57,8 +66,8 @@ impl Files {
             .with_secret_access_key(&bucket.secret_access_key);
         if bucket.path_style {
             builder = builder
-                .with_endpoint(&bucket.endpoint)
-                .with_allow_http(bucket.endpoint.starts_with("http://"));
+                .with_endpoint(&bucket.store_endpoint)
+                .with_allow_http(bucket.store_endpoint.starts_with("http://"));
         }
         let store = builder.build().map_err(storage)?;
         Ok(Self {
@@ -124,6 +133,32 @@ impl Files {
             Err(object_store::Error::NotFound { .. }) => Err(MediaError::NotFound),
             Err(err) => Err(storage(err)),
         }
+    }
+
+    /// The file at `location` (whole or the range, as [`Files::read`]) as a stream of chunks: the bytes
+    /// served and the stream. A local file is read [`READ_CHUNK`] at a time (`object_store`'s own stream
+    /// reads 8 KiB per blocking task: a tenth of the throughput on a large download).
+    pub async fn stream(
+        &self,
+        location: &str,
+        range: Option<(u64, Option<u64>)>,
+    ) -> Result<(Range<u64>, BoxStream<'static, std::io::Result<Bytes>>)> {
+        let found = self.read(location, range).await?;
+        let served = found.range.clone();
+        let stream = match found.payload {
+            GetResultPayload::File(file, _) => {
+                let (start, len) = (served.start, served.end - served.start);
+                futures::stream::once(async move {
+                    let mut file = tokio::fs::File::from_std(file);
+                    file.seek(std::io::SeekFrom::Start(start)).await?;
+                    Ok::<_, std::io::Error>(ReaderStream::with_capacity(file.take(len), READ_CHUNK))
+                })
+                .try_flatten()
+                .boxed()
+            }
+            GetResultPayload::Stream(stream) => stream.map_err(std::io::Error::other).boxed(),
+        };
+        Ok((served, stream))
     }
 
     /// Writes `bytes` to `location` whole (replacing what was there in one step).

@@ -66,7 +66,7 @@ impl Domain for Media {
     async fn build(runtime: &mut Runtime, settings: Self::Settings) -> anyhow::Result<Parts<Self>> {
         let data_dir = runtime.config.data_dir.clone();
         let key = settings::signing_key(&settings, &data_dir)?;
-        let uploads = Arc::new(uploads::Uploads::new(
+        let mut uploads = uploads::Uploads::new(
             runtime.db.clone(),
             runtime.events.clone(),
             match settings.bucket()? {
@@ -75,7 +75,11 @@ impl Domain for Media {
             },
             signing::Signer::new(&key),
             runtime.config.public_url.clone(),
-        ));
+        );
+        if let Some(mb) = settings.max_upload_mb {
+            uploads.limits.content = mb.saturating_mul(1024 * 1024);
+        }
+        let uploads = Arc::new(uploads);
         runtime.add_task(tokio::spawn(worker::run(uploads.clone())));
         runtime.add_task(tokio::spawn(sweep::run(uploads.clone())));
         Ok(Parts {

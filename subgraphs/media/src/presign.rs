@@ -20,6 +20,8 @@ pub struct Bucket {
     /// The origin requests go to: an S3-compatible server's (`path_style`: the bucket is the first path
     /// segment), or the bucket's own virtual host on AWS (`https://photos.s3.eu-west-1.amazonaws.com`).
     pub endpoint: String,
+    /// Where the server itself reaches the bucket (the same as `endpoint` unless clients see it elsewhere).
+    pub store_endpoint: String,
     pub name: String,
     pub path_style: bool,
     pub region: String,
@@ -162,6 +164,7 @@ mod tests {
     fn signs_as_aws_documents() {
         let bucket = Bucket {
             endpoint: "https://examplebucket.s3.amazonaws.com".into(),
+            store_endpoint: "https://examplebucket.s3.amazonaws.com".into(),
             name: "examplebucket".into(),
             path_style: false,
             region: "us-east-1".into(),

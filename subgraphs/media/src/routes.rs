@@ -17,7 +17,6 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::Router;
-use futures::StreamExt;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -104,14 +103,10 @@ async fn download(
         },
         None => None,
     };
-    let found = uploads
+    let (served, stream) = uploads
         .files
-        .read(&location, range.map(|(from, to)| (from, Some(to + 1))))
+        .stream(&location, range.map(|(from, to)| (from, Some(to + 1))))
         .await?;
-    let served = found.range.clone();
-    let stream = found
-        .into_stream()
-        .map(|chunk| chunk.map_err(std::io::Error::other));
     let mut response = Response::new(Body::from_stream(stream));
     let out = response.headers_mut();
     let mime = mime.as_deref().unwrap_or("application/octet-stream");

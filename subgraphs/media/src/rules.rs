@@ -53,25 +53,45 @@ impl Purpose {
             Purpose::Message => true,
         }
     }
+}
 
-    /// The largest upload this purpose takes, in bytes (the free plan's; billing will raise it per plan).
-    pub fn max_bytes(self) -> u64 {
-        match self {
-            Purpose::Avatar => 5 * 1024 * 1024,
-            Purpose::Post | Purpose::Message => 10 * 1024 * 1024,
+/// The largest uploads, in bytes: avatars, and posts' and messages' files. The default is the free plan's;
+/// an operator raises the second (`PARLEY_MEDIA_MAX_UPLOAD_MB`), billing will per plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeLimits {
+    pub avatar: u64,
+    pub content: u64,
+}
+
+impl Default for SizeLimits {
+    fn default() -> Self {
+        Self {
+            avatar: 5 * 1024 * 1024,
+            content: 10 * 1024 * 1024,
+        }
+    }
+}
+
+impl SizeLimits {
+    /// The largest upload `purpose` takes.
+    pub fn max_bytes(&self, purpose: Purpose) -> u64 {
+        match purpose {
+            Purpose::Avatar => self.avatar,
+            Purpose::Post | Purpose::Message => self.content,
         }
     }
 }
 
 /// Refuses a declared size over the purpose's limit, before a byte is accepted.
-pub fn check_declared(purpose: Purpose, size: u64) -> Result<()> {
+pub fn check_declared(purpose: Purpose, size: u64, limits: &SizeLimits) -> Result<()> {
     if size == 0 {
         return Err(invalid("size: the file is empty"));
     }
-    if size > purpose.max_bytes() {
+    let max = limits.max_bytes(purpose);
+    if size > max {
         return Err(invalid(format!(
             "size: at most {} MB for this purpose",
-            purpose.max_bytes() / (1024 * 1024)
+            max / (1024 * 1024)
         )));
     }
     Ok(())
@@ -102,8 +122,8 @@ pub fn sniff(head: &[u8]) -> Option<Sniffed> {
 }
 
 /// What the uploaded bytes are, if `purpose` takes them: `head` is the file's start, `size` its length.
-pub fn check(purpose: Purpose, head: &[u8], size: u64) -> Result<Sniffed> {
-    check_declared(purpose, size)?;
+pub fn check(purpose: Purpose, head: &[u8], size: u64, limits: &SizeLimits) -> Result<Sniffed> {
+    check_declared(purpose, size, limits)?;
     let sniffed = sniff(head).ok_or_else(|| invalid("file: not a type Parley accepts"))?;
     if !purpose.allows(sniffed.kind) {
         return Err(invalid(format!(
@@ -133,6 +153,15 @@ pub fn check(purpose: Purpose, head: &[u8], size: u64) -> Result<Sniffed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `check` under the default limits.
+    fn check(purpose: Purpose, head: &[u8], size: u64) -> Result<Sniffed> {
+        super::check(purpose, head, size, &SizeLimits::default())
+    }
+
+    fn check_declared(purpose: Purpose, size: u64) -> Result<()> {
+        super::check_declared(purpose, size, &SizeLimits::default())
+    }
 
     /// The start of a PNG of `width` × `height` (signature and header chunk: all a sniffer reads).
     fn png(width: u32, height: u32) -> Vec<u8> {

@@ -10,11 +10,17 @@ pub struct MediaSettings {
     /// subgraph needs the same one. Without it a key is made once and kept in `<data_dir>/media.key`
     /// (owner-only), which suits one machine.
     pub signing_key: Option<String>,
+    /// The largest file a post or message takes, in MB (default 10; avatars stay at 5).
+    /// `PARLEY_MEDIA_MAX_UPLOAD_MB`.
+    pub max_upload_mb: Option<u64>,
     /// An S3 bucket for the files instead of `<data_dir>/media` (production). `PARLEY_S3_BUCKET`.
     pub s3_bucket: Option<String>,
     /// An S3-compatible server's origin (`http://minio:9000`; path-style requests). `PARLEY_S3_ENDPOINT`;
     /// without it, AWS (`https://<bucket>.s3.<region>.amazonaws.com`).
     pub s3_endpoint: Option<String>,
+    /// Where clients reach that server, when not at `s3_endpoint` (presigned URLs sign the host).
+    /// `PARLEY_S3_PUBLIC_ENDPOINT`.
+    pub s3_public_endpoint: Option<String>,
     /// `PARLEY_S3_REGION`, default `us-east-1`.
     pub s3_region: Option<String>,
     /// `PARLEY_S3_ACCESS_KEY_ID` and `PARLEY_S3_SECRET_ACCESS_KEY`.
@@ -30,8 +36,15 @@ impl Settings for MediaSettings {
             }
         };
         set(&mut self.signing_key, "PARLEY_MEDIA_KEY");
+        if let Some(v) = get("PARLEY_MEDIA_MAX_UPLOAD_MB") {
+            let mb = v
+                .parse()
+                .map_err(|_| ConfigError::Env("PARLEY_MEDIA_MAX_UPLOAD_MB", v))?;
+            self.max_upload_mb = Some(mb);
+        }
         set(&mut self.s3_bucket, "PARLEY_S3_BUCKET");
         set(&mut self.s3_endpoint, "PARLEY_S3_ENDPOINT");
+        set(&mut self.s3_public_endpoint, "PARLEY_S3_PUBLIC_ENDPOINT");
         set(&mut self.s3_region, "PARLEY_S3_REGION");
         set(&mut self.s3_access_key_id, "PARLEY_S3_ACCESS_KEY_ID");
         set(
@@ -58,8 +71,13 @@ impl MediaSettings {
             Some(endpoint) => (endpoint.trim_end_matches('/').to_string(), true),
             None => (format!("https://{name}.s3.{region}.amazonaws.com"), false),
         };
+        let public = self
+            .s3_public_endpoint
+            .as_deref()
+            .map(|e| e.trim_end_matches('/').to_string());
         Ok(Some(crate::presign::Bucket {
-            endpoint,
+            endpoint: public.unwrap_or_else(|| endpoint.clone()),
+            store_endpoint: endpoint,
             path_style,
             region,
             access_key_id: required(&self.s3_access_key_id, "PARLEY_S3_ACCESS_KEY_ID")?,

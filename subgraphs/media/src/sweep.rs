@@ -126,7 +126,7 @@ mod tests {
 
     use super::*;
     use crate::store::media::Purpose;
-    use crate::uploads::tests::{body, declared, png, signed, testing};
+    use crate::uploads::tests::{declared, png, received, testing};
     use parley_kit::events::contracts::{MediaUse, PostMediaAttached};
 
     /// A day on, the upload nobody used and the ticket never sent are gone with their files; the one a
@@ -137,19 +137,8 @@ mod tests {
         let me = uuid::Uuid::now_v7();
         let mut ready = Vec::new();
         for _ in 0..2 {
-            let bytes = png(40, 30);
-            let ticket = u
-                .create(
-                    me,
-                    declared("a.png", "image/png", bytes.len() as i64, Purpose::Post),
-                )
-                .await
-                .expect("ticket");
-            let (expires, sig) = signed(&ticket);
-            u.receive(ticket.media.id, expires, &sig, body(bytes))
-                .await
-                .expect("received");
-            ready.push(u.complete(me, ticket.media.id).await.expect("ready").id);
+            let id = received(&u, me, png(40, 30), Purpose::Post).await;
+            ready.push(u.complete(me, id).await.expect("ready").id);
         }
         let abandoned = u
             .create(me, declared("b.png", "image/png", 100, Purpose::Post))

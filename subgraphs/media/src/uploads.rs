@@ -24,7 +24,7 @@ use crate::error::{invalid, MediaError, Result};
 use crate::files::Files;
 use crate::presign::Presign;
 use crate::processing::Variant;
-use crate::rules::{self, Kind, HEAD_BYTES};
+use crate::rules::{self, Kind, SizeLimits, HEAD_BYTES};
 use crate::signing::Signer;
 use crate::store::media::{self, Purpose, Status};
 
@@ -48,6 +48,7 @@ pub struct Uploads {
     pub work: Arc<Notify>,
     /// The id of each row the worker finished with (READY, FAILED, or left to retry).
     pub done: broadcast::Sender<Uuid>,
+    pub limits: SizeLimits,
 }
 
 /// What a client declares before sending bytes.
@@ -117,6 +118,7 @@ impl Uploads {
             public_url,
             work: Arc::new(Notify::new()),
             done: broadcast::channel(64).0,
+            limits: SizeLimits::default(),
         }
     }
 
@@ -147,7 +149,7 @@ impl Uploads {
             return Err(invalid("contentType: at most 255 characters"));
         }
         let size = u64::try_from(input.size).map_err(|_| invalid("size: not a size"))?;
-        rules::check_declared(input.purpose.rules(), size)?;
+        rules::check_declared(input.purpose.rules(), size, &self.limits)?;
         let now = Utc::now();
         let row = media::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -249,7 +251,7 @@ impl Uploads {
         let size = u64::try_from(row.size.unwrap_or(0)).unwrap_or(0);
         let mut active: media::ActiveModel = row.clone().into();
         active.updated_at = Set(Utc::now());
-        let sniffed = match rules::check(row.purpose.rules(), &head, size) {
+        let sniffed = match rules::check(row.purpose.rules(), &head, size, &self.limits) {
             Ok(sniffed) => sniffed,
             Err(refused) => {
                 self.files.delete(&location).await?;
@@ -455,6 +457,22 @@ pub(crate) mod tests {
             Signer::new(b"test key"),
             public_url.into(),
         ))
+    }
+
+    /// A ticket of `me`'s for `bytes` (named `name`, for `purpose`) with the bytes sent to it; its id.
+    pub(crate) async fn received(u: &Uploads, me: Uuid, bytes: Vec<u8>, purpose: Purpose) -> Uuid {
+        let ticket = u
+            .create(
+                me,
+                declared("a.png", "image/png", bytes.len() as i64, purpose),
+            )
+            .await
+            .expect("ticket");
+        let (expires, sig) = signed(&ticket);
+        u.receive(ticket.media.id, expires, &sig, body(bytes))
+            .await
+            .expect("received");
+        ticket.media.id
     }
 
     /// The `expires` and `sig` of a ticket's URL.

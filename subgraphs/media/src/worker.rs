@@ -203,7 +203,7 @@ mod tests {
 
     use super::*;
     use crate::store::media::Purpose;
-    use crate::uploads::tests::{body, declared, idle, png, signed};
+    use crate::uploads::tests::{idle, png, received};
 
     /// A crash between the upload and its variants: the claim lapses and the next worker finishes the job;
     /// a row that keeps failing is given up after its attempts.
@@ -211,19 +211,7 @@ mod tests {
     async fn a_crashed_claim_is_taken_again() {
         let u = idle("http://127.0.0.1:4000").await;
         let me = Uuid::now_v7();
-        let bytes = png(300, 200);
-        let ticket = u
-            .create(
-                me,
-                declared("a.png", "image/png", bytes.len() as i64, Purpose::Post),
-            )
-            .await
-            .expect("ticket");
-        let (expires, sig) = signed(&ticket);
-        let id = ticket.media.id;
-        u.receive(id, expires, &sig, body(bytes))
-            .await
-            .expect("received");
+        let id = received(&u, me, png(300, 200), Purpose::Post).await;
         // No worker: completion answers PROCESSING after its wait.
         let queued = tokio::time::timeout(crate::uploads::COMPLETE_WAIT * 2, u.complete(me, id))
             .await

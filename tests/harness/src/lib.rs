@@ -19,8 +19,8 @@ pub use graphql::{codes, Client};
 pub use parley_media::fixtures as files;
 pub use platform::{
     free_port, fresh_postgres_db, postgres_url, Options, Platform, RouterProcess, Store, Subgraph,
-    ADMIN_EMAIL,
+    ADMIN_EMAIL, MEDIA_KEY,
 };
 pub use poll::{eventually, eventually_within};
 pub use sse::{sse_next, sse_subscribe};
-pub use ws::WsClient;
+pub use ws::{ws_codes, WsClient};

@@ -59,6 +59,9 @@ impl RouterProcess {
     }
 }
 
+/// The key the platform's media subgraph signs its links with.
+pub const MEDIA_KEY: &str = "the end-to-end tests' media link key, not a secret";
+
 /// How [`Platform::start_opts`] sets the platform up.
 #[derive(Default)]
 pub struct Options<'a> {
@@ -150,8 +153,10 @@ impl Platform {
             let mut users = toml::Table::new();
             users.insert("admin_emails".into(), toml::Value::from(vec![ADMIN_EMAIL]));
             config.sections.insert("users".into(), users.into());
+            // A known link-signing key, so tests can make the links a client could not (an expired one).
+            let mut media = toml::Table::new();
+            media.insert("signing_key".into(), toml::Value::from(MEDIA_KEY));
             if let Some(s3) = &options.s3 {
-                let mut media = toml::Table::new();
                 for (key, value) in [
                     ("s3_endpoint", &s3.url),
                     ("s3_bucket", &s3.bucket),
@@ -160,8 +165,8 @@ impl Platform {
                 ] {
                     media.insert(key.into(), toml::Value::from(value.as_str()));
                 }
-                config.sections.insert("media".into(), media.into());
             }
+            config.sections.insert("media".into(), media.into());
             let sources: Vec<String> = subgraphs::find(name)
                 .expect("registered")
                 .sources()

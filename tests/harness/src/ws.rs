@@ -158,3 +158,18 @@ impl WsClient {
         let _ = self.socket.close(None).await;
     }
 }
+
+/// The error codes of a subscription's answer: an `error` message's payload, or a `next` carrying errors.
+pub fn ws_codes(message: &Value) -> Vec<String> {
+    let errors = if message["type"] == "error" {
+        message["payload"].clone()
+    } else {
+        message["payload"]["errors"].clone()
+    };
+    errors
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["extensions"]["code"].as_str().map(str::to_string))
+        .collect()
+}
