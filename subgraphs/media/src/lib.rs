@@ -1,23 +1,28 @@
-//! parley-media: the media subgraph. Owns `Media`: uploads through signed URLs on the platform's origin
-//! (`/media/…`, forwarded by the router), checked by their content, stored through `object_store` (a folder
-//! under the data dir), downloaded through signed, expiring links. Still to come (issue 18): image processing
-//! (EXIF stripped, variants), S3 in production, events, and `Message.media` / `Post.attachments` /
-//! `User.avatar`.
+//! parley-media: the media subgraph. Owns `Media`: uploads sent to signed URLs (on the platform's origin,
+//! `/media/…`, forwarded by the router; or presigned straight to an S3 bucket), checked by their content,
+//! images stripped of metadata and resized off the request path, downloads through signed, expiring links.
+//! Chat, posts and users name media by reference (`Message.media`, `Post.attachments`, `User.avatar`).
 //!
 //! Layout (read top-down):
 //! - [`rules`]: what an upload may be — its real type by content (magic bytes, never the declared type or
-//!   name), the kinds each purpose allows, size limits per purpose, and image dimensions read from the
-//!   header and checked before anything is decoded (decompression bombs).
-//! - [`signing`]: download URLs signed with HMAC-SHA256 over the media id, the variant and the expiry;
-//!   expired or tampered ones are refused alike.
-//! - [`files`]: the bytes, in an `object_store` (a local folder here): uploads streamed in under a byte
-//!   budget, files streamed out in ranges.
-//! - [`uploads`]: the upload flow — a ticket with a signed URL, the bytes PUT to it under the declared size,
-//!   then checked on completion (refused: deleted and `Failed`; accepted: `Ready`).
+//!   name), the kinds each purpose allows, size limits, and image dimensions read from the header and
+//!   checked before anything is decoded (decompression bombs).
+//! - [`signing`]: links signed with HMAC-SHA256 over the media id, the variant and the expiry; expired or
+//!   tampered ones are refused alike. [`presign`]: S3 presigned URLs (SigV4) that sign what the bucket
+//!   must enforce (an upload's length and type, a download's response headers).
+//! - [`files`]: the bytes, in an `object_store` (a local folder or an S3 bucket): uploads streamed in under a
+//!   byte budget, files streamed out in ranges.
+//! - [`uploads`]: the upload flow — a ticket, the bytes, then the checks on completion (refused: deleted
+//!   and `Failed`; an image: `Processing`; anything else: `Ready`).
+//! - [`processing`]: what an image becomes (upright, metadata stripped, three sizes, a blurhash), pure CPU;
+//!   [`worker`]: the queue that runs it (the table, claims with a lease, retried after a crash).
+//! - [`sweep`]: what media learns of uploads put to use, and the hourly sweep of those nobody used.
 //! - [`routes`]: the HTTP side under `/media/`: the PUT of an upload, the streamed (ranged) download of a
 //!   signed link.
-//! - [`Media`]: the subgraph as a value; `schema/`: the GraphQL surface; `settings`: the signing key.
-//! - `store`: the entities; `error`: [`MediaError`], one stable code per case.
+//! - [`Media`]: the subgraph as a value; `schema/`: the GraphQL surface; `settings`: the signing key, the
+//!   bucket, the size limit.
+//! - `store`: the entities; `error`: [`MediaError`], one stable code per case; `fixtures` (feature
+//!   `testing`): files for tests.
 
 mod error;
 pub mod files;
