@@ -14,6 +14,7 @@ pub const ALL: &[&dyn Subgraph] = &[
     &parley_feed::Feed,
     &parley_chat::Chat,
     &parley_media::Media,
+    &parley_notifications::Notifications,
 ];
 
 /// The subgraph called `name`.

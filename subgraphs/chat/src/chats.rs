@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use parley_kit::events::append;
 use parley_kit::events::contracts::{
-    ChatCreated, ChatMemberAdded, ChatMemberChanged, ChatMemberRemoved,
+    ChatCreated, ChatMemberAdded, ChatMemberChanged, ChatMemberRemoved, ChatSettingsChanged,
 };
 use parley_kit::store::begin_write;
 use sea_orm::{
@@ -382,7 +382,8 @@ impl ChatService {
         muted_until: Option<Option<DateTime<Utc>>>,
         level: Option<NotificationLevel>,
     ) -> Result<member::Model> {
-        let (_, mine) = member_of(&self.db, chat_id, me).await?;
+        let txn = begin_write(&self.db).await?;
+        let (_, mine) = member_of(&txn, chat_id, me).await?;
         let mut active: member::ActiveModel = mine.into();
         if let Some(until) = muted_until {
             active.muted_until = Set(until);
@@ -390,7 +391,18 @@ impl ChatService {
         if let Some(level) = level {
             active.notification_level = Set(level);
         }
-        Ok(active.update(&self.db).await?)
+        let updated = active.update(&txn).await?;
+        // Notifications holds back what a muted chat would send.
+        let settings = ChatSettingsChanged {
+            chat_id,
+            user_id: me,
+            muted_until: updated.muted_until,
+            level: updated.notification_level.to_value(),
+        };
+        append(&txn, chat_id, &settings).await?;
+        txn.commit().await?;
+        self.events.wake();
+        Ok(updated)
     }
 }
 

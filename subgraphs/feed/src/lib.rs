@@ -96,6 +96,7 @@ mod tests {
             topic_id: None,
             created_at: Utc::now(),
             score: 0,
+            mentions: Vec::new(),
         };
         envelope(position, PostCreated(post))
     }

@@ -18,6 +18,7 @@
 //! - [`lease`]: once-at-a-time work among a subgraph's instances (a lease in Redis).
 //! - [`live`]: subscription streams off the event bus, counted while open.
 //! - [`mail`]: outgoing mail over SMTP, or into files when no SMTP server is configured.
+//! - [`mentions`]: `@nickname` mentions in text.
 //! - [`runtime`]: what a running subgraph holds (store, relay, consumers, verifier) and how it starts.
 //! - [`subgraph`]: a domain as a value ([`Domain`], implemented by each domain crate; [`Subgraph`], what the
 //!   registry lists): its name, port, migrations, consumed events, SDL, and how it runs.
@@ -37,6 +38,7 @@ pub mod known_media;
 pub mod lease;
 pub mod live;
 pub mod mail;
+pub mod mentions;
 pub mod migration;
 pub mod pagination;
 pub mod rank;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +49,31 @@ impl Mailer {
     }
 
     pub async fn send(&self, to: &str, subject: &str, body: String) -> Result<(), MailError> {
-        let message = Message::builder()
+        self.send_listed(to, subject, body, None).await
+    }
+
+    /// Like [`Mailer::send`], for mail a user may stop: with `unsubscribe` (an HTTPS URL taking a POST) as
+    /// RFC 8058 one-click `List-Unsubscribe`, which mail clients show as an unsubscribe button.
+    pub async fn send_listed(
+        &self,
+        to: &str,
+        subject: &str,
+        body: String,
+        unsubscribe: Option<&str>,
+    ) -> Result<(), MailError> {
+        let mut builder = Message::builder();
+        if let Some(url) = unsubscribe {
+            builder = builder
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                    format!("<{url}>"),
+                ))
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                    "List-Unsubscribe=One-Click".into(),
+                ));
+        }
+        let message = builder
             .from(
                 self.from
                     .parse()

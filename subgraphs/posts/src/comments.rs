@@ -116,6 +116,7 @@ impl Content {
             author_id: me.user_id,
             post_author_id: post.author_id,
             parent_author_id: parent.as_ref().map(|p| p.author_id),
+            mentions: parley_kit::mentions::nicknames(&created.body),
         };
         append(&txn, post_id, &CommentCreated(event)).await?;
         txn.commit().await?;
@@ -198,6 +199,7 @@ fn changed(c: &comment::Model, post_author_id: Uuid) -> CommentChanged {
         author_id: c.author_id,
         post_author_id,
         parent_author_id: None,
+        mentions: parley_kit::mentions::nicknames(&c.body),
     }
 }
 

@@ -219,6 +219,7 @@ pub fn changed(post: &post::Model) -> PostChanged {
         topic_id: post.topic_id,
         created_at: post.created_at,
         score: i64::from(post.score),
+        mentions: parley_kit::mentions::nicknames(&format!("{}\n{}", post.title, post.body)),
     }
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use parley_kit::events::contracts::{UserLoggedIn, UserRegistered};
+use parley_kit::events::contracts::{EmailVerified, UserLoggedIn, UserRegistered};
 use parley_kit::events::{append, Events};
 use parley_kit::mail::Mailer;
 use parley_kit::store::begin_write;
@@ -341,7 +341,14 @@ impl Accounts {
             .filter(user::Column::Id.eq(row.user_id))
             .exec(&txn)
             .await?;
+        // Notifications mails only proven addresses.
+        let verified = EmailVerified {
+            user_id: account.id,
+            email: account.email.clone(),
+        };
+        append(&txn, account.id, &verified).await?;
         txn.commit().await?;
+        self.events.wake();
         Ok(true)
     }
 

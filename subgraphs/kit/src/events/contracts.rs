@@ -123,6 +123,14 @@ pub struct UserLoggedIn {
     pub user_id: Uuid,
 }
 
+/// A user proved they own their address (the verification link): the one event that carries it, for
+/// notifications' digest mails (the only consumer; it keeps nothing else of it).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct EmailVerified {
+    pub user_id: Uuid,
+    pub email: String,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct UserProfileUpdated {
     pub user_id: Uuid,
@@ -168,6 +176,9 @@ pub struct PostChanged {
     pub topic_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub score: i64,
+    /// Nicknames `@mentioned` in the title or body ([`crate::mentions::nicknames`]; absent from older events).
+    #[serde(default)]
+    pub mentions: Vec<String>,
 }
 
 /// A comment was created, edited or deleted.
@@ -180,6 +191,9 @@ pub struct CommentChanged {
     /// Who the comment answers: the post's author, or the parent comment's.
     pub post_author_id: Uuid,
     pub parent_author_id: Option<Uuid>,
+    /// Nicknames `@mentioned` in the body ([`crate::mentions::nicknames`]; absent from older events).
+    #[serde(default)]
+    pub mentions: Vec<String>,
 }
 
 /// A vote was cast, changed or removed (`value` 0); carries the target's new totals.
@@ -292,6 +306,34 @@ pub struct ChatTyping {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A member changed their own settings of a chat: muted until a time (none: not muted), and which messages
+/// notify them (`ALL`, `MENTIONS`, `NONE`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ChatSettingsChanged {
+    pub chat_id: Uuid,
+    pub user_id: Uuid,
+    pub muted_until: Option<DateTime<Utc>>,
+    pub level: String,
+}
+
+/// A notification was made or grew (another event folded into it): its recipient, kind
+/// (`COMMENT`, `MESSAGE`, …) and how many events it now counts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NotificationChanged {
+    pub notification_id: Uuid,
+    pub recipient_id: Uuid,
+    pub kind: String,
+    pub count: i64,
+}
+
+/// A notification went out on a channel (`EMAIL` or `PUSH`) to its recipient.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NotificationSent {
+    pub notification_id: Uuid,
+    pub recipient_id: Uuid,
+    pub channel: String,
+}
+
 /// Kinds whose payload another kind shares: a newtype each, the same JSON on the wire.
 macro_rules! newtypes {
     ($($(#[$meta:meta])* $kind:ident($payload:ty);)+) => {
@@ -348,6 +390,9 @@ newtypes! {
     MediaProcessed(MediaChanged);
     MediaDeleted(MediaChanged);
     MessageRead(ChatReceipt);
+    NotificationCreated(NotificationChanged);
+    /// Another event folded into an unread notification (its count and actors changed).
+    NotificationGrouped(NotificationChanged);
 }
 
 /// Ties each type to its wire name and producer, and lists them all.
@@ -412,6 +457,11 @@ kinds! {
     MessageMediaAttached = "MessageMediaAttached" from "chat";
     PostMediaAttached = "PostMediaAttached" from "posts";
     AvatarAttached = "AvatarAttached" from "users";
+    EmailVerified = "EmailVerified" from "users";
+    ChatSettingsChanged = "ChatSettingsChanged" from "chat";
+    NotificationCreated = "NotificationCreated" from "notifications";
+    NotificationGrouped = "NotificationGrouped" from "notifications";
+    NotificationSent = "NotificationSent" from "notifications";
 }
 
 #[cfg(test)]

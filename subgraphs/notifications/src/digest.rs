@@ -1,0 +1,354 @@
+//! The digest mail: at most one per user per interval, listing the unread notifications that changed since
+//! the last one and are at least an interval old (time to read them in the app first — what was read is
+//! never mailed), only kinds whose EMAIL channel is on, only to an address its owner proved. Each kind
+//! listed has a signed unsubscribe link that turns its EMAIL channel off; the mail carries the link for all
+//! of them as RFC 8058 one-click `List-Unsubscribe`.
+//!
+//! A digest is claimed before it is sent (its notifications marked mailed, the user's last digest set, in
+//! one transaction that matches only rows still unmailed and unread), so two instances never mail the same
+//! thing; a send that fails gives the claim back for the next round.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use parley_kit::events::contracts::NotificationSent;
+use parley_kit::events::{append, Events};
+use parley_kit::mail::Mailer;
+use parley_kit::store::begin_write;
+use rand::RngCore;
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use sha2::Sha256;
+use uuid::Uuid;
+
+use crate::error::{NotificationsError, Result};
+use crate::kinds::{NotificationChannel, NotificationKind};
+use crate::preferences::{self, Setting};
+use crate::push::{describe, load_or_create_secret};
+use crate::store::{notification, recipient};
+use crate::notify;
+
+/// Notifications looked at per round.
+const BATCH: u64 = 500;
+/// The path (under the public origin, forwarded by the router) of unsubscribe links.
+pub const UNSUBSCRIBE_PATH: &str = "/notifications/unsubscribe";
+
+/// Signs and reads unsubscribe links: `<user>:<KIND>,<KIND>` and its HMAC-SHA256, base64url, joined by a
+/// dot. The key is made once and kept in the store.
+pub struct Links {
+    key: Vec<u8>,
+    public_url: String,
+}
+
+impl Links {
+    pub async fn load_or_create(db: &DatabaseConnection, public_url: &str) -> Result<Self> {
+        let mut fresh = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut fresh);
+        let stored = load_or_create_secret(db, "unsubscribe", URL_SAFE_NO_PAD.encode(fresh)).await?;
+        let key = URL_SAFE_NO_PAD
+            .decode(stored)
+            .map_err(|e| NotificationsError::Internal(format!("stored link key: {e}")))?;
+        Ok(Self::new(key, public_url))
+    }
+
+    pub fn new(key: Vec<u8>, public_url: &str) -> Self {
+        Self {
+            key,
+            public_url: public_url.trim_end_matches('/').to_string(),
+        }
+    }
+
+    fn mac(&self, payload: &str) -> Vec<u8> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
+        mac.update(payload.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// The link that turns `kinds`' mail off for `user`.
+    pub fn unsubscribe_url(&self, user: Uuid, kinds: &[NotificationKind]) -> String {
+        let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+        let payload = format!("{user}:{}", names.join(","));
+        let token = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&payload),
+            URL_SAFE_NO_PAD.encode(self.mac(&payload))
+        );
+        format!("{}{UNSUBSCRIBE_PATH}?token={token}", self.public_url)
+    }
+
+    /// The user and kinds a token names, if we signed it.
+    pub fn read(&self, token: &str) -> Result<(Uuid, Vec<NotificationKind>)> {
+        if token.len() > 1024 {
+            return Err(NotificationsError::BadLink);
+        }
+        let (payload, mac) = token.split_once('.').ok_or(NotificationsError::BadLink)?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()
+            .and_then(|p| String::from_utf8(p).ok())
+            .ok_or(NotificationsError::BadLink)?;
+        let mac = URL_SAFE_NO_PAD
+            .decode(mac)
+            .map_err(|_| NotificationsError::BadLink)?;
+        let mut check = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
+        check.update(payload.as_bytes());
+        check
+            .verify_slice(&mac)
+            .map_err(|_| NotificationsError::BadLink)?;
+        let (user, kinds) = payload.split_once(':').ok_or(NotificationsError::BadLink)?;
+        let user = Uuid::parse_str(user).map_err(|_| NotificationsError::BadLink)?;
+        let kinds = kinds
+            .split(',')
+            .map(NotificationKind::parse)
+            .collect::<Option<Vec<_>>>()
+            .ok_or(NotificationsError::BadLink)?;
+        Ok((user, kinds))
+    }
+}
+
+/// Turns EMAIL off for each of `kinds` (what an unsubscribe link does).
+pub async fn unsubscribe(db: &DatabaseConnection, user: Uuid, kinds: &[NotificationKind]) -> Result<()> {
+    for kind in kinds {
+        let setting = Setting {
+            kind: *kind,
+            channel: NotificationChannel::Email,
+            enabled: false,
+        };
+        preferences::set(db, user, setting).await?;
+    }
+    Ok(())
+}
+
+/// What the digest task needs.
+pub struct Digests {
+    pub db: DatabaseConnection,
+    pub events: Events,
+    pub mailer: Mailer,
+    pub links: Arc<Links>,
+    pub interval: chrono::Duration,
+}
+
+/// Sends digests, forever: every quarter interval (1 s to 1 min).
+pub async fn run(digests: Digests) {
+    let tick = (digests.interval.num_milliseconds() / 4).clamp(1000, 60_000) as u64;
+    loop {
+        if let Err(e) = digests.send_due().await {
+            tracing::warn!(error = %e, "sending digests failed");
+        }
+        tokio::time::sleep(Duration::from_millis(tick)).await;
+    }
+}
+
+impl Digests {
+    /// Sends every digest due now; returns how many mails went.
+    pub async fn send_due(&self) -> Result<usize> {
+        let now = Utc::now();
+        let cutoff = now - self.interval;
+        let waiting = notification::Entity::find()
+            .filter(notification::Column::ReadAt.is_null())
+            .filter(notification::Column::EmailedAt.is_null())
+            .filter(notification::Column::UpdatedAt.lte(cutoff))
+            // Not those of users mailed within the interval (they wait, and must not crowd out the rest).
+            .filter(
+                notification::Column::RecipientId.not_in_subquery(
+                    Query::select()
+                        .column(recipient::Column::UserId)
+                        .from(recipient::Entity)
+                        .and_where(recipient::Column::LastDigestAt.gt(cutoff))
+                        .to_owned(),
+                ),
+            )
+            .order_by_asc(notification::Column::RecipientId)
+            .limit(BATCH)
+            .all(&self.db)
+            .await?;
+        let mut by_user: BTreeMap<Uuid, Vec<notification::Model>> = BTreeMap::new();
+        for row in waiting {
+            by_user.entry(row.recipient_id).or_default().push(row);
+        }
+        let mut sent = 0;
+        for (user, rows) in by_user {
+            if self.send_one(user, rows, now, cutoff).await? {
+                sent += 1;
+            }
+        }
+        Ok(sent)
+    }
+
+    async fn send_one(
+        &self,
+        user: Uuid,
+        rows: Vec<notification::Model>,
+        now: DateTime<Utc>,
+        cutoff: DateTime<Utc>,
+    ) -> Result<bool> {
+        let Some(to) = recipient::Entity::find_by_id(user).one(&self.db).await? else {
+            // Nobody we can mail: settled.
+            let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+            self.claim(&ids, None, now).await?;
+            return Ok(false);
+        };
+        if to.last_digest_at.is_some_and(|last| last > cutoff) {
+            return Ok(false);
+        }
+        let mut mailed = Vec::new();
+        let mut skipped = Vec::new();
+        for row in rows {
+            let kind = NotificationKind::parse(&row.kind);
+            let on = match kind {
+                Some(kind) => {
+                    preferences::enabled(&self.db, user, kind, NotificationChannel::Email).await?
+                }
+                None => false,
+            };
+            if on && to.email.is_some() {
+                mailed.push(row);
+            } else {
+                skipped.push(row.id);
+            }
+        }
+        // What is not for mail (channel off, no proven address) is settled, not looked at again.
+        self.claim(&skipped, None, now).await?;
+        let Some(address) = to.email.clone() else {
+            return Ok(false);
+        };
+        let ids: Vec<Uuid> = mailed.iter().map(|r| r.id).collect();
+        if ids.is_empty() || !self.claim(&ids, Some(user), now).await? {
+            return Ok(false);
+        }
+        let mut kinds: Vec<NotificationKind> = Vec::new();
+        let mut lines = Vec::new();
+        for row in &mailed {
+            lines.push(format!("- {}", describe(&self.db, row, &notify::actors(row)).await?));
+            if let Some(kind) = NotificationKind::parse(&row.kind) {
+                if !kinds.contains(&kind) {
+                    kinds.push(kind);
+                }
+            }
+        }
+        let mut body = format!(
+            "Hello {},\n\nWhile you were away:\n\n{}\n\nOpen Parley to see them: {}\n\n",
+            to.display_name.as_deref().unwrap_or("there"),
+            lines.join("\n"),
+            self.links.public_url,
+        );
+        for kind in &kinds {
+            body.push_str(&format!(
+                "Stop emails about {}: {}\n",
+                kind.as_str().to_lowercase().replace('_', " "),
+                self.links.unsubscribe_url(user, &[*kind])
+            ));
+        }
+        let subject = match mailed.len() {
+            1 => "1 new notification on Parley".to_string(),
+            n => format!("{n} new notifications on Parley"),
+        };
+        let all = self.links.unsubscribe_url(user, &kinds);
+        match self
+            .mailer
+            .send_listed(&address, &subject, body, Some(&all))
+            .await
+        {
+            Ok(()) => {
+                let txn = begin_write(&self.db).await?;
+                for row in &mailed {
+                    let sent = NotificationSent {
+                        notification_id: row.id,
+                        recipient_id: user,
+                        channel: "EMAIL".into(),
+                    };
+                    append(&txn, &user.to_string(), &sent).await?;
+                }
+                txn.commit().await?;
+                self.events.wake();
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "digest not sent: retried next round");
+                self.release(&ids, user, now, to.last_digest_at).await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Marks `ids` mailed (only those still unmailed and unread); with `user`, also their last digest.
+    /// Whether any row was claimed.
+    async fn claim(&self, ids: &[Uuid], user: Option<Uuid>, now: DateTime<Utc>) -> Result<bool> {
+        if ids.is_empty() {
+            return Ok(false);
+        }
+        let txn = begin_write(&self.db).await?;
+        let claimed = notification::Entity::update_many()
+            .col_expr(notification::Column::EmailedAt, Expr::value(now))
+            .filter(notification::Column::Id.is_in(ids.iter().copied()))
+            .filter(notification::Column::EmailedAt.is_null())
+            .filter(notification::Column::ReadAt.is_null())
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if let Some(user) = user {
+            recipient::Entity::update_many()
+                .col_expr(recipient::Column::LastDigestAt, Expr::value(now))
+                .filter(recipient::Column::UserId.eq(user))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(claimed > 0)
+    }
+
+    /// Gives a failed digest's claim back.
+    async fn release(
+        &self,
+        ids: &[Uuid],
+        user: Uuid,
+        at: DateTime<Utc>,
+        last: Option<DateTime<Utc>>,
+    ) -> std::result::Result<(), DbErr> {
+        notification::Entity::update_many()
+            .col_expr(notification::Column::EmailedAt, Expr::value(Option::<DateTime<Utc>>::None))
+            .filter(notification::Column::Id.is_in(ids.iter().copied()))
+            .filter(Condition::all().add(notification::Column::EmailedAt.eq(at)))
+            .exec(&self.db)
+            .await?;
+        recipient::Entity::update_many()
+            .col_expr(recipient::Column::LastDigestAt, Expr::value(last))
+            .filter(recipient::Column::UserId.eq(user))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_round_trip_and_refuse_tampering() {
+        let links = Links::new(vec![1; 32], "https://parley.example/");
+        let user = Uuid::now_v7();
+        let url = links.unsubscribe_url(user, &[NotificationKind::Comment, NotificationKind::Reply]);
+        assert!(url.starts_with("https://parley.example/notifications/unsubscribe?token="));
+        let token = url.split("token=").nth(1).expect("token");
+        assert_eq!(
+            links.read(token).expect("ours"),
+            (user, vec![NotificationKind::Comment, NotificationKind::Reply])
+        );
+        let other = Links::new(vec![2; 32], "https://parley.example");
+        assert!(other.read(token).is_err());
+        let (payload, mac) = token.split_once('.').expect("dot");
+        let forged = URL_SAFE_NO_PAD.encode(format!("{}:COMMENT", Uuid::now_v7()));
+        assert!(links.read(&format!("{forged}.{mac}")).is_err());
+        assert!(links.read(payload).is_err());
+        assert!(links.read("").is_err());
+    }
+}

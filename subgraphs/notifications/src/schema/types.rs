@@ -1,0 +1,158 @@
+//! The GraphQL types: `Notification` (owned here), settings, and the references to what other subgraphs own
+//! (`User`, `Post`, `Comment`, `Chat`, `Message`), which the router resolves at their owners — each applying
+//! its own visibility rule, so a reference to something the recipient may no longer see comes back null.
+
+use async_graphql::{InputObject, Object, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use parley_kit::ids::to_id;
+
+use crate::kinds::{NotificationChannel, NotificationKind};
+use crate::notify;
+use crate::preferences::Setting;
+use crate::store::notification;
+
+// References to other subgraphs' entities: only their keys (no descriptions: a reference type takes none).
+#[derive(SimpleObject, Clone)]
+#[graphql(unresolvable = "id")]
+pub struct User {
+    pub id: ID,
+}
+
+#[derive(SimpleObject, Clone)]
+#[graphql(unresolvable = "id")]
+pub struct Post {
+    pub id: ID,
+}
+
+#[derive(SimpleObject, Clone)]
+#[graphql(unresolvable = "id")]
+pub struct Comment {
+    pub id: ID,
+}
+
+#[derive(SimpleObject, Clone)]
+#[graphql(unresolvable = "id")]
+pub struct Chat {
+    pub id: ID,
+}
+
+#[derive(SimpleObject, Clone)]
+#[graphql(unresolvable = "id")]
+pub struct Message {
+    pub id: ID,
+}
+
+/// Something that happened that concerns you: events of one kind on one target, grouped while unread
+/// ("alice and 3 others commented on your post").
+pub struct Notification(pub notification::Model);
+
+#[Object]
+impl Notification {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    async fn kind(&self) -> async_graphql::Result<NotificationKind> {
+        NotificationKind::parse(&self.0.kind).ok_or_else(|| {
+            parley_kit::error::coded(parley_kit::ErrorCode::Internal, "unknown notification kind")
+        })
+    }
+
+    /// Who did it, newest first (at most 5; `count` says how many events there were). Empty for a vote
+    /// milestone: votes are not public.
+    async fn actors(&self) -> Vec<User> {
+        notify::actors(&self.0)
+            .into_iter()
+            .map(|id| User { id: to_id(id) })
+            .collect()
+    }
+
+    /// Events grouped into this notification (messages, for MESSAGE).
+    async fn count(&self) -> i64 {
+        self.0.count
+    }
+
+    async fn read(&self) -> bool {
+        self.0.read_at.is_some()
+    }
+
+    /// The post concerned (COMMENT, REPLY, MENTION in a post or comment, VOTE_MILESTONE).
+    async fn post(&self) -> Option<Post> {
+        self.0.post_id.map(|id| Post { id: to_id(id) })
+    }
+
+    /// The newest comment concerned.
+    async fn comment(&self) -> Option<Comment> {
+        self.0.comment_id.map(|id| Comment { id: to_id(id) })
+    }
+
+    /// The chat concerned (MESSAGE, CHAT_INVITE, MENTION in a message).
+    async fn chat(&self) -> Option<Chat> {
+        self.0.chat_id.map(|id| Chat { id: to_id(id) })
+    }
+
+    /// The newest message concerned.
+    async fn message(&self) -> Option<Message> {
+        self.0.message_id.map(|id| Message { id: to_id(id) })
+    }
+
+    /// VOTE_MILESTONE: the score reached (10, 100 or 1,000).
+    async fn milestone(&self) -> Option<i32> {
+        self.0.milestone
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// When the latest event was grouped in.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// One kind on one channel.
+#[derive(SimpleObject)]
+pub struct NotificationSetting {
+    pub kind: NotificationKind,
+    pub channel: NotificationChannel,
+    pub enabled: bool,
+}
+
+/// Every kind × channel, defaults filled in.
+#[derive(SimpleObject)]
+pub struct NotificationSettings {
+    pub entries: Vec<NotificationSetting>,
+}
+
+impl NotificationSettings {
+    pub fn of(settings: Vec<Setting>) -> Self {
+        Self {
+            entries: settings
+                .into_iter()
+                .map(|s| NotificationSetting {
+                    kind: s.kind,
+                    channel: s.channel,
+                    enabled: s.enabled,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Turns one kind on one channel on or off.
+#[derive(InputObject)]
+pub struct NotificationSettingsInput {
+    pub kind: NotificationKind,
+    pub channel: NotificationChannel,
+    pub enabled: bool,
+}
+
+/// A browser's or device's push subscription, as the Push API gives it (`PushSubscription.toJSON()`):
+/// the push service's URL and the keys (base64url) the payload is encrypted to.
+#[derive(InputObject)]
+pub struct PushSubscriptionInput {
+    pub endpoint: String,
+    pub p256dh: String,
+    pub auth: String,
+}
