@@ -1,7 +1,8 @@
 # Shared by scripts/test.sh and benches/run.sh (sourced, not run): install what is missing, start PostgreSQL 15,
-# Redis and an S3-compatible server on free loopback ports with their data under target/, stop them again.
-# Sets PARLEY_TEST_POSTGRES_URL (a database URL), PARLEY_POSTGRES_URL (the server), PARLEY_TEST_REDIS_URL,
-# PARLEY_TEST_S3_URL (with PARLEY_TEST_S3_BUCKET, _ACCESS_KEY, _SECRET_KEY).
+# Redis, an S3-compatible server and an SMTP server on free loopback ports with their data under target/, stop
+# them again. Sets PARLEY_TEST_POSTGRES_URL (a database URL), PARLEY_POSTGRES_URL (the server),
+# PARLEY_TEST_REDIS_URL, PARLEY_TEST_S3_URL (with PARLEY_TEST_S3_BUCKET, _ACCESS_KEY, _SECRET_KEY),
+# PARLEY_TEST_SMTP_URL (with PARLEY_TEST_SMTP_DIR, where it writes what it receives).
 
 root=$(pwd)
 pg_bin=/usr/lib/postgresql/15/bin
@@ -35,6 +36,11 @@ install_missing() {
   if [ ! -d compose/node_modules/@theguild/federation-composition ] || [ ! -d compose/node_modules/@apollo/composition ]; then
     log "npm ci (composition)"
     (cd compose && npm ci --no-audit --no-fund --silent)
+  fi
+  # The SMTP server: nodemailer's smtp-server (npm), run by tests/support/smtp.js.
+  if [ ! -d tests/support/node_modules/smtp-server ]; then
+    log "npm ci (test servers)"
+    (cd tests/support && npm ci --no-audit --no-fund --silent)
   fi
 }
 
@@ -88,6 +94,18 @@ start_s3() {
   log "S3 (s3s-fs) on 127.0.0.1:$S3_PORT"
 }
 
+# start_smtp DIR: an SMTP server on loopback writing each message it accepts to DIR/<n>.eml.
+start_smtp() {
+  local dir=$1
+  rm -rf "$dir" && mkdir -p "$dir"
+  SMTP_PORT=$(free_port)
+  node tests/support/smtp.js "$SMTP_PORT" "$dir/mail" >"$dir/server.log" 2>&1 &
+  SMTP_PID=$!
+  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT") 2>/dev/null && break; sleep 0.1; done
+  export PARLEY_TEST_SMTP_URL="smtp://127.0.0.1:$SMTP_PORT" PARLEY_TEST_SMTP_DIR="$dir/mail"
+  log "SMTP (smtp-server) on 127.0.0.1:$SMTP_PORT"
+}
+
 stop_services() {
   if [ -n "${PG_DIR:-}" ] && [ -f "$PG_DIR/postmaster.pid" ]; then
     as_pg "$pg_bin/pg_ctl" -D "$PG_DIR" -m fast stop >/dev/null 2>&1 || true
@@ -97,5 +115,8 @@ stop_services() {
   fi
   if [ -n "${S3_PID:-}" ]; then
     kill "$S3_PID" >/dev/null 2>&1 || true
+  fi
+  if [ -n "${SMTP_PID:-}" ]; then
+    kill "$SMTP_PID" >/dev/null 2>&1 || true
   fi
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Parley's test command: installs what is missing, starts PostgreSQL, Redis and an S3 server on loopback (data under
+# Parley's test command: installs what is missing, starts PostgreSQL, Redis, an S3 server and an SMTP server on loopback (data under
 # target/test-services/, free ports), runs fmt, clippy and every test against them, and stops them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,7 @@ trap stop_services EXIT
 PG_EXTRA_OPTS="-c fsync=off" start_postgres "$root/target/test-services/pg"
 start_redis "$root/target/test-services/redis"
 start_s3 "$root/target/test-services/s3"
+start_smtp "$root/target/test-services/smtp"
 export PARLEY_REQUIRE_SERVICES=1
 # Tests make throw-away data dirs (SQLite files, their own PostgreSQL clusters) under $TMPDIR: keep them in
 # target/, and start each run clean, so runs do not pile them up on the machine's disk.

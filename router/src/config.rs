@@ -197,19 +197,18 @@ storage:
             yaml("plugins: {parley: {config: {disable_playground: true}}}")?,
         );
     }
-    // `/media/…` on the router's origin is the media subgraph's (upload and download links).
-    if let Some(media) = options
-        .subgraph_urls
-        .get("media")
-        .and_then(|urls| urls.first())
-    {
-        let base = media.trim_end_matches("/graphql");
-        merge(
-            &mut config,
-            yaml(&format!(
-                "plugins: {{parley: {{config: {{media_url: {base:?}}}}}}}"
-            ))?,
-        );
+    // `/media/…` and `/notifications/…` on the router's origin are those subgraphs' (upload and download
+    // links; unsubscribe links).
+    for (name, key) in [("media", "media_url"), ("notifications", "notifications_url")] {
+        if let Some(url) = options.subgraph_urls.get(name).and_then(|urls| urls.first()) {
+            let base = url.trim_end_matches("/graphql");
+            merge(
+                &mut config,
+                yaml(&format!(
+                    "plugins: {{parley: {{config: {{{key}: {base:?}}}}}}}"
+                ))?,
+            );
+        }
     }
     if !options.rate_limits {
         // Benchmarks play thousands of clients from one address: no per-caller limits or caps.

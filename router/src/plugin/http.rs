@@ -63,13 +63,17 @@ pub fn on_request<'req>(
                 end.proceed()
             })
         };
-        if payload
-            .router_http_request
-            .path()
-            .starts_with(super::media::PREFIX)
-        {
-            let response = match &edge.media {
-                Some(media) => media.forward(&mut payload.router_http_request).await,
+        let path = payload.router_http_request.path();
+        let forwarded = if path.starts_with(super::forward::MEDIA) {
+            Some(&edge.media)
+        } else if path.starts_with(super::forward::NOTIFICATIONS) {
+            Some(&edge.notifications)
+        } else {
+            None
+        };
+        if let Some(proxy) = forwarded {
+            let response = match proxy {
+                Some(proxy) => proxy.forward(&mut payload.router_http_request).await,
                 None => Response::NotFound().finish(),
             };
             return payload.end_with_response(response);
@@ -124,7 +128,9 @@ pub struct Edge {
     pub caps: ClientCaps,
     pub slots: Slots,
     /// Where `/media/…` goes, when a media subgraph is configured.
-    pub media: Option<super::media::MediaProxy>,
+    pub media: Option<super::forward::SubgraphProxy>,
+    /// Where `/notifications/…` goes, when a notifications subgraph is configured.
+    pub notifications: Option<super::forward::SubgraphProxy>,
 }
 
 /// The slot key of a client address.

@@ -2,8 +2,8 @@
 //! of the engine's own `pipeline/`). Each hook appears once below; its module says what it does and why.
 //!
 //! 1. `on_http_request` — [`http`]: stamp the client's address and a request id (returned on every
-//!    response); cap long-lived clients per caller ([`clients`]); forward `/media/…` to the media subgraph
-//!    ([`media`]); serve the offline GraphiQL page and its assets.
+//!    response); cap long-lived clients per caller ([`clients`]); forward `/media/…` and `/notifications/…` to
+//!    their subgraphs ([`forward`]); serve the offline GraphiQL page and its assets.
 //! 2. `on_graphql_params` — [`crate::apq`]: automatic persisted queries (a hash alone becomes its query, or
 //!    `PERSISTED_QUERY_NOT_FOUND`); then [`inputs`]: lists in the variables bounded, integer variables kept
 //!    for the cost estimate.
@@ -24,7 +24,7 @@ mod errors;
 mod http;
 mod inputs;
 mod limits;
-mod media;
+mod forward;
 mod rate;
 
 use std::collections::HashMap;
@@ -87,6 +87,9 @@ pub struct ParleyPluginConfig {
     /// The media subgraph's base URL: `/media/…` on the router is forwarded there (off without it).
     #[serde(default)]
     pub media_url: Option<String>,
+    /// The notifications subgraph's base URL: `/notifications/…` is forwarded there (off without it).
+    #[serde(default)]
+    pub notifications_url: Option<String>,
     /// Long-lived clients (WebSockets, SSE streams) per caller.
     #[serde(default)]
     pub long_lived_clients: clients::ClientCaps,
@@ -139,7 +142,11 @@ impl RouterPlugin for ParleyPlugin {
                 trusted_proxies: http::parse_trusted(&config.trusted_proxies)?,
                 caps: config.long_lived_clients.clone(),
                 slots: clients::Slots::default(),
-                media: config.media_url.as_deref().map(media::MediaProxy::new),
+                media: config.media_url.as_deref().map(forward::SubgraphProxy::new),
+                notifications: config
+                    .notifications_url
+                    .as_deref()
+                    .map(forward::SubgraphProxy::new),
             },
             apq: (config.apq_capacity > 0)
                 .then(|| Arc::new(ApqCache::new(config.apq_capacity, config.apq_max_bytes))),

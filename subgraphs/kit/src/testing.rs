@@ -137,6 +137,49 @@ pub fn s3_server() -> Option<S3Server> {
     }
 }
 
+/// The test command's SMTP server: its URL and the folder it writes each message it accepts to.
+#[derive(Debug, Clone)]
+pub struct SmtpServer {
+    pub url: String,
+    pub dir: PathBuf,
+}
+
+impl SmtpServer {
+    /// The messages it accepted for `address` (raw, headers and body), oldest first.
+    pub fn received(&self, address: &str) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut names: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .filter(|eml| {
+                std::fs::read_to_string(eml.with_extension("rcpt"))
+                    .is_ok_and(|to| to.lines().any(|l| l.eq_ignore_ascii_case(address)))
+            })
+            .filter_map(|eml| std::fs::read_to_string(eml).ok())
+            .collect()
+    }
+}
+
+/// The test command's SMTP server (`PARLEY_TEST_SMTP_URL`, `PARLEY_TEST_SMTP_DIR`).
+pub fn smtp_server() -> Option<SmtpServer> {
+    match (
+        std::env::var("PARLEY_TEST_SMTP_URL"),
+        std::env::var("PARLEY_TEST_SMTP_DIR"),
+    ) {
+        (Ok(url), Ok(dir)) => Some(SmtpServer {
+            url,
+            dir: PathBuf::from(dir),
+        }),
+        _ => missing("PARLEY_TEST_SMTP_URL is not set: mail tests"),
+    }
+}
+
 /// Creates a fresh database on the server at `admin_url`; returns its URL.
 pub async fn fresh_postgres_db(admin_url: &str, label: &str) -> String {
     use sea_orm::ConnectionTrait;

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use parley_kit::events::Events;
 use parley_kit::store::begin_write;
 use sea_orm::{
@@ -26,7 +26,7 @@ const BATCH: u64 = 200;
 /// Releases due held messages, forever.
 pub async fn run(db: DatabaseConnection, events: Events) {
     loop {
-        match release_due(&db).await {
+        match release_due(&db, Utc::now()).await {
             Ok(0) => tokio::time::sleep(TICK).await,
             Ok(_) => events.wake(),
             Err(e) => {
@@ -37,10 +37,10 @@ pub async fn run(db: DatabaseConnection, events: Events) {
     }
 }
 
-/// Turns every due held row into its chat's MESSAGE notification; returns how many.
-pub async fn release_due(db: &DatabaseConnection) -> Result<usize, DbErr> {
+/// Turns every held row due by `now` into its chat's MESSAGE notification; returns how many.
+pub async fn release_due(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<usize, DbErr> {
     let due = held_message::Entity::find()
-        .filter(held_message::Column::DueAt.lte(Utc::now()))
+        .filter(held_message::Column::DueAt.lte(now))
         .order_by_asc(held_message::Column::DueAt)
         .limit(BATCH)
         .all(db)

@@ -29,6 +29,8 @@ pub mod rules;
 pub mod schema;
 pub mod settings;
 pub mod store;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

@@ -73,6 +73,8 @@ pub struct Options<'a> {
     pub postgres_url: Option<String>,
     /// Media's files in this S3 server's bucket instead of the data dir.
     pub s3: Option<testing::S3Server>,
+    /// The notifications subgraph's `[notifications]` settings (SMTP server, digest interval, …).
+    pub notifications: Option<toml::Table>,
 }
 
 /// The repository's root (this crate lives in `tests/harness`).
@@ -167,6 +169,11 @@ impl Platform {
                 }
             }
             config.sections.insert("media".into(), media.into());
+            if let Some(notifications) = &options.notifications {
+                config
+                    .sections
+                    .insert("notifications".into(), notifications.clone().into());
+            }
             let sources: Vec<String> = subgraphs::find(name)
                 .expect("registered")
                 .sources()

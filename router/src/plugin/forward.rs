@@ -1,18 +1,21 @@
-//! `on_http_request`: `/media/…` on the router's public origin is the media subgraph's (upload tickets PUT
-//! there, signed download links GET from there), so clients need one origin and the subgraph stays off the
-//! public network. The request is forwarded as a stream both ways — large bodies are never held whole —
-//! with a short allow-list of headers each way; the media subgraph checks the signatures, this only carries
-//! bytes. Nothing is forwarded without `media_url` configured (404).
+//! `on_http_request`: a few prefixes of the router's public origin belong to subgraphs' HTTP routes —
+//! `/media/…` to media (upload tickets PUT there, signed download links GET from there) and
+//! `/notifications/…` to notifications (the unsubscribe links of digest mails) — so clients need one origin
+//! and the subgraphs stay off the public network. The request is forwarded as a stream both ways — large
+//! bodies are never held whole — with a short allow-list of headers each way; the subgraph checks the
+//! signatures, this only carries bytes. A prefix whose subgraph is not configured answers 404.
 
 use futures::StreamExt;
 use hive_router::ntex::http::{Method, Response, StatusCode};
 use hive_router::ntex::util::BytesMut as NtexBytesMut;
 use hive_router::ntex::web::{DefaultError, WebRequest};
 
-/// The prefix forwarded.
-pub const PREFIX: &str = "/media/";
+/// The prefix forwarded to media (`media_url`).
+pub const MEDIA: &str = "/media/";
+/// The prefix forwarded to notifications (`notifications_url`).
+pub const NOTIFICATIONS: &str = "/notifications/";
 
-/// Request headers the media subgraph reads.
+/// Request headers the subgraphs read.
 const REQUEST_HEADERS: &[&str] = &["content-type", "content-length", "range"];
 /// Response headers a client needs.
 const RESPONSE_HEADERS: &[&str] = &[
@@ -23,6 +26,7 @@ const RESPONSE_HEADERS: &[&str] = &[
     "content-disposition",
     "x-content-type-options",
     "retry-after",
+    "cache-control",
 ];
 
 /// Chunks of a request body in flight between the client and the subgraph.
@@ -30,13 +34,14 @@ const IN_FLIGHT: usize = 8;
 /// The most response chunks joined into one write.
 const READY_CHUNKS: usize = 256;
 
-pub struct MediaProxy {
+/// Forwards one prefix to one subgraph.
+pub struct SubgraphProxy {
     base: String,
     http: reqwest::Client,
 }
 
-impl MediaProxy {
-    /// Forwards to the media subgraph at `base` (`http://host:port`).
+impl SubgraphProxy {
+    /// Forwards to the subgraph at `base` (`http://host:port`).
     pub fn new(base: &str) -> Self {
         Self {
             base: base.trim_end_matches('/').to_string(),
@@ -44,13 +49,14 @@ impl MediaProxy {
         }
     }
 
-    /// The subgraph's answer to `request`, streamed; 405 for methods other than GET, HEAD and PUT, 502 when
-    /// the subgraph cannot be reached.
+    /// The subgraph's answer to `request`, streamed; 405 for methods other than GET, HEAD, PUT and POST
+    /// (a mail client's one-click unsubscribe), 502 when the subgraph cannot be reached.
     pub async fn forward(&self, request: &mut WebRequest<DefaultError>) -> Response {
         let method = match *request.method() {
             Method::GET => reqwest::Method::GET,
             Method::HEAD => reqwest::Method::HEAD,
             Method::PUT => reqwest::Method::PUT,
+            Method::POST => reqwest::Method::POST,
             _ => return Response::new(StatusCode::METHOD_NOT_ALLOWED),
         };
         let target = match request.uri().path_and_query() {
@@ -79,7 +85,7 @@ impl MediaProxy {
                 }
             }
         };
-        if method == reqwest::Method::PUT {
+        if method == reqwest::Method::PUT || method == reqwest::Method::POST {
             let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
             outgoing = outgoing.body(reqwest::Body::wrap_stream(stream));
         } else {
@@ -89,7 +95,7 @@ impl MediaProxy {
         let answer = match answer {
             Ok(answer) => answer,
             Err(err) => {
-                tracing::warn!(error = %err, "media subgraph unreachable");
+                tracing::warn!(error = %err, base = %self.base, "subgraph unreachable");
                 return Response::new(StatusCode::BAD_GATEWAY);
             }
         };
