@@ -199,8 +199,15 @@ storage:
     }
     // `/media/…` and `/notifications/…` on the router's origin are those subgraphs' (upload and download
     // links; unsubscribe links).
-    for (name, key) in [("media", "media_url"), ("notifications", "notifications_url")] {
-        if let Some(url) = options.subgraph_urls.get(name).and_then(|urls| urls.first()) {
+    for (name, key) in [
+        ("media", "media_url"),
+        ("notifications", "notifications_url"),
+    ] {
+        if let Some(url) = options
+            .subgraph_urls
+            .get(name)
+            .and_then(|urls| urls.first())
+        {
             let base = url.trim_end_matches("/graphql");
             merge(
                 &mut config,

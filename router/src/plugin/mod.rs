@@ -21,10 +21,10 @@
 mod auth;
 mod clients;
 mod errors;
+mod forward;
 mod http;
 mod inputs;
 mod limits;
-mod forward;
 mod rate;
 
 use std::collections::HashMap;

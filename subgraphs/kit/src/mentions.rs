@@ -47,6 +47,9 @@ mod tests {
         assert!(nicknames(&"@x".repeat(1000)).is_empty());
         let many: String = (0..100).map(|n| format!("@user{n:03} ")).collect();
         assert_eq!(nicknames(&many).len(), MAX_MENTIONS);
-        assert_eq!(nicknames(&format!("@{}", "a".repeat(31))), Vec::<String>::new());
+        assert_eq!(
+            nicknames(&format!("@{}", "a".repeat(31))),
+            Vec::<String>::new()
+        );
     }
 }

@@ -31,10 +31,10 @@ use uuid::Uuid;
 
 use crate::error::{NotificationsError, Result};
 use crate::kinds::{NotificationChannel, NotificationKind};
+use crate::notify;
 use crate::preferences::{self, Setting};
 use crate::push::{describe, load_or_create_secret};
 use crate::store::{notification, recipient};
-use crate::notify;
 
 /// Notifications looked at per round.
 const BATCH: u64 = 500;
@@ -52,7 +52,8 @@ impl Links {
     pub async fn load_or_create(db: &DatabaseConnection, public_url: &str) -> Result<Self> {
         let mut fresh = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut fresh);
-        let stored = load_or_create_secret(db, "unsubscribe", URL_SAFE_NO_PAD.encode(fresh)).await?;
+        let stored =
+            load_or_create_secret(db, "unsubscribe", URL_SAFE_NO_PAD.encode(fresh)).await?;
         let key = URL_SAFE_NO_PAD
             .decode(stored)
             .map_err(|e| NotificationsError::Internal(format!("stored link key: {e}")))?;
@@ -115,7 +116,11 @@ impl Links {
 }
 
 /// Turns EMAIL off for each of `kinds` (what an unsubscribe link does).
-pub async fn unsubscribe(db: &DatabaseConnection, user: Uuid, kinds: &[NotificationKind]) -> Result<()> {
+pub async fn unsubscribe(
+    db: &DatabaseConnection,
+    user: Uuid,
+    kinds: &[NotificationKind],
+) -> Result<()> {
     for kind in kinds {
         let setting = Setting {
             kind: *kind,
@@ -227,7 +232,10 @@ impl Digests {
         let mut kinds: Vec<NotificationKind> = Vec::new();
         let mut lines = Vec::new();
         for row in &mailed {
-            lines.push(format!("- {}", describe(&self.db, row, &notify::actors(row)).await?));
+            lines.push(format!(
+                "- {}",
+                describe(&self.db, row, &notify::actors(row)).await?
+            ));
             if let Some(kind) = NotificationKind::parse(&row.kind) {
                 if !kinds.contains(&kind) {
                     kinds.push(kind);
@@ -314,7 +322,10 @@ impl Digests {
         last: Option<DateTime<Utc>>,
     ) -> std::result::Result<(), DbErr> {
         notification::Entity::update_many()
-            .col_expr(notification::Column::EmailedAt, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(
+                notification::Column::EmailedAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
             .filter(notification::Column::Id.is_in(ids.iter().copied()))
             .filter(Condition::all().add(notification::Column::EmailedAt.eq(at)))
             .exec(&self.db)
@@ -336,12 +347,16 @@ mod tests {
     fn links_round_trip_and_refuse_tampering() {
         let links = Links::new(vec![1; 32], "https://parley.example/");
         let user = Uuid::now_v7();
-        let url = links.unsubscribe_url(user, &[NotificationKind::Comment, NotificationKind::Reply]);
+        let url =
+            links.unsubscribe_url(user, &[NotificationKind::Comment, NotificationKind::Reply]);
         assert!(url.starts_with("https://parley.example/notifications/unsubscribe?token="));
         let token = url.split("token=").nth(1).expect("token");
         assert_eq!(
             links.read(token).expect("ours"),
-            (user, vec![NotificationKind::Comment, NotificationKind::Reply])
+            (
+                user,
+                vec![NotificationKind::Comment, NotificationKind::Reply]
+            )
         );
         let other = Links::new(vec![2; 32], "https://parley.example");
         assert!(other.read(token).is_err());

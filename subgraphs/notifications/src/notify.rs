@@ -7,7 +7,9 @@
 
 use chrono::Utc;
 use parley_kit::events::append;
-use parley_kit::events::contracts::{NotificationChanged, NotificationCreated, NotificationGrouped};
+use parley_kit::events::contracts::{
+    NotificationChanged, NotificationCreated, NotificationGrouped,
+};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
@@ -43,7 +45,12 @@ pub struct Notice {
 
 impl Notice {
     /// A notice of one event by `actor` (if any), grouped under `group`.
-    pub fn new(recipient: Uuid, kind: NotificationKind, group: String, actor: Option<Uuid>) -> Self {
+    pub fn new(
+        recipient: Uuid,
+        kind: NotificationKind,
+        group: String,
+        actor: Option<Uuid>,
+    ) -> Self {
         Self {
             recipient,
             kind,
@@ -84,11 +91,23 @@ fn to_json(actors: &[Uuid]) -> String {
 }
 
 /// Folds `notice` into its recipient's unread group or starts one; returns the notification.
-pub async fn notify(txn: &DatabaseTransaction, notice: Notice) -> Result<notification::Model, DbErr> {
+pub async fn notify(
+    txn: &DatabaseTransaction,
+    notice: Notice,
+) -> Result<notification::Model, DbErr> {
     let now = Utc::now();
+    let listed = preferences::enabled(
+        txn,
+        notice.recipient,
+        notice.kind,
+        NotificationChannel::InApp,
+    )
+    .await?;
+    // An event folds only into a group shown the way it would be (IN_APP turned off meanwhile: a new one).
     let open = notification::Entity::find()
         .filter(notification::Column::RecipientId.eq(notice.recipient))
         .filter(notification::Column::GroupKey.eq(&notice.group))
+        .filter(notification::Column::Listed.eq(listed))
         .filter(notification::Column::ReadAt.is_null())
         .order_by_desc(notification::Column::SortKey)
         .one(txn)
@@ -117,13 +136,6 @@ pub async fn notify(txn: &DatabaseTransaction, notice: Notice) -> Result<notific
             (active.update(txn).await?, false)
         }
         None => {
-            let listed = preferences::enabled(
-                txn,
-                notice.recipient,
-                notice.kind,
-                NotificationChannel::InApp,
-            )
-            .await?;
             let row = notification::ActiveModel {
                 id: Set(Uuid::now_v7()),
                 recipient_id: Set(notice.recipient),
@@ -159,7 +171,14 @@ pub async fn notify(txn: &DatabaseTransaction, notice: Notice) -> Result<notific
     } else {
         append(txn, &recipient, &NotificationGrouped(changed)).await?;
     }
-    if preferences::enabled(txn, row.recipient_id, notice.kind, NotificationChannel::Push).await? {
+    if preferences::enabled(
+        txn,
+        row.recipient_id,
+        notice.kind,
+        NotificationChannel::Push,
+    )
+    .await?
+    {
         queue_pushes(txn, &row).await?;
     }
     Ok(row)

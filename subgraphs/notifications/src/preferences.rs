@@ -45,9 +45,7 @@ pub async fn all<C: ConnectionTrait>(db: &C, user: Uuid) -> Result<Vec<Setting>,
     };
     Ok(KINDS
         .into_iter()
-        .flat_map(|kind| {
-            CHANNELS.into_iter().map(move |channel| (kind, channel))
-        })
+        .flat_map(|kind| CHANNELS.into_iter().map(move |channel| (kind, channel)))
         .map(|(kind, channel)| Setting {
             kind,
             channel,

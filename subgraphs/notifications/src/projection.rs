@@ -29,7 +29,11 @@ pub struct Projection {
 impl Handler for Projection {
     type Event = NotificationsInput;
 
-    async fn apply(&self, txn: &DatabaseTransaction, event: NotificationsInput) -> Result<(), DbErr> {
+    async fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        event: NotificationsInput,
+    ) -> Result<(), DbErr> {
         use NotificationsInput as E;
         match event {
             E::UserRegistered(u) => rules::nickname(txn, u.user_id, &u.nickname).await,

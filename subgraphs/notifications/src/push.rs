@@ -1,7 +1,8 @@
 //! Web Push (RFC 8030): browsers and devices register a subscription (the Push API's endpoint and keys); each
 //! notification change queues a job per subscription ([`crate::notify`]); the worker sends it — the payload
-//! encrypted to the subscription's keys (RFC 8291, aes128gcm) and signed with our VAPID key (RFC 8292), both
-//! by `web-push-native` — with a TTL and an urgency. A 404 or 410 from the push service means the
+//! encrypted to the subscription's keys (RFC 8291, aes128gcm) and signed with our VAPID key (RFC 8292)
+//! (`web-push-native` encrypts; the VAPID header is ours, see [`Vapid::authorization`]) — with a TTL and an
+//! urgency. A 404 or 410 from the push service means the
 //! subscription is gone: it is removed. A 429 or 5xx is retried with backoff (honouring `Retry-After`).
 //!
 //! The endpoint is a URL a client gives us and we then POST to: it must be HTTPS on a public host, so the
@@ -25,7 +26,11 @@ use sea_orm::{
 };
 use serde_json::json;
 use uuid::Uuid;
-use web_push_native::jwt_simple::algorithms::{ECDSAP256PublicKeyLike, ES256KeyPair};
+use web_push_native::jwt_simple::algorithms::{
+    ECDSAP256KeyPairLike, ECDSAP256PublicKeyLike, ES256KeyPair,
+};
+use web_push_native::jwt_simple::claims::Claims;
+use web_push_native::jwt_simple::prelude::Duration as JwtDuration;
 use web_push_native::{p256, Auth, WebPushBuilder};
 
 use crate::error::{invalid, NotificationsError, Result};
@@ -65,6 +70,27 @@ impl Vapid {
         let public_key =
             URL_SAFE_NO_PAD.encode(key.public_key().public_key().to_bytes_uncompressed());
         Ok(Self { key, public_key })
+    }
+}
+
+impl Vapid {
+    /// The `Authorization: vapid t=<JWT>, k=<public key>` header for a push to `endpoint` (RFC 8292): an
+    /// ES256 JWT whose `aud` is the endpoint's origin, `exp` 12 h ahead (at most 24 h), `sub` our contact.
+    /// Made here rather than by `web-push-native`'s `with_vapid`, whose `aud` leaves out the port (a push
+    /// service on a non-default port would refuse it).
+    pub fn authorization(&self, endpoint: &str, subject: &str) -> Result<String> {
+        let origin = reqwest::Url::parse(endpoint)
+            .map_err(|_| invalid("endpoint: not a URL"))?
+            .origin()
+            .ascii_serialization();
+        let claims = Claims::create(JwtDuration::from_hours(12))
+            .with_audience(origin)
+            .with_subject(subject);
+        let token = self
+            .key
+            .sign(claims)
+            .map_err(|e| NotificationsError::Internal(format!("VAPID signature: {e}")))?;
+        Ok(format!("vapid t={token}, k={}", self.public_key))
     }
 }
 
@@ -246,7 +272,9 @@ enum Outcome {
     /// The subscription is gone (404, 410).
     Gone,
     /// Try again later (429, 5xx, the network), not before `after`.
-    Retry { after: Option<Duration> },
+    Retry {
+        after: Option<Duration>,
+    },
     /// Refused for good (another 4xx): dropped.
     Refused(u16),
 }
@@ -307,7 +335,9 @@ impl Pusher {
             .one(&self.db)
             .await?;
         let (Some(subscription), Some(row)) = (subscription, row) else {
-            push_job::Entity::delete_by_id(job.id).exec(&self.db).await?;
+            push_job::Entity::delete_by_id(job.id)
+                .exec(&self.db)
+                .await?;
             return Ok(());
         };
         let outcome = self.send(&subscription, &row).await;
@@ -330,25 +360,37 @@ impl Pusher {
             }
             Outcome::Refused(status) => {
                 tracing::warn!(status, "push refused: dropped");
-                push_job::Entity::delete_by_id(job.id).exec(&self.db).await?;
+                push_job::Entity::delete_by_id(job.id)
+                    .exec(&self.db)
+                    .await?;
             }
             Outcome::Retry { .. } if job.attempts + 1 >= MAX_ATTEMPTS => {
                 tracing::warn!("push given up after {MAX_ATTEMPTS} attempts");
-                push_job::Entity::delete_by_id(job.id).exec(&self.db).await?;
+                push_job::Entity::delete_by_id(job.id)
+                    .exec(&self.db)
+                    .await?;
             }
             Outcome::Retry { after } => {
                 let backoff = Duration::from_secs(2u64.pow(job.attempts as u32 + 1));
-                let wait = after.unwrap_or(backoff).max(backoff).min(Duration::from_secs(3600));
+                let wait = after
+                    .unwrap_or(backoff)
+                    .max(backoff)
+                    .min(Duration::from_secs(3600));
                 let mut active: push_job::ActiveModel = job.clone().into();
                 active.attempts = Set(job.attempts + 1);
-                active.next_at = Set(Utc::now() + chrono::Duration::from_std(wait).unwrap_or(CLAIM));
+                active.next_at =
+                    Set(Utc::now() + chrono::Duration::from_std(wait).unwrap_or(CLAIM));
                 active.update(&self.db).await?;
             }
         }
         Ok(())
     }
 
-    async fn send(&self, subscription: &push_subscription::Model, row: &notification::Model) -> Outcome {
+    async fn send(
+        &self,
+        subscription: &push_subscription::Model,
+        row: &notification::Model,
+    ) -> Outcome {
         let payload = match payload(&self.db, row).await {
             Ok(payload) => payload,
             Err(_) => return Outcome::Retry { after: None },
@@ -361,14 +403,18 @@ impl Pusher {
         };
         let request = WebPushBuilder::new(uri, point, auth)
             .with_valid_duration(TTL)
-            .with_vapid(&self.vapid.key, &self.subject)
             .build(payload);
-        let Ok(request) = request else {
+        let (Ok(request), Ok(authorization)) = (
+            request,
+            self.vapid
+                .authorization(&subscription.endpoint, &self.subject),
+        ) else {
             return Outcome::Refused(0);
         };
         let mut outgoing = self
             .http
             .post(subscription.endpoint.as_str())
+            .header("Authorization", authorization)
             .header("Urgency", urgency(row));
         for (name, value) in request.headers() {
             outgoing = outgoing.header(name.as_str(), value.as_bytes());
@@ -409,7 +455,10 @@ fn urgency(row: &notification::Model) -> &'static str {
 
 /// What a push carries (kept under the 4 KB push services accept): the notification's id, kind, count,
 /// its targets and a line of text for the system notification.
-async fn payload(db: &DatabaseConnection, row: &notification::Model) -> std::result::Result<Vec<u8>, DbErr> {
+async fn payload(
+    db: &DatabaseConnection,
+    row: &notification::Model,
+) -> std::result::Result<Vec<u8>, DbErr> {
     let actors = notify::actors(row);
     let text = describe(db, row, &actors).await?;
     let body = json!({
@@ -479,7 +528,9 @@ mod tests {
     #[test]
     fn endpoints_are_public_https_unless_allowed() {
         let strict = EndpointRule::default();
-        assert!(strict.check("https://fcm.googleapis.com/fcm/send/abc").is_ok());
+        assert!(strict
+            .check("https://fcm.googleapis.com/fcm/send/abc")
+            .is_ok());
         for bad in [
             "http://push.example.com/x",
             "https://127.0.0.1/x",
@@ -494,8 +545,12 @@ mod tests {
         ] {
             assert!(strict.check(bad).is_err(), "{bad}");
         }
-        assert!(strict.check(&format!("https://a.com/{}", "x".repeat(MAX_ENDPOINT))).is_err());
-        let tests = EndpointRule { allow_private: true };
+        assert!(strict
+            .check(&format!("https://a.com/{}", "x".repeat(MAX_ENDPOINT)))
+            .is_err());
+        let tests = EndpointRule {
+            allow_private: true,
+        };
         assert!(tests.check("http://127.0.0.1:9/push").is_ok());
     }
 
@@ -503,8 +558,11 @@ mod tests {
     fn keys_must_be_a_point_and_sixteen_bytes() {
         let secret = p256::SecretKey::random(&mut rand_core_compat());
         let point = URL_SAFE_NO_PAD.encode(
-            p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&secret.public_key(), false)
-                .as_bytes(),
+            p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(
+                &secret.public_key(),
+                false,
+            )
+            .as_bytes(),
         );
         assert!(keys(&point, &URL_SAFE_NO_PAD.encode([7u8; 16])).is_ok());
         assert!(keys(&point, &URL_SAFE_NO_PAD.encode([7u8; 15])).is_err());

@@ -62,7 +62,12 @@ pub async fn nickname(txn: &DatabaseTransaction, user: Uuid, nickname: &str) -> 
         email: Set(None),
         last_digest_at: Set(None),
     };
-    upsert_recipient(txn, row, &[recipient::Column::Nickname, recipient::Column::DisplayName]).await
+    upsert_recipient(
+        txn,
+        row,
+        &[recipient::Column::Nickname, recipient::Column::DisplayName],
+    )
+    .await
 }
 
 /// The address a user proved they own: where digests go.
@@ -121,20 +126,36 @@ pub async fn blocked(txn: &DatabaseTransaction, b: &BlockChanged) -> Result<(), 
     Ok(())
 }
 
-/// A follow request of a private account: FOLLOW_REQUEST to its owner.
+/// A follow request of a private account: FOLLOW_REQUEST to its owner. (Social writes a request for every
+/// follow; a public account's is accepted in the same transaction and is a FOLLOW.)
 pub async fn follow_requested(txn: &DatabaseTransaction, f: &FollowChanged) -> Result<(), DbErr> {
+    let private = audience::private_account::Entity::find_by_id(f.followee_id)
+        .one(txn)
+        .await?
+        .is_some();
+    if !private {
+        return Ok(());
+    }
     follow_request::Entity::insert(follow_request::ActiveModel {
         follower_id: Set(f.follower_id),
         followee_id: Set(f.followee_id),
     })
-    .on_conflict_do_nothing_on([follow_request::Column::FollowerId, follow_request::Column::FolloweeId])
+    .on_conflict_do_nothing_on([
+        follow_request::Column::FollowerId,
+        follow_request::Column::FolloweeId,
+    ])
     .exec(txn)
     .await?;
     if reachable(txn, f.followee_id, f.follower_id).await? {
         let group = format!("FOLLOW_REQUEST:{}", f.follower_id);
         notify(
             txn,
-            Notice::new(f.followee_id, Kind::FollowRequest, group, Some(f.follower_id)),
+            Notice::new(
+                f.followee_id,
+                Kind::FollowRequest,
+                group,
+                Some(f.follower_id),
+            ),
         )
         .await?;
     }
@@ -148,10 +169,20 @@ pub async fn follow_accepted(txn: &DatabaseTransaction, f: &FollowChanged) -> Re
     let requested = settle_request(txn, f).await?;
     let (notice, actor) = if requested {
         let group = format!("FOLLOW_ACCEPTED:{}", f.followee_id);
-        let notice = Notice::new(f.follower_id, Kind::FollowAccepted, group, Some(f.followee_id));
+        let notice = Notice::new(
+            f.follower_id,
+            Kind::FollowAccepted,
+            group,
+            Some(f.followee_id),
+        );
         (notice, f.followee_id)
     } else {
-        let notice = Notice::new(f.followee_id, Kind::Follow, "FOLLOW".into(), Some(f.follower_id));
+        let notice = Notice::new(
+            f.followee_id,
+            Kind::Follow,
+            "FOLLOW".into(),
+            Some(f.follower_id),
+        );
         (notice, f.follower_id)
     };
     if reachable(txn, notice.recipient, actor).await? {
@@ -216,7 +247,11 @@ pub async fn comment_created(txn: &DatabaseTransaction, c: &CommentChanged) -> R
     }
     let (recipient, kind, group) = match (c.parent_id, c.parent_author_id) {
         (Some(parent), Some(author)) => (author, Kind::Reply, format!("REPLY:{parent}")),
-        _ => (c.post_author_id, Kind::Comment, format!("COMMENT:{}", c.post_id)),
+        _ => (
+            c.post_author_id,
+            Kind::Comment,
+            format!("COMMENT:{}", c.post_id),
+        ),
     };
     let mut told = vec![c.author_id];
     if can_read_comment(txn, recipient, c).await? {
@@ -291,7 +326,10 @@ pub async fn comment_deleted(txn: &DatabaseTransaction, c: &CommentChanged) -> R
         .exec(txn)
         .await?;
     notification::Entity::update_many()
-        .col_expr(notification::Column::CommentId, Expr::value(Option::<Uuid>::None))
+        .col_expr(
+            notification::Column::CommentId,
+            Expr::value(Option::<Uuid>::None),
+        )
         .filter(notification::Column::CommentId.eq(c.comment_id))
         .exec(txn)
         .await?;
@@ -313,7 +351,11 @@ pub async fn voted(txn: &DatabaseTransaction, v: &VoteCast) -> Result<(), DbErr>
     let Some(target) = content::Entity::find_by_id(v.target_id).one(txn).await? else {
         return Ok(());
     };
-    let Some(reached) = MILESTONES.into_iter().rev().find(|m| v.score >= i64::from(*m)) else {
+    let Some(reached) = MILESTONES
+        .into_iter()
+        .rev()
+        .find(|m| v.score >= i64::from(*m))
+    else {
         return Ok(());
     };
     if target.deleted || reached <= target.milestone {
@@ -383,7 +425,12 @@ async fn join(txn: &DatabaseTransaction, chat: Uuid, user: Uuid, group: bool) ->
 
 async fn invite(txn: &DatabaseTransaction, chat: Uuid, user: Uuid, by: Uuid) -> Result<(), DbErr> {
     if reachable(txn, user, by).await? {
-        let mut notice = Notice::new(user, Kind::ChatInvite, format!("CHAT_INVITE:{chat}"), Some(by));
+        let mut notice = Notice::new(
+            user,
+            Kind::ChatInvite,
+            format!("CHAT_INVITE:{chat}"),
+            Some(by),
+        );
         notice.chat_id = Some(chat);
         notify(txn, notice).await?;
     }
@@ -391,7 +438,10 @@ async fn invite(txn: &DatabaseTransaction, chat: Uuid, user: Uuid, by: Uuid) -> 
 }
 
 /// A member's mute and level, as chat keeps them.
-pub async fn settings_changed(txn: &DatabaseTransaction, s: &ChatSettingsChanged) -> Result<(), DbErr> {
+pub async fn settings_changed(
+    txn: &DatabaseTransaction,
+    s: &ChatSettingsChanged,
+) -> Result<(), DbErr> {
     chat_member::Entity::update_many()
         .col_expr(chat_member::Column::MutedUntil, Expr::value(s.muted_until))
         .col_expr(chat_member::Column::Level, Expr::value(s.level.clone()))
@@ -454,9 +504,15 @@ async fn hold(
     user: Uuid,
     due: chrono::DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    match held_message::Entity::find_by_id((m.chat_id, user)).one(txn).await? {
+    match held_message::Entity::find_by_id((m.chat_id, user))
+        .one(txn)
+        .await?
+    {
         Some(held) => {
-            let actors = merge_actors(&[m.author_id], &serde_json::from_str::<Vec<Uuid>>(&held.actors).unwrap_or_default());
+            let actors = merge_actors(
+                &[m.author_id],
+                &serde_json::from_str::<Vec<Uuid>>(&held.actors).unwrap_or_default(),
+            );
             let mut active: held_message::ActiveModel = held.clone().into();
             active.count = Set(held.count + 1);
             active.last_seq = Set(m.seq.max(held.last_seq));

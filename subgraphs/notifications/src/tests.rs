@@ -132,7 +132,10 @@ async fn a_redelivered_event_tells_once_mails_once_pushes_once() {
     let told = w.of(alice).await;
     assert_eq!(told.len(), 1);
     assert_eq!(told[0].count, 1, "the second delivery did not fold in");
-    assert_eq!(push_job::Entity::find().count(&w.db).await.expect("count"), 1);
+    assert_eq!(
+        push_job::Entity::find().count(&w.db).await.expect("count"),
+        1
+    );
 
     let links = std::sync::Arc::new(crate::digest::Links::new(vec![1; 32], "http://parley.test"));
     let digests = crate::digest::Digests {
@@ -144,8 +147,14 @@ async fn a_redelivered_event_tells_once_mails_once_pushes_once() {
         interval: chrono::Duration::zero(),
     };
     assert_eq!(digests.send_due().await.expect("digest"), 1);
-    assert_eq!(digests.send_due().await.expect("digest"), 0, "nothing mailed twice");
-    let mails: Vec<_> = std::fs::read_dir(w.data_dir.join("digests")).expect("dir").collect();
+    assert_eq!(
+        digests.send_due().await.expect("digest"),
+        0,
+        "nothing mailed twice"
+    );
+    let mails: Vec<_> = std::fs::read_dir(w.data_dir.join("digests"))
+        .expect("dir")
+        .collect();
     assert_eq!(mails.len(), 1);
 }
 
@@ -252,7 +261,12 @@ async fn a_message_taken_live_is_not_told_one_left_waiting_is() {
         seq: 2,
     }))
     .await;
-    assert_eq!(crate::held::release_due(&w.db, Utc::now() + chrono::Duration::hours(2)).await.expect("release"), 1);
+    assert_eq!(
+        crate::held::release_due(&w.db, Utc::now() + chrono::Duration::hours(2))
+            .await
+            .expect("release"),
+        1
+    );
     let bobs: Vec<_> = w
         .of(bob)
         .await

@@ -16,7 +16,9 @@ use parley_kit::ids::parse_id;
 use parley_kit::live::Live;
 use parley_kit::pagination::{connection, keyset_desc, sort_key, Page};
 use parley_kit::{ApiResult, ErrorCode, ResultExt};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+};
 use uuid::Uuid;
 
 use crate::notify;
@@ -93,11 +95,16 @@ impl Query {
         if unread_only == Some(true) {
             select = select.filter(notification::Column::ReadAt.is_null());
         }
-        let rows = keyset_desc(select, None, notification::Column::SortKey, page.after.as_ref())?
-            .limit(page.limit())
-            .all(db(ctx)?)
-            .await
-            .stored()?;
+        let rows = keyset_desc(
+            select,
+            None,
+            notification::Column::SortKey,
+            page.after.as_ref(),
+        )?
+        .limit(page.limit())
+        .all(db(ctx)?)
+        .await
+        .stored()?;
         Ok(connection(
             &page,
             rows,
@@ -168,7 +175,11 @@ impl Mutation {
                     format!("ids: at most {MAX_MARK_IDS}"),
                 ))
             }
-            Some(ids) => Some(ids.iter().map(parse_id).collect::<async_graphql::Result<Vec<_>>>()?),
+            Some(ids) => Some(
+                ids.iter()
+                    .map(parse_id)
+                    .collect::<async_graphql::Result<Vec<_>>>()?,
+            ),
             None => None,
         };
         let marked = notify::mark_read(db(ctx)?, me, ids.as_deref())
@@ -191,7 +202,9 @@ impl Mutation {
             enabled: input.enabled,
         };
         preferences::set(db, me, setting).await.stored()?;
-        Ok(NotificationSettings::of(preferences::all(db, me).await.stored()?))
+        Ok(NotificationSettings::of(
+            preferences::all(db, me).await.stored()?,
+        ))
     }
 
     /// Registers this browser's or device's push subscription (`endpoint`: an https URL of a push service;
@@ -203,9 +216,16 @@ impl Mutation {
     ) -> ApiResult<bool> {
         let me = require_identity(ctx)?.user_id;
         let rule = ctx.data::<EndpointRule>()?;
-        push::register(db(ctx)?, me, rule, &input.endpoint, &input.p256dh, &input.auth)
-            .await
-            .gql()?;
+        push::register(
+            db(ctx)?,
+            me,
+            rule,
+            &input.endpoint,
+            &input.p256dh,
+            &input.auth,
+        )
+        .await
+        .gql()?;
         Ok(true)
     }
 

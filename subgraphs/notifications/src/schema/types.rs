@@ -153,6 +153,7 @@ pub struct NotificationSettingsInput {
 #[derive(InputObject)]
 pub struct PushSubscriptionInput {
     pub endpoint: String,
+    #[graphql(name = "p256dh")]
     pub p256dh: String,
     pub auth: String,
 }
