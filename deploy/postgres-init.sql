@@ -5,3 +5,4 @@ CREATE DATABASE parley_posts;
 CREATE DATABASE parley_feed;
 CREATE DATABASE parley_chat;
 CREATE DATABASE parley_media;
+CREATE DATABASE parley_notifications;

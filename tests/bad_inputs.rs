@@ -495,6 +495,11 @@ const LIST_INPUTS: &[(&str, &str, usize)] = &[
         200,
     ),
     (
+        "Mutation.markNotificationsRead(ids)",
+        "mutation($list: [ID!]) { markNotificationsRead(ids: $list) }",
+        100,
+    ),
+    (
         "UpdatePostInput.attachmentIds",
         "mutation($list: [ID!]) { updatePost(id: \"01890000-0000-7000-8000-000000000000\", input: {attachmentIds: $list}) { id } }",
         10,
