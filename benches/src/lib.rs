@@ -14,6 +14,9 @@
 //! - `mediaload` (src/bin/mediaload.rs): media — a 12-megapixel JPEG processed in-process and to READY through
 //!   the router, and a large download through a signed link beside the same file from nginx, with the media
 //!   process's resident memory; `media.sh` runs it.
+//! - `notifyload` (src/bin/notifyload.rs): notifications — a burst of comment events applied in-process,
+//!   comment → `notificationAdded` latency through the router for many connected recipients, digests to an SMTP
+//!   server; `notifications.sh` runs it.
 //! - `run.sh`: builds in release, seeds, starts `parley up` and runs the above; `chat.sh` does it for chat.
 //!
 //! Every target is a loopback address; every loop is bounded in count and time.
