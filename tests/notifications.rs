@@ -222,7 +222,7 @@ async fn comments_arrive_live_grouped_and_never_across_a_block() {
         "{theirs}"
     );
     let too_many: Vec<String> = (0..101)
-        .map(|_| first["id"].as_str().unwrap().to_string())
+        .map(|_| first["id"].as_str().expect("id").to_string())
         .collect();
     let refused = p
         .gql(
@@ -424,10 +424,13 @@ async fn each_kind_comes_from_its_event() {
     );
 }
 
+/// One push as the push service received it: the endpoint's name, the headers, the body.
+type Received = (String, axum::http::HeaderMap, Vec<u8>);
+
 /// A push service on loopback: answers each endpoint path with its status and keeps what it received.
 #[derive(Clone, Default)]
 struct PushService {
-    received: Arc<Mutex<Vec<(String, axum::http::HeaderMap, Vec<u8>)>>>,
+    received: Arc<Mutex<Vec<Received>>>,
 }
 
 async fn push_service() -> (String, PushService) {
@@ -444,7 +447,7 @@ async fn push_service() -> (String, PushService) {
                  body: axum::body::Bytes| async move {
                     s.received
                         .lock()
-                        .unwrap()
+                        .expect("lock")
                         .push((name.clone(), headers, body.to_vec()));
                     if name == "gone" {
                         StatusCode::GONE
@@ -523,7 +526,7 @@ async fn digests_mail_unsubscribe_and_pushes_arrive_encrypted() {
 
     // The push: encrypted to the subscription's keys, VAPID-signed by the key clients were given.
     let (headers, body) = eventually("a push", || async {
-        let received = service.received.lock().unwrap().clone();
+        let received = service.received.lock().expect("lock").clone();
         received
             .into_iter()
             .find(|(name, _, _)| name == "dana")
@@ -553,7 +556,7 @@ async fn digests_mail_unsubscribe_and_pushes_arrive_encrypted() {
         .verify_token::<NoCustomClaims>(
             t,
             Some(VerificationOptions {
-                allowed_audiences: Some(HashSet::from_strings(&[push_url.clone()])),
+                allowed_audiences: Some(HashSet::from_strings(std::slice::from_ref(&push_url))),
                 ..Default::default()
             }),
         )
@@ -614,7 +617,7 @@ async fn digests_mail_unsubscribe_and_pushes_arrive_encrypted() {
         let n = service
             .received
             .lock()
-            .unwrap()
+            .expect("lock")
             .iter()
             .filter(|(name, _, _)| name == "dana")
             .count();

@@ -4,9 +4,9 @@
 //! listed has a signed unsubscribe link that turns its EMAIL channel off; the mail carries the link for all
 //! of them as RFC 8058 one-click `List-Unsubscribe`.
 //!
-//! A digest is claimed before it is sent (its notifications marked mailed, the user's last digest set, in
-//! one transaction that matches only rows still unmailed and unread), so two instances never mail the same
-//! thing; a send that fails gives the claim back for the next round.
+//! A round's digests are claimed before they are sent (their notifications marked mailed, the users' last
+//! digest set, in one transaction that matches only rows still unmailed and unread), so two instances never
+//! mail the same thing; then mailed a few at a time; a send that fails gives its claim back for the next round.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use hmac::{Hmac, Mac};
 use parley_kit::events::contracts::NotificationSent;
 use parley_kit::events::{append, Events};
@@ -23,8 +24,8 @@ use parley_kit::store::begin_write;
 use rand::RngCore;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use sha2::Sha256;
 use uuid::Uuid;
@@ -152,8 +153,23 @@ pub async fn run(digests: Digests) {
     }
 }
 
+/// One digest, claimed and ready to send.
+struct Digest {
+    user: Uuid,
+    address: String,
+    subject: String,
+    body: String,
+    unsubscribe: String,
+    ids: Vec<Uuid>,
+    last: Option<DateTime<Utc>>,
+}
+
+/// Digests sent at once (one SMTP connection each, from lettre's pool).
+pub const CONCURRENT_SENDS: usize = 8;
+
 impl Digests {
-    /// Sends every digest due now; returns how many mails went.
+    /// Sends every digest due now; returns how many mails went. The round is claimed in one transaction,
+    /// mailed [`CONCURRENT_SENDS`] at a time, and its `NotificationSent` events written in one more.
     pub async fn send_due(&self) -> Result<usize> {
         let now = Utc::now();
         let cutoff = now - self.interval;
@@ -179,62 +195,108 @@ impl Digests {
         for row in waiting {
             by_user.entry(row.recipient_id).or_default().push(row);
         }
-        let mut sent = 0;
+        let txn = begin_write(&self.db).await?;
+        let mut digests = Vec::new();
         for (user, rows) in by_user {
-            if self.send_one(user, rows, now, cutoff).await? {
-                sent += 1;
+            if let Some(digest) = self.claim(&txn, user, rows, now).await? {
+                digests.push(digest);
             }
+        }
+        txn.commit().await?;
+        let results: Vec<(Digest, bool)> = futures::stream::iter(digests)
+            .map(|digest| async move {
+                let sent = self
+                    .mailer
+                    .send_listed(
+                        &digest.address,
+                        &digest.subject,
+                        digest.body.clone(),
+                        Some(&digest.unsubscribe),
+                    )
+                    .await;
+                if let Err(e) = &sent {
+                    tracing::warn!(error = %e, "digest not sent: retried next round");
+                }
+                (digest, sent.is_ok())
+            })
+            .buffer_unordered(CONCURRENT_SENDS)
+            .collect()
+            .await;
+        let txn = begin_write(&self.db).await?;
+        let mut sent = 0;
+        for (digest, ok) in &results {
+            if *ok {
+                sent += 1;
+                for id in &digest.ids {
+                    let event = NotificationSent {
+                        notification_id: *id,
+                        recipient_id: digest.user,
+                        channel: "EMAIL".into(),
+                    };
+                    append(&txn, &digest.user.to_string(), &event).await?;
+                }
+            } else {
+                release(&txn, digest, now).await?;
+            }
+        }
+        txn.commit().await?;
+        if sent > 0 {
+            self.events.wake();
         }
         Ok(sent)
     }
 
-    async fn send_one(
+    /// Decides `user`'s digest from their waiting `rows` and claims it in `txn`: the rows marked mailed (only
+    /// those still unmailed and unread), the user's last digest set. Rows not for mail (the kind's channel is
+    /// off, no proven address) are settled too, so they are not looked at again.
+    async fn claim(
         &self,
+        txn: &DatabaseTransaction,
         user: Uuid,
         rows: Vec<notification::Model>,
         now: DateTime<Utc>,
-        cutoff: DateTime<Utc>,
-    ) -> Result<bool> {
-        let Some(to) = recipient::Entity::find_by_id(user).one(&self.db).await? else {
-            // Nobody we can mail: settled.
-            let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-            self.claim(&ids, None, now).await?;
-            return Ok(false);
-        };
-        if to.last_digest_at.is_some_and(|last| last > cutoff) {
-            return Ok(false);
-        }
+    ) -> Result<Option<Digest>> {
+        let to = recipient::Entity::find_by_id(user).one(txn).await?;
         let mut mailed = Vec::new();
         let mut skipped = Vec::new();
         for row in rows {
-            let kind = NotificationKind::parse(&row.kind);
-            let on = match kind {
-                Some(kind) => {
-                    preferences::enabled(&self.db, user, kind, NotificationChannel::Email).await?
+            let on = match (
+                NotificationKind::parse(&row.kind),
+                to.as_ref().and_then(|t| t.email.as_ref()),
+            ) {
+                (Some(kind), Some(_)) => {
+                    preferences::enabled(txn, user, kind, NotificationChannel::Email).await?
                 }
-                None => false,
+                _ => false,
             };
-            if on && to.email.is_some() {
+            if on {
                 mailed.push(row);
             } else {
                 skipped.push(row.id);
             }
         }
-        // What is not for mail (channel off, no proven address) is settled, not looked at again.
-        self.claim(&skipped, None, now).await?;
+        mark_mailed(txn, &skipped, now).await?;
+        let (Some(to), false) = (to, mailed.is_empty()) else {
+            return Ok(None);
+        };
         let Some(address) = to.email.clone() else {
-            return Ok(false);
+            return Ok(None);
         };
         let ids: Vec<Uuid> = mailed.iter().map(|r| r.id).collect();
-        if ids.is_empty() || !self.claim(&ids, Some(user), now).await? {
-            return Ok(false);
+        if mark_mailed(txn, &ids, now).await? == 0 {
+            return Ok(None);
         }
+        recipient::Entity::update_many()
+            .col_expr(recipient::Column::LastDigestAt, Expr::value(now))
+            .filter(recipient::Column::UserId.eq(user))
+            .exec(txn)
+            .await?;
         let mut kinds: Vec<NotificationKind> = Vec::new();
         let mut lines = Vec::new();
         for row in &mailed {
             lines.push(format!(
                 "- {}",
-                describe(&self.db, row, &notify::actors(row)).await?
+                describe(txn, row, &notify::actors(row)).await?
             ));
             if let Some(kind) = NotificationKind::parse(&row.kind) {
                 if !kinds.contains(&kind) {
@@ -259,84 +321,54 @@ impl Digests {
             1 => "1 new notification on Parley".to_string(),
             n => format!("{n} new notifications on Parley"),
         };
-        let all = self.links.unsubscribe_url(user, &kinds);
-        match self
-            .mailer
-            .send_listed(&address, &subject, body, Some(&all))
-            .await
-        {
-            Ok(()) => {
-                let txn = begin_write(&self.db).await?;
-                for row in &mailed {
-                    let sent = NotificationSent {
-                        notification_id: row.id,
-                        recipient_id: user,
-                        channel: "EMAIL".into(),
-                    };
-                    append(&txn, &user.to_string(), &sent).await?;
-                }
-                txn.commit().await?;
-                self.events.wake();
-                Ok(true)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "digest not sent: retried next round");
-                self.release(&ids, user, now, to.last_digest_at).await?;
-                Ok(false)
-            }
-        }
+        Ok(Some(Digest {
+            user,
+            address,
+            subject,
+            body,
+            unsubscribe: self.links.unsubscribe_url(user, &kinds),
+            ids,
+            last: to.last_digest_at,
+        }))
     }
+}
 
-    /// Marks `ids` mailed (only those still unmailed and unread); with `user`, also their last digest.
-    /// Whether any row was claimed.
-    async fn claim(&self, ids: &[Uuid], user: Option<Uuid>, now: DateTime<Utc>) -> Result<bool> {
-        if ids.is_empty() {
-            return Ok(false);
-        }
-        let txn = begin_write(&self.db).await?;
-        let claimed = notification::Entity::update_many()
-            .col_expr(notification::Column::EmailedAt, Expr::value(now))
-            .filter(notification::Column::Id.is_in(ids.iter().copied()))
-            .filter(notification::Column::EmailedAt.is_null())
-            .filter(notification::Column::ReadAt.is_null())
-            .exec(&txn)
-            .await?
-            .rows_affected;
-        if let Some(user) = user {
-            recipient::Entity::update_many()
-                .col_expr(recipient::Column::LastDigestAt, Expr::value(now))
-                .filter(recipient::Column::UserId.eq(user))
-                .exec(&txn)
-                .await?;
-        }
-        txn.commit().await?;
-        Ok(claimed > 0)
+/// Marks `ids` mailed at `now` (only those still unmailed and unread); how many.
+async fn mark_mailed(txn: &DatabaseTransaction, ids: &[Uuid], now: DateTime<Utc>) -> Result<u64> {
+    if ids.is_empty() {
+        return Ok(0);
     }
+    Ok(notification::Entity::update_many()
+        .col_expr(notification::Column::EmailedAt, Expr::value(now))
+        .filter(notification::Column::Id.is_in(ids.iter().copied()))
+        .filter(notification::Column::EmailedAt.is_null())
+        .filter(notification::Column::ReadAt.is_null())
+        .exec(txn)
+        .await?
+        .rows_affected)
+}
 
-    /// Gives a failed digest's claim back.
-    async fn release(
-        &self,
-        ids: &[Uuid],
-        user: Uuid,
-        at: DateTime<Utc>,
-        last: Option<DateTime<Utc>>,
-    ) -> std::result::Result<(), DbErr> {
-        notification::Entity::update_many()
-            .col_expr(
-                notification::Column::EmailedAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(notification::Column::Id.is_in(ids.iter().copied()))
-            .filter(Condition::all().add(notification::Column::EmailedAt.eq(at)))
-            .exec(&self.db)
-            .await?;
-        recipient::Entity::update_many()
-            .col_expr(recipient::Column::LastDigestAt, Expr::value(last))
-            .filter(recipient::Column::UserId.eq(user))
-            .exec(&self.db)
-            .await?;
-        Ok(())
-    }
+/// Gives a failed digest's claim back (the rows it marked, the user's previous last digest).
+async fn release(
+    txn: &DatabaseTransaction,
+    digest: &Digest,
+    at: DateTime<Utc>,
+) -> std::result::Result<(), DbErr> {
+    notification::Entity::update_many()
+        .col_expr(
+            notification::Column::EmailedAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(notification::Column::Id.is_in(digest.ids.iter().copied()))
+        .filter(notification::Column::EmailedAt.eq(at))
+        .exec(txn)
+        .await?;
+    recipient::Entity::update_many()
+        .col_expr(recipient::Column::LastDigestAt, Expr::value(digest.last))
+        .filter(recipient::Column::UserId.eq(digest.user))
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -476,8 +476,8 @@ async fn payload(
 }
 
 /// "alice and 3 others commented on your post".
-pub async fn describe(
-    db: &DatabaseConnection,
+pub async fn describe<C: ConnectionTrait>(
+    db: &C,
     row: &notification::Model,
     actors: &[Uuid],
 ) -> std::result::Result<String, DbErr> {

@@ -44,12 +44,6 @@ impl Default for NotificationsSettings {
 
 impl Settings for NotificationsSettings {
     fn apply_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        fn number<T: std::str::FromStr>(
-            name: &'static str,
-            value: String,
-        ) -> Result<T, ConfigError> {
-            value.parse().map_err(|_| ConfigError::Env(name, value))
-        }
         if let Some(v) = get("PARLEY_SMTP_URL") {
             self.smtp_url = Some(v).filter(|v| !v.is_empty());
         }
@@ -57,13 +51,19 @@ impl Settings for NotificationsSettings {
             self.mail_from = v;
         }
         if let Some(v) = get("PARLEY_DIGEST_SECONDS") {
-            self.digest_seconds = number("PARLEY_DIGEST_SECONDS", v)?;
+            self.digest_seconds = v
+                .parse()
+                .map_err(|_| ConfigError::Env("PARLEY_DIGEST_SECONDS", v))?;
         }
         if let Some(v) = get("PARLEY_MESSAGE_GRACE_MS") {
-            self.message_grace_ms = number("PARLEY_MESSAGE_GRACE_MS", v)?;
+            self.message_grace_ms = v
+                .parse()
+                .map_err(|_| ConfigError::Env("PARLEY_MESSAGE_GRACE_MS", v))?;
         }
         if let Some(v) = get("PARLEY_NOTIFICATION_RETENTION_DAYS") {
-            self.retention_days = number("PARLEY_NOTIFICATION_RETENTION_DAYS", v)?;
+            self.retention_days = v
+                .parse()
+                .map_err(|_| ConfigError::Env("PARLEY_NOTIFICATION_RETENTION_DAYS", v))?;
         }
         if let Some(v) = get("PARLEY_VAPID_SUBJECT") {
             self.vapid_subject = v;
