@@ -427,7 +427,8 @@ async fn each_kind_comes_from_its_event() {
 /// One push as the push service received it: the endpoint's name, the headers, the body.
 type Received = (String, axum::http::HeaderMap, Vec<u8>);
 
-/// A push service on loopback: answers each endpoint path with its status and keeps what it received.
+/// A push service on loopback: keeps what it received; `/push/gone` answers 410, `/push/busy` 429 the first
+/// time, the rest 201.
 #[derive(Clone, Default)]
 struct PushService {
     received: Arc<Mutex<Vec<Received>>>,
@@ -445,14 +446,14 @@ async fn push_service() -> (String, PushService) {
                  Path(name): Path<String>,
                  headers: HeaderMap,
                  body: axum::body::Bytes| async move {
-                    s.received
-                        .lock()
-                        .expect("lock")
-                        .push((name.clone(), headers, body.to_vec()));
-                    if name == "gone" {
-                        StatusCode::GONE
-                    } else {
-                        StatusCode::CREATED
+                    let mut received = s.received.lock().expect("lock");
+                    received.push((name.clone(), headers, body.to_vec()));
+                    let tries = received.iter().filter(|(n, _, _)| *n == name).count();
+                    match name.as_str() {
+                        "gone" => StatusCode::GONE,
+                        // Busy the first time: the push is retried.
+                        "busy" if tries == 1 => StatusCode::TOO_MANY_REQUESTS,
+                        _ => StatusCode::CREATED,
                     }
                 },
             ),
@@ -503,7 +504,7 @@ async fn digests_mail_unsubscribe_and_pushes_arrive_encrypted() {
         .expect("key")
         .to_string();
     let register = "mutation($i: PushSubscriptionInput!) { registerPushSubscription(input: $i) }";
-    for name in ["dana", "gone"] {
+    for name in ["dana", "gone", "busy"] {
         p.ok(
             register,
             json!({ "i": { "endpoint": format!("{push_url}/push/{name}"), "p256dh": p256dh, "auth": auth_b64 } }),
@@ -562,6 +563,17 @@ async fn digests_mail_unsubscribe_and_pushes_arrive_encrypted() {
         )
         .expect("a valid VAPID JWT for the push service's origin");
     assert!(claims.subject.is_some_and(|s| s.starts_with("mailto:")));
+    // The 429 was retried (with backoff): the busy endpoint got the same push again.
+    eventually("the busy endpoint's retry", || async {
+        let received = service.received.lock().expect("lock").clone();
+        let busy: Vec<&Vec<u8>> = received
+            .iter()
+            .filter(|(name, _, _)| name == "busy")
+            .map(|(_, _, body)| body)
+            .collect();
+        (busy.len() == 2).then_some(())
+    })
+    .await;
     // The 410 removed the stale subscription: unregistering it finds nothing.
     eventually("the stale subscription removed", || async {
         let gone = p

@@ -46,6 +46,10 @@ enum Phase {
         events: usize,
         #[arg(long, default_value_t = 1_000)]
         users: usize,
+        /// A PostgreSQL server (`postgres://user@host:port`) to run the store on, in a fresh database,
+        /// instead of SQLite.
+        #[arg(long)]
+        postgres: Option<String>,
     },
     Live {
         #[arg(long, default_value = "http://127.0.0.1:4000/graphql")]
@@ -70,7 +74,11 @@ enum Phase {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Args::parse().phase {
-        Phase::Generate { events, users } => generate(events, users).await,
+        Phase::Generate {
+            events,
+            users,
+            postgres,
+        } => generate(events, users, postgres).await,
         Phase::Live {
             url,
             recipients,
@@ -85,7 +93,7 @@ async fn main() -> anyhow::Result<()> {
 /// The notifications subgraph on a fresh SQLite store, started but not serving.
 async fn subgraph(
     label: &str,
-    section: Option<toml::Table>,
+    postgres: Option<&str>,
 ) -> anyhow::Result<(parley_kit::Runtime, std::path::PathBuf)> {
     let dir = std::env::temp_dir().join(format!("parley-notifyload-{label}-{}", Uuid::now_v7()));
     std::fs::create_dir_all(&dir)?;
@@ -94,10 +102,15 @@ async fn subgraph(
         data_dir: dir.clone(),
         ..Default::default()
     };
-    if let Some(section) = section {
-        config
-            .sections
-            .insert("notifications".into(), section.into());
+    if let Some(server) = postgres {
+        use sea_orm::ConnectionTrait;
+        let name = format!("parley_notifyload_{}", Uuid::now_v7().simple());
+        let base = server.trim_end_matches('/');
+        sea_orm::Database::connect(format!("{base}/postgres"))
+            .await?
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await?;
+        config.database_url = Some(format!("{base}/{name}"));
     }
     let (runtime, _) = Notifications::start(config).await?;
     Ok((runtime, dir))
@@ -177,8 +190,9 @@ fn comment(post: &PostChanged, author: Uuid) -> CommentChanged {
     }
 }
 
-async fn generate(events: usize, users: usize) -> anyhow::Result<()> {
-    let (runtime, dir) = subgraph("generate", None).await?;
+async fn generate(events: usize, users: usize, postgres: Option<String>) -> anyhow::Result<()> {
+    let (runtime, dir) = subgraph("generate", postgres.as_deref()).await?;
+    let store = if postgres.is_some() { "PostgreSQL" } else { "SQLite" };
     let mut position = 0;
     let (ids, posts, setup) = people(&mut position, users);
     apply_all(&runtime, &setup).await?;
@@ -202,7 +216,7 @@ async fn generate(events: usize, users: usize) -> anyhow::Result<()> {
         .count(&runtime.db)
         .await?;
     println!(
-        "generate: {events} comment events on {users} posts applied in {:.2} s: {:.0} events/s ({made} notifications, grouped per post)",
+        "generate ({store}): {events} comment events on {users} posts applied in {:.2} s: {:.0} events/s ({made} notifications, grouped per post)",
         elapsed.as_secs_f64(),
         events as f64 / elapsed.as_secs_f64()
     );
@@ -407,26 +421,22 @@ async fn live(
         );
         sends.push(tokio::spawn(async move {
             // The send time goes in before the mutation: the delivery can beat the mutation's answer.
-            pending[target]
-                .lock()
-                .expect("lock")
-                .push_back(Instant::now());
-            gql(
-                &http,
-                &url,
-                "mutation($p: ID!) { createComment(postId: $p, body: \"hi\") { id } }",
-                json!({ "p": post }),
-                Some(&token),
-            )
-            .await
-            .is_ok()
+            let sent = Instant::now();
+            pending[target].lock().expect("lock").push_back(sent);
+            let query = "mutation($p: ID!) { createComment(postId: $p, body: \"hi\") { id } }";
+            let ok = gql(&http, &url, query, json!({ "p": post }), Some(&token))
+                .await
+                .is_ok();
+            (ok, sent.elapsed())
         }));
     }
     let sent_in = started.elapsed();
     let mut failed = 0;
+    let mut answered = Samples::default();
     for send in sends {
-        if !send.await.unwrap_or(false) {
-            failed += 1;
+        match send.await {
+            Ok((true, took)) => answered.push(took),
+            _ => failed += 1,
         }
     }
     // Deliveries still on their way.
@@ -442,6 +452,7 @@ async fn live(
         samples.len(),
         samples.summary()
     );
+    println!("live: createComment answered through the router {}", answered.summary());
     Ok(())
 }
 

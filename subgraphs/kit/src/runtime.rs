@@ -85,6 +85,7 @@ impl Runtime {
         let handler: Arc<dyn EventHandler> = Arc::new(Named {
             consumer: self.config.name.clone(),
             handler,
+            events: self.events.clone(),
         });
         let Some(redis) = &self.redis else {
             let tasks = spawn_consumers(

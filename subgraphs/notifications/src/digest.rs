@@ -34,7 +34,7 @@ use crate::error::{NotificationsError, Result};
 use crate::kinds::{NotificationChannel, NotificationKind};
 use crate::notify;
 use crate::preferences::{self, Setting};
-use crate::push::{describe, load_or_create_secret};
+use crate::push::load_or_create_secret;
 use crate::store::{notification, recipient};
 
 /// Notifications looked at per round.
@@ -296,7 +296,7 @@ impl Digests {
         for row in &mailed {
             lines.push(format!(
                 "- {}",
-                describe(txn, row, &notify::actors(row)).await?
+                notify::describe(txn, row, &notify::actors(row)).await?
             ));
             if let Some(kind) = NotificationKind::parse(&row.kind) {
                 if !kinds.contains(&kind) {

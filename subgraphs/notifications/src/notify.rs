@@ -17,7 +17,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::kinds::{NotificationChannel, NotificationKind};
+use crate::kinds::NotificationKind;
 use crate::preferences;
 use crate::store::{notification, push_job, push_subscription};
 
@@ -96,13 +96,7 @@ pub async fn notify(
     notice: Notice,
 ) -> Result<notification::Model, DbErr> {
     let now = Utc::now();
-    let listed = preferences::enabled(
-        txn,
-        notice.recipient,
-        notice.kind,
-        NotificationChannel::InApp,
-    )
-    .await?;
+    let (listed, pushed) = preferences::in_app_and_push(txn, notice.recipient, notice.kind).await?;
     // An event folds only into a group shown the way it would be (IN_APP turned off meanwhile: a new one).
     let open = notification::Entity::find()
         .filter(notification::Column::RecipientId.eq(notice.recipient))
@@ -171,14 +165,7 @@ pub async fn notify(
     } else {
         append(txn, &recipient, &NotificationGrouped(changed)).await?;
     }
-    if preferences::enabled(
-        txn,
-        row.recipient_id,
-        notice.kind,
-        NotificationChannel::Push,
-    )
-    .await?
-    {
+    if pushed {
         queue_pushes(txn, &row).await?;
     }
     Ok(row)
@@ -241,6 +228,42 @@ pub async fn prune_read<C: ConnectionTrait>(db: &C, days: i64) -> Result<u64, Db
         .exec(db)
         .await?
         .rows_affected)
+}
+
+/// "alice and 3 others commented on your post".
+pub async fn describe<C: ConnectionTrait>(
+    db: &C,
+    row: &notification::Model,
+    actors: &[Uuid],
+) -> std::result::Result<String, DbErr> {
+    let kind = NotificationKind::parse(&row.kind).unwrap_or(NotificationKind::Comment);
+    let Some(first) = actors.first() else {
+        return Ok(match row.milestone {
+            Some(m) => format!("{} ({m})", kind.phrase()),
+            None => kind.phrase().to_string(),
+        });
+    };
+    let name = crate::store::recipient::Entity::find_by_id(*first)
+        .one(db)
+        .await?
+        .and_then(|r| r.display_name)
+        .unwrap_or_else(|| "Someone".into());
+    // A chat counts messages, not people.
+    if kind == NotificationKind::Message {
+        return Ok(format!("{name} sent you {} message(s)", row.count));
+    }
+    // Other people, as far as the kept actors tell: exact under the cap; at it, "4+".
+    let others = actors.len() - 1;
+    let more = if actors.len() == MAX_ACTORS && row.count > actors.len() as i64 {
+        "+"
+    } else {
+        ""
+    };
+    Ok(match (others, more) {
+        (0, _) => format!("{name} {}", kind.phrase()),
+        (1, "") => format!("{name} and 1 other {}", kind.phrase()),
+        (n, more) => format!("{name} and {n}{more} others {}", kind.phrase()),
+    })
 }
 
 #[cfg(test)]

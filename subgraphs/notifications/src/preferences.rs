@@ -32,6 +32,25 @@ pub async fn enabled<C: ConnectionTrait>(
     Ok(row.map_or_else(|| kind.on_by_default(channel), |r| r.enabled))
 }
 
+/// Whether `user` gets `kind` in the app and by push (one read for both: what a new notification needs).
+pub async fn in_app_and_push<C: ConnectionTrait>(
+    db: &C,
+    user: Uuid,
+    kind: NotificationKind,
+) -> Result<(bool, bool), DbErr> {
+    let rows = preference::Entity::find()
+        .filter(preference::Column::UserId.eq(user))
+        .filter(preference::Column::Kind.eq(kind.as_str()))
+        .all(db)
+        .await?;
+    let on = |channel: NotificationChannel| {
+        rows.iter()
+            .find(|r| r.channel == channel.as_str())
+            .map_or_else(|| kind.on_by_default(channel), |r| r.enabled)
+    };
+    Ok((on(NotificationChannel::InApp), on(NotificationChannel::Push)))
+}
+
 /// Every kind × channel for `user`, defaults filled in, in a stable order.
 pub async fn all<C: ConnectionTrait>(db: &C, user: Uuid) -> Result<Vec<Setting>, DbErr> {
     let rows = preference::Entity::find()

@@ -36,7 +36,7 @@ use web_push_native::{p256, Auth, WebPushBuilder};
 use crate::error::{invalid, NotificationsError, Result};
 use crate::kinds::NotificationKind;
 use crate::notify;
-use crate::store::{notification, push_job, push_subscription, recipient, secret};
+use crate::store::{notification, push_job, push_subscription, secret};
 
 /// The longest endpoint accepted (browsers' are a few hundred bytes).
 pub const MAX_ENDPOINT: usize = 1024;
@@ -460,7 +460,7 @@ async fn payload(
     row: &notification::Model,
 ) -> std::result::Result<Vec<u8>, DbErr> {
     let actors = notify::actors(row);
-    let text = describe(db, row, &actors).await?;
+    let text = notify::describe(db, row, &actors).await?;
     let body = json!({
         "id": row.id,
         "kind": row.kind,
@@ -473,38 +473,6 @@ async fn payload(
         "text": text,
     });
     Ok(body.to_string().into_bytes())
-}
-
-/// "alice and 3 others commented on your post".
-pub async fn describe<C: ConnectionTrait>(
-    db: &C,
-    row: &notification::Model,
-    actors: &[Uuid],
-) -> std::result::Result<String, DbErr> {
-    let kind = NotificationKind::parse(&row.kind).unwrap_or(NotificationKind::Comment);
-    let Some(first) = actors.first() else {
-        return Ok(match row.milestone {
-            Some(m) => format!("{} ({m})", kind.phrase()),
-            None => kind.phrase().to_string(),
-        });
-    };
-    let name = recipient::Entity::find_by_id(*first)
-        .one(db)
-        .await?
-        .and_then(|r| r.display_name)
-        .unwrap_or_else(|| "Someone".into());
-    let others = match kind {
-        // A chat counts messages, not people.
-        NotificationKind::Message => {
-            return Ok(format!("{name} sent you {} message(s)", row.count));
-        }
-        _ => row.count - 1,
-    };
-    Ok(match others {
-        0 => format!("{name} {}", kind.phrase()),
-        1 => format!("{name} and 1 other {}", kind.phrase()),
-        n => format!("{name} and {n} others {}", kind.phrase()),
-    })
 }
 
 /// Sends due pushes, forever.

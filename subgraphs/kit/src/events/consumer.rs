@@ -180,12 +180,17 @@ pub trait EventHandler: Send + Sync + 'static {
     fn consumer(&self) -> &str {
         ""
     }
+
+    /// Called after a transaction that applied events committed: a handler that wrote events of its own
+    /// (notifications does) wakes its relay here, so they go out now rather than at the relay's next poll.
+    fn committed(&self) {}
 }
 
-/// A handler and the subgraph it consumes for (what the runtime gives the consumers).
+/// A handler, the subgraph it consumes for, and that subgraph's events (what the runtime gives the consumers).
 pub struct Named {
     pub consumer: String,
     pub handler: Arc<dyn EventHandler>,
+    pub events: super::Events,
 }
 
 #[async_trait]
@@ -204,6 +209,10 @@ impl EventHandler for Named {
 
     fn consumer(&self) -> &str {
         &self.consumer
+    }
+
+    fn committed(&self) {
+        self.events.wake();
     }
 }
 
@@ -430,6 +439,7 @@ pub async fn apply_batch_only(
     }
     save_position(&txn, source, position).await?;
     txn.commit().await?;
+    handler.committed();
     metrics::counter!("parley_events_consumed_total", "source" => source.to_string(), "consumer" => handler.consumer().to_string())
         .increment(events.len() as u64);
     Ok(())
@@ -478,6 +488,7 @@ pub async fn apply(
     }
     save_position(&txn, source, event.position).await?;
     txn.commit().await?;
+    handler.committed();
     metrics::counter!("parley_events_consumed_total", "source" => source.to_string(), "consumer" => handler.consumer().to_string())
         .increment(1);
     Ok(())
