@@ -192,7 +192,11 @@ fn comment(post: &PostChanged, author: Uuid) -> CommentChanged {
 
 async fn generate(events: usize, users: usize, postgres: Option<String>) -> anyhow::Result<()> {
     let (runtime, dir) = subgraph("generate", postgres.as_deref()).await?;
-    let store = if postgres.is_some() { "PostgreSQL" } else { "SQLite" };
+    let store = if postgres.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
     let mut position = 0;
     let (ids, posts, setup) = people(&mut position, users);
     apply_all(&runtime, &setup).await?;
@@ -452,7 +456,10 @@ async fn live(
         samples.len(),
         samples.summary()
     );
-    println!("live: createComment answered through the router {}", answered.summary());
+    println!(
+        "live: createComment answered through the router {}",
+        answered.summary()
+    );
     Ok(())
 }
 

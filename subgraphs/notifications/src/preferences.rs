@@ -48,7 +48,10 @@ pub async fn in_app_and_push<C: ConnectionTrait>(
             .find(|r| r.channel == channel.as_str())
             .map_or_else(|| kind.on_by_default(channel), |r| r.enabled)
     };
-    Ok((on(NotificationChannel::InApp), on(NotificationChannel::Push)))
+    Ok((
+        on(NotificationChannel::InApp),
+        on(NotificationChannel::Push),
+    ))
 }
 
 /// Every kind × channel for `user`, defaults filled in, in a stable order.
