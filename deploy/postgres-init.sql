@@ -6,3 +6,4 @@ CREATE DATABASE parley_feed;
 CREATE DATABASE parley_chat;
 CREATE DATABASE parley_media;
 CREATE DATABASE parley_notifications;
+CREATE DATABASE parley_search;

@@ -79,6 +79,12 @@ enum Command {
         #[arg(long, default_value = env!("CARGO_MANIFEST_DIR"))]
         root: PathBuf,
     },
+    /// Search's index: `parley search reindex` rebuilds it from the search store (the instance on
+    /// `PARLEY_PORT`, default 4008; a running one switches to the new index when it is ready).
+    Search {
+        #[command(subcommand)]
+        action: SearchAction,
+    },
     /// Run a subgraph's store migrations (or roll them back with --down).
     Migrate {
         name: String,
@@ -86,6 +92,12 @@ enum Command {
         #[arg(long)]
         down: Option<u32>,
     },
+}
+
+#[derive(Subcommand)]
+enum SearchAction {
+    /// Rebuild the index from the search store into a new generation and switch to it.
+    Reindex,
 }
 
 /// `parley router`'s arguments (boxed in [`Command`]: they outweigh every other command's).
@@ -205,6 +217,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worker { subgraphs } => tokio_main(worker::run(subgraphs)),
         Command::Compose { check, root } => compose::run(&root, check),
         Command::Migrate { name, down } => tokio_main(subgraphs::migrate(name, down)),
+        Command::Search {
+            action: SearchAction::Reindex,
+        } => tokio_main(async {
+            let config = parley_kit::ServiceConfig::load("search")?;
+            let started = std::time::Instant::now();
+            let documents = parley_search::reindex(&config).await?;
+            println!(
+                "search: {documents} documents indexed in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }),
     }
 }
 

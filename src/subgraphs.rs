@@ -15,6 +15,7 @@ pub const ALL: &[&dyn Subgraph] = &[
     &parley_chat::Chat,
     &parley_media::Media,
     &parley_notifications::Notifications,
+    &parley_search::Search,
 ];
 
 /// The subgraph called `name`.

@@ -500,6 +500,16 @@ const LIST_INPUTS: &[(&str, &str, usize)] = &[
         100,
     ),
     (
+        "SearchFilter.kinds",
+        "query($list: [SearchKind!]) { search(query: \"oil\", filter: {kinds: $list}) { totalCount } }",
+        4,
+    ),
+    (
+        "SearchFilter.tags",
+        "query($list: [String!]) { search(query: \"oil\", filter: {tags: $list}) { totalCount } }",
+        10,
+    ),
+    (
         "UpdatePostInput.attachmentIds",
         "mutation($list: [ID!]) { updatePost(id: \"01890000-0000-7000-8000-000000000000\", input: {attachmentIds: $list}) { id } }",
         10,
@@ -530,8 +540,15 @@ async fn every_list_input_is_bounded_before_work() {
     );
     for (at, operation, max) in LIST_INPUTS {
         for count in [max + 1, 20_000] {
+            // Ids, or an enum's value where the list is of one.
             let list: Vec<String> = (0..count)
-                .map(|i| format!("01890000-0000-7000-8000-{i:012}"))
+                .map(|i| {
+                    if operation.contains("[SearchKind!]") {
+                        "POST".to_string()
+                    } else {
+                        format!("01890000-0000-7000-8000-{i:012}")
+                    }
+                })
                 .collect();
             let started = std::time::Instant::now();
             let (_, body) = p

@@ -162,6 +162,7 @@ fn people(position: &mut i64, users: usize) -> (Vec<Uuid>, Vec<PostChanged>, Vec
                 user_id: *id,
                 nickname: format!("user{n}"),
                 avatar_url: None,
+                ..Default::default()
             },
         ));
         let post = PostChanged {
@@ -171,6 +172,7 @@ fn people(position: &mut i64, users: usize) -> (Vec<Uuid>, Vec<PostChanged>, Vec
             created_at: chrono::Utc::now(),
             score: 0,
             mentions: Vec::new(),
+            ..Default::default()
         };
         events.push(envelope(position, PostCreated(post.clone())));
         posts.push(post);
@@ -187,6 +189,7 @@ fn comment(post: &PostChanged, author: Uuid) -> CommentChanged {
         post_author_id: post.author_id,
         parent_author_id: None,
         mentions: Vec::new(),
+        ..Default::default()
     }
 }
 

@@ -97,6 +97,7 @@ mod tests {
             created_at: Utc::now(),
             score: 0,
             mentions: Vec::new(),
+            ..Default::default()
         };
         envelope(position, PostCreated(post))
     }

@@ -67,6 +67,7 @@ impl World {
             user_id: id,
             nickname: nickname.into(),
             avatar_url: None,
+            ..Default::default()
         })
         .await;
         id
@@ -89,6 +90,7 @@ fn post(author: Uuid, mentions: &[&str]) -> PostChanged {
         created_at: Utc::now(),
         score: 0,
         mentions: mentions.iter().map(|m| m.to_string()).collect(),
+        ..Default::default()
     }
 }
 
@@ -101,6 +103,7 @@ fn comment(post: &PostChanged, author: Uuid) -> CommentChanged {
         post_author_id: post.author_id,
         parent_author_id: None,
         mentions: Vec::new(),
+        ..Default::default()
     }
 }
 

@@ -117,6 +117,9 @@ impl Content {
             post_author_id: post.author_id,
             parent_author_id: parent.as_ref().map(|p| p.author_id),
             mentions: parley_kit::mentions::nicknames(&created.body),
+            body: created.body.clone(),
+            created_at: Some(created.created_at),
+            score: i64::from(created.score),
         };
         append(&txn, post_id, &CommentCreated(event)).await?;
         txn.commit().await?;
@@ -200,6 +203,9 @@ fn changed(c: &comment::Model, post_author_id: Uuid) -> CommentChanged {
         post_author_id,
         parent_author_id: None,
         mentions: parley_kit::mentions::nicknames(&c.body),
+        body: c.body.clone(),
+        created_at: Some(c.created_at),
+        score: i64::from(c.score),
     }
 }
 

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::attachments;
 use crate::error::{invalid, PostsError, Result};
 use crate::service::Content;
-use crate::store::{post, post_tag};
+use crate::store::{post, post_tag, topic};
 use crate::validate;
 
 /// How a list of posts is ordered.
@@ -124,7 +124,7 @@ impl Content {
         let post = row.insert(&txn).await?;
         set_tags(&txn, post.id, &tags).await?;
         attachments::set(&txn, post.id, &attachments).await?;
-        append(&txn, post.id, &PostCreated(changed(&post))).await?;
+        append(&txn, post.id, &PostCreated(changed(&txn, &post).await?)).await?;
         txn.commit().await?;
         self.events.wake();
         Ok(post)
@@ -170,7 +170,7 @@ impl Content {
             let ids = attachments::checked(&txn, me.user_id, ids).await?;
             attachments::set(&txn, post.id, &ids).await?;
         }
-        append(&txn, post.id, &PostUpdated(changed(&post))).await?;
+        append(&txn, post.id, &PostUpdated(changed(&txn, &post).await?)).await?;
         txn.commit().await?;
         self.events.wake();
         Ok(post)
@@ -205,22 +205,31 @@ impl Content {
         active.delete_reason = Set(reason);
         active.hot_rank = Set(0.0);
         let post = active.update(&txn).await?;
-        append(&txn, post.id, &PostDeleted(changed(&post))).await?;
+        append(&txn, post.id, &PostDeleted(changed(&txn, &post).await?)).await?;
         txn.commit().await?;
         self.events.wake();
         Ok(true)
     }
 }
 
-pub fn changed(post: &post::Model) -> PostChanged {
-    PostChanged {
+/// The event a post's change publishes: its text, tags and topic name travel with it (search indexes them).
+pub async fn changed<C: ConnectionTrait>(db: &C, post: &post::Model) -> Result<PostChanged> {
+    let topic = match post.topic_id {
+        Some(id) => topic::Entity::find_by_id(id).one(db).await?.map(|t| t.name),
+        None => None,
+    };
+    Ok(PostChanged {
         post_id: post.id,
         author_id: post.author_id,
         topic_id: post.topic_id,
         created_at: post.created_at,
         score: i64::from(post.score),
         mentions: parley_kit::mentions::nicknames(&format!("{}\n{}", post.title, post.body)),
-    }
+        title: post.title.clone(),
+        body: post.body.clone(),
+        tags: post.tag_list(),
+        topic,
+    })
 }
 
 async fn set_tags<C: ConnectionTrait>(db: &C, post_id: Uuid, tags: &[String]) -> Result<()> {

@@ -103,6 +103,8 @@ impl Accounts {
                 user_id: account.id,
                 nickname: account.nickname.clone(),
                 avatar_url: account.avatar_url.clone(),
+                name: account.name.clone(),
+                bio: account.bio.clone(),
             },
         )
         .await?;

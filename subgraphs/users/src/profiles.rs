@@ -195,6 +195,8 @@ fn profile_updated(account: &user::Model) -> UserProfileUpdated {
         user_id: account.id,
         nickname: account.nickname.clone(),
         avatar_url: account.avatar_url.clone(),
+        name: account.name.clone(),
+        bio: account.bio.clone(),
     }
 }
 

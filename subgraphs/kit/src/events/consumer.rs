@@ -144,6 +144,9 @@ pub trait Handler: Send + Sync + 'static {
 
     /// Applies `event` inside `txn`.
     async fn apply(&self, txn: &DatabaseTransaction, event: Self::Event) -> Result<(), DbErr>;
+
+    /// Called after a transaction that applied events committed (search wakes its index here).
+    fn committed(&self) {}
 }
 
 /// The handler of a domain that consumes no events.
@@ -213,6 +216,7 @@ impl EventHandler for Named {
 
     fn committed(&self) {
         self.events.wake();
+        self.handler.committed();
     }
 }
 
@@ -232,6 +236,10 @@ impl<H: Handler> EventHandler for H {
         };
         self.apply(txn, event).await?;
         Ok(true)
+    }
+
+    fn committed(&self) {
+        Handler::committed(self);
     }
 }
 

@@ -116,6 +116,11 @@ pub struct UserRegistered {
     /// Absent from events written before profiles travelled with them.
     #[serde(default)]
     pub avatar_url: Option<String>,
+    /// The display name and bio (what search finds a user by besides the nickname; absent from older events).
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub bio: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -138,6 +143,11 @@ pub struct UserProfileUpdated {
     /// The profile's avatar after the change (absent from events written before it travelled with them).
     #[serde(default)]
     pub avatar_url: Option<String>,
+    /// The display name and bio after the change (absent from older events).
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub bio: Option<String>,
 }
 
 /// What other subgraphs show of a user next to their content without asking users: the public card.
@@ -179,6 +189,16 @@ pub struct PostChanged {
     /// Nicknames `@mentioned` in the title or body ([`crate::mentions::nicknames`]; absent from older events).
     #[serde(default)]
     pub mentions: Vec<String>,
+    /// The text, tags and topic name as they are after the change (what search indexes; absent from older
+    /// events).
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub topic: Option<String>,
 }
 
 /// A comment was created, edited or deleted.
@@ -194,6 +214,14 @@ pub struct CommentChanged {
     /// Nicknames `@mentioned` in the body ([`crate::mentions::nicknames`]; absent from older events).
     #[serde(default)]
     pub mentions: Vec<String>,
+    /// The text after the change, when it was written and its score (what search indexes; absent from
+    /// older events).
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub score: i64,
 }
 
 /// A vote was cast, changed or removed (`value` 0); carries the target's new totals.

@@ -1,0 +1,315 @@
+//! Search through the router, as a client uses it: typos, prefixes, phrases, exclusions, filters and sorts,
+//! highlights that mark the matched words and escape the rest; the visibility rule at query time (chat
+//! membership now, private accounts, blocks, deletion); freshness; a rebuilt index answering the same; and
+//! the production path, two search instances on PostgreSQL and Redis answering alike.
+
+use parley_harness as support;
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::{codes, direct_chat, eventually, eventually_within, Account, Platform};
+
+const SEARCH: &str = "query($q: String!, $f: SearchFilter, $s: SearchSort, $n: Int, $a: String) { search(query: $q, filter: $f, sort: $s, first: $n, after: $a) { totalCount totalCountExact pageInfo { hasNextPage } edges { cursor node { score highlights { field snippet } node { __typename ... on Post { id title } ... on Comment { id body } ... on Message { id text } ... on User { id nickname } } } } } }";
+
+async fn search(p: &Platform, who: Option<&Account>, q: &str, vars: Value) -> Value {
+    let mut variables = json!({ "q": q });
+    if let (Some(map), Some(extra)) = (variables.as_object_mut(), vars.as_object()) {
+        map.extend(extra.clone());
+    }
+    p.ok(SEARCH, variables, who.map(|a| a.access.as_str()))
+        .await["search"]
+        .clone()
+}
+
+/// The ids of the hits, in order.
+fn ids(found: &Value) -> Vec<String> {
+    found["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"]["node"]["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+async fn post(p: &Platform, who: &Account, title: &str, body: &str, extra: Value) -> String {
+    let mut input = json!({ "title": title, "body": body });
+    if let (Some(map), Some(extra)) = (input.as_object_mut(), extra.as_object()) {
+        map.extend(extra.clone());
+    }
+    p.ok(
+        "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }",
+        json!({ "i": input }),
+        Some(&who.access),
+    )
+    .await["createPost"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string()
+}
+
+/// Waits until `q` finds exactly `want` (as `who`).
+async fn finds(p: &Platform, who: Option<&Account>, q: &str, want: &[&str]) {
+    let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    eventually(&format!("{q:?} finds {want:?}"), || async {
+        let mut got = ids(&search(p, who, q, json!({})).await);
+        got.sort();
+        (got == want).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn typos_prefixes_phrases_exclusions_filters_sorts_and_highlights() {
+    let p = Platform::start().await;
+    let alice = p.register("alice").await;
+    let bob = p.register("bob").await;
+    p.ok(
+        "mutation { createTopic(input: { name: \"cars\", title: \"Cars\" }) { id } }",
+        json!({}),
+        Some(&alice.access),
+    )
+    .await;
+    let oil = post(
+        &p,
+        &alice,
+        "Engine oil",
+        "Change the engine oil <b>every</b> 10,000 km & check the filter",
+        json!({ "topic": "cars", "tags": ["diy"] }),
+    )
+    .await;
+    let service = post(
+        &p,
+        &bob,
+        "Maintenance schedule",
+        "Brake fluid, coolant and spark plugs",
+        json!({}),
+    )
+    .await;
+    let diesel = post(
+        &p,
+        &bob,
+        "Diesel engine noise",
+        "Engine knocks when cold",
+        json!({ "topic": "cars" }),
+    )
+    .await;
+    // Freshness: a new post is found within a second of its creation.
+    let fresh = std::time::Instant::now();
+    eventually_within("the diesel post indexed", Duration::from_secs(1), || async {
+        ids(&search(&p, None, "diesel", json!({})).await)
+            .contains(&diesel)
+            .then_some(())
+    })
+    .await;
+    eprintln!("post → searchable: {:?}", fresh.elapsed());
+
+    // Typos within the budget, the last word as a prefix, both.
+    finds(&p, None, "engnie oil", &[&oil]).await;
+    finds(&p, None, "mainten", &[&service]).await;
+    finds(&p, None, "maintenence schedule", &[&service]).await;
+    // No typo below five letters: "oill" is not "oil".
+    finds(&p, None, "oill ", &[]).await;
+    // Phrases word for word, in order; exclusions.
+    finds(&p, None, "\"engine oil\"", &[&oil]).await;
+    finds(&p, None, "\"oil engine\"", &[]).await;
+    finds(&p, None, "engine -diesel", &[&oil]).await;
+    // Only stop words or punctuation: nothing, and no error.
+    finds(&p, None, "the of and", &[]).await;
+    finds(&p, None, "?!...", &[]).await;
+    // An unclosed quote is plain words.
+    finds(&p, None, "\"engine oil", &[&oil]).await;
+
+    // Filters: topic, author, tags, kind, dates.
+    let engine = |f: Value| {
+        let p = &p;
+        async move { ids(&search(p, None, "engine", json!({ "f": f })).await) }
+    };
+    let mut both = engine(json!({ "topic": "cars" })).await;
+    both.sort();
+    let mut expected = vec![oil.clone(), diesel.clone()];
+    expected.sort();
+    assert_eq!(both, expected);
+    assert_eq!(engine(json!({ "authorId": bob.id })).await, vec![diesel.clone()]);
+    assert_eq!(engine(json!({ "tags": ["DIY"] })).await, vec![oil.clone()]);
+    assert!(engine(json!({ "kinds": ["MESSAGE", "USER"] })).await.is_empty());
+    assert!(engine(json!({ "from": "2000-01-01T00:00:00Z", "to": "2001-01-01T00:00:00Z" }))
+        .await
+        .is_empty());
+    assert_eq!(
+        engine(json!({ "from": "2000-01-01T00:00:00Z" })).await.len(),
+        2
+    );
+
+    // Sorts: NEW is newest first; TOP follows votes.
+    let new = ids(&search(&p, None, "engine", json!({ "s": "NEW" })).await);
+    assert_eq!(new, vec![diesel.clone(), oil.clone()]);
+    p.ok(
+        "mutation($t: ID!) { vote(targetId: $t, value: 1) { score } }",
+        json!({ "t": oil }),
+        Some(&bob.access),
+    )
+    .await;
+    eventually("TOP follows the vote", || async {
+        let top = ids(&search(&p, None, "engine", json!({ "s": "TOP" })).await);
+        (top == vec![oil.clone(), diesel.clone()]).then_some(())
+    })
+    .await;
+
+    // Highlights mark the matched words (typos included) and escape the rest.
+    let found = search(&p, None, "engnie every", json!({})).await;
+    let highlights = &found["edges"][0]["node"]["highlights"];
+    let body = highlights
+        .as_array()
+        .expect("highlights")
+        .iter()
+        .find(|h| h["field"] == "body")
+        .expect("a body highlight")["snippet"]
+        .as_str()
+        .expect("snippet")
+        .to_string();
+    assert!(body.contains("<mark>engine</mark>"), "{body}");
+    assert!(body.contains("&lt;b&gt;<mark>every</mark>&lt;/b&gt;"), "{body}");
+    assert!(body.contains("&amp;"), "{body}");
+    assert!(!body.contains("<b>"), "{body}");
+    // The node is the post, completed by posts through the router.
+    assert_eq!(found["edges"][0]["node"]["node"]["title"], "Engine oil");
+
+    // Users by nickname; paging with cursors; totals.
+    finds(&p, None, "alic", &[&alice.id]).await;
+    let page = search(&p, None, "engine", json!({ "n": 1 })).await;
+    assert_eq!(page["totalCount"], 2);
+    assert_eq!(page["totalCountExact"], true);
+    assert_eq!(page["pageInfo"]["hasNextPage"], true);
+    let next = search(
+        &p,
+        None,
+        "engine",
+        json!({ "n": 1, "a": page["edges"][0]["cursor"] }),
+    )
+    .await;
+    assert_eq!(next["pageInfo"]["hasNextPage"], false);
+    assert_ne!(ids(&next), ids(&page));
+
+    // Bad input.
+    for (q, vars) in [
+        ("   ", json!({})),
+        (&"x".repeat(257)[..], json!({})),
+        (&"word ".repeat(17)[..], json!({})),
+        ("engine", json!({ "a": "bm90IGEgY3Vyc29y" })),
+        ("engine", json!({ "n": -1 })),
+        ("engine", json!({ "f": { "authorId": "nope" } })),
+    ] {
+        let mut variables = json!({ "q": q });
+        if let (Some(map), Some(extra)) = (variables.as_object_mut(), vars.as_object()) {
+            map.extend(extra.clone());
+        }
+        let (_, body) = p.gql(SEARCH, variables, None).await;
+        assert_eq!(codes(&body), vec!["BAD_USER_INPUT"], "{q:?} {vars}: {body}");
+    }
+    // `first` over 50 is capped, not refused.
+    let capped = search(&p, None, "engine", json!({ "n": 500 })).await;
+    assert_eq!(ids(&capped).len(), 2);
+}
+
+#[tokio::test]
+async fn only_what_the_caller_could_read_is_found() {
+    let p = Platform::start().await;
+    let alice = p.register("alice").await;
+    let bob = p.register("bob").await;
+    let carol = p.register("carol").await;
+    let dave = p.register("dave").await;
+
+    // Messages: members only, and only while they are members.
+    let chat = direct_chat(&p, &alice, &bob).await;
+    p.ok(
+        "mutation($c: ID!) { sendMessage(chatId: $c, input: { text: \"the secret rendezvous point\" }) { id } }",
+        json!({ "c": chat }),
+        Some(&alice.access),
+    )
+    .await;
+    let group = p
+        .ok(
+            "mutation($m: [ID!]!) { createGroupChat(title: \"Trip\", memberIds: $m) { id } }",
+            json!({ "m": [carol.id] }),
+            Some(&alice.access),
+        )
+        .await["createGroupChat"]["id"]
+        .as_str()
+        .expect("group")
+        .to_string();
+    let plan = p
+        .ok(
+            "mutation($c: ID!) { sendMessage(chatId: $c, input: { text: \"itinerary draft\" }) { id } }",
+            json!({ "c": group }),
+            Some(&alice.access),
+        )
+        .await["sendMessage"]["id"]
+        .as_str()
+        .expect("message")
+        .to_string();
+    let secret = eventually("bob finds the message", || async {
+        ids(&search(&p, Some(&bob), "rendezvous", json!({})).await)
+            .first()
+            .cloned()
+    })
+    .await;
+    finds(&p, Some(&alice), "rendezvous", &[&secret]).await;
+    finds(&p, Some(&carol), "rendezvous", &[]).await;
+    finds(&p, None, "rendezvous", &[]).await;
+    finds(&p, Some(&carol), "itinerary", &[&plan]).await;
+    p.ok(
+        "mutation($c: ID!, $u: ID!) { removeChatMember(chatId: $c, userId: $u) { id } }",
+        json!({ "c": group, "u": carol.id }),
+        Some(&alice.access),
+    )
+    .await;
+    finds(&p, Some(&carol), "itinerary", &[]).await;
+    finds(&p, Some(&alice), "itinerary", &[&plan]).await;
+
+    // A private account's posts: its followers only.
+    let diary = post(&p, &dave, "Private diary", "gearbox rebuild notes", json!({})).await;
+    finds(&p, None, "gearbox", &[&diary]).await;
+    p.ok("mutation { setPrivate(private: true) }", json!({}), Some(&dave.access))
+        .await;
+    finds(&p, None, "gearbox", &[]).await;
+    finds(&p, Some(&bob), "gearbox", &[]).await;
+    finds(&p, Some(&dave), "gearbox", &[&diary]).await;
+    p.ok(
+        "mutation($u: ID!) { follow(userId: $u) }",
+        json!({ "u": dave.id }),
+        Some(&bob.access),
+    )
+    .await;
+    p.ok(
+        "mutation($u: ID!) { acceptFollowRequest(userId: $u) }",
+        json!({ "u": bob.id }),
+        Some(&dave.access),
+    )
+    .await;
+    finds(&p, Some(&bob), "gearbox", &[&diary]).await;
+    finds(&p, Some(&carol), "gearbox", &[]).await;
+
+    // A blocked author's posts are not shown to the blocker (nor the blocker's to them).
+    let tip = post(&p, &carol, "Tyre pressure", "check monthly", json!({})).await;
+    finds(&p, Some(&alice), "tyre", &[&tip]).await;
+    p.ok(
+        "mutation($u: ID!) { block(userId: $u) }",
+        json!({ "u": carol.id }),
+        Some(&alice.access),
+    )
+    .await;
+    finds(&p, Some(&alice), "tyre", &[]).await;
+    finds(&p, Some(&bob), "tyre", &[&tip]).await;
+
+    // A deleted post disappears.
+    p.ok(
+        "mutation($id: ID!) { deletePost(id: $id) }",
+        json!({ "id": tip }),
+        Some(&carol.access),
+    )
+    .await;
+    finds(&p, Some(&bob), "tyre", &[]).await;
+    finds(&p, Some(&carol), "tyre", &[]).await;
+}
