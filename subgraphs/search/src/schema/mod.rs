@@ -64,7 +64,7 @@ impl Query {
         ctx: &Context<'_>,
         query: String,
         filter: Option<SearchFilter>,
-        #[graphql(default_with = "SearchSort::Relevance")] sort: SearchSort,
+        #[graphql(default_with = "Some(SearchSort::Relevance)")] sort: Option<SearchSort>,
         first: Option<i32>,
         after: Option<String>,
     ) -> ApiResult<SearchConnection> {
@@ -84,7 +84,7 @@ impl Query {
         let db = ctx.data::<DatabaseConnection>()?;
         let shelf = ctx.data::<Arc<Shelf>>()?.clone();
         let access = Access::of(db, &Viewer::of(identity(ctx))).await.gql()?;
-        let sort = match sort {
+        let sort = match sort.unwrap_or(SearchSort::Relevance) {
             SearchSort::Relevance => Sort::Relevance,
             SearchSort::New => Sort::New,
             SearchSort::Top => Sort::Top,

@@ -103,7 +103,9 @@ pub struct SearchHighlight {
 /// One hit.
 #[derive(SimpleObject, Clone)]
 pub struct SearchHit {
-    pub node: SearchNode,
+    /// What matched, completed by its owner — null in the moment between the owner hiding it (a deletion,
+    /// an account gone private, a block) and the index learning of it, rather than failing the page.
+    pub node: Option<SearchNode>,
     /// How well it matched (BM25).
     pub score: f64,
     pub highlights: Vec<SearchHighlight>,
@@ -113,12 +115,12 @@ impl From<Hit> for SearchHit {
     fn from(hit: Hit) -> SearchHit {
         let id = ID(hit.id.to_string());
         SearchHit {
-            node: match hit.kind {
+            node: Some(match hit.kind {
                 Kind::User => SearchNode::User(User { id }),
                 Kind::Post => SearchNode::Post(Post { id }),
                 Kind::Comment => SearchNode::Comment(Comment { id }),
                 Kind::Message => SearchNode::Message(Message { id }),
-            },
+            }),
             score: f64::from(hit.score),
             highlights: hit
                 .highlights
