@@ -317,3 +317,109 @@ async fn only_what_the_caller_could_read_is_found() {
     finds(&p, Some(&bob), "tyre", &[]).await;
     finds(&p, Some(&carol), "tyre", &[]).await;
 }
+
+/// The hits of a few queries, as `who` sees them, in order.
+async fn answers(p: &Platform, who: &Account) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for q in ["engine", "engnie oil", "brake", "mainten", "alic"] {
+        out.push(ids(&search(p, Some(who), q, json!({})).await));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_rebuilt_index_answers_the_same_and_a_lost_one_is_rebuilt() {
+    let mut p = Platform::start().await;
+    let alice = p.register("alice").await;
+    let oil = post(&p, &alice, "Engine oil", "synthetic or mineral", json!({})).await;
+    let brakes = post(&p, &alice, "Brake pads", "maintenance every spring", json!({})).await;
+    finds(&p, Some(&alice), "brake", &[&brakes]).await;
+    finds(&p, Some(&alice), "engine", &[&oil]).await;
+    let before = answers(&p, &alice).await;
+    assert!(before.iter().all(|hits| !hits.is_empty()), "{before:?}");
+
+    // `parley search reindex` beside the running instance: a new generation, switched to when ready.
+    let config = p.config_of("search", "search");
+    let dir = config
+        .data_dir
+        .join("search")
+        .join(config.port.to_string());
+    let current = || std::fs::read_to_string(dir.join("CURRENT")).expect("CURRENT");
+    let old = current();
+    let indexed = parley_search::reindex(&config).await.expect("reindexed");
+    assert_eq!(indexed, 3, "two posts and alice");
+    assert_ne!(current(), old);
+    eventually("the instance switches to the new generation", || async {
+        (!dir.join(old.trim()).exists()).then_some(())
+    })
+    .await;
+    assert_eq!(answers(&p, &alice).await, before);
+    // It goes on indexing from where the new generation was built.
+    let later = post(&p, &alice, "Engine mounts", "worn", json!({})).await;
+    eventually("a post after the rebuild is found", || async {
+        ids(&search(&p, Some(&alice), "mounts", json!({})).await)
+            .contains(&later)
+            .then_some(())
+    })
+    .await;
+
+    // An instance that starts without an index (a new machine) builds it from the store.
+    p.stop_subgraph("search").await;
+    let fresh = p.spawn_instance("search").await;
+    let router = p.start_router(&[("search", &fresh)]).await;
+    let client = Platform::client_of(&router.url);
+    let (_, body) = client
+        .gql(SEARCH, json!({ "q": "engine" }), Some(&alice.access))
+        .await;
+    let mut got = ids(&body["data"]["search"]);
+    got.sort();
+    let mut want = vec![oil, later];
+    want.sort();
+    assert_eq!(got, want, "{body}");
+}
+
+#[tokio::test]
+async fn two_search_instances_in_production_answer_alike() {
+    let Some(redis) = support::postgres_url().and_then(|_| parley_kit::testing::RedisServer::start())
+    else {
+        return;
+    };
+    let mut p = Platform::start_production(&redis.url()).await;
+    let second = p.spawn_instance("search").await;
+    let router_b = p.start_router(&[("search", &second)]).await;
+    let b = Platform::client_of(&router_b.url);
+    let alice = p.register("alice").await;
+    let bob = p.register("bob").await;
+    let chat = direct_chat(&p, &alice, &bob).await;
+    let oil = post(&p, &alice, "Engine oil", "change it yearly", json!({})).await;
+    p.ok(
+        "mutation($c: ID!) { sendMessage(chatId: $c, input: { text: \"engine trouble again\" }) { id } }",
+        json!({ "c": chat }),
+        Some(&bob.access),
+    )
+    .await;
+    for (who, want) in [(&alice, 2usize), (&bob, 2)] {
+        let from_a = eventually("instance one indexed", || async {
+            let hits = ids(&search(&p, Some(who), "engine", json!({})).await);
+            (hits.len() == want).then_some(hits)
+        })
+        .await;
+        let from_b = eventually("instance two indexed", || async {
+            let (_, body) = b
+                .gql(SEARCH, json!({ "q": "engine" }), Some(&who.access))
+                .await;
+            let hits = ids(&body["data"]["search"]);
+            (hits.len() == want).then_some(hits)
+        })
+        .await;
+        assert_eq!(from_a, from_b);
+        assert!(from_a.contains(&oil));
+    }
+    // A stranger finds the post on either, not the message.
+    let carol = p.register("carol").await;
+    finds(&p, Some(&carol), "engine", &[&oil]).await;
+    let (_, body) = b
+        .gql(SEARCH, json!({ "q": "engine" }), Some(&carol.access))
+        .await;
+    assert_eq!(ids(&body["data"]["search"]), vec![oil]);
+}

@@ -366,6 +366,24 @@ impl Platform {
             .expect("known subgraph")
     }
 
+    /// The config subgraph `name` was started with, its port set to where instance `instance` (`search`,
+    /// `search#2`) serves (what a command run beside that instance reads).
+    pub fn config_of(&self, name: &str, instance: &str) -> ServiceConfig {
+        let mut config = self
+            .configs
+            .iter()
+            .find(|c| c.name == name)
+            .expect("known subgraph")
+            .clone();
+        config.port = self
+            .subgraph_url(instance)
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .expect("a port");
+        config
+    }
+
     /// Stops one subgraph (as if its process died).
     pub async fn stop_subgraph(&mut self, name: &str) {
         let subgraph = self
