@@ -17,7 +17,9 @@ async fn search(p: &Platform, who: Option<&Account>, q: &str, vars: Value) -> Va
     if let (Some(map), Some(extra)) = (variables.as_object_mut(), vars.as_object()) {
         map.extend(extra.clone());
     }
-    let (_, body) = p.gql(SEARCH, variables, who.map(|a| a.access.as_str())).await;
+    let (_, body) = p
+        .gql(SEARCH, variables, who.map(|a| a.access.as_str()))
+        .await;
     assert!(
         body.get("errors").is_none() && body["data"]["search"].is_object(),
         "{q:?}: {body}"
@@ -32,7 +34,12 @@ fn ids(found: &Value) -> Vec<String> {
         .unwrap_or_else(|| panic!("no edges: {found}"))
         .iter()
         // A node its owner hides already (the index learns of it a moment later) is null.
-        .map(|e| e["node"]["node"]["id"].as_str().unwrap_or("hidden").to_string())
+        .map(|e| {
+            e["node"]["node"]["id"]
+                .as_str()
+                .unwrap_or("hidden")
+                .to_string()
+        })
         .collect()
 }
 
@@ -101,11 +108,15 @@ async fn typos_prefixes_phrases_exclusions_filters_sorts_and_highlights() {
     .await;
     // Freshness: a new post is found within a second of its creation.
     let fresh = std::time::Instant::now();
-    eventually_within("the diesel post indexed", Duration::from_secs(1), || async {
-        ids(&search(&p, None, "diesel", json!({})).await)
-            .contains(&diesel)
-            .then_some(())
-    })
+    eventually_within(
+        "the diesel post indexed",
+        Duration::from_secs(1),
+        || async {
+            ids(&search(&p, None, "diesel", json!({})).await)
+                .contains(&diesel)
+                .then_some(())
+        },
+    )
     .await;
     eprintln!("post → searchable: {:?}", fresh.elapsed());
 
@@ -135,14 +146,23 @@ async fn typos_prefixes_phrases_exclusions_filters_sorts_and_highlights() {
     let mut expected = vec![oil.clone(), diesel.clone()];
     expected.sort();
     assert_eq!(both, expected);
-    assert_eq!(engine(json!({ "authorId": bob.id })).await, vec![diesel.clone()]);
+    assert_eq!(
+        engine(json!({ "authorId": bob.id })).await,
+        vec![diesel.clone()]
+    );
     assert_eq!(engine(json!({ "tags": ["DIY"] })).await, vec![oil.clone()]);
-    assert!(engine(json!({ "kinds": ["MESSAGE", "USER"] })).await.is_empty());
-    assert!(engine(json!({ "from": "2000-01-01T00:00:00Z", "to": "2001-01-01T00:00:00Z" }))
+    assert!(engine(json!({ "kinds": ["MESSAGE", "USER"] }))
         .await
         .is_empty());
+    assert!(
+        engine(json!({ "from": "2000-01-01T00:00:00Z", "to": "2001-01-01T00:00:00Z" }))
+            .await
+            .is_empty()
+    );
     assert_eq!(
-        engine(json!({ "from": "2000-01-01T00:00:00Z" })).await.len(),
+        engine(json!({ "from": "2000-01-01T00:00:00Z" }))
+            .await
+            .len(),
         2
     );
 
@@ -174,7 +194,10 @@ async fn typos_prefixes_phrases_exclusions_filters_sorts_and_highlights() {
         .expect("snippet")
         .to_string();
     assert!(body.contains("<mark>engine</mark>"), "{body}");
-    assert!(body.contains("&lt;b&gt;<mark>every</mark>&lt;/b&gt;"), "{body}");
+    assert!(
+        body.contains("&lt;b&gt;<mark>every</mark>&lt;/b&gt;"),
+        "{body}"
+    );
     assert!(body.contains("&amp;"), "{body}");
     assert!(!body.contains("<b>"), "{body}");
     // The node is the post, completed by posts through the router.
@@ -273,10 +296,21 @@ async fn only_what_the_caller_could_read_is_found() {
     finds(&p, Some(&alice), "itinerary", &[&plan]).await;
 
     // A private account's posts: its followers only.
-    let diary = post(&p, &dave, "Private diary", "gearbox rebuild notes", json!({})).await;
+    let diary = post(
+        &p,
+        &dave,
+        "Private diary",
+        "gearbox rebuild notes",
+        json!({}),
+    )
+    .await;
     finds(&p, None, "gearbox", &[&diary]).await;
-    p.ok("mutation { setPrivate(private: true) }", json!({}), Some(&dave.access))
-        .await;
+    p.ok(
+        "mutation { setPrivate(private: true) }",
+        json!({}),
+        Some(&dave.access),
+    )
+    .await;
     finds(&p, None, "gearbox", &[]).await;
     finds(&p, Some(&bob), "gearbox", &[]).await;
     finds(&p, Some(&dave), "gearbox", &[&diary]).await;
@@ -332,7 +366,14 @@ async fn a_rebuilt_index_answers_the_same_and_a_lost_one_is_rebuilt() {
     let mut p = Platform::start().await;
     let alice = p.register("alice").await;
     let oil = post(&p, &alice, "Engine oil", "synthetic or mineral", json!({})).await;
-    let brakes = post(&p, &alice, "Brake pads", "maintenance every spring", json!({})).await;
+    let brakes = post(
+        &p,
+        &alice,
+        "Brake pads",
+        "maintenance every spring",
+        json!({}),
+    )
+    .await;
     finds(&p, Some(&alice), "brake", &[&brakes]).await;
     finds(&p, Some(&alice), "engine", &[&oil]).await;
     let before = answers(&p, &alice).await;
@@ -340,10 +381,7 @@ async fn a_rebuilt_index_answers_the_same_and_a_lost_one_is_rebuilt() {
 
     // `parley search reindex` beside the running instance: a new generation, switched to when ready.
     let config = p.config_of("search", "search");
-    let dir = config
-        .data_dir
-        .join("search")
-        .join(config.port.to_string());
+    let dir = config.data_dir.join("search").join(config.port.to_string());
     let current = || std::fs::read_to_string(dir.join("CURRENT")).expect("CURRENT");
     let old = current();
     let indexed = parley_search::reindex(&config).await.expect("reindexed");
@@ -380,7 +418,8 @@ async fn a_rebuilt_index_answers_the_same_and_a_lost_one_is_rebuilt() {
 
 #[tokio::test]
 async fn two_search_instances_in_production_answer_alike() {
-    let Some(redis) = support::postgres_url().and_then(|_| parley_kit::testing::RedisServer::start())
+    let Some(redis) =
+        support::postgres_url().and_then(|_| parley_kit::testing::RedisServer::start())
     else {
         return;
     };

@@ -92,7 +92,9 @@ impl Access {
         };
         let kinds = |kinds: &[Kind]| -> Box<dyn Query> {
             Box::new(TermSetQuery::new(
-                kinds.iter().map(|k| Term::from_field_text(f.kind, k.name())),
+                kinds
+                    .iter()
+                    .map(|k| Term::from_field_text(f.kind, k.name())),
             ))
         };
         // Users, posts and comments.
@@ -138,8 +140,8 @@ impl Access {
         if self.staff || gates.len() < 2 {
             return true;
         }
-        gates.iter().all(|gate| {
-            Uuid::parse_str(gate).is_ok_and(|id| self.followed.contains(&id))
-        })
+        gates
+            .iter()
+            .all(|gate| Uuid::parse_str(gate).is_ok_and(|id| self.followed.contains(&id)))
     }
 }

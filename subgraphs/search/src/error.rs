@@ -21,7 +21,9 @@ impl CodedError for SearchError {
     fn code(&self) -> ErrorCode {
         match self {
             SearchError::Invalid(_) => ErrorCode::BadUserInput,
-            SearchError::Store(_) | SearchError::Index(_) | SearchError::Files(_) => ErrorCode::Internal,
+            SearchError::Store(_) | SearchError::Index(_) | SearchError::Files(_) => {
+                ErrorCode::Internal
+            }
         }
     }
 }

@@ -22,7 +22,9 @@ use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, STORED,
     STRING,
 };
-use tantivy::tokenizer::{AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer,
+};
 use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use tokio::sync::{Mutex, Notify};
 use uuid::Uuid;
@@ -247,7 +249,10 @@ impl Generation {
         }
         let mut gates: Vec<Uuid> = Vec::new();
         if Kind::parse(&row.kind) != Some(Kind::User) {
-            for author in [Some(row.author_id), row.post_author_id].into_iter().flatten() {
+            for author in [Some(row.author_id), row.post_author_id]
+                .into_iter()
+                .flatten()
+            {
                 if private.contains(&author) && !gates.contains(&author) {
                     gates.push(author);
                 }
@@ -267,10 +272,7 @@ impl Generation {
 pub const PUBLIC: &str = "public";
 
 /// Which of the rows' authors (and posts' authors) are private now.
-async fn private_among(
-    db: &DatabaseConnection,
-    rows: &[document::Model],
-) -> Result<HashSet<Uuid>> {
+async fn private_among(db: &DatabaseConnection, rows: &[document::Model]) -> Result<HashSet<Uuid>> {
     let mut authors: Vec<Uuid> = rows
         .iter()
         .flat_map(|r| [Some(r.author_id), r.post_author_id])
@@ -303,11 +305,11 @@ impl Shelf {
     /// schema, builds one from the store first.
     pub async fn open(dir: PathBuf, db: &DatabaseConnection) -> Result<Arc<Shelf>> {
         std::fs::create_dir_all(&dir)?;
-        let generation = match current_name(&dir).and_then(|name| Generation::open(&dir, &name).ok())
-        {
-            Some(generation) => generation,
-            None => build(&dir, db).await?,
-        };
+        let generation =
+            match current_name(&dir).and_then(|name| Generation::open(&dir, &name).ok()) {
+                Some(generation) => generation,
+                None => build(&dir, db).await?,
+            };
         Ok(Arc::new(Shelf {
             dir,
             current: RwLock::new(Arc::new(generation)),

@@ -85,7 +85,15 @@ impl Domain for Search {
 pub async fn reindex(config: &parley_kit::ServiceConfig) -> anyhow::Result<u64> {
     let settings = config.settings::<settings::SearchSettings>()?;
     let db = parley_kit::store::connect::<Migrator>(config).await?;
-    let dir = index_dir(config, &settings, if config.port == 0 { Search::PORT } else { config.port });
+    let dir = index_dir(
+        config,
+        &settings,
+        if config.port == 0 {
+            Search::PORT
+        } else {
+            config.port
+        },
+    );
     std::fs::create_dir_all(&dir)?;
     let generation = index::build(&dir, &db).await?;
     Ok(generation.reader.searcher().num_docs())

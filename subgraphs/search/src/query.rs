@@ -60,18 +60,18 @@ pub fn parse(raw: &str) -> Result<Parsed> {
         )));
     }
     let typing = !raw.ends_with(char::is_whitespace);
-    let (free, phrases, excluded) = if raw.matches('"').count() % 2 == 0 {
+    let (free, phrases, excluded) = if raw.matches('"').count().is_multiple_of(2) {
         split(raw)
     } else {
         // An unclosed quote: plain words.
         (raw.replace('"', " "), Vec::new(), Vec::new())
     };
     let free_words = words(&free);
-    let terms = free_words.len()
-        + phrases.iter().map(Vec::len).sum::<usize>()
-        + excluded.len();
+    let terms = free_words.len() + phrases.iter().map(Vec::len).sum::<usize>() + excluded.len();
     if terms > MAX_TERMS {
-        return Err(invalid(format!("query must have at most {MAX_TERMS} words")));
+        return Err(invalid(format!(
+            "query must have at most {MAX_TERMS} words"
+        )));
     }
     let last = free_words.len().saturating_sub(1);
     // The last free word is being typed only when it ends the query (not a phrase or an exclusion).
@@ -144,10 +144,16 @@ mod tests {
     fn words_phrases_and_exclusions() {
         let p = parse(r#"engine "oil change" -diesel mainten"#).expect("parses");
         assert_eq!(
-            p.words.iter().map(|w| (w.text.as_str(), w.prefix)).collect::<Vec<_>>(),
+            p.words
+                .iter()
+                .map(|w| (w.text.as_str(), w.prefix))
+                .collect::<Vec<_>>(),
             vec![("engine", false), ("mainten", true)]
         );
-        assert_eq!(p.phrases, vec![vec!["oil".to_string(), "change".to_string()]]);
+        assert_eq!(
+            p.phrases,
+            vec![vec!["oil".to_string(), "change".to_string()]]
+        );
         assert_eq!(p.excluded, vec!["diesel".to_string()]);
     }
 

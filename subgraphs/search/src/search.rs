@@ -133,7 +133,10 @@ pub fn run(
                 marked.entry(field).or_default().insert(w.clone(), 1.0);
             }
             let query: Box<dyn Query> = if terms.len() == 1 {
-                Box::new(TermQuery::new(terms[0].clone(), IndexRecordOption::WithFreqs))
+                Box::new(TermQuery::new(
+                    terms[0].clone(),
+                    IndexRecordOption::WithFreqs,
+                ))
             } else {
                 Box::new(PhraseQuery::new(terms))
             };
@@ -161,7 +164,11 @@ pub fn run(
     let (ranked, count): (Vec<(f32, DocAddress)>, usize) = match sort {
         Sort::Relevance => searcher.search(&query, &(top.order_by_score(), Count))?,
         Sort::New | Sort::Top => {
-            let column = if sort == Sort::New { "created" } else { "score" };
+            let column = if sort == Sort::New {
+                "created"
+            } else {
+                "score"
+            };
             let (docs, count) = searcher.search(
                 &query,
                 &(
@@ -229,7 +236,11 @@ pub fn run(
                 continue;
             }
             snippet.set_snippet_prefix_postfix("<mark>", "</mark>");
-            let name = if *field == f.title { title_name } else { body_name };
+            let name = if *field == f.title {
+                title_name
+            } else {
+                body_name
+            };
             highlights.push((name.to_string(), snippet.to_html()));
         }
         hits.push(Hit {
@@ -289,7 +300,10 @@ fn filters(f: &Fields, filter: &Filter) -> Vec<(Occur, Box<dyn Query>)> {
         };
         clauses.push((
             Occur::Must,
-            Box::new(RangeQuery::new(bound(filter.from, true), bound(filter.to, false))),
+            Box::new(RangeQuery::new(
+                bound(filter.from, true),
+                bound(filter.to, false),
+            )),
         ));
     }
     clauses
@@ -372,8 +386,8 @@ fn typos(a: &[char], b: &[char]) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=m {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=n {
         for j in 1..=m {

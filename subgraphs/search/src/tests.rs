@@ -99,7 +99,11 @@ fn viewer(id: Uuid) -> Viewer {
 async fn typos_prefixes_and_highlights() {
     let mut w = World::start().await;
     let alice = Uuid::now_v7();
-    let p = post(alice, "Engine oil", "Regular <maintenance> keeps the engine alive");
+    let p = post(
+        alice,
+        "Engine oil",
+        "Regular <maintenance> keeps the engine alive",
+    );
     w.apply(PostCreated(p.clone())).await;
     let found = w.find("engnie oil", Viewer::ANONYMOUS).await;
     assert_eq!(found.hits.len(), 1);
@@ -112,14 +116,22 @@ async fn typos_prefixes_and_highlights() {
         .find(|(field, _)| field == "body")
         .expect("body highlight")
         .1;
-    assert!(
-        body.contains("&lt;<mark>maintenance</mark>&gt;"),
-        "{body}"
-    );
+    assert!(body.contains("&lt;<mark>maintenance</mark>&gt;"), "{body}");
     assert!(w.find("the of", Viewer::ANONYMOUS).await.hits.is_empty());
-    assert!(w.find("oil -engine", Viewer::ANONYMOUS).await.hits.is_empty());
-    assert_eq!(w.find("\"engine oil\"", Viewer::ANONYMOUS).await.hits.len(), 1);
-    assert!(w.find("\"oil engine\"", Viewer::ANONYMOUS).await.hits.is_empty());
+    assert!(w
+        .find("oil -engine", Viewer::ANONYMOUS)
+        .await
+        .hits
+        .is_empty());
+    assert_eq!(
+        w.find("\"engine oil\"", Viewer::ANONYMOUS).await.hits.len(),
+        1
+    );
+    assert!(w
+        .find("\"oil engine\"", Viewer::ANONYMOUS)
+        .await
+        .hits
+        .is_empty());
 }
 
 #[tokio::test]

@@ -21,8 +21,8 @@ use crate::error::{invalid, SearchError};
 use crate::index::Shelf;
 use crate::search::{self, Filter, Found, Sort, MAX_COUNT};
 pub use types::{
-    Comment, Message, Post, SearchConnection, SearchFilter, SearchHighlight, SearchHit,
-    SearchKind, SearchNode, SearchSort, SearchTotals, User,
+    Comment, Message, Post, SearchConnection, SearchFilter, SearchHighlight, SearchHit, SearchKind,
+    SearchNode, SearchSort, SearchTotals, User,
 };
 
 /// Hits on a page by default, and at most (more is capped, not refused).
@@ -35,11 +35,14 @@ pub const MAX_KINDS: usize = 4;
 /// The longest topic name a filter may give.
 const MAX_TOPIC: usize = 64;
 
-pub type SearchSchema = Schema<Query, async_graphql::EmptyMutation, async_graphql::EmptySubscription>;
+pub type SearchSchema =
+    Schema<Query, async_graphql::EmptyMutation, async_graphql::EmptySubscription>;
 
-pub fn builder(
-) -> async_graphql::SchemaBuilder<Query, async_graphql::EmptyMutation, async_graphql::EmptySubscription>
-{
+pub fn builder() -> async_graphql::SchemaBuilder<
+    Query,
+    async_graphql::EmptyMutation,
+    async_graphql::EmptySubscription,
+> {
     Schema::build(
         Query,
         async_graphql::EmptyMutation,
@@ -112,7 +115,9 @@ fn connection(found: Found, offset: usize) -> SearchConnection {
     );
     for (n, hit) in found.hits.into_iter().enumerate() {
         let cursor = encode_cursor(&["o", &(offset + n + 1).to_string()]);
-        connection.edges.push(Edge::new(cursor, SearchHit::from(hit)));
+        connection
+            .edges
+            .push(Edge::new(cursor, SearchHit::from(hit)));
     }
     connection
 }
@@ -142,12 +147,12 @@ fn to_filter(input: SearchFilter) -> Result<Filter, SearchError> {
     }
     let tags = input.tags.unwrap_or_default();
     if tags.len() > MAX_TAGS {
-        return Err(invalid(format!("filter.tags takes at most {MAX_TAGS} tags")));
+        return Err(invalid(format!(
+            "filter.tags takes at most {MAX_TAGS} tags"
+        )));
     }
     if tags.iter().any(|t| t.chars().count() > MAX_TOPIC) {
-        return Err(invalid(format!(
-            "a tag is at most {MAX_TOPIC} characters"
-        )));
+        return Err(invalid(format!("a tag is at most {MAX_TOPIC} characters")));
     }
     if input
         .topic

@@ -149,11 +149,5 @@ impl ConnectionNameType for SearchConnectionName {
     }
 }
 
-pub type SearchConnection = Connection<
-    String,
-    SearchHit,
-    SearchTotals,
-    EmptyFields,
-    SearchConnectionName,
-    DefaultEdgeName,
->;
+pub type SearchConnection =
+    Connection<String, SearchHit, SearchTotals, EmptyFields, SearchConnectionName, DefaultEdgeName>;
