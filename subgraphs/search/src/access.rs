@@ -14,7 +14,7 @@
 use parley_kit::audience::{follow, Viewer};
 use parley_kit::blocks::block;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
-use tantivy::query::{BooleanQuery, EmptyQuery, Occur, Query, TermQuery, TermSetQuery};
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery, TermSetQuery};
 use tantivy::schema::IndexRecordOption;
 use tantivy::Term;
 use uuid::Uuid;
@@ -128,9 +128,6 @@ impl Access {
                     (Occur::Must, ids(f.chat, &self.chats)),
                 ])),
             ));
-        }
-        if reach.is_empty() {
-            return Box::new(EmptyQuery);
         }
         Box::new(BooleanQuery::new(reach))
     }
