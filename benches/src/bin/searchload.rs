@@ -68,11 +68,30 @@ enum Phase {
 
 /// Words the queries use, ranked among the common ones (a few percent of documents each).
 const CAR_WORDS: &[&str] = &[
-    "engine", "oil", "brake", "tyre", "gearbox", "clutch", "coolant", "battery", "spark", "filter",
-    "maintenance", "diesel", "petrol", "exhaust", "suspension", "steering", "radiator", "service",
-    "mileage", "warranty",
+    "engine",
+    "oil",
+    "brake",
+    "tyre",
+    "gearbox",
+    "clutch",
+    "coolant",
+    "battery",
+    "spark",
+    "filter",
+    "maintenance",
+    "diesel",
+    "petrol",
+    "exhaust",
+    "suspension",
+    "steering",
+    "radiator",
+    "service",
+    "mileage",
+    "warranty",
 ];
-const TOPICS: &[&str] = &["cars", "bikes", "tools", "travel", "cooking", "music", "games", "news"];
+const TOPICS: &[&str] = &[
+    "cars", "bikes", "tools", "travel", "cooking", "music", "games", "news",
+];
 const BASELINE_DB: &str = "parley_searchload_fts";
 
 /// The queries, each as the router gets it and as PostgreSQL and FTS5 get it.
@@ -121,8 +140,8 @@ impl Corpus {
     fn new() -> Corpus {
         let mut rng = StdRng::seed_from_u64(20);
         let syllables = [
-            "ka", "lo", "mi", "ne", "ru", "ta", "vo", "si", "de", "po", "gu", "ba", "fe", "zi", "no",
-            "ra", "te", "mo", "li", "ku",
+            "ka", "lo", "mi", "ne", "ru", "ta", "vo", "si", "de", "po", "gu", "ba", "fe", "zi",
+            "no", "ra", "te", "mo", "li", "ku",
         ];
         let mut vocab: Vec<String> = Vec::with_capacity(20_000);
         while vocab.len() < 20_000 {
@@ -149,7 +168,9 @@ impl Corpus {
         (0..n)
             .map(|_| {
                 let u: f64 = self.rng.gen();
-                let i = (len.powf(u) as usize).saturating_sub(1).min(self.vocab.len() - 1);
+                let i = (len.powf(u) as usize)
+                    .saturating_sub(1)
+                    .min(self.vocab.len() - 1);
                 self.vocab[i].as_str()
             })
             .collect::<Vec<_>>()
@@ -258,7 +279,8 @@ async fn build(
     let total = posts + comments;
     let mut corpus = Corpus::new();
     let started = Instant::now();
-    let (mut store_time, mut pg_time, mut fts5_time) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let (mut store_time, mut pg_time, mut fts5_time) =
+        (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let mut n = 0;
     while n < total {
         let batch: Vec<document::Model> = (n..(n + 500).min(total))
@@ -327,8 +349,10 @@ async fn build(
         .await?;
         fts5_time += t.elapsed();
     }
-    db.execute_unprepared(&format!("UPDATE search_clock SET change = {total} WHERE id = 1"))
-        .await?;
+    db.execute_unprepared(&format!(
+        "UPDATE search_clock SET change = {total} WHERE id = 1"
+    ))
+    .await?;
     println!(
         "generated {posts} posts + {comments} comments in {:.1} s (search store {:.1} s)",
         started.elapsed().as_secs_f64(),
@@ -477,14 +501,20 @@ async fn query(
                 "{}/{BASELINE_DB}",
                 server.trim_end_matches('/')
             ));
-            options.max_connections(concurrency as u32).sqlx_logging(false);
+            options
+                .max_connections(concurrency as u32)
+                .sqlx_logging(false);
             Some(sea_orm::Database::connect(options).await?)
         }
         None => None,
     };
-    let mut options =
-        sea_orm::ConnectOptions::new(format!("sqlite://{}?mode=ro", dir.join("fts5.db").display()));
-    options.max_connections(concurrency as u32).sqlx_logging(false);
+    let mut options = sea_orm::ConnectOptions::new(format!(
+        "sqlite://{}?mode=ro",
+        dir.join("fts5.db").display()
+    ));
+    options
+        .max_connections(concurrency as u32)
+        .sqlx_logging(false);
     let fts5 = sea_orm::Database::connect(options).await?;
     println!("concurrency {concurrency}, {seconds} s per run");
     for case in cases() {
@@ -494,18 +524,29 @@ async fn query(
             "variables": { "q": case.query, "f": case.filter },
         });
         let (client, endpoint) = (http.clone(), url.clone());
-        drive("Parley search, through the router", concurrency, seconds, move || {
-            let (client, endpoint, body) = (client.clone(), endpoint.clone(), body.clone());
-            async move {
-                let response: Value = client.post(&endpoint).json(&body).send().await?.json().await?;
-                if response.get("errors").is_some() {
-                    anyhow::bail!("{response}");
+        drive(
+            "Parley search, through the router",
+            concurrency,
+            seconds,
+            move || {
+                let (client, endpoint, body) = (client.clone(), endpoint.clone(), body.clone());
+                async move {
+                    let response: Value = client
+                        .post(&endpoint)
+                        .json(&body)
+                        .send()
+                        .await?
+                        .json()
+                        .await?;
+                    if response.get("errors").is_some() {
+                        anyhow::bail!("{response}");
+                    }
+                    Ok(response["data"]["search"]["edges"]
+                        .as_array()
+                        .map_or(0, Vec::len))
                 }
-                Ok(response["data"]["search"]["edges"]
-                    .as_array()
-                    .map_or(0, Vec::len))
-            }
-        })
+            },
+        )
         .await;
         if let Some(pg) = &pg {
             let (pg, sql) = (
@@ -549,8 +590,16 @@ async fn query(
     Ok(())
 }
 
-async fn gql(http: &reqwest::Client, url: &str, token: Option<&str>, query: &str, variables: Value) -> anyhow::Result<Value> {
-    let mut request = http.post(url).json(&json!({ "query": query, "variables": variables }));
+async fn gql(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> anyhow::Result<Value> {
+    let mut request = http
+        .post(url)
+        .json(&json!({ "query": query, "variables": variables }));
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -563,7 +612,10 @@ async fn gql(http: &reqwest::Client, url: &str, token: Option<&str>, query: &str
 
 async fn fresh(url: String, samples: usize) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
-    let nick = format!("fresh{}", Uuid::now_v7().simple().to_string().get(20..).unwrap_or("x"));
+    let nick = format!(
+        "fresh{}",
+        Uuid::now_v7().simple().to_string().get(20..).unwrap_or("x")
+    );
     let data = gql(
         &http,
         &url,
@@ -572,10 +624,16 @@ async fn fresh(url: String, samples: usize) -> anyhow::Result<()> {
         json!({ "i": { "email": format!("{nick}@example.com"), "password": "correct horse 1", "name": "Fresh", "nickname": nick } }),
     )
     .await?;
-    let token = data["register"]["accessToken"].as_str().unwrap_or_default().to_string();
+    let token = data["register"]["accessToken"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let mut latency = Samples::default();
     for n in 0..samples {
-        let word = format!("zq{}x{n}", Uuid::now_v7().simple().to_string().get(24..).unwrap_or("y"));
+        let word = format!(
+            "zq{}x{n}",
+            Uuid::now_v7().simple().to_string().get(24..).unwrap_or("y")
+        );
         let t = Instant::now();
         gql(
             &http,
