@@ -301,15 +301,18 @@ pub struct Shelf {
 }
 
 impl Shelf {
-    /// Opens the generation `CURRENT` names; when there is none, or it does not open with this version's
-    /// schema, builds one from the store first.
+    /// Opens the generation `CURRENT` names; when there is none, it does not open with this version's
+    /// schema, or it holds changes the store has not made, builds one from the store first.
     pub async fn open(dir: PathBuf, db: &DatabaseConnection) -> Result<Arc<Shelf>> {
         std::fs::create_dir_all(&dir)?;
-        let generation =
-            match current_name(&dir).and_then(|name| Generation::open(&dir, &name).ok()) {
-                Some(generation) => generation,
-                None => build(&dir, db).await?,
-            };
+        let opened = current_name(&dir).and_then(|name| Generation::open(&dir, &name).ok());
+        // An index ahead of the store belongs to another store (one reset or replaced): rebuilt too.
+        let last = last_change(db).await?;
+        let generation = match opened {
+            Some(generation) if generation.change()? <= last => generation,
+            _ => build(&dir, db).await?,
+        };
+        remove_others(&dir, &generation.name);
         Ok(Arc::new(Shelf {
             dir,
             current: RwLock::new(Arc::new(generation)),
