@@ -19,6 +19,7 @@
 //! - [`live`]: subscription streams off the event bus, counted while open.
 //! - [`mail`]: outgoing mail over SMTP, or into files when no SMTP server is configured.
 //! - [`mentions`]: `@nickname` mentions in text.
+//! - [`refs`]: references to other domains' entities (key only), resolved by their owners.
 //! - [`runtime`]: what a running subgraph holds (store, relay, consumers, verifier) and how it starts.
 //! - [`subgraph`]: a domain as a value ([`Domain`], implemented by each domain crate; [`Subgraph`], what the
 //!   registry lists): its name, port, migrations, consumed events, SDL, and how it runs.
@@ -42,6 +43,7 @@ pub mod mentions;
 pub mod migration;
 pub mod pagination;
 pub mod rank;
+pub mod refs;
 pub mod revocation;
 pub mod runtime;
 pub mod server;

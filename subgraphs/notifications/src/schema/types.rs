@@ -5,42 +5,12 @@
 use async_graphql::{InputObject, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use parley_kit::ids::to_id;
+use parley_kit::refs::{ChatRef, CommentRef, MessageRef, PostRef, UserRef};
 
 use crate::kinds::{NotificationChannel, NotificationKind};
 use crate::notify;
 use crate::preferences::Setting;
 use crate::store::notification;
-
-// References to other subgraphs' entities: only their keys (no descriptions: a reference type takes none).
-#[derive(SimpleObject, Clone)]
-#[graphql(unresolvable = "id")]
-pub struct User {
-    pub id: ID,
-}
-
-#[derive(SimpleObject, Clone)]
-#[graphql(unresolvable = "id")]
-pub struct Post {
-    pub id: ID,
-}
-
-#[derive(SimpleObject, Clone)]
-#[graphql(unresolvable = "id")]
-pub struct Comment {
-    pub id: ID,
-}
-
-#[derive(SimpleObject, Clone)]
-#[graphql(unresolvable = "id")]
-pub struct Chat {
-    pub id: ID,
-}
-
-#[derive(SimpleObject, Clone)]
-#[graphql(unresolvable = "id")]
-pub struct Message {
-    pub id: ID,
-}
 
 /// Something that happened that concerns you: events of one kind on one target, grouped while unread
 /// ("alice and 3 others commented on your post").
@@ -60,10 +30,10 @@ impl Notification {
 
     /// Who did it, newest first (at most 5; `count` says how many events there were). Empty for a vote
     /// milestone: votes are not public.
-    async fn actors(&self) -> Vec<User> {
+    async fn actors(&self) -> Vec<UserRef> {
         notify::actors(&self.0)
             .into_iter()
-            .map(|id| User { id: to_id(id) })
+            .map(UserRef::new)
             .collect()
     }
 
@@ -77,23 +47,23 @@ impl Notification {
     }
 
     /// The post concerned (COMMENT, REPLY, MENTION in a post or comment, VOTE_MILESTONE).
-    async fn post(&self) -> Option<Post> {
-        self.0.post_id.map(|id| Post { id: to_id(id) })
+    async fn post(&self) -> Option<PostRef> {
+        self.0.post_id.map(PostRef::new)
     }
 
     /// The newest comment concerned.
-    async fn comment(&self) -> Option<Comment> {
-        self.0.comment_id.map(|id| Comment { id: to_id(id) })
+    async fn comment(&self) -> Option<CommentRef> {
+        self.0.comment_id.map(CommentRef::new)
     }
 
     /// The chat concerned (MESSAGE, CHAT_INVITE, MENTION in a message).
-    async fn chat(&self) -> Option<Chat> {
-        self.0.chat_id.map(|id| Chat { id: to_id(id) })
+    async fn chat(&self) -> Option<ChatRef> {
+        self.0.chat_id.map(ChatRef::new)
     }
 
     /// The newest message concerned.
-    async fn message(&self) -> Option<Message> {
-        self.0.message_id.map(|id| Message { id: to_id(id) })
+    async fn message(&self) -> Option<MessageRef> {
+        self.0.message_id.map(MessageRef::new)
     }
 
     /// VOTE_MILESTONE: the score reached (10, 100 or 1,000).

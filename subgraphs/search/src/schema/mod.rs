@@ -21,8 +21,8 @@ use crate::error::{invalid, SearchError};
 use crate::index::Shelf;
 use crate::search::{self, Filter, Found, Sort, MAX_COUNT};
 pub use types::{
-    Comment, Message, Post, SearchConnection, SearchFilter, SearchHighlight, SearchHit, SearchKind,
-    SearchNode, SearchSort, SearchTotals, User,
+    SearchConnection, SearchFilter, SearchHighlight, SearchHit, SearchKind, SearchNode, SearchSort,
+    SearchTotals,
 };
 
 /// Hits on a page by default, and at most (more is capped, not refused).

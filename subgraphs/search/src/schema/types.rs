@@ -3,42 +3,18 @@
 use async_graphql::connection::{Connection, ConnectionNameType, DefaultEdgeName, EmptyFields};
 use async_graphql::{Enum, InputObject, OutputType, SimpleObject, Union, ID};
 use chrono::{DateTime, Utc};
+use parley_kit::refs::{CommentRef, MessageRef, PostRef, UserRef};
 
 use crate::documents::Kind;
 use crate::search::Hit;
 
-// References to other subgraphs' entities: only their keys (no descriptions: a reference type takes none).
-#[derive(SimpleObject, Clone)]
-#[graphql(unresolvable = "id")]
-pub struct User {
-    pub id: ID,
-}
-
-#[derive(SimpleObject, Clone)]
-#[graphql(unresolvable = "id")]
-pub struct Post {
-    pub id: ID,
-}
-
-#[derive(SimpleObject, Clone)]
-#[graphql(unresolvable = "id")]
-pub struct Comment {
-    pub id: ID,
-}
-
-#[derive(SimpleObject, Clone)]
-#[graphql(unresolvable = "id")]
-pub struct Message {
-    pub id: ID,
-}
-
 /// What a hit is.
 #[derive(Union, Clone)]
 pub enum SearchNode {
-    User(User),
-    Post(Post),
-    Comment(Comment),
-    Message(Message),
+    User(UserRef),
+    Post(PostRef),
+    Comment(CommentRef),
+    Message(MessageRef),
 }
 
 /// What to search.
@@ -113,13 +89,13 @@ pub struct SearchHit {
 
 impl From<Hit> for SearchHit {
     fn from(hit: Hit) -> SearchHit {
-        let id = ID(hit.id.to_string());
+        let id = hit.id;
         SearchHit {
             node: Some(match hit.kind {
-                Kind::User => SearchNode::User(User { id }),
-                Kind::Post => SearchNode::Post(Post { id }),
-                Kind::Comment => SearchNode::Comment(Comment { id }),
-                Kind::Message => SearchNode::Message(Message { id }),
+                Kind::User => SearchNode::User(UserRef::new(id)),
+                Kind::Post => SearchNode::Post(PostRef::new(id)),
+                Kind::Comment => SearchNode::Comment(CommentRef::new(id)),
+                Kind::Message => SearchNode::Message(MessageRef::new(id)),
             }),
             score: f64::from(hit.score),
             highlights: hit
