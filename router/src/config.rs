@@ -197,11 +197,12 @@ storage:
             yaml("plugins: {parley: {config: {disable_playground: true}}}")?,
         );
     }
-    // `/media/…` and `/notifications/…` on the router's origin are those subgraphs' (upload and download
-    // links; unsubscribe links).
+    // `/media/…`, `/notifications/…` and `/billing/webhooks/…` on the router's origin are those subgraphs'
+    // (upload and download links; unsubscribe links; payment providers' webhooks).
     for (name, key) in [
         ("media", "media_url"),
         ("notifications", "notifications_url"),
+        ("billing", "billing_url"),
     ] {
         if let Some(url) = options
             .subgraph_urls

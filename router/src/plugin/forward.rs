@@ -1,6 +1,7 @@
 //! `on_http_request`: a few prefixes of the router's public origin belong to subgraphs' HTTP routes —
 //! `/media/…` to media (upload tickets PUT there, signed download links GET from there) and
-//! `/notifications/…` to notifications (the unsubscribe links of digest mails) — so clients need one origin
+//! `/notifications/…` to notifications (the unsubscribe links of digest mails), `/billing/webhooks/…` to
+//! billing (payment providers' signed events; nothing else of billing's is public) — so clients need one origin
 //! and the subgraphs stay off the public network. The request is forwarded as a stream both ways — large
 //! bodies are never held whole — with a short allow-list of headers each way; the subgraph checks the
 //! signatures, this only carries bytes. A prefix whose subgraph is not configured answers 404.
@@ -14,9 +15,11 @@ use hive_router::ntex::web::{DefaultError, WebRequest};
 pub const MEDIA: &str = "/media/";
 /// The prefix forwarded to notifications (`notifications_url`).
 pub const NOTIFICATIONS: &str = "/notifications/";
+/// The prefix forwarded to billing (`billing_url`): only its webhook endpoints.
+pub const BILLING_WEBHOOKS: &str = "/billing/webhooks/";
 
 /// Request headers the subgraphs read.
-const REQUEST_HEADERS: &[&str] = &["content-type", "content-length", "range"];
+const REQUEST_HEADERS: &[&str] = &["content-type", "content-length", "range", "stripe-signature"];
 /// Response headers a client needs.
 const RESPONSE_HEADERS: &[&str] = &[
     "content-type",

@@ -68,6 +68,8 @@ pub fn on_request<'req>(
             Some(&edge.media)
         } else if path.starts_with(super::forward::NOTIFICATIONS) {
             Some(&edge.notifications)
+        } else if path.starts_with(super::forward::BILLING_WEBHOOKS) {
+            Some(&edge.billing)
         } else {
             None
         };
@@ -131,6 +133,8 @@ pub struct Edge {
     pub media: Option<super::forward::SubgraphProxy>,
     /// Where `/notifications/…` goes, when a notifications subgraph is configured.
     pub notifications: Option<super::forward::SubgraphProxy>,
+    /// Where `/billing/webhooks/…` goes, when a billing subgraph is configured.
+    pub billing: Option<super::forward::SubgraphProxy>,
 }
 
 /// The slot key of a client address.

@@ -90,6 +90,9 @@ pub struct ParleyPluginConfig {
     /// The notifications subgraph's base URL: `/notifications/…` is forwarded there (off without it).
     #[serde(default)]
     pub notifications_url: Option<String>,
+    /// The billing subgraph's base URL: `/billing/webhooks/…` is forwarded there (off without it).
+    #[serde(default)]
+    pub billing_url: Option<String>,
     /// Long-lived clients (WebSockets, SSE streams) per caller.
     #[serde(default)]
     pub long_lived_clients: clients::ClientCaps,
@@ -145,6 +148,10 @@ impl RouterPlugin for ParleyPlugin {
                 media: config.media_url.as_deref().map(forward::SubgraphProxy::new),
                 notifications: config
                     .notifications_url
+                    .as_deref()
+                    .map(forward::SubgraphProxy::new),
+                billing: config
+                    .billing_url
                     .as_deref()
                     .map(forward::SubgraphProxy::new),
             },

@@ -32,6 +32,7 @@ pub mod audience;
 pub mod auth;
 pub mod blocks;
 pub mod config;
+pub mod entitlements;
 pub mod error;
 pub mod events;
 pub mod ids;

@@ -21,6 +21,35 @@ pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A secret made once and kept in `dir/file` (owner-only): 64 random hex characters, read back on later
+/// starts. For the embedded mode's keys (media's link key, the local payment provider's webhook secret);
+/// production sets them by configuration so every instance shares one.
+pub fn local_secret(dir: &std::path::Path, file: &str) -> std::io::Result<Vec<u8>> {
+    let path = dir.join(file);
+    if let Ok(key) = std::fs::read(&path) {
+        if key.len() >= 32 {
+            return Ok(key);
+        }
+    }
+    private_dir(dir)?;
+    let key: Vec<u8> = (0..64)
+        .map(|_| {
+            let byte: u8 = rand::random();
+            b"0123456789abcdef"[usize::from(byte % 16)]
+        })
+        .collect();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    use std::io::Write;
+    options.open(&path)?.write_all(&key)?;
+    Ok(key)
+}
+
 /// Connects to the configured store and runs the domain's pending migrations.
 pub async fn connect<M: MigratorTrait>(
     config: &ServiceConfig,

@@ -92,27 +92,5 @@ pub fn signing_key(settings: &MediaSettings, dir: &std::path::Path) -> std::io::
     if let Some(key) = &settings.signing_key {
         return Ok(key.as_bytes().to_vec());
     }
-    let path = dir.join("media.key");
-    if let Ok(key) = std::fs::read(&path) {
-        if key.len() >= 32 {
-            return Ok(key);
-        }
-    }
-    parley_kit::store::private_dir(dir)?;
-    let key: Vec<u8> = (0..64)
-        .map(|_| {
-            let byte: u8 = rand::random();
-            b"0123456789abcdef"[usize::from(byte % 16)]
-        })
-        .collect();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    use std::io::Write;
-    options.open(&path)?.write_all(&key)?;
-    Ok(key)
+    parley_kit::store::local_secret(dir, "media.key")
 }

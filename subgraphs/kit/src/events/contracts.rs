@@ -362,6 +362,34 @@ pub struct NotificationSent {
     pub channel: String,
 }
 
+/// Billing's word on a user's subscription: its plan, status and the plan's limits (the enforcing domains'
+/// entitlements projection, [`crate::entitlements`], applies it). Aggregate: the user.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct BillingSubscriptionState {
+    pub subscription_id: Uuid,
+    pub user_id: Uuid,
+    /// `FREE`, `PLUS` or `PRO`.
+    pub plan_code: String,
+    pub plan_id: String,
+    /// `INCOMPLETE`, `ACTIVE`, `PAST_DUE` or `CANCELED`.
+    pub status: String,
+    pub limits: crate::entitlements::Limits,
+    pub current_period_end: Option<DateTime<Utc>>,
+}
+
+/// A payment attempt's outcome. `failure_code` (e.g. `card_declined`) when it failed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PaymentOutcome {
+    pub payment_id: Uuid,
+    pub user_id: Uuid,
+    pub subscription_id: Uuid,
+    pub invoice_id: Uuid,
+    pub amount_cents: i64,
+    pub currency: String,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+}
+
 /// Kinds whose payload another kind shares: a newtype each, the same JSON on the wire.
 macro_rules! newtypes {
     ($($(#[$meta:meta])* $kind:ident($payload:ty);)+) => {
@@ -421,6 +449,14 @@ newtypes! {
     NotificationCreated(NotificationChanged);
     /// Another event folded into an unread notification (its count and actors changed).
     NotificationGrouped(NotificationChanged);
+    /// A subscription was paid for the first time: its plan's entitlements begin.
+    BillingSubscriptionStarted(BillingSubscriptionState);
+    /// Plan or status changed (an upgrade, a downgrade taking effect, PAST_DUE, back to ACTIVE).
+    BillingSubscriptionChanged(BillingSubscriptionState);
+    /// Ended: entitlements fall back to FREE.
+    BillingSubscriptionCanceled(BillingSubscriptionState);
+    PaymentSucceeded(PaymentOutcome);
+    PaymentFailed(PaymentOutcome);
 }
 
 /// Ties each type to its wire name and producer, and lists them all.
@@ -490,6 +526,11 @@ kinds! {
     NotificationCreated = "NotificationCreated" from "notifications";
     NotificationGrouped = "NotificationGrouped" from "notifications";
     NotificationSent = "NotificationSent" from "notifications";
+    BillingSubscriptionStarted = "BillingSubscriptionStarted" from "billing";
+    BillingSubscriptionChanged = "BillingSubscriptionChanged" from "billing";
+    BillingSubscriptionCanceled = "BillingSubscriptionCanceled" from "billing";
+    PaymentSucceeded = "PaymentSucceeded" from "billing";
+    PaymentFailed = "PaymentFailed" from "billing";
 }
 
 #[cfg(test)]
