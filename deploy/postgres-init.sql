@@ -7,3 +7,4 @@ CREATE DATABASE parley_chat;
 CREATE DATABASE parley_media;
 CREATE DATABASE parley_notifications;
 CREATE DATABASE parley_search;
+CREATE DATABASE parley_billing;

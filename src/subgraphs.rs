@@ -16,6 +16,7 @@ pub const ALL: &[&dyn Subgraph] = &[
     &parley_media::Media,
     &parley_notifications::Notifications,
     &parley_search::Search,
+    &parley_billing::Billing,
 ];
 
 /// The subgraph called `name`.

@@ -81,7 +81,7 @@ impl Service {
         idempotency::check_key(key)?;
         check_payment_method(payment_method)?;
         if self.provider.name() == "local"
-            && crate::provider::local::outcome_of(payment_method).is_none()
+            && crate::provider::local::outcome_of(payment_method, false).is_none()
         {
             return Err(invalid(format!(
                 "paymentMethodId: no such payment method {payment_method:?}"

@@ -75,6 +75,8 @@ pub struct Options<'a> {
     pub s3: Option<testing::S3Server>,
     /// The notifications subgraph's `[notifications]` settings (SMTP server, digest interval, …).
     pub notifications: Option<toml::Table>,
+    /// The billing subgraph's `[billing]` settings (test clock, tick, fault injection, …).
+    pub billing: Option<toml::Table>,
 }
 
 /// The repository's root (this crate lives in `tests/harness`).
@@ -169,6 +171,11 @@ impl Platform {
                 }
             }
             config.sections.insert("media".into(), media.into());
+            if let Some(billing) = &options.billing {
+                config
+                    .sections
+                    .insert("billing".into(), billing.clone().into());
+            }
             if let Some(notifications) = &options.notifications {
                 config
                     .sections
@@ -246,12 +253,22 @@ impl Platform {
 
     /// Starts another instance of subgraph `name` with the same config (store, Redis); returns its URL.
     pub async fn spawn_instance(&mut self, name: &str) -> String {
-        let config = self
+        self.spawn_instance_with(name, |_| {}).await
+    }
+
+    /// Like [`Self::spawn_instance`], the config changed by `edit` first (a restart with other settings).
+    pub async fn spawn_instance_with(
+        &mut self,
+        name: &str,
+        edit: impl FnOnce(&mut ServiceConfig),
+    ) -> String {
+        let mut config = self
             .configs
             .iter()
             .find(|c| c.name == name)
             .expect("known subgraph")
             .clone();
+        edit(&mut config);
         let listener = bind().await;
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let count = self

@@ -1,7 +1,9 @@
 //! The local provider: the embedded default, behaving like Stripe's test mode. Payment methods
 //! `pm_card_visa` (succeeds), `pm_card_chargeDeclined` (`card_declined`),
 //! `pm_card_chargeDeclinedInsufficientFunds` (`insufficient_funds`) and `pm_card_authenticationRequired`
-//! (needs action); anything else is refused as Stripe refuses an unknown payment method.
+//! (needs action), and `pm_card_chargeCustomerFail` (Stripe's card that attaches but whose later charges fail:
+//! here the first, on-session payment succeeds and renewals decline); anything else is refused as Stripe
+//! refuses an unknown payment method.
 //!
 //! It plays an outside service: what it charged is kept in its own table (`local_provider_charges`, in
 //! billing's store only for convenience — billing's code never reads it) so it outlives a crash of billing,
@@ -21,21 +23,27 @@ use super::{Charge, ChargeRequest, Outcome, Provider, ProviderError};
 use crate::signature;
 use crate::store::local_charge;
 
-/// The test payment methods and what they do.
-pub fn outcome_of(payment_method: &str) -> Option<Outcome> {
+/// The test payment methods and what a charge with one does (`off_session`: a renewal or retry).
+pub fn outcome_of(payment_method: &str, off_session: bool) -> Option<Outcome> {
     Some(match payment_method {
         "pm_card_visa" => Outcome::Succeeded,
-        "pm_card_chargeDeclined" => Outcome::Failed {
-            code: "card_declined".into(),
-            message: "Your card was declined.".into(),
-        },
-        "pm_card_chargeDeclinedInsufficientFunds" => Outcome::Failed {
-            code: "insufficient_funds".into(),
-            message: "Your card has insufficient funds.".into(),
-        },
+        "pm_card_chargeCustomerFail" if !off_session => Outcome::Succeeded,
+        "pm_card_chargeDeclined" | "pm_card_chargeCustomerFail" => declined("card_declined"),
+        "pm_card_chargeDeclinedInsufficientFunds" => declined("insufficient_funds"),
         "pm_card_authenticationRequired" => Outcome::RequiresAction,
         _ => return None,
     })
+}
+
+fn declined(code: &str) -> Outcome {
+    Outcome::Failed {
+        code: code.into(),
+        message: match code {
+            "insufficient_funds" => "Your card has insufficient funds.",
+            _ => "Your card was declined.",
+        }
+        .into(),
+    }
 }
 
 pub struct LocalProvider {
@@ -64,7 +72,7 @@ impl LocalProvider {
         let outcome = match row.status.as_str() {
             "succeeded" => Outcome::Succeeded,
             "requires_action" => Outcome::RequiresAction,
-            _ => outcome_of(&row.payment_method)?,
+            _ => declined(row.code.as_deref().unwrap_or("card_declined")),
         };
         Some(Charge {
             id: row.id.clone(),
@@ -84,7 +92,7 @@ impl LocalProvider {
             "requires_action" => "payment_intent.requires_action",
             _ => "payment_intent.payment_failed",
         };
-        let failure = outcome_of(&row.payment_method).and_then(|o| o.failure());
+        let failure = Self::charge_of(row).and_then(|c| c.outcome.failure());
         let event = json!({
             "id": format!("evt_{}", Uuid::now_v7().simple()),
             "object": "event",
@@ -146,7 +154,7 @@ impl Provider for LocalProvider {
     }
 
     async fn charge(&self, request: &ChargeRequest) -> Result<Charge, ProviderError> {
-        let Some(outcome) = outcome_of(&request.payment_method) else {
+        let Some(outcome) = outcome_of(&request.payment_method, request.off_session) else {
             return Err(ProviderError::Rejected(format!(
                 "No such PaymentMethod: '{}'",
                 request.payment_method

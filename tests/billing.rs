@@ -1,0 +1,416 @@
+//! Billing through the router, as a client uses it: the catalogue, subscribing with Stripe's test payment
+//! methods (played by the local provider, whose signed webhooks arrive late, shuffled and twice), idempotency
+//! keys under 50 concurrent calls, renewals and dunning on a moved test clock, a prorated upgrade, the webhook
+//! endpoint's signature rules, and a crash between the charge and its record resolved by the reconciliation.
+
+use parley_harness as support;
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::{codes, eventually, Account, Options, Platform};
+
+const SECRET: &str = "whsec_the_billing_tests_local_secret";
+const SUBSCRIBE: &str = "mutation($p: ID!, $m: String!, $k: String!) { subscribe(planId: $p, paymentMethodId: $m, idempotencyKey: $k) { id status failureReason cancelAtPeriodEnd currentPeriodStart currentPeriodEnd plan { code } } }";
+const ME: &str = "{ me { id plan { code } entitlements { key limit } billingSubscription { id status failureReason cancelAtPeriodEnd currentPeriodStart currentPeriodEnd plan { code } pendingPlan { code } } invoices(first: 20) { edges { node { id amountCents currency status reason paidAt } } } } }";
+
+fn settings(extra: &[(&str, toml::Value)]) -> toml::Table {
+    let mut t = toml::Table::new();
+    t.insert("local_webhook_secret".into(), SECRET.into());
+    t.insert("test_clock".into(), true.into());
+    t.insert("tick_ms".into(), 200.into());
+    for (k, v) in extra {
+        t.insert((*k).into(), v.clone());
+    }
+    t
+}
+
+async fn start(extra: &[(&str, toml::Value)]) -> Platform {
+    Platform::start_opts(Options {
+        billing: Some(settings(extra)),
+        ..Default::default()
+    })
+    .await
+}
+
+async fn subscribe(p: &Platform, who: &Account, plan: &str, method: &str, key: &str) -> (u16, Value) {
+    p.gql(
+        SUBSCRIBE,
+        json!({ "p": plan, "m": method, "k": key }),
+        Some(&who.access),
+    )
+    .await
+}
+
+async fn me(p: &Platform, who: &Account) -> Value {
+    p.ok(ME, json!({}), Some(&who.access)).await["me"].clone()
+}
+
+fn invoices(me: &Value) -> Vec<Value> {
+    me["invoices"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect()
+}
+
+/// Moves billing's test clock ahead (on the subgraph: the router does not forward this) and runs its jobs.
+async fn advance(p: &Platform, seconds: i64) {
+    let url = format!("{}/billing/test-clock", p.subgraph_url("billing"));
+    let response = reqwest::Client::new()
+        .post(url)
+        .json(&json!({ "seconds": seconds }))
+        .send()
+        .await
+        .expect("billing reachable");
+    assert!(response.status().is_success(), "{}", response.status());
+}
+
+async fn status_becomes(p: &Platform, who: &Account, status: &str) -> Value {
+    eventually(&format!("subscription {status}"), || async {
+        let me = me(p, who).await;
+        (me["billingSubscription"]["status"] == status).then_some(me)
+    })
+    .await
+}
+
+async fn report(p: &Platform, admin: &Account) -> Value {
+    p.ok(
+        "query($f: DateTime!, $t: DateTime!) { billingReport(from: $f, to: $t) { netRevenueCents mrrCents churned byPlan { planCode chargedCents refundedCents activeSubscriptions mrrCents churned } } }",
+        json!({ "f": "2000-01-01T00:00:00Z", "t": "2100-01-01T00:00:00Z" }),
+        Some(&admin.access),
+    )
+    .await["billingReport"]
+        .clone()
+}
+
+#[tokio::test]
+async fn a_card_that_works_makes_the_plan_and_its_entitlements_yours() {
+    let p = start(&[]).await;
+    let plans = p
+        .ok("{ plans { id code priceCents currency interval entitlements { key limit } } }", json!({}), None)
+        .await;
+    let ids: Vec<&str> = plans["plans"]
+        .as_array()
+        .expect("plans")
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["free", "plus-month", "plus-year", "pro-month", "pro-year"]);
+    assert_eq!(plans["plans"][3]["priceCents"], 1500);
+
+    let ann = p.register("ann").await;
+    let before = me(&p, &ann).await;
+    assert_eq!(before["plan"]["code"], "FREE");
+    assert!(before["billingSubscription"].is_null());
+    assert_eq!(
+        before["entitlements"],
+        json!([{"key": "media.max_upload_mb", "limit": 10}, {"key": "chat.max_group_members", "limit": 50}])
+    );
+
+    let (status, body) = subscribe(&p, &ann, "pro-month", "pm_card_visa", "ann-1").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["subscribe"]["status"], "ACTIVE", "{body}");
+    let after = me(&p, &ann).await;
+    assert_eq!(after["plan"]["code"], "PRO");
+    assert!(after["entitlements"]
+        .as_array()
+        .expect("list")
+        .contains(&json!({"key": "assistant", "limit": null})));
+    let paid = invoices(&after);
+    assert_eq!(paid.len(), 1);
+    assert_eq!((paid[0]["amountCents"].clone(), paid[0]["status"].clone()), (json!(1500), json!("PAID")));
+
+    // Someone else's billing is not theirs to read.
+    let bob = p.register("bob").await;
+    let (_, body) = p
+        .gql(
+            "query($id: ID!) { user(id: $id) { plan { code } } }",
+            json!({ "id": ann.id }),
+            Some(&bob.access),
+        )
+        .await;
+    assert!(codes(&body).contains(&"FORBIDDEN".to_string()), "{body}");
+    // Subscribing again is a CONFLICT: changing plans is changePlan's.
+    let (_, body) = subscribe(&p, &ann, "plus-month", "pm_card_visa", "ann-2").await;
+    assert_eq!(codes(&body), ["CONFLICT"], "{body}");
+}
+
+#[tokio::test]
+async fn declined_cards_and_bad_input_leave_nothing_granted() {
+    let p = start(&[]).await;
+    let cat = p.register("cat").await;
+    let (_, body) = subscribe(&p, &cat, "plus-month", "pm_card_chargeDeclined", "c-1").await;
+    assert_eq!(body["data"]["subscribe"]["status"], "INCOMPLETE", "{body}");
+    assert_eq!(body["data"]["subscribe"]["failureReason"], "Your card was declined.");
+    let (_, body) = subscribe(&p, &cat, "plus-month", "pm_card_chargeDeclinedInsufficientFunds", "c-2").await;
+    assert_eq!(body["data"]["subscribe"]["failureReason"], "Your card has insufficient funds.", "{body}");
+    let (_, body) = subscribe(&p, &cat, "plus-month", "pm_card_authenticationRequired", "c-3").await;
+    assert_eq!(body["data"]["subscribe"]["status"], "INCOMPLETE", "{body}");
+    let now = me(&p, &cat).await;
+    assert_eq!(now["plan"]["code"], "FREE");
+    assert_eq!(now["entitlements"].as_array().map(Vec::len), Some(2));
+
+    for (plan, method, key) in [
+        ("gold-month", "pm_card_visa", "c-4"),
+        ("free", "pm_card_visa", "c-5"),
+        ("plus-month", "pm_card_nope", "c-6"),
+        ("plus-month", "tok_visa", "c-7"),
+        ("plus-month", "pm_card_visa", ""),
+        ("plus-month", "pm_card_visa", &"k".repeat(256)),
+    ] {
+        let (_, body) = subscribe(&p, &cat, plan, method, key).await;
+        assert_eq!(codes(&body), ["BAD_USER_INPUT"], "{plan} {method} {key}: {body}");
+    }
+    let (_, body) = p
+        .gql(SUBSCRIBE, json!({ "p": "plus-month", "m": "pm_card_visa", "k": "anon" }), None)
+        .await;
+    assert_eq!(codes(&body), ["UNAUTHENTICATED"], "{body}");
+
+    // A working card supersedes the incomplete attempt.
+    let (_, body) = subscribe(&p, &cat, "plus-month", "pm_card_visa", "c-8").await;
+    assert_eq!(body["data"]["subscribe"]["status"], "ACTIVE", "{body}");
+    assert_eq!(me(&p, &cat).await["plan"]["code"], "PLUS");
+}
+
+#[tokio::test]
+async fn fifty_concurrent_calls_with_one_key_charge_once() {
+    let p = start(&[]).await;
+    let dan = p.register("dan").await;
+    let calls = (0..50).map(|_| subscribe(&p, &dan, "pro-year", "pm_card_visa", "dan-once"));
+    let answers = futures::future::join_all(calls).await;
+    let first = answers[0].1["data"]["subscribe"].clone();
+    assert_eq!(first["status"], "ACTIVE", "{:?}", answers[0]);
+    for (status, body) in &answers {
+        assert_eq!(*status, 200);
+        assert_eq!(body["data"]["subscribe"], first, "every answer is the first");
+    }
+    let now = me(&p, &dan).await;
+    assert_eq!(invoices(&now).len(), 1, "one invoice, one charge");
+    // The same key with other arguments is a CONFLICT.
+    let (_, body) = subscribe(&p, &dan, "plus-year", "pm_card_visa", "dan-once").await;
+    assert_eq!(codes(&body), ["CONFLICT"], "{body}");
+
+    let admin = p.register_admin().await;
+    let report = report(&p, &admin).await;
+    let pro = report["byPlan"]
+        .as_array()
+        .expect("plans")
+        .iter()
+        .find(|r| r["planCode"] == "PRO")
+        .cloned()
+        .expect("PRO revenue");
+    assert_eq!(pro["chargedCents"], 15_000, "charged exactly once: {report}");
+    assert_eq!(pro["mrrCents"], 1_250);
+    let (_, body) = p
+        .gql(
+            "{ billingReport(from: \"2020-01-01T00:00:00Z\", to: \"2021-01-01T00:00:00Z\") { mrrCents } }",
+            json!({}),
+            Some(&dan.access),
+        )
+        .await;
+    assert_eq!(codes(&body), ["FORBIDDEN"], "{body}");
+}
+
+#[tokio::test]
+async fn renewals_dunning_and_the_end_of_a_subscription_follow_the_clock() {
+    let retry = toml::Value::Array(vec![1.into(), 2.into()]);
+    let p = start(&[("retry_hours", retry)]).await;
+    // A card that keeps working renews for another period.
+    let eve = p.register("eve").await;
+    subscribe(&p, &eve, "plus-month", "pm_card_visa", "e-1").await;
+    // A card whose later charges fail: renewal → PAST_DUE → a retry → CANCELED.
+    let fay = p.register("fay").await;
+    let (_, body) = subscribe(&p, &fay, "plus-month", "pm_card_chargeCustomerFail", "f-1").await;
+    assert_eq!(body["data"]["subscribe"]["status"], "ACTIVE", "{body}");
+    let first_end = body["data"]["subscribe"]["currentPeriodEnd"].clone();
+
+    advance(&p, 32 * 86_400).await;
+    let renewed = eventually("eve renewed", || async {
+        let me = me(&p, &eve).await;
+        (invoices(&me).len() == 2 && invoices(&me)[0]["status"] == "PAID").then_some(me)
+    })
+    .await;
+    assert_eq!(renewed["billingSubscription"]["status"], "ACTIVE");
+    assert_eq!(renewed["billingSubscription"]["currentPeriodStart"], first_end);
+    assert_eq!(invoices(&renewed)[0]["reason"], "SUBSCRIPTION_CYCLE");
+
+    let past_due = status_becomes(&p, &fay, "PAST_DUE").await;
+    assert_eq!(past_due["billingSubscription"]["failureReason"], "Your card was declined.");
+    assert_eq!(past_due["plan"]["code"], "PLUS", "dunning keeps the plan until it ends");
+    advance(&p, 3600 + 60).await; // the first retry fails too
+    advance(&p, 3600 + 60).await; // the second, the last: the end
+    let ended = status_becomes(&p, &fay, "CANCELED").await;
+    assert_eq!(ended["plan"]["code"], "FREE");
+    let cycle = &invoices(&ended)[0];
+    assert_eq!((cycle["reason"].clone(), cycle["status"].clone()), (json!("SUBSCRIPTION_CYCLE"), json!("UNCOLLECTIBLE")));
+
+    // Cancel at period end, resume, cancel again: it ends when the period does.
+    let key = |k: &str| json!({ "k": k });
+    p.ok("mutation($k: String!) { cancelSubscription(idempotencyKey: $k) { cancelAtPeriodEnd } }", key("e-2"), Some(&eve.access)).await;
+    let resumed = p.ok("mutation($k: String!) { resumeSubscription(idempotencyKey: $k) { cancelAtPeriodEnd } }", key("e-3"), Some(&eve.access)).await;
+    assert_eq!(resumed["resumeSubscription"]["cancelAtPeriodEnd"], false);
+    p.ok("mutation($k: String!) { cancelSubscription(atPeriodEnd: true, idempotencyKey: $k) { cancelAtPeriodEnd } }", key("e-4"), Some(&eve.access)).await;
+    assert_eq!(me(&p, &eve).await["plan"]["code"], "PLUS");
+    advance(&p, 32 * 86_400).await;
+    let gone = status_becomes(&p, &eve, "CANCELED").await;
+    assert_eq!(gone["plan"]["code"], "FREE");
+    assert_eq!(invoices(&gone).len(), 2, "no invoice for a period that was not renewed");
+}
+
+#[tokio::test]
+async fn an_upgrade_mid_period_is_prorated_and_a_downgrade_waits() {
+    let p = start(&[]).await;
+    let gus = p.register("gus").await;
+    let (_, body) = subscribe(&p, &gus, "plus-month", "pm_card_visa", "g-1").await;
+    let sub = &body["data"]["subscribe"];
+    let start = chrono::DateTime::parse_from_rfc3339(sub["currentPeriodStart"].as_str().expect("start")).expect("time");
+    let end = chrono::DateTime::parse_from_rfc3339(sub["currentPeriodEnd"].as_str().expect("end")).expect("time");
+    advance(&p, (end - start).num_seconds() / 2).await;
+    let changed = p
+        .ok(
+            "mutation($k: String!) { changePlan(planId: \"pro-month\", idempotencyKey: $k) { status plan { code } currentPeriodEnd } }",
+            json!({ "k": "g-2" }),
+            Some(&gus.access),
+        )
+        .await;
+    assert_eq!(changed["changePlan"]["plan"]["code"], "PRO");
+    assert_eq!(changed["changePlan"]["currentPeriodEnd"], sub["currentPeriodEnd"], "same period");
+    let now = me(&p, &gus).await;
+    let update = &invoices(&now)[0];
+    assert_eq!(update["reason"], "SUBSCRIPTION_UPDATE");
+    assert_eq!(update["status"], "PAID");
+    // Half of (1500 − 500), give or take the seconds the test itself took.
+    let amount = update["amountCents"].as_i64().expect("amount");
+    assert!((495..=500).contains(&amount), "prorated: {amount}");
+
+    let down = p
+        .ok(
+            "mutation($k: String!) { changePlan(planId: \"plus-month\", idempotencyKey: $k) { plan { code } pendingPlan { code } } }",
+            json!({ "k": "g-3" }),
+            Some(&gus.access),
+        )
+        .await;
+    assert_eq!(down["changePlan"]["plan"]["code"], "PRO", "until the period ends");
+    assert_eq!(down["changePlan"]["pendingPlan"]["code"], "PLUS");
+    advance(&p, (end - start).num_seconds()).await;
+    let renewed = eventually("renewed on PLUS", || async {
+        let me = me(&p, &gus).await;
+        (invoices(&me).len() == 3 && invoices(&me)[0]["status"] == "PAID").then_some(me)
+    })
+    .await;
+    assert_eq!(renewed["plan"]["code"], "PLUS");
+    assert_eq!(invoices(&renewed)[0]["amountCents"], 500);
+}
+
+#[tokio::test]
+async fn webhooks_are_verified_deduplicated_and_harmless_when_unknown() {
+    let p = start(&[]).await;
+    let url = format!("{}/billing/webhooks/local", p.graphql_url().trim_end_matches("/graphql"));
+    let http = reqwest::Client::new();
+    let post = |body: String, signature: String| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            http.post(url)
+                .header("content-type", "application/json")
+                .header("stripe-signature", signature)
+                .body(body)
+                .send()
+                .await
+                .expect("router reachable")
+                .status()
+                .as_u16()
+        }
+    };
+    let now = chrono::Utc::now().timestamp();
+    let sign = |t: i64, body: &str| parley_billing::signature::header(SECRET, t, body.as_bytes());
+    let unknown = json!({"id": "evt_unknown", "type": "payment_intent.succeeded", "data": {"object": {
+        "id": "pi_x", "status": "succeeded", "metadata": {"parley_payment_id": uuid::Uuid::now_v7().to_string()}}}})
+    .to_string();
+    assert_eq!(post(unknown.clone(), "t=1,v1=00".into()).await, 400, "bad signature");
+    assert_eq!(post(unknown.clone(), sign(now - 301, &unknown)).await, 400, "stale");
+    assert_eq!(post(unknown.clone(), String::new()).await, 400, "unsigned");
+    assert_eq!(post(unknown.clone(), sign(now, &unknown)).await, 200, "unknown object: logged, 200");
+    assert_eq!(post(unknown.clone(), sign(now, &unknown)).await, 200, "replay");
+
+    // A late, contradicting event for a settled payment changes nothing.
+    let hal = p.register("hal").await;
+    subscribe(&p, &hal, "plus-month", "pm_card_visa", "h-1").await;
+    let before = me(&p, &hal).await;
+    let payments = parley_billing_payments(&p, &hal).await;
+    let failed = json!({"id": "evt_late", "type": "payment_intent.payment_failed", "data": {"object": {
+        "id": "pi_late", "status": "requires_payment_method",
+        "metadata": {"parley_payment_id": payments[0]},
+        "last_payment_error": {"code": "card_declined", "message": "Your card was declined."}}}})
+    .to_string();
+    assert_eq!(post(failed.clone(), sign(now, &failed)).await, 200);
+    tokio::time::sleep(Duration::from_millis(600)).await; // the provider's own webhooks land meanwhile
+    assert_eq!(me(&p, &hal).await, before);
+}
+
+/// The payment ids of `who`'s invoices, read from billing's store as an operator would (clients never see
+/// payment ids).
+async fn parley_billing_payments(p: &Platform, who: &Account) -> Vec<String> {
+    use parley_billing::store::payment;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    let config = p.config_of("billing", "billing");
+    let db = sea_orm::Database::connect(config.database_url())
+        .await
+        .expect("billing store");
+    let user = uuid::Uuid::parse_str(&who.id).expect("user id");
+    payment::Entity::find()
+        .filter(payment::Column::UserId.eq(user))
+        .order_by_asc(payment::Column::CreatedAt)
+        .all(&db)
+        .await
+        .expect("payments")
+        .into_iter()
+        .map(|row| row.id.to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_crash_after_the_charge_is_completed_by_the_reconciliation() {
+    // Webhooks go nowhere, so only the reconciliation can learn the outcome.
+    let mut p = start(&[
+        ("fault", "hang_after_charge".into()),
+        ("local_webhook_url", "http://127.0.0.1:9/billing/webhooks/local".into()),
+    ])
+    .await;
+    let ivy = p.register("ivy").await;
+    let call = tokio::time::timeout(
+        Duration::from_secs(3),
+        subscribe(&p, &ivy, "pro-month", "pm_card_visa", "ivy-1"),
+    )
+    .await;
+    assert!(call.is_err(), "the call hangs after the charge: {call:?}");
+    p.stop_subgraph("billing").await;
+    let billing = p
+        .spawn_instance_with("billing", |config| {
+            let section = config
+                .sections
+                .get_mut("billing")
+                .and_then(|s| s.as_table_mut())
+                .expect("billing section");
+            section.remove("fault");
+            section.insert("reconcile_after_secs".into(), 0.into());
+        })
+        .await;
+    let router = p.start_router(&[("billing", &billing)]).await;
+    let client = Platform::client_of(&router.url);
+    let done = eventually("reconciled", || async {
+        let (_, body) = client.gql(ME, json!({}), Some(&ivy.access)).await;
+        (body["data"]["me"]["billingSubscription"]["status"] == "ACTIVE").then_some(body)
+    })
+    .await;
+    let me = &done["data"]["me"];
+    assert_eq!(me["plan"]["code"], "PRO");
+    assert_eq!(invoices(me).len(), 1);
+    // The same key now answers with the subscription, and nothing was charged twice.
+    let (_, again) = client
+        .gql(SUBSCRIBE, json!({ "p": "pro-month", "m": "pm_card_visa", "k": "ivy-1" }), Some(&ivy.access))
+        .await;
+    assert_eq!(again["data"]["subscribe"]["status"], "ACTIVE", "{again}");
+    assert_eq!(parley_billing_payments(&p, &ivy).await.len(), 1);
+}
