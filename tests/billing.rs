@@ -33,7 +33,13 @@ async fn start(extra: &[(&str, toml::Value)]) -> Platform {
     .await
 }
 
-async fn subscribe(p: &Platform, who: &Account, plan: &str, method: &str, key: &str) -> (u16, Value) {
+async fn subscribe(
+    p: &Platform,
+    who: &Account,
+    plan: &str,
+    method: &str,
+    key: &str,
+) -> (u16, Value) {
     p.gql(
         SUBSCRIBE,
         json!({ "p": plan, "m": method, "k": key }),
@@ -78,7 +84,7 @@ async fn status_becomes(p: &Platform, who: &Account, status: &str) -> Value {
 async fn report(p: &Platform, admin: &Account) -> Value {
     p.ok(
         "query($f: DateTime!, $t: DateTime!) { billingReport(from: $f, to: $t) { netRevenueCents mrrCents churned byPlan { planCode chargedCents refundedCents activeSubscriptions mrrCents churned } } }",
-        json!({ "f": "2000-01-01T00:00:00Z", "t": "2100-01-01T00:00:00Z" }),
+        json!({ "f": "2020-01-01T00:00:00Z", "t": "2029-12-31T00:00:00Z" }),
         Some(&admin.access),
     )
     .await["billingReport"]
@@ -89,7 +95,11 @@ async fn report(p: &Platform, admin: &Account) -> Value {
 async fn a_card_that_works_makes_the_plan_and_its_entitlements_yours() {
     let p = start(&[]).await;
     let plans = p
-        .ok("{ plans { id code priceCents currency interval entitlements { key limit } } }", json!({}), None)
+        .ok(
+            "{ plans { id code priceCents currency interval entitlements { key limit } } }",
+            json!({}),
+            None,
+        )
         .await;
     let ids: Vec<&str> = plans["plans"]
         .as_array()
@@ -97,7 +107,10 @@ async fn a_card_that_works_makes_the_plan_and_its_entitlements_yours() {
         .iter()
         .filter_map(|p| p["id"].as_str())
         .collect();
-    assert_eq!(ids, ["free", "plus-month", "plus-year", "pro-month", "pro-year"]);
+    assert_eq!(
+        ids,
+        ["free", "plus-month", "plus-year", "pro-month", "pro-year"]
+    );
     assert_eq!(plans["plans"][3]["priceCents"], 1500);
 
     let ann = p.register("ann").await;
@@ -120,7 +133,10 @@ async fn a_card_that_works_makes_the_plan_and_its_entitlements_yours() {
         .contains(&json!({"key": "assistant", "limit": null})));
     let paid = invoices(&after);
     assert_eq!(paid.len(), 1);
-    assert_eq!((paid[0]["amountCents"].clone(), paid[0]["status"].clone()), (json!(1500), json!("PAID")));
+    assert_eq!(
+        (paid[0]["amountCents"].clone(), paid[0]["status"].clone()),
+        (json!(1500), json!("PAID"))
+    );
 
     // Someone else's billing is not theirs to read.
     let bob = p.register("bob").await;
@@ -143,10 +159,30 @@ async fn declined_cards_and_bad_input_leave_nothing_granted() {
     let cat = p.register("cat").await;
     let (_, body) = subscribe(&p, &cat, "plus-month", "pm_card_chargeDeclined", "c-1").await;
     assert_eq!(body["data"]["subscribe"]["status"], "INCOMPLETE", "{body}");
-    assert_eq!(body["data"]["subscribe"]["failureReason"], "Your card was declined.");
-    let (_, body) = subscribe(&p, &cat, "plus-month", "pm_card_chargeDeclinedInsufficientFunds", "c-2").await;
-    assert_eq!(body["data"]["subscribe"]["failureReason"], "Your card has insufficient funds.", "{body}");
-    let (_, body) = subscribe(&p, &cat, "plus-month", "pm_card_authenticationRequired", "c-3").await;
+    assert_eq!(
+        body["data"]["subscribe"]["failureReason"],
+        "Your card was declined."
+    );
+    let (_, body) = subscribe(
+        &p,
+        &cat,
+        "plus-month",
+        "pm_card_chargeDeclinedInsufficientFunds",
+        "c-2",
+    )
+    .await;
+    assert_eq!(
+        body["data"]["subscribe"]["failureReason"], "Your card has insufficient funds.",
+        "{body}"
+    );
+    let (_, body) = subscribe(
+        &p,
+        &cat,
+        "plus-month",
+        "pm_card_authenticationRequired",
+        "c-3",
+    )
+    .await;
     assert_eq!(body["data"]["subscribe"]["status"], "INCOMPLETE", "{body}");
     let now = me(&p, &cat).await;
     assert_eq!(now["plan"]["code"], "FREE");
@@ -161,10 +197,18 @@ async fn declined_cards_and_bad_input_leave_nothing_granted() {
         ("plus-month", "pm_card_visa", &"k".repeat(256)),
     ] {
         let (_, body) = subscribe(&p, &cat, plan, method, key).await;
-        assert_eq!(codes(&body), ["BAD_USER_INPUT"], "{plan} {method} {key}: {body}");
+        assert_eq!(
+            codes(&body),
+            ["BAD_USER_INPUT"],
+            "{plan} {method} {key}: {body}"
+        );
     }
     let (_, body) = p
-        .gql(SUBSCRIBE, json!({ "p": "plus-month", "m": "pm_card_visa", "k": "anon" }), None)
+        .gql(
+            SUBSCRIBE,
+            json!({ "p": "plus-month", "m": "pm_card_visa", "k": "anon" }),
+            None,
+        )
         .await;
     assert_eq!(codes(&body), ["UNAUTHENTICATED"], "{body}");
 
@@ -184,7 +228,10 @@ async fn fifty_concurrent_calls_with_one_key_charge_once() {
     assert_eq!(first["status"], "ACTIVE", "{:?}", answers[0]);
     for (status, body) in &answers {
         assert_eq!(*status, 200);
-        assert_eq!(body["data"]["subscribe"], first, "every answer is the first");
+        assert_eq!(
+            body["data"]["subscribe"], first,
+            "every answer is the first"
+        );
     }
     let now = me(&p, &dan).await;
     assert_eq!(invoices(&now).len(), 1, "one invoice, one charge");
@@ -201,7 +248,10 @@ async fn fifty_concurrent_calls_with_one_key_charge_once() {
         .find(|r| r["planCode"] == "PRO")
         .cloned()
         .expect("PRO revenue");
-    assert_eq!(pro["chargedCents"], 15_000, "charged exactly once: {report}");
+    assert_eq!(
+        pro["chargedCents"], 15_000,
+        "charged exactly once: {report}"
+    );
     assert_eq!(pro["mrrCents"], 1_250);
     let (_, body) = p
         .gql(
@@ -219,12 +269,12 @@ async fn renewals_dunning_and_the_end_of_a_subscription_follow_the_clock() {
     let p = start(&[("retry_hours", retry)]).await;
     // A card that keeps working renews for another period.
     let eve = p.register("eve").await;
-    subscribe(&p, &eve, "plus-month", "pm_card_visa", "e-1").await;
+    let (_, body) = subscribe(&p, &eve, "plus-month", "pm_card_visa", "e-1").await;
+    let first_end = body["data"]["subscribe"]["currentPeriodEnd"].clone();
     // A card whose later charges fail: renewal → PAST_DUE → a retry → CANCELED.
     let fay = p.register("fay").await;
     let (_, body) = subscribe(&p, &fay, "plus-month", "pm_card_chargeCustomerFail", "f-1").await;
     assert_eq!(body["data"]["subscribe"]["status"], "ACTIVE", "{body}");
-    let first_end = body["data"]["subscribe"]["currentPeriodEnd"].clone();
 
     advance(&p, 32 * 86_400).await;
     let renewed = eventually("eve renewed", || async {
@@ -233,22 +283,39 @@ async fn renewals_dunning_and_the_end_of_a_subscription_follow_the_clock() {
     })
     .await;
     assert_eq!(renewed["billingSubscription"]["status"], "ACTIVE");
-    assert_eq!(renewed["billingSubscription"]["currentPeriodStart"], first_end);
+    assert_eq!(
+        renewed["billingSubscription"]["currentPeriodStart"],
+        first_end
+    );
     assert_eq!(invoices(&renewed)[0]["reason"], "SUBSCRIPTION_CYCLE");
 
     let past_due = status_becomes(&p, &fay, "PAST_DUE").await;
-    assert_eq!(past_due["billingSubscription"]["failureReason"], "Your card was declined.");
-    assert_eq!(past_due["plan"]["code"], "PLUS", "dunning keeps the plan until it ends");
+    assert_eq!(
+        past_due["billingSubscription"]["failureReason"],
+        "Your card was declined."
+    );
+    assert_eq!(
+        past_due["plan"]["code"], "PLUS",
+        "dunning keeps the plan until it ends"
+    );
     advance(&p, 3600 + 60).await; // the first retry fails too
     advance(&p, 3600 + 60).await; // the second, the last: the end
     let ended = status_becomes(&p, &fay, "CANCELED").await;
     assert_eq!(ended["plan"]["code"], "FREE");
     let cycle = &invoices(&ended)[0];
-    assert_eq!((cycle["reason"].clone(), cycle["status"].clone()), (json!("SUBSCRIPTION_CYCLE"), json!("UNCOLLECTIBLE")));
+    assert_eq!(
+        (cycle["reason"].clone(), cycle["status"].clone()),
+        (json!("SUBSCRIPTION_CYCLE"), json!("UNCOLLECTIBLE"))
+    );
 
     // Cancel at period end, resume, cancel again: it ends when the period does.
     let key = |k: &str| json!({ "k": k });
-    p.ok("mutation($k: String!) { cancelSubscription(idempotencyKey: $k) { cancelAtPeriodEnd } }", key("e-2"), Some(&eve.access)).await;
+    p.ok(
+        "mutation($k: String!) { cancelSubscription(idempotencyKey: $k) { cancelAtPeriodEnd } }",
+        key("e-2"),
+        Some(&eve.access),
+    )
+    .await;
     let resumed = p.ok("mutation($k: String!) { resumeSubscription(idempotencyKey: $k) { cancelAtPeriodEnd } }", key("e-3"), Some(&eve.access)).await;
     assert_eq!(resumed["resumeSubscription"]["cancelAtPeriodEnd"], false);
     p.ok("mutation($k: String!) { cancelSubscription(atPeriodEnd: true, idempotencyKey: $k) { cancelAtPeriodEnd } }", key("e-4"), Some(&eve.access)).await;
@@ -256,7 +323,11 @@ async fn renewals_dunning_and_the_end_of_a_subscription_follow_the_clock() {
     advance(&p, 32 * 86_400).await;
     let gone = status_becomes(&p, &eve, "CANCELED").await;
     assert_eq!(gone["plan"]["code"], "FREE");
-    assert_eq!(invoices(&gone).len(), 2, "no invoice for a period that was not renewed");
+    assert_eq!(
+        invoices(&gone).len(),
+        2,
+        "no invoice for a period that was not renewed"
+    );
 }
 
 #[tokio::test]
@@ -265,8 +336,11 @@ async fn an_upgrade_mid_period_is_prorated_and_a_downgrade_waits() {
     let gus = p.register("gus").await;
     let (_, body) = subscribe(&p, &gus, "plus-month", "pm_card_visa", "g-1").await;
     let sub = &body["data"]["subscribe"];
-    let start = chrono::DateTime::parse_from_rfc3339(sub["currentPeriodStart"].as_str().expect("start")).expect("time");
-    let end = chrono::DateTime::parse_from_rfc3339(sub["currentPeriodEnd"].as_str().expect("end")).expect("time");
+    let start =
+        chrono::DateTime::parse_from_rfc3339(sub["currentPeriodStart"].as_str().expect("start"))
+            .expect("time");
+    let end = chrono::DateTime::parse_from_rfc3339(sub["currentPeriodEnd"].as_str().expect("end"))
+        .expect("time");
     advance(&p, (end - start).num_seconds() / 2).await;
     let changed = p
         .ok(
@@ -276,7 +350,10 @@ async fn an_upgrade_mid_period_is_prorated_and_a_downgrade_waits() {
         )
         .await;
     assert_eq!(changed["changePlan"]["plan"]["code"], "PRO");
-    assert_eq!(changed["changePlan"]["currentPeriodEnd"], sub["currentPeriodEnd"], "same period");
+    assert_eq!(
+        changed["changePlan"]["currentPeriodEnd"], sub["currentPeriodEnd"],
+        "same period"
+    );
     let now = me(&p, &gus).await;
     let update = &invoices(&now)[0];
     assert_eq!(update["reason"], "SUBSCRIPTION_UPDATE");
@@ -292,7 +369,10 @@ async fn an_upgrade_mid_period_is_prorated_and_a_downgrade_waits() {
             Some(&gus.access),
         )
         .await;
-    assert_eq!(down["changePlan"]["plan"]["code"], "PRO", "until the period ends");
+    assert_eq!(
+        down["changePlan"]["plan"]["code"], "PRO",
+        "until the period ends"
+    );
     assert_eq!(down["changePlan"]["pendingPlan"]["code"], "PLUS");
     advance(&p, (end - start).num_seconds()).await;
     let renewed = eventually("renewed on PLUS", || async {
@@ -307,7 +387,10 @@ async fn an_upgrade_mid_period_is_prorated_and_a_downgrade_waits() {
 #[tokio::test]
 async fn webhooks_are_verified_deduplicated_and_harmless_when_unknown() {
     let p = start(&[]).await;
-    let url = format!("{}/billing/webhooks/local", p.graphql_url().trim_end_matches("/graphql"));
+    let url = format!(
+        "{}/billing/webhooks/local",
+        p.graphql_url().trim_end_matches("/graphql")
+    );
     let http = reqwest::Client::new();
     let post = |body: String, signature: String| {
         let (http, url) = (http.clone(), url.clone());
@@ -328,22 +411,39 @@ async fn webhooks_are_verified_deduplicated_and_harmless_when_unknown() {
     let unknown = json!({"id": "evt_unknown", "type": "payment_intent.succeeded", "data": {"object": {
         "id": "pi_x", "status": "succeeded", "metadata": {"parley_payment_id": uuid::Uuid::now_v7().to_string()}}}})
     .to_string();
-    assert_eq!(post(unknown.clone(), "t=1,v1=00".into()).await, 400, "bad signature");
-    assert_eq!(post(unknown.clone(), sign(now - 301, &unknown)).await, 400, "stale");
+    assert_eq!(
+        post(unknown.clone(), "t=1,v1=00".into()).await,
+        400,
+        "bad signature"
+    );
+    assert_eq!(
+        post(unknown.clone(), sign(now - 301, &unknown)).await,
+        400,
+        "stale"
+    );
     assert_eq!(post(unknown.clone(), String::new()).await, 400, "unsigned");
-    assert_eq!(post(unknown.clone(), sign(now, &unknown)).await, 200, "unknown object: logged, 200");
-    assert_eq!(post(unknown.clone(), sign(now, &unknown)).await, 200, "replay");
+    assert_eq!(
+        post(unknown.clone(), sign(now, &unknown)).await,
+        200,
+        "unknown object: logged, 200"
+    );
+    assert_eq!(
+        post(unknown.clone(), sign(now, &unknown)).await,
+        200,
+        "replay"
+    );
 
     // A late, contradicting event for a settled payment changes nothing.
     let hal = p.register("hal").await;
     subscribe(&p, &hal, "plus-month", "pm_card_visa", "h-1").await;
     let before = me(&p, &hal).await;
     let payments = parley_billing_payments(&p, &hal).await;
-    let failed = json!({"id": "evt_late", "type": "payment_intent.payment_failed", "data": {"object": {
+    let failed =
+        json!({"id": "evt_late", "type": "payment_intent.payment_failed", "data": {"object": {
         "id": "pi_late", "status": "requires_payment_method",
         "metadata": {"parley_payment_id": payments[0]},
         "last_payment_error": {"code": "card_declined", "message": "Your card was declined."}}}})
-    .to_string();
+        .to_string();
     assert_eq!(post(failed.clone(), sign(now, &failed)).await, 200);
     tokio::time::sleep(Duration::from_millis(600)).await; // the provider's own webhooks land meanwhile
     assert_eq!(me(&p, &hal).await, before);
@@ -375,7 +475,10 @@ async fn a_crash_after_the_charge_is_completed_by_the_reconciliation() {
     // Webhooks go nowhere, so only the reconciliation can learn the outcome.
     let mut p = start(&[
         ("fault", "hang_after_charge".into()),
-        ("local_webhook_url", "http://127.0.0.1:9/billing/webhooks/local".into()),
+        (
+            "local_webhook_url",
+            "http://127.0.0.1:9/billing/webhooks/local".into(),
+        ),
     ])
     .await;
     let ivy = p.register("ivy").await;
@@ -409,7 +512,11 @@ async fn a_crash_after_the_charge_is_completed_by_the_reconciliation() {
     assert_eq!(invoices(me).len(), 1);
     // The same key now answers with the subscription, and nothing was charged twice.
     let (_, again) = client
-        .gql(SUBSCRIBE, json!({ "p": "pro-month", "m": "pm_card_visa", "k": "ivy-1" }), Some(&ivy.access))
+        .gql(
+            SUBSCRIBE,
+            json!({ "p": "pro-month", "m": "pm_card_visa", "k": "ivy-1" }),
+            Some(&ivy.access),
+        )
         .await;
     assert_eq!(again["data"]["subscribe"]["status"], "ACTIVE", "{again}");
     assert_eq!(parley_billing_payments(&p, &ivy).await.len(), 1);

@@ -158,13 +158,53 @@ impl MigrationName for CreateBilling {
 }
 
 /// The seeded catalogue: (id, code, name, price in cents, interval, rank, limits).
-fn seed() -> Vec<(&'static str, &'static str, &'static str, i64, &'static str, i32, Limits)> {
+fn seed() -> Vec<(
+    &'static str,
+    &'static str,
+    &'static str,
+    i64,
+    &'static str,
+    i32,
+    Limits,
+)> {
     vec![
         ("free", "FREE", "Free", 0, "MONTH", 0, entitlements::FREE),
-        ("plus-month", "PLUS", "Plus", 500, "MONTH", 1, entitlements::PLUS),
-        ("plus-year", "PLUS", "Plus, yearly", 5_000, "YEAR", 1, entitlements::PLUS),
-        ("pro-month", "PRO", "Pro", 1_500, "MONTH", 2, entitlements::PRO),
-        ("pro-year", "PRO", "Pro, yearly", 15_000, "YEAR", 2, entitlements::PRO),
+        (
+            "plus-month",
+            "PLUS",
+            "Plus",
+            500,
+            "MONTH",
+            1,
+            entitlements::PLUS,
+        ),
+        (
+            "plus-year",
+            "PLUS",
+            "Plus, yearly",
+            5_000,
+            "YEAR",
+            1,
+            entitlements::PLUS,
+        ),
+        (
+            "pro-month",
+            "PRO",
+            "Pro",
+            1_500,
+            "MONTH",
+            2,
+            entitlements::PRO,
+        ),
+        (
+            "pro-year",
+            "PRO",
+            "Pro, yearly",
+            15_000,
+            "YEAR",
+            2,
+            entitlements::PRO,
+        ),
     ]
 }
 

@@ -19,7 +19,12 @@ pub const NOTIFICATIONS: &str = "/notifications/";
 pub const BILLING_WEBHOOKS: &str = "/billing/webhooks/";
 
 /// Request headers the subgraphs read.
-const REQUEST_HEADERS: &[&str] = &["content-type", "content-length", "range", "stripe-signature"];
+const REQUEST_HEADERS: &[&str] = &[
+    "content-type",
+    "content-length",
+    "range",
+    "stripe-signature",
+];
 /// Response headers a client needs.
 const RESPONSE_HEADERS: &[&str] = &[
     "content-type",

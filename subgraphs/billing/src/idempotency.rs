@@ -5,7 +5,8 @@
 //! twice. The same key with other arguments is a `CONFLICT`. Keys are per user and kept 24 hours.
 //!
 //! A claim left without an answer (the process died mid-call) is not run again: the payment it started is
-//! the reconciliation's to resolve, and the key answers with the user's subscription as it then stands.
+//! the reconciliation's to resolve, and the key answers with the user's subscription as it then stands
+//! (after a 5 s wait while the claim is young, at once once it is a minute old).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,8 +23,9 @@ use crate::store::idempotency;
 
 /// The longest key accepted (Stripe's limit).
 pub const MAX_KEY_LEN: usize = 255;
-/// How long a call waits for another call with its key before answering from the store.
-const WAIT: Duration = Duration::from_secs(30);
+/// How long a call waits for another call with its key before answering from the store: under the
+/// router's 10 s subgraph timeout, so the waiting client gets an answer rather than a timeout.
+const WAIT: Duration = Duration::from_secs(5);
 
 /// Checks a key: 1–255 visible ASCII characters.
 pub fn check_key(key: &str) -> Result<()> {
@@ -44,14 +46,17 @@ enum Answer {
     Refused { code: String, message: String },
 }
 
+/// One key's lock.
+type KeyLock = Arc<tokio::sync::Mutex<()>>;
+
 /// In-process locks, one per (user, key) while in use.
 #[derive(Default, Clone)]
 pub struct Keys {
-    locks: Arc<Mutex<HashMap<(Uuid, String), Arc<tokio::sync::Mutex<()>>>>>,
+    locks: Arc<Mutex<HashMap<(Uuid, String), KeyLock>>>,
 }
 
 impl Keys {
-    fn lock_of(&self, user: Uuid, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+    fn lock_of(&self, user: Uuid, key: &str) -> KeyLock {
         let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
         // Drop locks nobody holds (only the map refers to them) so the map stays small.
         locks.retain(|_, lock| Arc::strong_count(lock) > 1);
@@ -118,10 +123,14 @@ where
             if let Some(answer) = row.response.as_deref() {
                 return replay(answer);
             }
-            if started.elapsed() > WAIT {
-                // Its first caller is gone: answer with the state its work left.
+            let abandoned = Utc::now() - row.created_at > chrono::Duration::seconds(60);
+            if abandoned || started.elapsed() > WAIT {
+                // Its first caller is gone (or slow): answer with the state its work left so far; a
+                // claim a minute old is abandoned, and that answer becomes the key's.
                 let answer = current().await;
-                store(db, user, key, &answer).await?;
+                if abandoned {
+                    store(db, user, key, &answer).await?;
+                }
                 return answer;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -140,7 +149,12 @@ where
     answer
 }
 
-async fn store(db: &DatabaseConnection, user: Uuid, key: &str, answer: &Result<Uuid>) -> Result<()> {
+async fn store(
+    db: &DatabaseConnection,
+    user: Uuid,
+    key: &str,
+    answer: &Result<Uuid>,
+) -> Result<()> {
     let stored = match answer {
         Ok(id) => Answer::Ok(*id),
         Err(e) => Answer::Refused {
@@ -195,6 +209,9 @@ mod tests {
         assert!(check_key(&"k".repeat(256)).is_err());
         assert!(check_key("two words").is_err());
         assert!(check_key("order-123_ABC").is_ok());
-        assert_ne!(fingerprint("subscribe", &["ab", "c"]), fingerprint("subscribe", &["a", "bc"]));
+        assert_ne!(
+            fingerprint("subscribe", &["ab", "c"]),
+            fingerprint("subscribe", &["a", "bc"])
+        );
     }
 }

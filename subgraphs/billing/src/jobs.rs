@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::error::{BillingError, Result};
 use crate::lifecycle::Status;
@@ -57,7 +55,7 @@ pub async fn renew(service: &Service) -> Result<usize> {
         .await?;
     let mut renewed = 0;
     for sub in due {
-        let txn = service.db.begin().await?;
+        let txn = parley_kit::store::begin_write(&service.db).await?;
         // Claim: only the instance that moves `updated_at` from what it read renews this period.
         let claimed = subscription::Entity::update_many()
             .col_expr(subscription::Column::UpdatedAt, Expr::value(now))
@@ -115,7 +113,7 @@ pub async fn retry(service: &Service) -> Result<usize> {
         .await?;
     let mut retried = 0;
     for sub in due {
-        let txn = service.db.begin().await?;
+        let txn = parley_kit::store::begin_write(&service.db).await?;
         // Claim the retry by clearing its time (a failure schedules the next one).
         let claimed = subscription::Entity::update_many()
             .col_expr(

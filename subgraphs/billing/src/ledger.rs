@@ -22,7 +22,13 @@ async fn record(txn: &DatabaseTransaction, row: ledger::ActiveModel) -> Result<(
     Ok(())
 }
 
-fn entry(pay: &payment::Model, kind: &str, amount: i64, code: &str, now: DateTime<Utc>) -> ledger::ActiveModel {
+fn entry(
+    pay: &payment::Model,
+    kind: &str,
+    amount: i64,
+    code: &str,
+    now: DateTime<Utc>,
+) -> ledger::ActiveModel {
     ledger::ActiveModel {
         id: Set(Uuid::now_v7()),
         user_id: Set(pay.user_id),
@@ -37,11 +43,21 @@ fn entry(pay: &payment::Model, kind: &str, amount: i64, code: &str, now: DateTim
     }
 }
 
-pub async fn charge(txn: &DatabaseTransaction, pay: &payment::Model, code: &str, now: DateTime<Utc>) -> Result<(), DbErr> {
+pub async fn charge(
+    txn: &DatabaseTransaction,
+    pay: &payment::Model,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
     record(txn, entry(pay, CHARGE, pay.amount_cents, code, now)).await
 }
 
-pub async fn refund(txn: &DatabaseTransaction, pay: &payment::Model, code: &str, now: DateTime<Utc>) -> Result<(), DbErr> {
+pub async fn refund(
+    txn: &DatabaseTransaction,
+    pay: &payment::Model,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
     record(txn, entry(pay, REFUND, -pay.amount_cents, code, now)).await
 }
 
@@ -100,10 +116,12 @@ pub async fn revenue<C: ConnectionTrait>(
         .await?;
     let mut by_plan: std::collections::BTreeMap<String, Revenue> = Default::default();
     for row in rows {
-        let r = by_plan.entry(row.plan_code.clone()).or_insert_with(|| Revenue {
-            plan_code: row.plan_code.clone(),
-            ..Default::default()
-        });
+        let r = by_plan
+            .entry(row.plan_code.clone())
+            .or_insert_with(|| Revenue {
+                plan_code: row.plan_code.clone(),
+                ..Default::default()
+            });
         match row.kind.as_str() {
             CHARGE => r.charged += row.amount_cents,
             REFUND => r.refunded += row.amount_cents,

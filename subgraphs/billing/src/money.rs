@@ -20,8 +20,14 @@ pub fn prorate(amount: i64, part: i64, whole: i64) -> i64 {
 
 /// What an upgrade costs now: the new price for the rest of the period minus the unused part of the old
 /// one. Negative when the change leaves a credit.
-pub fn upgrade_charge(old_price: i64, new_price: i64, remaining_secs: i64, period_secs: i64) -> i64 {
-    prorate(new_price, remaining_secs, period_secs) - prorate(old_price, remaining_secs, period_secs)
+pub fn upgrade_charge(
+    old_price: i64,
+    new_price: i64,
+    remaining_secs: i64,
+    period_secs: i64,
+) -> i64 {
+    prorate(new_price, remaining_secs, period_secs)
+        - prorate(old_price, remaining_secs, period_secs)
 }
 
 /// A price as people read it: `12.00 USD`.
@@ -46,10 +52,7 @@ mod tests {
         assert_eq!(prorate(1000, -5, 30), 0);
         assert_eq!(prorate(1000, 5, 0), 0);
         // A yearly price over a year of seconds does not overflow.
-        assert_eq!(
-            prorate(i64::MAX / 2, 31_536_000, 31_536_000),
-            i64::MAX / 2
-        );
+        assert_eq!(prorate(i64::MAX / 2, 31_536_000, 31_536_000), i64::MAX / 2);
     }
 
     #[test]

@@ -54,7 +54,9 @@ pub fn limits(p: &plan::Model) -> Limits {
 /// period's end): a higher plan, or the same plan billed yearly instead of monthly.
 pub fn is_upgrade(from: &plan::Model, to: &plan::Model) -> bool {
     to.rank > from.rank
-        || (to.rank == from.rank && interval(to) == Interval::Year && interval(from) == Interval::Month)
+        || (to.rank == from.rank
+            && interval(to) == Interval::Year
+            && interval(from) == Interval::Month)
 }
 
 /// The plans on offer, cheapest first.
@@ -67,7 +69,10 @@ pub async fn offered<C: ConnectionTrait>(db: &C) -> std::result::Result<Vec<plan
         .await
 }
 
-pub async fn get<C: ConnectionTrait>(db: &C, id: &str) -> std::result::Result<Option<plan::Model>, DbErr> {
+pub async fn get<C: ConnectionTrait>(
+    db: &C,
+    id: &str,
+) -> std::result::Result<Option<plan::Model>, DbErr> {
     plan::Entity::find_by_id(id.to_string()).one(db).await
 }
 
@@ -92,14 +97,21 @@ mod tests {
 
     #[test]
     fn periods_are_calendar_months() {
-        let jan31 = Utc.with_ymd_and_hms(2027, 1, 31, 12, 0, 0).single().expect("date");
+        let jan31 = Utc
+            .with_ymd_and_hms(2027, 1, 31, 12, 0, 0)
+            .single()
+            .expect("date");
         assert_eq!(
             Interval::Month.period_end(jan31),
-            Utc.with_ymd_and_hms(2027, 2, 28, 12, 0, 0).single().expect("date")
+            Utc.with_ymd_and_hms(2027, 2, 28, 12, 0, 0)
+                .single()
+                .expect("date")
         );
         assert_eq!(
             Interval::Year.period_end(jan31),
-            Utc.with_ymd_and_hms(2028, 1, 31, 12, 0, 0).single().expect("date")
+            Utc.with_ymd_and_hms(2028, 1, 31, 12, 0, 0)
+                .single()
+                .expect("date")
         );
     }
 }

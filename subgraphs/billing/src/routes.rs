@@ -80,7 +80,9 @@ async fn webhook(
                 return StatusCode::SERVICE_UNAVAILABLE;
             }
         }
-        None => tracing::info!(event = %event.id, kind = %event.kind, "webhook about nothing of ours"),
+        None => {
+            tracing::info!(event = %event.id, kind = %event.kind, "webhook about nothing of ours")
+        }
     }
     let seen = webhook_event::ActiveModel {
         id: Set(id),

@@ -24,7 +24,7 @@ use parley_kit::events::{append, Events};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, QueryFilter, Set, TransactionTrait,
+    EntityTrait, QueryFilter, Set,
 };
 use uuid::Uuid;
 
@@ -104,7 +104,7 @@ impl Service {
 
     async fn start(&self, user: Uuid, plan: plan::Model, payment_method: &str) -> Result<Uuid> {
         let now = self.clock.now().await?;
-        let txn = self.db.begin().await?;
+        let txn = parley_kit::store::begin_write(&self.db).await?;
         let account = lock_account(&txn, user, now).await?;
         if let Some(current) = current_of(&txn, &account).await? {
             let status = status_of(&current);
@@ -169,7 +169,7 @@ impl Service {
 
     async fn change(&self, user: Uuid, target: plan::Model) -> Result<Uuid> {
         let now = self.clock.now().await?;
-        let txn = self.db.begin().await?;
+        let txn = parley_kit::store::begin_write(&self.db).await?;
         let account = lock_account(&txn, user, now).await?;
         let sub = match current_of(&txn, &account).await? {
             Some(s) if status_of(&s) == Status::Active => s,
@@ -228,7 +228,7 @@ impl Service {
             fingerprint,
             || async move {
                 let now = self.clock.now().await?;
-                let txn = self.db.begin().await?;
+                let txn = parley_kit::store::begin_write(&self.db).await?;
                 let account = lock_account(&txn, user, now).await?;
                 let sub = match current_of(&txn, &account).await? {
                     Some(s) if status_of(&s) != Status::Canceled => s,
@@ -266,7 +266,7 @@ impl Service {
             fingerprint,
             || async move {
                 let now = self.clock.now().await?;
-                let txn = self.db.begin().await?;
+                let txn = parley_kit::store::begin_write(&self.db).await?;
                 let account = lock_account(&txn, user, now).await?;
                 let sub = match current_of(&txn, &account).await? {
                     Some(s) if status_of(&s) == Status::Active && s.cancel_at_period_end => s,
@@ -337,7 +337,7 @@ impl Service {
     /// (except a success arriving for a payment concluded FAILED, which is refunded).
     pub async fn settle(&self, charge: &Charge) -> Result<()> {
         let now = self.clock.now().await?;
-        let txn = self.db.begin().await?;
+        let txn = parley_kit::store::begin_write(&self.db).await?;
         let Some(pay) = payment::Entity::find_by_id(charge.key).one(&txn).await? else {
             tracing::info!(key = %charge.key, "a charge for no payment of ours: ignored");
             return Ok(());
@@ -552,7 +552,12 @@ impl Service {
             let plan = plans::get(txn, &sub.plan_id)
                 .await?
                 .ok_or_else(|| BillingError::Store("subscription's plan missing".into()))?;
-            append(txn, sub.user_id, &BillingSubscriptionCanceled(state_of(&sub, &plan))).await?;
+            append(
+                txn,
+                sub.user_id,
+                &BillingSubscriptionCanceled(state_of(&sub, &plan)),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -570,7 +575,11 @@ impl Service {
             .col_expr(payment::Column::Status, Expr::value("REFUND_PENDING"))
             .col_expr(
                 payment::Column::ProviderRef,
-                Expr::value(provider_ref.map(str::to_string).or(pay.provider_ref.clone())),
+                Expr::value(
+                    provider_ref
+                        .map(str::to_string)
+                        .or(pay.provider_ref.clone()),
+                ),
             )
             .col_expr(payment::Column::ResolvedAt, Expr::value(Some(now)))
             .filter(payment::Column::Id.eq(pay.id))
@@ -607,7 +616,9 @@ impl Service {
             }
             match self.refunded(&pay).await {
                 Ok(()) => done += 1,
-                Err(e) => tracing::warn!(payment = %pay.id, error = %e, "recording a refund failed"),
+                Err(e) => {
+                    tracing::warn!(payment = %pay.id, error = %e, "recording a refund failed")
+                }
             }
         }
         done
@@ -615,7 +626,7 @@ impl Service {
 
     async fn refunded(&self, pay: &payment::Model) -> Result<()> {
         let now = self.clock.now().await?;
-        let txn = self.db.begin().await?;
+        let txn = parley_kit::store::begin_write(&self.db).await?;
         let moved = payment::Entity::update_many()
             .col_expr(payment::Column::Status, Expr::value("REFUNDED"))
             .filter(payment::Column::Id.eq(pay.id))
@@ -625,7 +636,10 @@ impl Service {
             .rows_affected
             == 1;
         if moved {
-            let code = match invoice::Entity::find_by_id(pay.invoice_id).one(&txn).await? {
+            let code = match invoice::Entity::find_by_id(pay.invoice_id)
+                .one(&txn)
+                .await?
+            {
                 Some(inv) => plans::get(&txn, &inv.plan_id)
                     .await?
                     .map(|p| p.code)

@@ -56,8 +56,9 @@ impl Default for BillingSettings {
     }
 }
 
-fn parse<T: std::str::FromStr>(name: &'static str, v: String) -> Result<T, ConfigError> {
-    v.parse().map_err(|_| ConfigError::Env(name, v))
+/// `v` as a `T`, or the error naming `name`.
+fn number<T: std::str::FromStr>(name: &'static str, v: String) -> Result<T, Box<ConfigError>> {
+    v.parse().map_err(|_| Box::new(ConfigError::Env(name, v)))
 }
 
 impl Settings for BillingSettings {
@@ -91,16 +92,18 @@ impl Settings for BillingSettings {
             self.test_clock = matches!(v.as_str(), "1" | "true");
         }
         if let Some(v) = text("PARLEY_BILLING_TICK_MS") {
-            self.tick_ms = parse("PARLEY_BILLING_TICK_MS", v)?;
+            self.tick_ms = number("PARLEY_BILLING_TICK_MS", v).map_err(|e| *e)?;
         }
         if let Some(v) = text("PARLEY_BILLING_RETRY_HOURS") {
             self.retry_hours = v
                 .split(',')
-                .map(|h| parse("PARLEY_BILLING_RETRY_HOURS", h.trim().to_string()))
-                .collect::<Result<_, _>>()?;
+                .map(|h| number("PARLEY_BILLING_RETRY_HOURS", h.trim().to_string()))
+                .collect::<Result<_, _>>()
+                .map_err(|e| *e)?;
         }
         if let Some(v) = text("PARLEY_BILLING_RECONCILE_AFTER_SECS") {
-            self.reconcile_after_secs = parse("PARLEY_BILLING_RECONCILE_AFTER_SECS", v)?;
+            self.reconcile_after_secs =
+                number("PARLEY_BILLING_RECONCILE_AFTER_SECS", v).map_err(|e| *e)?;
         }
         if let Some(v) = text("PARLEY_BILLING_FAULT") {
             self.fault = Some(v);

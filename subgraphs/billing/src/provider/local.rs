@@ -115,7 +115,11 @@ impl LocalProvider {
             }},
         })
         .to_string();
-        let copies = if rand::thread_rng().gen_ratio(1, 4) { 2 } else { 1 };
+        let copies = if rand::thread_rng().gen_ratio(1, 4) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             let (http, url, body, secret) = (
                 self.http.clone(),

@@ -31,7 +31,10 @@ pub struct ChargeRequest {
 pub enum Outcome {
     Succeeded,
     /// Declined: a machine code (`card_declined`, `insufficient_funds`) and a message for the customer.
-    Failed { code: String, message: String },
+    Failed {
+        code: String,
+        message: String,
+    },
     /// The customer must authenticate (3-D Secure) first; treated as a failure with that reason.
     RequiresAction,
 }

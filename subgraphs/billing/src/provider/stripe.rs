@@ -57,7 +57,9 @@ impl StripeProvider {
     async fn read(response: reqwest::Response) -> Result<(StatusCode, Value), ProviderError> {
         let status = response.status();
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-            return Err(ProviderError::Unavailable(format!("stripe answered {status}")));
+            return Err(ProviderError::Unavailable(format!(
+                "stripe answered {status}"
+            )));
         }
         let body = response
             .json::<Value>()
@@ -104,12 +106,8 @@ impl Provider for StripeProvider {
             // A decline: 402 with the PaymentIntent inside the error.
             StatusCode::PAYMENT_REQUIRED => {
                 let error = body.get("error").cloned().unwrap_or(Value::Null);
-                let field = |name: &str| {
-                    error
-                        .get(name)
-                        .and_then(|v| v.as_str())
-                        .map(str::to_string)
-                };
+                let field =
+                    |name: &str| error.get(name).and_then(|v| v.as_str()).map(str::to_string);
                 let id = error
                     .pointer("/payment_intent/id")
                     .and_then(|v| v.as_str())
@@ -122,7 +120,8 @@ impl Provider for StripeProvider {
                         code: field("decline_code")
                             .or_else(|| field("code"))
                             .unwrap_or_else(|| "card_declined".into()),
-                        message: field("message").unwrap_or_else(|| "The card was declined.".into()),
+                        message: field("message")
+                            .unwrap_or_else(|| "The card was declined.".into()),
                     }
                 };
                 Ok(Charge {

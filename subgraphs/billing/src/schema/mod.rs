@@ -29,7 +29,8 @@ pub const MAX_REPORT_DAYS: i64 = 3_660;
 
 pub type BillingSchema = Schema<Query, Mutation, async_graphql::EmptySubscription>;
 
-pub fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, async_graphql::EmptySubscription> {
+pub fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, async_graphql::EmptySubscription>
+{
     Schema::build(Query, Mutation, async_graphql::EmptySubscription).enable_federation()
 }
 
@@ -122,19 +123,26 @@ impl Query {
         let catalogue = plans::offered(db).await.stored()?;
         let mut by_plan: std::collections::BTreeMap<String, PlanRevenue> = Default::default();
         for r in &revenue {
-            let row = by_plan.entry(r.plan_code.clone()).or_insert_with(|| blank(&r.plan_code));
+            let row = by_plan
+                .entry(r.plan_code.clone())
+                .or_insert_with(|| blank(&r.plan_code));
             row.charged_cents += r.charged;
             row.refunded_cents += r.refunded;
             row.credited_cents += r.credited;
             row.net_cents += r.net();
         }
         for sub in subs {
-            let Some(plan) = catalogue.iter().find(|p| p.id == sub.plan_id).cloned().or(
-                plans::get(db, &sub.plan_id).await.stored()?,
-            ) else {
+            let Some(plan) = catalogue
+                .iter()
+                .find(|p| p.id == sub.plan_id)
+                .cloned()
+                .or(plans::get(db, &sub.plan_id).await.stored()?)
+            else {
                 continue;
             };
-            let row = by_plan.entry(plan.code.clone()).or_insert_with(|| blank(&plan.code));
+            let row = by_plan
+                .entry(plan.code.clone())
+                .or_insert_with(|| blank(&plan.code));
             let status = Status::parse(&sub.status).unwrap_or(Status::Canceled);
             if status.entitles() {
                 row.active_subscriptions += 1;
@@ -195,7 +203,10 @@ impl Query {
         let Ok(id) = parse_id(&id) else {
             return Ok(None);
         };
-        let row = invoice::Entity::find_by_id(id).one(db(ctx)?).await.stored()?;
+        let row = invoice::Entity::find_by_id(id)
+            .one(db(ctx)?)
+            .await
+            .stored()?;
         Ok(row.filter(|i| may_read(ctx, i.user_id)).map(Invoice))
     }
 }

@@ -215,7 +215,10 @@ impl User {
     }
 
     /// The current (or last) subscription; `null` if there never was one.
-    async fn billing_subscription(&self, ctx: &Context<'_>) -> ApiResult<Option<BillingSubscription>> {
+    async fn billing_subscription(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Option<BillingSubscription>> {
         Ok(self.subscription(ctx).await?.map(BillingSubscription))
     }
 
