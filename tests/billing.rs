@@ -521,3 +521,87 @@ async fn a_crash_after_the_charge_is_completed_by_the_reconciliation() {
     assert_eq!(again["data"]["subscribe"]["status"], "ACTIVE", "{again}");
     assert_eq!(parley_billing_payments(&p, &ivy).await.len(), 1);
 }
+
+#[tokio::test]
+async fn entitlements_reach_media_and_chat_and_leave_with_the_subscription() {
+    let p = start(&[]).await;
+    let joe = p.register("joe").await;
+    let names: Vec<String> = (0..50).map(|i| format!("member{i}")).collect();
+    let others: Vec<Account> = futures::future::join_all(names.iter().map(|n| p.register(n))).await;
+    let ids: Vec<String> = others.iter().map(|a| a.id.clone()).collect();
+    let fifty_mb = 50 * 1024 * 1024;
+    let upload = json!({ "fileName": "big.png", "contentType": "image/png", "size": fifty_mb, "purpose": "POST" });
+    let create_upload =
+        "mutation($i: CreateUploadInput!) { createUpload(input: $i) { uploadUrl } }";
+    let group = "mutation($m: [ID!]!) { createGroupChat(title: \"Club\", memberIds: $m) { id } }";
+
+    // FREE: 10 MB uploads, groups of 50.
+    let (_, body) = p
+        .gql(create_upload, json!({ "i": upload }), Some(&joe.access))
+        .await;
+    assert_eq!(codes(&body), ["BAD_USER_INPUT"], "{body}");
+    let (_, body) = p.gql(group, json!({ "m": ids }), Some(&joe.access)).await;
+    assert_eq!(
+        codes(&body),
+        ["BAD_USER_INPUT"],
+        "51 members on FREE: {body}"
+    );
+
+    let (_, body) = subscribe(&p, &joe, "plus-month", "pm_card_visa", "j-1").await;
+    assert_eq!(body["data"]["subscribe"]["status"], "ACTIVE", "{body}");
+    // Media and chat learn it from billing's events.
+    let mut bytes = parley_media::fixtures::png(64, 48);
+    bytes.resize(fifty_mb, 0);
+    eventually("media takes 50 MB", || async {
+        let (_, body) = p
+            .gql(create_upload, json!({ "i": upload }), Some(&joe.access))
+            .await;
+        body.get("errors").is_none().then_some(())
+    })
+    .await;
+    let (_, put) = p.upload(&joe, upload.clone(), bytes).await;
+    assert_eq!(put, 204, "the 50 MB body is taken");
+    let chat = eventually("a group of 51", || async {
+        let (_, body) = p.gql(group, json!({ "m": ids }), Some(&joe.access)).await;
+        body["data"]["createGroupChat"]["id"]
+            .as_str()
+            .map(str::to_string)
+    })
+    .await;
+
+    // Canceled now: back to FREE — the group keeps its members but cannot grow, uploads shrink again.
+    p.ok(
+        "mutation($k: String!) { cancelSubscription(atPeriodEnd: false, idempotencyKey: $k) { status } }",
+        json!({ "k": "j-2" }),
+        Some(&joe.access),
+    )
+    .await;
+    let late = p.register("late").await;
+    eventually("the group cannot grow", || async {
+        let (_, body) = p
+            .gql(
+                "mutation($c: ID!, $u: ID!) { addChatMember(chatId: $c, userId: $u) { id } }",
+                json!({ "c": chat, "u": late.id }),
+                Some(&joe.access),
+            )
+            .await;
+        (codes(&body) == ["BAD_USER_INPUT"]).then_some(())
+    })
+    .await;
+    let (_, body) = p
+        .gql(create_upload, json!({ "i": upload }), Some(&joe.access))
+        .await;
+    assert_eq!(codes(&body), ["BAD_USER_INPUT"], "{body}");
+    let members = p
+        .ok(
+            "query($c: ID!) { chat(id: $c) { members { id } } }",
+            json!({ "c": chat }),
+            Some(&joe.access),
+        )
+        .await;
+    assert_eq!(
+        members["chat"]["members"].as_array().map(Vec::len),
+        Some(51),
+        "existing members stay"
+    );
+}

@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(KnownUserCards),
             Box::new(KnownMedia),
             Box::new(KnownMediaPurpose),
+            Box::new(Entitlements),
         ]
     }
 }
@@ -333,5 +334,25 @@ impl MigrationTrait for KnownMediaPurpose {
             .await?;
         }
         Ok(())
+    }
+}
+
+/// Billing's word on each user's plan: how large a group its creator's plan lets grow.
+struct Entitlements;
+
+impl MigrationName for Entitlements {
+    fn name(&self) -> &str {
+        "m0005_entitlements"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Entitlements {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        parley_kit::entitlements::create_table(m).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        parley_kit::entitlements::drop_table(m).await
     }
 }

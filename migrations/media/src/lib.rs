@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateMedia),
             Box::new(Processing),
             Box::new(Attached),
+            Box::new(Entitlements),
         ]
     }
 }
@@ -170,5 +171,25 @@ impl MigrationTrait for Attached {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// Billing's word on each user's plan: the upload limit media enforces.
+struct Entitlements;
+
+impl MigrationName for Entitlements {
+    fn name(&self) -> &str {
+        "m0004_entitlements"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Entitlements {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        parley_kit::entitlements::create_table(m).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        parley_kit::entitlements::drop_table(m).await
     }
 }

@@ -20,6 +20,16 @@ use crate::store::{chat, known_user, member};
 
 /// Largest group (members added at creation count too).
 pub const MAX_GROUP_MEMBERS: usize = 10_000;
+
+/// How many members a group created by `creator` may have: their plan's `chat.max_group_members` (billing's
+/// entitlement; FREE's without one), never above [`MAX_GROUP_MEMBERS`]. After a downgrade a group keeps
+/// the members it has but cannot grow.
+async fn group_limit<C: sea_orm::ConnectionTrait>(db: &C, creator: Uuid) -> Result<usize> {
+    let plan = parley_kit::entitlements::of(db, creator).await?;
+    Ok(usize::try_from(plan.max_group_members)
+        .unwrap_or(0)
+        .min(MAX_GROUP_MEMBERS))
+}
 /// Members named in one `createGroupChat`.
 const MAX_INITIAL_MEMBERS: usize = 200;
 
@@ -215,6 +225,12 @@ impl ChatService {
             ensure_not_blocked(&self.db, me, *user).await?;
         }
         ensure_caller_known(&self.db, me).await?;
+        let limit = group_limit(&self.db, me).await?;
+        if others.len() + 1 > limit {
+            return Err(invalid(format!(
+                "memberIds: your plan's groups have at most {limit} members"
+            )));
+        }
         let now = Utc::now();
         let txn = begin_write(&self.db).await?;
         let chat = chat::ActiveModel {
@@ -267,9 +283,10 @@ impl ChatService {
             .filter(member::Column::ChatId.eq(chat_id))
             .count(&txn)
             .await?;
-        if count as usize >= MAX_GROUP_MEMBERS {
+        let limit = group_limit(&txn, chat.creator_id).await?;
+        if count as usize >= limit {
             return Err(invalid(format!(
-                "a group has at most {MAX_GROUP_MEMBERS} members"
+                "this group has reached its limit of {limit} members (its creator's plan)"
             )));
         }
         let system =

@@ -15,9 +15,12 @@ use parley_kit::known_media;
 
 use crate::store::known_user;
 
+use parley_kit::entitlements;
+
 parley_kit::consumed! {
     pub enum ChatInput {
         UserRegistered, UserProfileUpdated, UserBlocked, UserUnblocked, MediaProcessed, MediaDeleted,
+        BillingSubscriptionStarted, BillingSubscriptionChanged, BillingSubscriptionCanceled,
     }
 }
 
@@ -39,6 +42,9 @@ impl Handler for Projection {
             ChatInput::UserUnblocked(b) => blocks::unblock(txn, &b).await,
             ChatInput::MediaProcessed(m) => known_media::remember(txn, &m).await,
             ChatInput::MediaDeleted(m) => known_media::forget(txn, &m).await,
+            ChatInput::BillingSubscriptionStarted(s) => entitlements::apply(txn, &s).await,
+            ChatInput::BillingSubscriptionChanged(s) => entitlements::apply(txn, &s).await,
+            ChatInput::BillingSubscriptionCanceled(s) => entitlements::apply(txn, &s).await,
         }
     }
 }

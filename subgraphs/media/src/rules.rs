@@ -56,7 +56,8 @@ impl Purpose {
 }
 
 /// The largest uploads, in bytes: avatars, and posts' and messages' files. The default is the free plan's;
-/// an operator raises the second (`PARLEY_MEDIA_MAX_UPLOAD_MB`), billing will per plan.
+/// each user's content limit is their plan's (billing's `media.max_upload_mb` entitlement), under the
+/// operator's ceiling (`PARLEY_MEDIA_MAX_UPLOAD_MB`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SizeLimits {
     pub avatar: u64,

@@ -10,8 +10,8 @@ pub struct MediaSettings {
     /// subgraph needs the same one. Without it a key is made once and kept in `<data_dir>/media.key`
     /// (owner-only), which suits one machine.
     pub signing_key: Option<String>,
-    /// The largest file a post or message takes, in MB (default 10; avatars stay at 5).
-    /// `PARLEY_MEDIA_MAX_UPLOAD_MB`.
+    /// A ceiling on the largest file a post or message takes, in MB, whatever the plan (default: none;
+    /// plans grant 10, 100 or 1,000; avatars stay at 5). `PARLEY_MEDIA_MAX_UPLOAD_MB`.
     pub max_upload_mb: Option<u64>,
     /// An S3 bucket for the files instead of `<data_dir>/media` (production). `PARLEY_S3_BUCKET`.
     pub s3_bucket: Option<String>,

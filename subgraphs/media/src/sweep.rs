@@ -27,11 +27,17 @@ pub const EVERY: std::time::Duration = std::time::Duration::from_secs(3_600);
 /// Rows looked at per pass (the next pass takes the rest).
 const BATCH: u64 = 500;
 
+use parley_kit::entitlements;
+
 parley_kit::consumed! {
-    pub enum MediaInput { MessageMediaAttached, PostMediaAttached, AvatarAttached }
+    pub enum MediaInput {
+        MessageMediaAttached, PostMediaAttached, AvatarAttached,
+        BillingSubscriptionStarted, BillingSubscriptionChanged, BillingSubscriptionCanceled,
+    }
 }
 
-/// Media learns from chat, posts and users which uploads were put to use.
+/// Media learns from chat, posts and users which uploads were put to use, and from billing how large an
+/// upload each user's plan takes.
 pub struct Projection;
 
 #[async_trait]
@@ -43,6 +49,9 @@ impl Handler for Projection {
             MediaInput::MessageMediaAttached(u) => &u.0,
             MediaInput::PostMediaAttached(u) => &u.0,
             MediaInput::AvatarAttached(u) => &u.0,
+            MediaInput::BillingSubscriptionStarted(s) => return entitlements::apply(txn, s).await,
+            MediaInput::BillingSubscriptionChanged(s) => return entitlements::apply(txn, s).await,
+            MediaInput::BillingSubscriptionCanceled(s) => return entitlements::apply(txn, s).await,
         };
         media::Entity::update_many()
             .col_expr(media::Column::AttachedAt, Expr::value(Utc::now()))

@@ -48,6 +48,8 @@ pub struct Uploads {
     pub work: Arc<Notify>,
     /// The id of each row the worker finished with (READY, FAILED, or left to retry).
     pub done: broadcast::Sender<Uuid>,
+    /// The operator's ceilings: avatars' limit, and the most any plan's content limit can be (none by
+    /// default: plans decide).
     pub limits: SizeLimits,
 }
 
@@ -118,7 +120,10 @@ impl Uploads {
             public_url,
             work: Arc::new(Notify::new()),
             done: broadcast::channel(64).0,
-            limits: SizeLimits::default(),
+            limits: SizeLimits {
+                content: u64::MAX,
+                ..SizeLimits::default()
+            },
         }
     }
 
@@ -135,6 +140,19 @@ impl Uploads {
         }
     }
 
+    /// `user`'s limits: the content limit their plan grants (billing's entitlement, FREE's without one),
+    /// never above the operator's ceiling.
+    pub async fn limits_of(&self, user: Uuid) -> Result<SizeLimits> {
+        let plan = parley_kit::entitlements::of(&self.db, user).await?;
+        let granted = u64::try_from(plan.max_upload_mb)
+            .unwrap_or(0)
+            .saturating_mul(1024 * 1024);
+        Ok(SizeLimits {
+            avatar: self.limits.avatar,
+            content: granted.min(self.limits.content),
+        })
+    }
+
     pub async fn create(&self, me: Uuid, input: NewUpload) -> Result<Ticket> {
         let file_name = input.file_name.trim();
         if file_name.is_empty()
@@ -149,7 +167,7 @@ impl Uploads {
             return Err(invalid("contentType: at most 255 characters"));
         }
         let size = u64::try_from(input.size).map_err(|_| invalid("size: not a size"))?;
-        rules::check_declared(input.purpose.rules(), size, &self.limits)?;
+        rules::check_declared(input.purpose.rules(), size, &self.limits_of(me).await?)?;
         let now = Utc::now();
         let row = media::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -251,7 +269,8 @@ impl Uploads {
         let size = u64::try_from(row.size.unwrap_or(0)).unwrap_or(0);
         let mut active: media::ActiveModel = row.clone().into();
         active.updated_at = Set(Utc::now());
-        let sniffed = match rules::check(row.purpose.rules(), &head, size, &self.limits) {
+        let limits = self.limits_of(row.owner_id).await?;
+        let sniffed = match rules::check(row.purpose.rules(), &head, size, &limits) {
             Ok(sniffed) => sniffed,
             Err(refused) => {
                 self.files.delete(&location).await?;
