@@ -26,7 +26,12 @@ fn settings(extra: &[(&str, toml::Value)]) -> toml::Table {
 }
 
 async fn start(extra: &[(&str, toml::Value)]) -> Platform {
+    start_on(support::Store::Sqlite, extra).await
+}
+
+async fn start_on(store: support::Store, extra: &[(&str, toml::Value)]) -> Platform {
     Platform::start_opts(Options {
+        store: Some(store),
         billing: Some(settings(extra)),
         ..Default::default()
     })
@@ -220,7 +225,17 @@ async fn declined_cards_and_bad_input_leave_nothing_granted() {
 
 #[tokio::test]
 async fn fifty_concurrent_calls_with_one_key_charge_once() {
-    let p = start(&[]).await;
+    one_key_many_calls(start(&[]).await).await;
+}
+
+#[tokio::test]
+async fn fifty_concurrent_calls_with_one_key_charge_once_on_postgres() {
+    one_key_many_calls(start_on(support::Store::Postgres, &[]).await).await;
+}
+
+/// 50 concurrent `subscribe` calls with one key: one charge, one subscription, 50 identical answers;
+/// and two keys racing for one user: one subscription, the other call a CONFLICT.
+async fn one_key_many_calls(p: Platform) {
     let dan = p.register("dan").await;
     let calls = (0..50).map(|_| subscribe(&p, &dan, "pro-year", "pm_card_visa", "dan-once"));
     let answers = futures::future::join_all(calls).await;
@@ -261,6 +276,24 @@ async fn fifty_concurrent_calls_with_one_key_charge_once() {
         )
         .await;
     assert_eq!(codes(&body), ["FORBIDDEN"], "{body}");
+
+    // Two keys racing for one user: one subscription starts, every other call is a CONFLICT.
+    let kim = p.register("kim").await;
+    let keys: Vec<String> = (0..10).map(|i| format!("kim-{i}")).collect();
+    let calls = keys
+        .iter()
+        .map(|k| subscribe(&p, &kim, "plus-month", "pm_card_visa", k));
+    let answers = futures::future::join_all(calls).await;
+    let active = answers
+        .iter()
+        .filter(|(_, b)| b["data"]["subscribe"]["status"] == "ACTIVE")
+        .count();
+    let conflicts = answers
+        .iter()
+        .filter(|(_, b)| codes(b) == ["CONFLICT"])
+        .count();
+    assert_eq!((active, conflicts), (1, 9), "{answers:?}");
+    assert_eq!(invoices(&me(&p, &kim).await).len(), 1);
 }
 
 #[tokio::test]
@@ -604,4 +637,53 @@ async fn entitlements_reach_media_and_chat_and_leave_with_the_subscription() {
         Some(51),
         "existing members stay"
     );
+}
+
+#[tokio::test]
+async fn a_payment_made_for_a_subscription_canceled_meanwhile_is_refunded() {
+    // The charge is made but its record never happens (the call hangs, webhooks go nowhere); the user
+    // cancels meanwhile; the reconciliation finds the charge and gives the money back.
+    let p = start(&[
+        ("fault", "hang_after_charge".into()),
+        (
+            "local_webhook_url",
+            "http://127.0.0.1:9/billing/webhooks/local".into(),
+        ),
+        ("reconcile_after_secs", 5.into()),
+    ])
+    .await;
+    let lea = p.register("lea").await;
+    let call = tokio::time::timeout(
+        Duration::from_secs(1),
+        subscribe(&p, &lea, "plus-month", "pm_card_visa", "lea-1"),
+    )
+    .await;
+    assert!(call.is_err(), "the call hangs after the charge");
+    let (_, body) = subscribe(&p, &lea, "plus-month", "pm_card_visa", "lea-2").await;
+    assert_eq!(
+        codes(&body),
+        ["CONFLICT"],
+        "a payment in flight is awaited: {body}"
+    );
+    let canceled = p
+        .ok(
+            "mutation($k: String!) { cancelSubscription(atPeriodEnd: false, idempotencyKey: $k) { status } }",
+            json!({ "k": "lea-3" }),
+            Some(&lea.access),
+        )
+        .await;
+    assert_eq!(canceled["cancelSubscription"]["status"], "CANCELED");
+    let admin = p.register_admin().await;
+    let plus = eventually("charged and refunded", || async {
+        let report = report(&p, &admin).await;
+        let plus = report["byPlan"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["planCode"] == "PLUS").cloned())?;
+        (plus["refundedCents"] == -500).then_some(plus)
+    })
+    .await;
+    assert_eq!(plus["chargedCents"], 500, "charged once: {plus}");
+    let now = me(&p, &lea).await;
+    assert_eq!(now["plan"]["code"], "FREE", "never granted");
+    assert_eq!(invoices(&now)[0]["status"], "VOID");
 }

@@ -148,9 +148,10 @@ pub async fn retry(service: &Service) -> Result<usize> {
 }
 
 /// Payments still PENDING after `reconcile_after_secs`: their outcome was never recorded (a crash after
-/// the charge, a provider timeout). The provider is asked with the same key — it answers with the charge
-/// it made, or makes the one charge it never received — and past the key's lifetime searched by it; a
-/// payment the provider never saw is failed.
+/// the charge, a provider timeout). While the invoice is still owed the provider is asked with the same
+/// key — it answers with the charge it made, or makes the one charge it never received; otherwise (or past
+/// the key's lifetime) it is searched by the key. A payment the provider never saw is failed; one it made
+/// for an invoice no longer owed is refunded by [`Service::settle`].
 pub async fn reconcile(service: &Service) -> Result<usize> {
     let now = service.clock.now().await?;
     let cutoff = now - chrono::Duration::seconds(service.settings.reconcile_after_secs);
@@ -164,7 +165,13 @@ pub async fn reconcile(service: &Service) -> Result<usize> {
     let mut resolved = 0;
     for pay in stuck {
         let age = (now - pay.created_at).num_seconds();
-        let answer = if age < KEY_LIFETIME_SECS {
+        // Still owed: ask again with the key (the provider answers with the charge it made, or makes the
+        // one it never received). No longer owed (canceled meanwhile): only look, and refund what is found.
+        let owed = invoice::Entity::find_by_id(pay.invoice_id)
+            .one(&service.db)
+            .await?
+            .is_some_and(|inv| inv.status == "OPEN");
+        let answer = if owed && age < KEY_LIFETIME_SECS {
             let request = ChargeRequest {
                 key: pay.id,
                 user_id: pay.user_id,

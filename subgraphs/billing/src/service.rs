@@ -114,7 +114,19 @@ impl Service {
                 ));
             }
             if status == Status::Incomplete {
-                // A new attempt supersedes an unpaid one (a late payment for it is refunded).
+                // A payment still in flight (or of unknown outcome) is awaited, never raced: a second
+                // charge would only have to be refunded.
+                let pending = payment::Entity::find()
+                    .filter(payment::Column::SubscriptionId.eq(current.id))
+                    .filter(payment::Column::Status.eq("PENDING"))
+                    .one(&txn)
+                    .await?;
+                if pending.is_some() {
+                    return Err(conflict(
+                        "a payment for your subscription is still being processed",
+                    ));
+                }
+                // A declined attempt is superseded by the new one.
                 self.cancel_in(&txn, current, now, "superseded").await?;
             }
         }
