@@ -340,6 +340,8 @@ async fn renewals_dunning_and_the_end_of_a_subscription_follow_the_clock() {
         (cycle["reason"].clone(), cycle["status"].clone()),
         (json!("SUBSCRIPTION_CYCLE"), json!("UNCOLLECTIBLE"))
     );
+    // A notice each: the renewal's failure, both retries', and the end.
+    billing_notices(&p, &fay, 4).await;
 
     // Cancel at period end, resume, cancel again: it ends when the period does.
     let key = |k: &str| json!({ "k": k });
@@ -686,4 +688,24 @@ async fn a_payment_made_for_a_subscription_canceled_meanwhile_is_refunded() {
     let now = me(&p, &lea).await;
     assert_eq!(now["plan"]["code"], "FREE", "never granted");
     assert_eq!(invoices(&now)[0]["status"], "VOID");
+    billing_notices(&p, &lea, 1).await;
+}
+
+/// Waits until `who` has `n` BILLING notifications.
+async fn billing_notices(p: &Platform, who: &Account, n: usize) {
+    eventually(&format!("{n} billing notifications"), || async {
+        let data = p
+            .ok(
+                "{ notifications(first: 50) { edges { node { kind } } } }",
+                json!({}),
+                Some(&who.access),
+            )
+            .await;
+        let count = data["notifications"]["edges"]
+            .as_array()
+            .map(|e| e.iter().filter(|e| e["node"]["kind"] == "BILLING").count())
+            .unwrap_or(0);
+        (count == n).then_some(())
+    })
+    .await;
 }

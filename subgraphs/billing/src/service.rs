@@ -18,7 +18,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use parley_kit::events::contracts::{
     BillingSubscriptionCanceled, BillingSubscriptionChanged, BillingSubscriptionStarted,
-    BillingSubscriptionState, PaymentFailed, PaymentOutcome, PaymentSucceeded,
+    BillingSubscriptionState, PaymentFailed, PaymentOutcome, PaymentRefunded, PaymentSucceeded,
 };
 use parley_kit::events::{append, Events};
 use sea_orm::sea_query::Expr;
@@ -659,8 +659,20 @@ impl Service {
                 None => String::new(),
             };
             ledger::refund(&txn, pay, &code, now).await?;
+            let outcome = PaymentOutcome {
+                payment_id: pay.id,
+                user_id: pay.user_id,
+                subscription_id: pay.subscription_id,
+                invoice_id: pay.invoice_id,
+                amount_cents: pay.amount_cents,
+                currency: pay.currency.clone(),
+                failure_code: None,
+                failure_message: None,
+            };
+            append(&txn, pay.user_id, &PaymentRefunded(outcome)).await?;
         }
         txn.commit().await?;
+        self.events.wake();
         Ok(())
     }
 }

@@ -26,7 +26,7 @@ pub enum NotificationKind {
     Message,
     /// Someone added you to a group chat.
     ChatInvite,
-    /// Something about your subscription (for billing, to come).
+    /// Something about your subscription: a payment failed, money was refunded, the subscription ended.
     Billing,
 }
 

@@ -17,6 +17,7 @@ parley_kit::consumed! {
         PostCreated, PostDeleted, CommentCreated, CommentDeleted, VoteSubmitted, VoteUpdated,
         ChatCreated, ChatMemberAdded, ChatMemberRemoved, ChatSettingsChanged,
         MessageSent, MessageDeleted, MessageReceived, MessageRead,
+        PaymentFailed, PaymentRefunded, BillingSubscriptionCanceled,
     }
 }
 
@@ -63,6 +64,13 @@ impl Handler for Projection {
             E::MessageDeleted(m) => rules::message_deleted(txn, &m).await,
             E::MessageReceived(r) => rules::receipt(txn, &r, false).await,
             E::MessageRead(r) => rules::receipt(txn, &r, true).await,
+            // Billing: each failed payment (a dunning retry's too) and each refund is told, and the end
+            // of a subscription.
+            E::PaymentFailed(p) => rules::billing(txn, p.user_id, p.payment_id).await,
+            E::PaymentRefunded(p) => rules::billing(txn, p.user_id, p.payment_id).await,
+            E::BillingSubscriptionCanceled(s) => {
+                rules::billing(txn, s.user_id, s.subscription_id).await
+            }
         }
     }
 }

@@ -565,3 +565,14 @@ pub async fn receipt(txn: &DatabaseTransaction, r: &ChatReceipt, read: bool) -> 
     }
     Ok(())
 }
+
+/// Something about `user`'s subscription (a failed payment, a refund, its end): one notification per
+/// `about` (a payment or the subscription), so each retry's failure is its own line in the digest.
+pub async fn billing(txn: &DatabaseTransaction, user: Uuid, about: Uuid) -> Result<(), DbErr> {
+    notify(
+        txn,
+        Notice::new(user, Kind::Billing, format!("BILLING:{about}"), None),
+    )
+    .await?;
+    Ok(())
+}

@@ -457,6 +457,8 @@ newtypes! {
     BillingSubscriptionCanceled(BillingSubscriptionState);
     PaymentSucceeded(PaymentOutcome);
     PaymentFailed(PaymentOutcome);
+    /// Money given back: a payment for something that could no longer happen (compensation).
+    PaymentRefunded(PaymentOutcome);
 }
 
 /// Ties each type to its wire name and producer, and lists them all.
@@ -531,6 +533,7 @@ kinds! {
     BillingSubscriptionCanceled = "BillingSubscriptionCanceled" from "billing";
     PaymentSucceeded = "PaymentSucceeded" from "billing";
     PaymentFailed = "PaymentFailed" from "billing";
+    PaymentRefunded = "PaymentRefunded" from "billing";
 }
 
 #[cfg(test)]
