@@ -709,3 +709,252 @@ async fn billing_notices(p: &Platform, who: &Account, n: usize) {
     })
     .await;
 }
+
+/// A local server speaking the part of Stripe's API the adapter uses, as documented: form-encoded POSTs
+/// with a bearer secret key and an `Idempotency-Key` (the first response replayed for a repeated key),
+/// PaymentIntents confirmed at once (402 with the error and intent for a decline), and a signed webhook
+/// (`Stripe-Signature`) posted to the endpoint for each outcome, as Stripe does.
+mod fake_stripe {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::post;
+    use axum::{Json, Router};
+    use serde_json::{json, Value};
+
+    pub const KEY: &str = "sk_test_the_billing_tests";
+    pub const WHSEC: &str = "whsec_the_billing_tests_stripe";
+
+    #[derive(Default)]
+    pub struct Seen {
+        /// (Idempotency-Key, raw form body) of every POST /v1/payment_intents.
+        pub intents: Vec<(String, String)>,
+        replies: HashMap<String, (u16, Value)>,
+    }
+
+    #[derive(Clone)]
+    struct Fake {
+        seen: Arc<Mutex<Seen>>,
+        /// Where webhooks go: the router's origin, known once the platform is up.
+        webhook_url: Arc<Mutex<String>>,
+    }
+
+    fn form(body: &str) -> HashMap<String, String> {
+        body.split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (decode(k), decode(v)))
+            .collect()
+    }
+
+    fn decode(text: &str) -> String {
+        let bytes = text.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'%' if i + 2 < bytes.len() => {
+                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("hex");
+                    out.push(u8::from_str_radix(hex, 16).expect("hex"));
+                    i += 3;
+                }
+                b'+' => {
+                    out.push(b' ');
+                    i += 1;
+                }
+                b => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    async fn intents(
+        State(fake): State<Fake>,
+        headers: HeaderMap,
+        body: String,
+    ) -> (StatusCode, Json<Value>) {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        if header("authorization") != format!("Bearer {KEY}") {
+            return (
+                StatusCode::UNAUTHORIZED,
+                Json(
+                    json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}}),
+                ),
+            );
+        }
+        assert!(header("content-type").starts_with("application/x-www-form-urlencoded"));
+        let key = header("idempotency-key");
+        let mut seen = fake.seen.lock().expect("lock");
+        seen.intents.push((key.clone(), body.clone()));
+        if let Some((status, reply)) = seen.replies.get(&key) {
+            return (
+                StatusCode::from_u16(*status).expect("status"),
+                Json(reply.clone()),
+            );
+        }
+        let f = form(&body);
+        let intent = |status: &str, error: Value| {
+            json!({
+                "id": format!("pi_{}", seen.intents.len()), "object": "payment_intent",
+                "amount": f["amount"].parse::<i64>().expect("amount"), "currency": f["currency"],
+                "status": status, "metadata": {"parley_payment_id": f["metadata[parley_payment_id]"]},
+                "last_payment_error": error,
+            })
+        };
+        let (status, reply, event) = match f["payment_method"].as_str() {
+            "pm_card_visa" => {
+                let pi = intent("succeeded", Value::Null);
+                (200, pi.clone(), ("payment_intent.succeeded", pi))
+            }
+            "pm_card_chargeDeclined" => {
+                let error = json!({"type": "card_error", "code": "card_declined", "decline_code": "generic_decline", "message": "Your card was declined."});
+                let pi = intent("requires_payment_method", error.clone());
+                let mut body = error;
+                body["payment_intent"] = pi.clone();
+                (
+                    402,
+                    json!({"error": body}),
+                    ("payment_intent.payment_failed", pi),
+                )
+            }
+            other => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(
+                        json!({"error": {"type": "invalid_request_error", "code": "resource_missing", "message": format!("No such PaymentMethod: '{other}'")}}),
+                    ),
+                );
+            }
+        };
+        seen.replies.insert(key, (status, reply.clone()));
+        let webhook = json!({"id": format!("evt_{}", seen.intents.len()), "object": "event", "type": event.0, "data": {"object": event.1}}).to_string();
+        let url = fake.webhook_url.lock().expect("lock").clone();
+        tokio::spawn(async move {
+            let t = chrono::Utc::now().timestamp();
+            let signature = parley_billing::signature::header(WHSEC, t, webhook.as_bytes());
+            let _ = reqwest::Client::new()
+                .post(url)
+                .header("stripe-signature", signature)
+                .header("content-type", "application/json")
+                .body(webhook)
+                .send()
+                .await;
+        });
+        (StatusCode::from_u16(status).expect("status"), Json(reply))
+    }
+
+    /// Starts the fake; its base URL, what it saw, and where its webhooks go (set it once known).
+    pub async fn start() -> (String, Arc<Mutex<Seen>>, Arc<Mutex<String>>) {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let webhook_url = Arc::new(Mutex::new(String::new()));
+        let app = Router::new()
+            .route("/v1/payment_intents", post(intents))
+            .with_state(Fake {
+                seen: seen.clone(),
+                webhook_url: webhook_url.clone(),
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, seen, webhook_url)
+    }
+
+    pub fn form_of(body: &str) -> HashMap<String, String> {
+        form(body)
+    }
+}
+
+#[tokio::test]
+async fn the_stripe_adapter_speaks_stripe() {
+    let (api, seen, webhook_url) = fake_stripe::start().await;
+    let p = Platform::start_opts(Options {
+        billing: Some({
+            let mut t = toml::Table::new();
+            t.insert("provider".into(), "stripe".into());
+            t.insert("stripe_api_base".into(), api.clone().into());
+            t.insert("stripe_secret_key".into(), fake_stripe::KEY.into());
+            t.insert("stripe_webhook_secret".into(), fake_stripe::WHSEC.into());
+            t
+        }),
+        ..Default::default()
+    })
+    .await;
+    *webhook_url.lock().expect("lock") = format!(
+        "{}/billing/webhooks/stripe",
+        p.graphql_url().trim_end_matches("/graphql")
+    );
+    let moe = p.register("moe").await;
+    let (_, body) = subscribe(&p, &moe, "pro-month", "pm_card_visa", "mo-1").await;
+    assert_eq!(body["data"]["subscribe"]["status"], "ACTIVE", "{body}");
+    let payments = parley_billing_payments(&p, &moe).await;
+    {
+        let seen = seen.lock().expect("lock");
+        assert_eq!(seen.intents.len(), 1);
+        let (key, form) = &seen.intents[0];
+        assert_eq!(key, &payments[0], "the payment id is the Idempotency-Key");
+        let form = fake_stripe::form_of(form);
+        assert_eq!(form["amount"], "1500");
+        assert_eq!(form["currency"], "usd");
+        assert_eq!(form["confirm"], "true");
+        assert_eq!(form["metadata[parley_payment_id]"], payments[0]);
+    }
+    // A decline (402) leaves it INCOMPLETE with Stripe's message; an unknown payment method is bad input.
+    let ned = p.register("ned").await;
+    let (_, body) = subscribe(&p, &ned, "plus-month", "pm_card_chargeDeclined", "ned-1").await;
+    assert_eq!(body["data"]["subscribe"]["status"], "INCOMPLETE", "{body}");
+    assert_eq!(
+        body["data"]["subscribe"]["failureReason"],
+        "Your card was declined."
+    );
+    let (_, body) = subscribe(&p, &ned, "plus-month", "pm_card_unknown", "ned-2").await;
+    assert_eq!(codes(&body), ["BAD_USER_INPUT"], "{body}");
+
+    // Stripe's signed webhooks are taken at /billing/webhooks/stripe; the local provider's path is not there.
+    let base = p.graphql_url().trim_end_matches("/graphql").to_string();
+    let event =
+        json!({"id": "evt_direct", "type": "invoice.paid", "data": {"object": {"id": "in_1"}}})
+            .to_string();
+    let t = chrono::Utc::now().timestamp();
+    let http = reqwest::Client::new();
+    let send = |path: &str, signature: String| {
+        http.post(format!("{base}{path}"))
+            .header("stripe-signature", signature)
+            .body(event.clone())
+            .send()
+    };
+    let good = parley_billing::signature::header(fake_stripe::WHSEC, t, event.as_bytes());
+    assert_eq!(
+        send("/billing/webhooks/stripe", good.clone())
+            .await
+            .expect("post")
+            .status(),
+        200
+    );
+    let forged = parley_billing::signature::header("whsec_someone_else", t, event.as_bytes());
+    assert_eq!(
+        send("/billing/webhooks/stripe", forged)
+            .await
+            .expect("post")
+            .status(),
+        400
+    );
+    assert_eq!(
+        send("/billing/webhooks/local", good)
+            .await
+            .expect("post")
+            .status(),
+        404
+    );
+}
