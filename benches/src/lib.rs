@@ -17,11 +17,16 @@
 //! - `notifyload` (src/bin/notifyload.rs): notifications — a burst of comment events applied in-process,
 //!   comment → `notificationAdded` latency through the router for many connected recipients, digests to an SMTP
 //!   server; `notifications.sh` runs it.
+//! - `billingload` (src/bin/billingload.rs): billing — `subscribe` latency through the router with the local
+//!   provider, the reconciliation of 1,000 payments of unknown outcome, and a fault-injection run (tasks
+//!   killed mid-payment) audited for double charges and entitlements without payment; `billing.sh` runs it.
 //! - `run.sh`: builds in release, seeds, starts `parley up` and runs the above; `chat.sh` does it for chat.
 //!
 //! Every target is a loopback address; every loop is bounded in count and time.
 
 use std::time::Duration;
+
+use serde_json::{json, Value};
 
 /// Latency samples and the figures printed from them.
 #[derive(Default)]
@@ -81,6 +86,53 @@ pub fn rss_mb(pid: u32) -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// One GraphQL request through the router; its `data`, or the errors as an error.
+pub async fn gql(
+    http: &reqwest::Client,
+    url: &str,
+    query: &str,
+    variables: Value,
+    token: Option<&str>,
+) -> anyhow::Result<Value> {
+    let mut request = http
+        .post(url)
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let body: Value = request.send().await?.json().await?;
+    if body.get("errors").is_some() {
+        anyhow::bail!("{body}");
+    }
+    Ok(body["data"].clone())
+}
+
+/// Registers `nickname` through the router; its access token and id.
+pub async fn register(
+    http: &reqwest::Client,
+    url: &str,
+    nickname: &str,
+) -> anyhow::Result<(String, String)> {
+    let data = gql(
+        http,
+        url,
+        "mutation($i: RegisterInput!) { register(input: $i) { accessToken user { id } } }",
+        json!({ "i": { "email": format!("{nickname}@example.com"), "password": "correct horse 1", "name": nickname, "nickname": nickname } }),
+        None,
+    )
+    .await?;
+    Ok((
+        data["register"]["accessToken"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        data["register"]["user"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    ))
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use futures::{SinkExt, StreamExt};
-use parley_bench::Samples;
+use parley_bench::{gql, register, Samples};
 use parley_kit::events::consumer::{apply_batch, Attempts};
 use parley_kit::events::contracts::{
     CommentChanged, CommentCreated, EmailVerified, PostChanged, PostCreated, UserRegistered,
@@ -284,52 +284,6 @@ async fn mail(smtp: &str, users: usize) -> anyhow::Result<()> {
     );
     let _ = std::fs::remove_dir_all(dir);
     Ok(())
-}
-
-async fn gql(
-    http: &reqwest::Client,
-    url: &str,
-    query: &str,
-    variables: Value,
-    token: Option<&str>,
-) -> anyhow::Result<Value> {
-    let mut request = http
-        .post(url)
-        .json(&json!({ "query": query, "variables": variables }));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let body: Value = request.send().await?.json().await?;
-    if body.get("errors").is_some() {
-        anyhow::bail!("{body}");
-    }
-    Ok(body["data"].clone())
-}
-
-/// Registers `nickname`; its access token and id.
-async fn register(
-    http: &reqwest::Client,
-    url: &str,
-    nickname: &str,
-) -> anyhow::Result<(String, String)> {
-    let data = gql(
-        http,
-        url,
-        "mutation($i: RegisterInput!) { register(input: $i) { accessToken user { id } } }",
-        json!({ "i": { "email": format!("{nickname}@example.com"), "password": "correct horse 1", "name": nickname, "nickname": nickname } }),
-        None,
-    )
-    .await?;
-    Ok((
-        data["register"]["accessToken"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        data["register"]["user"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    ))
 }
 
 type Pending = Arc<Vec<Mutex<VecDeque<Instant>>>>;

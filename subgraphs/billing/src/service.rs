@@ -464,12 +464,6 @@ impl Service {
                 active.current_period_start = Set(inv.period_start);
             }
         }
-        if inv.reason == CREATE {
-            // The first period starts when it is paid.
-            let end = plans::interval(plan).period_end(now);
-            active.current_period_start = Set(now);
-            active.current_period_end = Set(end);
-        }
         let sub = active.update(txn).await?;
         let state = state_of(&sub, plan);
         if was == Status::Incomplete && matches!(step, Step::To(_)) {
