@@ -221,6 +221,13 @@ async fn declined_cards_and_bad_input_leave_nothing_granted() {
     let (_, body) = subscribe(&p, &cat, "plus-month", "pm_card_visa", "c-8").await;
     assert_eq!(body["data"]["subscribe"]["status"], "ACTIVE", "{body}");
     assert_eq!(me(&p, &cat).await["plan"]["code"], "PLUS");
+
+    // An attempt left unpaid expires after a day (Stripe's incomplete_expired); its invoice is void.
+    let ida = p.register("ida").await;
+    subscribe(&p, &ida, "plus-month", "pm_card_chargeDeclined", "i-1").await;
+    advance(&p, 24 * 3600).await;
+    let expired = status_becomes(&p, &ida, "CANCELED").await;
+    assert_eq!(invoices(&expired)[0]["status"], "VOID");
 }
 
 #[tokio::test]
@@ -309,7 +316,13 @@ async fn renewals_dunning_and_the_end_of_a_subscription_follow_the_clock() {
     let (_, body) = subscribe(&p, &fay, "plus-month", "pm_card_chargeCustomerFail", "f-1").await;
     assert_eq!(body["data"]["subscribe"]["status"], "ACTIVE", "{body}");
 
-    advance(&p, 32 * 86_400).await;
+    // A minute past the period's end: renewals are due, the first dunning retry (an hour later) not yet.
+    let end = chrono::DateTime::parse_from_rfc3339(first_end.as_str().expect("end")).expect("time");
+    advance(
+        &p,
+        (end.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds() + 60,
+    )
+    .await;
     let renewed = eventually("eve renewed", || async {
         let me = me(&p, &eve).await;
         (invoices(&me).len() == 2 && invoices(&me)[0]["status"] == "PAID").then_some(me)

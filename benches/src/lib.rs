@@ -88,6 +88,18 @@ pub fn rss_mb(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// A fresh database `<prefix>_<id>` on the PostgreSQL server `server` (`postgres://user@host:port`); its URL.
+pub async fn fresh_postgres(server: &str, prefix: &str) -> anyhow::Result<String> {
+    use sea_orm::ConnectionTrait;
+    let name = format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
+    let base = server.trim_end_matches('/');
+    sea_orm::Database::connect(format!("{base}/postgres"))
+        .await?
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await?;
+    Ok(format!("{base}/{name}"))
+}
+
 /// One GraphQL request through the router; its `data`, or the errors as an error.
 pub async fn gql(
     http: &reqwest::Client,

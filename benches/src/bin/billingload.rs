@@ -163,14 +163,8 @@ async fn service(
         ..Default::default()
     };
     if let Some(server) = postgres {
-        use sea_orm::ConnectionTrait;
-        let name = format!("parley_billingload_{}", Uuid::now_v7().simple());
-        let base = server.trim_end_matches('/');
-        sea_orm::Database::connect(format!("{base}/postgres"))
-            .await?
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await?;
-        config.database_url = Some(format!("{base}/{name}"));
+        config.database_url =
+            Some(parley_bench::fresh_postgres(server, "parley_billingload").await?);
     }
     let runtime = parley_kit::Runtime::start::<Migrator>(config).await?;
     let settings = BillingSettings {

@@ -18,6 +18,8 @@ use crate::store::{invoice, payment, subscription};
 
 /// At most this many rows per step per tick.
 const BATCH: u64 = 200;
+/// An INCOMPLETE subscription left unpaid this long expires (Stripe: 23 hours).
+const INCOMPLETE_HOURS: i64 = 23;
 /// Past this age a provider no longer answers by idempotency key (Stripe keeps keys 24 h): the
 /// reconciliation searches instead.
 const KEY_LIFETIME_SECS: i64 = 23 * 3600;
@@ -37,6 +39,7 @@ pub async fn once(service: &Service) -> Result<()> {
     renew(service).await?;
     retry(service).await?;
     reconcile(service).await?;
+    expire(service).await?;
     service.refund_pending().await;
     crate::idempotency::prune(&service.db).await?;
     Ok(())
@@ -211,4 +214,35 @@ pub async fn reconcile(service: &Service) -> Result<usize> {
         resolved += 1;
     }
     Ok(resolved)
+}
+
+/// INCOMPLETE subscriptions whose first payment failed a day ago and was never retried end (Stripe's
+/// `incomplete_expired`); one whose payment is still pending is the reconciliation's first.
+pub async fn expire(service: &Service) -> Result<usize> {
+    let now = service.clock.now().await?;
+    let stale = subscription::Entity::find()
+        .filter(subscription::Column::Status.eq(Status::Incomplete.as_str()))
+        .filter(
+            subscription::Column::CreatedAt.lte(now - chrono::Duration::hours(INCOMPLETE_HOURS)),
+        )
+        .limit(BATCH)
+        .all(&service.db)
+        .await?;
+    let mut expired = 0;
+    for sub in stale {
+        let txn = parley_kit::store::begin_write(&service.db).await?;
+        let pending = payment::Entity::find()
+            .filter(payment::Column::SubscriptionId.eq(sub.id))
+            .filter(payment::Column::Status.eq("PENDING"))
+            .one(&txn)
+            .await?;
+        if pending.is_none() {
+            service
+                .cancel_in(&txn, sub, now, "incomplete expired")
+                .await?;
+            txn.commit().await?;
+            expired += 1;
+        }
+    }
+    Ok(expired)
 }
