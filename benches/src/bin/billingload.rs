@@ -298,7 +298,7 @@ async fn faults(operations: usize, postgres: Option<&str>) -> anyhow::Result<()>
                 Err(_) => cut += 1,
                 Ok(result) => {
                     result?;
-                    if renewals % 3 == 0 {
+                    if renewals.is_multiple_of(3) {
                         break;
                     }
                 }
