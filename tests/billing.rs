@@ -744,6 +744,8 @@ mod fake_stripe {
     pub struct Seen {
         /// (Idempotency-Key, raw form body) of every POST /v1/payment_intents.
         pub intents: Vec<(String, String)>,
+        /// The Idempotency-Key of every POST /v1/customers.
+        pub customers: Vec<String>,
         replies: HashMap<String, (u16, Value)>,
     }
 
@@ -783,6 +785,22 @@ mod fake_stripe {
             }
         }
         String::from_utf8(out).expect("utf-8")
+    }
+
+    /// One customer per Idempotency-Key, as Stripe replays a key's first answer.
+    async fn customers(State(fake): State<Fake>, headers: HeaderMap) -> Json<Value> {
+        let key = headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let mut seen = fake.seen.lock().expect("lock");
+        seen.customers.push(key.clone());
+        let id = format!(
+            "cus_{}",
+            key.trim_start_matches("customer-").replace('-', "")
+        );
+        Json(json!({ "id": id, "object": "customer" }))
     }
 
     async fn intents(
@@ -871,6 +889,7 @@ mod fake_stripe {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let webhook_url = Arc::new(Mutex::new(String::new()));
         let app = Router::new()
+            .route("/v1/customers", post(customers))
             .route("/v1/payment_intents", post(intents))
             .with_state(Fake {
                 seen: seen.clone(),
@@ -922,6 +941,10 @@ async fn the_stripe_adapter_speaks_stripe() {
         assert_eq!(form["currency"], "usd");
         assert_eq!(form["confirm"], "true");
         assert_eq!(form["metadata[parley_payment_id]"], payments[0]);
+        // The user is a Customer (made under a key of its own) and the card is saved for renewals.
+        assert_eq!(seen.customers, [format!("customer-{}", moe.id)]);
+        assert_eq!(form["customer"], format!("cus_{}", moe.id.replace('-', "")));
+        assert_eq!(form["setup_future_usage"], "off_session");
     }
     // A decline (402) leaves it INCOMPLETE with Stripe's message; an unknown payment method is bad input.
     let ned = p.register("ned").await;
@@ -970,4 +993,84 @@ async fn the_stripe_adapter_speaks_stripe() {
             .status(),
         404
     );
+}
+
+#[tokio::test]
+async fn admins_edit_plans_and_subscribers_get_the_new_limits_at_once() {
+    let p = start(&[]).await;
+    let admin = p.register_admin().await;
+    let uma = p.register("uma").await;
+    let (_, body) = subscribe(&p, &uma, "plus-month", "pm_card_visa", "u-1").await;
+    assert_eq!(body["data"]["subscribe"]["status"], "ACTIVE", "{body}");
+    let update = "mutation($id: ID!, $i: PlanInput!) { updatePlan(id: $id, input: $i) { id priceCents entitlements { key limit } } }";
+    let (_, body) = p
+        .gql(
+            update,
+            json!({ "id": "plus-month", "i": { "priceCents": 1 } }),
+            Some(&uma.access),
+        )
+        .await;
+    assert_eq!(codes(&body), ["FORBIDDEN"], "{body}");
+    let limits = json!({ "maxUploadMb": 200, "maxGroupMembers": 600, "assistant": true });
+    for (id, input) in [
+        ("gold", json!({ "priceCents": 1 })),
+        ("plus-month", json!({ "priceCents": -1 })),
+        ("plus-month", json!({ "name": "" })),
+        ("free", json!({ "limits": limits })),
+        (
+            "plus-month",
+            json!({ "limits": { "maxUploadMb": 0, "maxGroupMembers": 600, "assistant": false } }),
+        ),
+    ] {
+        let (_, body) = p
+            .gql(update, json!({ "id": id, "i": input }), Some(&admin.access))
+            .await;
+        assert_eq!(codes(&body), ["BAD_USER_INPUT"], "{id} {input}: {body}");
+    }
+    let edited = p
+        .ok(
+            update,
+            json!({ "id": "plus-month", "i": { "priceCents": 700, "limits": limits } }),
+            Some(&admin.access),
+        )
+        .await;
+    assert_eq!(edited["updatePlan"]["priceCents"], 700);
+    assert!(edited["updatePlan"]["entitlements"]
+        .as_array()
+        .expect("list")
+        .contains(&json!({"key": "media.max_upload_mb", "limit": 200})));
+    // The subscriber has the new limits now, in billing and in media.
+    let now = me(&p, &uma).await;
+    assert!(now["entitlements"]
+        .as_array()
+        .expect("list")
+        .contains(&json!({"key": "assistant", "limit": null})));
+    let big = json!({ "fileName": "big.bin", "contentType": "image/png", "size": 150 * 1024 * 1024, "purpose": "POST" });
+    eventually("media allows 150 MB", || async {
+        let (_, body) = p
+            .gql(
+                "mutation($i: CreateUploadInput!) { createUpload(input: $i) { uploadUrl } }",
+                json!({ "i": big }),
+                Some(&uma.access),
+            )
+            .await;
+        body.get("errors").is_none().then_some(())
+    })
+    .await;
+    // A retired plan is no longer offered or subscribable.
+    p.ok(
+        update,
+        json!({ "id": "pro-year", "i": { "active": false } }),
+        Some(&admin.access),
+    )
+    .await;
+    let offered = p.ok("{ plans { id } }", json!({}), None).await;
+    assert!(!offered["plans"]
+        .as_array()
+        .expect("plans")
+        .iter()
+        .any(|p| p["id"] == "pro-year"));
+    let vic = p.register("vic").await;
+    let (_, body) = subscribe(&p, &vic, "pro-year", "pm_card_visa", "v-1").await;
+    assert_eq!(codes(&body), ["BAD_USER_INPUT"], "{body}");
 }

@@ -196,6 +196,9 @@ impl Provider for LostAnswers {
     fn name(&self) -> &'static str {
         "local"
     }
+    async fn customer(&self, user: Uuid) -> Result<Option<String>, ProviderError> {
+        self.0.customer(user).await
+    }
     async fn charge(&self, request: &ChargeRequest) -> Result<Charge, ProviderError> {
         self.0.charge(request).await?;
         Err(ProviderError::Unavailable("the answer was lost".into()))

@@ -37,6 +37,7 @@ enum BillingAccounts {
     Table,
     UserId,
     SubscriptionId,
+    ProviderCustomer,
     UpdatedAt,
 }
 
@@ -261,6 +262,7 @@ impl MigrationTrait for CreateBilling {
                 .table(BillingAccounts::Table)
                 .col(uuid(BillingAccounts::UserId).primary_key())
                 .col(uuid_null(BillingAccounts::SubscriptionId))
+                .col(string_null(BillingAccounts::ProviderCustomer))
                 .col(timestamp_with_time_zone(BillingAccounts::UpdatedAt))
                 .to_owned(),
         )

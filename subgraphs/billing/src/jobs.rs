@@ -12,7 +12,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use crate::error::{BillingError, Result};
 use crate::lifecycle::Status;
 use crate::plans;
-use crate::provider::{ChargeRequest, Outcome, ProviderError};
+use crate::provider::{Outcome, ProviderError};
 use crate::service::{self, Service, CYCLE};
 use crate::store::{invoice, payment, subscription};
 
@@ -175,15 +175,10 @@ pub async fn reconcile(service: &Service) -> Result<usize> {
             .await?
             .is_some_and(|inv| inv.status == "OPEN");
         let answer = if owed && age < KEY_LIFETIME_SECS {
-            let request = ChargeRequest {
-                key: pay.id,
-                user_id: pay.user_id,
-                amount_cents: pay.amount_cents,
-                currency: pay.currency.clone(),
-                payment_method: pay.payment_method.clone(),
-                off_session: true,
-            };
-            service.provider.charge(&request).await.map(Some)
+            match service.request(&pay, true).await {
+                Ok(request) => service.provider.charge(&request).await.map(Some),
+                Err(e) => Err(e),
+            }
         } else {
             service.provider.find(pay.id).await
         };

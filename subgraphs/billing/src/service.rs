@@ -310,15 +310,10 @@ impl Service {
     /// Asks the provider to charge a PENDING payment and settles the answer. An unreachable provider
     /// leaves it PENDING for the reconciliation; a refused request fails it.
     pub async fn collect(&self, pay: payment::Model, off_session: bool) -> Result<()> {
-        let request = ChargeRequest {
-            key: pay.id,
-            user_id: pay.user_id,
-            amount_cents: pay.amount_cents,
-            currency: pay.currency.clone(),
-            payment_method: pay.payment_method.clone(),
-            off_session,
+        let charged = match self.request(&pay, off_session).await {
+            Ok(request) => self.provider.charge(&request).await,
+            Err(e) => Err(e),
         };
-        let charged = self.provider.charge(&request).await;
         if self.settings.fault.as_deref() == Some("hang_after_charge") {
             // Fault injection: as if the process died here, after the charge and before its record.
             std::future::pending::<()>().await;
@@ -342,6 +337,47 @@ impl Service {
                 Err(invalid(format!("paymentMethodId: {reason}")))
             }
         }
+    }
+
+    /// The charge request for `pay`, with the user's customer at the provider (made on first use and kept
+    /// on the account).
+    pub async fn request(
+        &self,
+        pay: &payment::Model,
+        off_session: bool,
+    ) -> std::result::Result<ChargeRequest, ProviderError> {
+        let stored = |e: sea_orm::DbErr| ProviderError::Unavailable(e.to_string());
+        let account = account::Entity::find_by_id(pay.user_id)
+            .one(&self.db)
+            .await
+            .map_err(stored)?;
+        let customer = match account.and_then(|a| a.provider_customer) {
+            Some(customer) => Some(customer),
+            None => match self.provider.customer(pay.user_id).await? {
+                Some(made) => {
+                    // The first one recorded wins; the provider made it under a key per user, so a race
+                    // makes one customer, not two.
+                    account::Entity::update_many()
+                        .col_expr(account::Column::ProviderCustomer, Expr::value(made.clone()))
+                        .filter(account::Column::UserId.eq(pay.user_id))
+                        .filter(account::Column::ProviderCustomer.is_null())
+                        .exec(&self.db)
+                        .await
+                        .map_err(stored)?;
+                    Some(made)
+                }
+                None => None,
+            },
+        };
+        Ok(ChargeRequest {
+            key: pay.id,
+            user_id: pay.user_id,
+            customer,
+            amount_cents: pay.amount_cents,
+            currency: pay.currency.clone(),
+            payment_method: pay.payment_method.clone(),
+            off_session,
+        })
     }
 
     /// Applies a charge's outcome to its payment, invoice and subscription, with their events, in one
@@ -700,6 +736,7 @@ async fn lock_account(
     account::Entity::insert(account::ActiveModel {
         user_id: Set(user),
         subscription_id: Set(None),
+        provider_customer: Set(None),
         updated_at: Set(now),
     })
     .on_conflict_do_nothing()

@@ -41,6 +41,9 @@ pub mod account {
         #[sea_orm(primary_key, auto_increment = false)]
         pub user_id: Uuid,
         pub subscription_id: Option<Uuid>,
+        /// The provider's customer for this user (Stripe's `cus_…`), made at the first charge: a payment
+        /// method is saved to it, so renewals can charge it without the user.
+        pub provider_customer: Option<String>,
         pub updated_at: DateTimeUtc,
     }
 

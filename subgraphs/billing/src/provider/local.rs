@@ -157,6 +157,11 @@ impl Provider for LocalProvider {
         "local"
     }
 
+    /// Test cards need no customer.
+    async fn customer(&self, _user: Uuid) -> Result<Option<String>, ProviderError> {
+        Ok(None)
+    }
+
     async fn charge(&self, request: &ChargeRequest) -> Result<Charge, ProviderError> {
         let Some(outcome) = outcome_of(&request.payment_method, request.off_session) else {
             return Err(ProviderError::Rejected(format!(

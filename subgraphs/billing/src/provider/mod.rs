@@ -19,6 +19,8 @@ pub struct ChargeRequest {
     /// The payment's id: the idempotency key.
     pub key: Uuid,
     pub user_id: Uuid,
+    /// The user's customer at the provider (see [`Provider::customer`]).
+    pub customer: Option<String>,
     pub amount_cents: i64,
     pub currency: String,
     pub payment_method: String,
@@ -77,6 +79,10 @@ pub enum ProviderError {
 pub trait Provider: Send + Sync {
     /// `local` or `stripe`: the webhook path's last segment.
     fn name(&self) -> &'static str;
+
+    /// The provider's customer for `user`, made once (a payment method is saved to it at the first charge,
+    /// so renewals can charge it off-session); `None` for a provider without customers.
+    async fn customer(&self, user: Uuid) -> Result<Option<String>, ProviderError>;
 
     /// Charges once per key; the same key again returns the first outcome.
     async fn charge(&self, request: &ChargeRequest) -> Result<Charge, ProviderError>;

@@ -2,7 +2,9 @@
 //! bearer token; every POST carries an `Idempotency-Key` (the payment id, or `refund-<payment id>`), which
 //! Stripe keeps for 24 hours and answers with the first result. A charge is a PaymentIntent confirmed at
 //! once (`confirm=true`, redirect-free methods only, `off_session` for renewals) with our payment id in its
-//! metadata, which is how webhook events and searches find their way back to our rows.
+//! metadata, which is how webhook events and searches find their way back to our rows. Each user is a
+//! Customer (made once, key `customer-<user id>`); the first, on-session charge saves its payment method to
+//! the customer (`setup_future_usage=off_session`), which is what lets renewals charge it later.
 
 use std::time::Duration;
 
@@ -83,6 +85,20 @@ impl Provider for StripeProvider {
         "stripe"
     }
 
+    async fn customer(&self, user: Uuid) -> Result<Option<String>, ProviderError> {
+        let form = [("metadata[parley_user_id]", user.to_string())];
+        let (status, body) = self
+            .post("/v1/customers", &format!("customer-{user}"), &form)
+            .await?;
+        if !status.is_success() {
+            return Err(ProviderError::Rejected(error_message(&body)));
+        }
+        body.get("id")
+            .and_then(|id| id.as_str())
+            .map(|id| Some(id.to_string()))
+            .ok_or_else(|| ProviderError::Unavailable("a customer without an id".into()))
+    }
+
     async fn charge(&self, request: &ChargeRequest) -> Result<Charge, ProviderError> {
         let mut form = vec![
             ("amount", request.amount_cents.to_string()),
@@ -94,8 +110,13 @@ impl Provider for StripeProvider {
             ("metadata[parley_payment_id]", request.key.to_string()),
             ("metadata[parley_user_id]", request.user_id.to_string()),
         ];
+        if let Some(customer) = &request.customer {
+            form.push(("customer", customer.clone()));
+        }
         if request.off_session {
             form.push(("off_session", "true".into()));
+        } else {
+            form.push(("setup_future_usage", "off_session".into()));
         }
         let (status, body) = self
             .post("/v1/payment_intents", &request.key.to_string(), &form)

@@ -224,6 +224,24 @@ fn blank(code: &str) -> PlanRevenue {
     }
 }
 
+/// An admin's edit of a plan: only the fields given change.
+#[derive(async_graphql::InputObject)]
+pub struct PlanInput {
+    pub name: Option<String>,
+    pub price_cents: Option<i32>,
+    /// Offered (and subscribable) or retired.
+    pub active: Option<bool>,
+    pub limits: Option<PlanLimitsInput>,
+}
+
+/// A plan's limits, all three together.
+#[derive(async_graphql::InputObject)]
+pub struct PlanLimitsInput {
+    pub max_upload_mb: i32,
+    pub max_group_members: i32,
+    pub assistant: bool,
+}
+
 pub struct Mutation;
 
 #[Object]
@@ -276,6 +294,30 @@ impl Mutation {
             .await
             .map_err(to_graphql)?;
         answer(ctx, id).await
+    }
+
+    /// Edits a plan (admins): its name, price (from each subscription's next renewal), whether it is offered,
+    /// and — for PLUS and PRO — its limits (applied to its subscribers at once).
+    async fn update_plan(&self, ctx: &Context<'_>, id: ID, input: PlanInput) -> ApiResult<Plan> {
+        let me = require_identity(ctx)?;
+        if !me.has_role(Role::Admin) {
+            return Err(coded(ErrorCode::Forbidden, "admins only"));
+        }
+        let change = plans::PlanChange {
+            name: input.name,
+            price_cents: input.price_cents.map(i64::from),
+            active: input.active,
+            limits: input.limits.map(|l| parley_kit::entitlements::Limits {
+                max_upload_mb: i64::from(l.max_upload_mb),
+                max_group_members: i64::from(l.max_group_members),
+                assistant: l.assistant,
+            }),
+        };
+        let updated = plans::update(db(ctx)?, id.as_str(), change)
+            .await
+            .map_err(to_graphql)?;
+        service(ctx)?.events.wake();
+        Ok(Plan(updated))
     }
 
     /// Undoes a cancellation at the period's end.
