@@ -306,13 +306,22 @@ async fn one_key_many_calls(p: Platform) {
 #[tokio::test]
 async fn renewals_dunning_and_the_end_of_a_subscription_follow_the_clock() {
     let retry = toml::Value::Array(vec![1.into(), 2.into()]);
-    let p = start(&[("retry_hours", retry)]).await;
+    // Digests each second, to read the dunning mails.
+    let mut digests = toml::Table::new();
+    digests.insert("digest_seconds".into(), 1.into());
+    let p = Platform::start_opts(Options {
+        billing: Some(settings(&[("retry_hours", retry)])),
+        notifications: Some(digests),
+        ..Default::default()
+    })
+    .await;
     // A card that keeps working renews for another period.
     let eve = p.register("eve").await;
     let (_, body) = subscribe(&p, &eve, "plus-month", "pm_card_visa", "e-1").await;
     let first_end = body["data"]["subscribe"]["currentPeriodEnd"].clone();
     // A card whose later charges fail: renewal → PAST_DUE → a retry → CANCELED.
     let fay = p.register("fay").await;
+    p.verify_email(&fay.email).await;
     let (_, body) = subscribe(&p, &fay, "plus-month", "pm_card_chargeCustomerFail", "f-1").await;
     assert_eq!(body["data"]["subscribe"]["status"], "ACTIVE", "{body}");
 
@@ -353,8 +362,19 @@ async fn renewals_dunning_and_the_end_of_a_subscription_follow_the_clock() {
         (cycle["reason"].clone(), cycle["status"].clone()),
         (json!("SUBSCRIPTION_CYCLE"), json!("UNCOLLECTIBLE"))
     );
-    // A notice each: the renewal's failure, both retries', and the end.
+    // A notice each: the renewal's failure, both retries', and the end — and mailed.
     billing_notices(&p, &fay, 4).await;
+    for said in [
+        "A payment for your subscription failed",
+        "Your subscription ended",
+    ] {
+        eventually(said, || async {
+            p.mails()
+                .into_iter()
+                .find(|m| m.contains(&fay.email) && m.contains(said))
+        })
+        .await;
+    }
 
     // Cancel at period end, resume, cancel again: it ends when the period does.
     let key = |k: &str| json!({ "k": k });

@@ -237,6 +237,10 @@ pub async fn describe<C: ConnectionTrait>(
     actors: &[Uuid],
 ) -> std::result::Result<String, DbErr> {
     let kind = NotificationKind::parse(&row.kind).unwrap_or(NotificationKind::Comment);
+    if kind == NotificationKind::Billing {
+        let said = crate::rules::BillingNews::phrase_of(&row.group_key).unwrap_or(kind.phrase());
+        return Ok(said.to_string());
+    }
     let Some(first) = actors.first() else {
         return Ok(match row.milestone {
             Some(m) => format!("{} ({m})", kind.phrase()),

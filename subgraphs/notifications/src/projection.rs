@@ -7,7 +7,7 @@ use parley_kit::blocks;
 use parley_kit::events::Handler;
 use sea_orm::{DatabaseTransaction, DbErr};
 
-use crate::rules;
+use crate::rules::{self, BillingNews};
 
 parley_kit::consumed! {
     pub enum NotificationsInput {
@@ -66,10 +66,14 @@ impl Handler for Projection {
             E::MessageRead(r) => rules::receipt(txn, &r, true).await,
             // Billing: each failed payment (a dunning retry's too) and each refund is told, and the end
             // of a subscription.
-            E::PaymentFailed(p) => rules::billing(txn, p.user_id, p.payment_id).await,
-            E::PaymentRefunded(p) => rules::billing(txn, p.user_id, p.payment_id).await,
+            E::PaymentFailed(p) => {
+                rules::billing(txn, p.user_id, BillingNews::PaymentFailed, p.payment_id).await
+            }
+            E::PaymentRefunded(p) => {
+                rules::billing(txn, p.user_id, BillingNews::Refunded, p.payment_id).await
+            }
             E::BillingSubscriptionCanceled(s) => {
-                rules::billing(txn, s.user_id, s.subscription_id).await
+                rules::billing(txn, s.user_id, BillingNews::Ended, s.subscription_id).await
             }
         }
     }

@@ -566,13 +566,43 @@ pub async fn receipt(txn: &DatabaseTransaction, r: &ChatReceipt, read: bool) -> 
     Ok(())
 }
 
-/// Something about `user`'s subscription (a failed payment, a refund, its end): one notification per
-/// `about` (a payment or the subscription), so each retry's failure is its own line in the digest.
-pub async fn billing(txn: &DatabaseTransaction, user: Uuid, about: Uuid) -> Result<(), DbErr> {
-    notify(
-        txn,
-        Notice::new(user, Kind::Billing, format!("BILLING:{about}"), None),
-    )
-    .await?;
+/// What a BILLING notification is about; its group key is `BILLING:<what>:<payment or subscription>`, so
+/// each retry's failure is its own notification (and line in the digest) and the digest can say which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BillingNews {
+    PaymentFailed,
+    Refunded,
+    Ended,
+}
+
+impl BillingNews {
+    fn name(self) -> &'static str {
+        match self {
+            BillingNews::PaymentFailed => "PAYMENT_FAILED",
+            BillingNews::Refunded => "REFUNDED",
+            BillingNews::Ended => "ENDED",
+        }
+    }
+
+    /// What the digest says for a BILLING notification with group key `group`.
+    pub fn phrase_of(group: &str) -> Option<&'static str> {
+        Some(match group.split(':').nth(1)? {
+            "PAYMENT_FAILED" => "A payment for your subscription failed",
+            "REFUNDED" => "A payment was refunded to you",
+            "ENDED" => "Your subscription ended",
+            _ => return None,
+        })
+    }
+}
+
+/// Something about `user`'s subscription: one notification per `about` (a payment or the subscription).
+pub async fn billing(
+    txn: &DatabaseTransaction,
+    user: Uuid,
+    news: BillingNews,
+    about: Uuid,
+) -> Result<(), DbErr> {
+    let group = format!("BILLING:{}:{about}", news.name());
+    notify(txn, Notice::new(user, Kind::Billing, group, None)).await?;
     Ok(())
 }
