@@ -590,44 +590,13 @@ async fn query(
     Ok(())
 }
 
-async fn gql(
-    http: &reqwest::Client,
-    url: &str,
-    token: Option<&str>,
-    query: &str,
-    variables: Value,
-) -> anyhow::Result<Value> {
-    let mut request = http
-        .post(url)
-        .json(&json!({ "query": query, "variables": variables }));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let body: Value = request.send().await?.json().await?;
-    if body.get("errors").is_some() {
-        anyhow::bail!("{body}");
-    }
-    Ok(body["data"].clone())
-}
-
 async fn fresh(url: String, samples: usize) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let nick = format!(
         "fresh{}",
         Uuid::now_v7().simple().to_string().get(20..).unwrap_or("x")
     );
-    let data = gql(
-        &http,
-        &url,
-        None,
-        "mutation($i: RegisterInput!) { register(input: $i) { accessToken } }",
-        json!({ "i": { "email": format!("{nick}@example.com"), "password": "correct horse 1", "name": "Fresh", "nickname": nick } }),
-    )
-    .await?;
-    let token = data["register"]["accessToken"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let (token, _) = parley_bench::register(&http, &url, &nick).await?;
     let mut latency = Samples::default();
     for n in 0..samples {
         let word = format!(
@@ -635,22 +604,22 @@ async fn fresh(url: String, samples: usize) -> anyhow::Result<()> {
             Uuid::now_v7().simple().to_string().get(24..).unwrap_or("y")
         );
         let t = Instant::now();
-        gql(
+        parley_bench::gql(
             &http,
             &url,
-            Some(&token),
             "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }",
             json!({ "i": { "title": word, "body": "fresh" } }),
+            Some(&token),
         )
         .await?;
         let deadline = t + Duration::from_secs(10);
         loop {
-            let found = gql(
+            let found = parley_bench::gql(
                 &http,
                 &url,
-                Some(&token),
                 "query($q: String!) { search(query: $q) { totalCount } }",
                 json!({ "q": format!("{word} ") }),
+                Some(&token),
             )
             .await?;
             if found["search"]["totalCount"].as_i64() == Some(1) {

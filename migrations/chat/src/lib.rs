@@ -19,7 +19,8 @@ impl MigratorTrait for Migrator {
             Box::new(KnownUserCards),
             Box::new(KnownMedia),
             Box::new(KnownMediaPurpose),
-            Box::new(Entitlements),
+            // Billing's word on each user's plan (what this domain enforces of it).
+            Box::new(parley_kit::entitlements::CreateTable("m0005_entitlements")),
         ]
     }
 }
@@ -334,25 +335,5 @@ impl MigrationTrait for KnownMediaPurpose {
             .await?;
         }
         Ok(())
-    }
-}
-
-/// Billing's word on each user's plan: how large a group its creator's plan lets grow.
-struct Entitlements;
-
-impl MigrationName for Entitlements {
-    fn name(&self) -> &str {
-        "m0005_entitlements"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for Entitlements {
-    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        parley_kit::entitlements::create_table(m).await
-    }
-
-    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        parley_kit::entitlements::drop_table(m).await
     }
 }

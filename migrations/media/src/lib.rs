@@ -13,7 +13,8 @@ impl MigratorTrait for Migrator {
             Box::new(CreateMedia),
             Box::new(Processing),
             Box::new(Attached),
-            Box::new(Entitlements),
+            // Billing's word on each user's plan (what this domain enforces of it).
+            Box::new(parley_kit::entitlements::CreateTable("m0004_entitlements")),
         ]
     }
 }
@@ -171,25 +172,5 @@ impl MigrationTrait for Attached {
                 .to_owned(),
         )
         .await
-    }
-}
-
-/// Billing's word on each user's plan: the upload limit media enforces.
-struct Entitlements;
-
-impl MigrationName for Entitlements {
-    fn name(&self) -> &str {
-        "m0004_entitlements"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for Entitlements {
-    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        parley_kit::entitlements::create_table(m).await
-    }
-
-    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        parley_kit::entitlements::drop_table(m).await
     }
 }

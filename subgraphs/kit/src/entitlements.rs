@@ -122,6 +122,27 @@ pub async fn drop_table(m: &SchemaManager<'_>) -> Result<(), DbErr> {
         .await
 }
 
+/// The migration that adds the table to an enforcing domain's store, under that domain's next migration
+/// name (`CreateTable("m0004_entitlements")`).
+pub struct CreateTable(pub &'static str);
+
+impl sea_orm_migration::MigrationName for CreateTable {
+    fn name(&self) -> &str {
+        self.0
+    }
+}
+
+#[async_trait::async_trait]
+impl sea_orm_migration::MigrationTrait for CreateTable {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        create_table(m).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        drop_table(m).await
+    }
+}
+
 /// Applies billing's word on a user: the plan's limits while the subscription entitles (ACTIVE or
 /// PAST_DUE), FREE otherwise. Applying the same event twice leaves the same row.
 pub async fn apply(txn: &DatabaseTransaction, s: &BillingSubscriptionState) -> Result<(), DbErr> {
