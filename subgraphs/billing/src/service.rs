@@ -430,8 +430,7 @@ impl Service {
             .one(&txn)
             .await?
             .ok_or_else(|| BillingError::Store("payment's invoice missing".into()))?;
-        let sub = subscription::Entity::find_by_id(pay.subscription_id)
-            .one(&txn)
+        let sub = lock_subscription(&txn, pay.subscription_id)
             .await?
             .ok_or_else(|| BillingError::Store("payment's subscription missing".into()))?;
         let target = plans::get(&txn, &inv.plan_id)
@@ -753,14 +752,32 @@ async fn lock_account(
         .ok_or_else(|| BillingError::Store("billing account missing".into()))
 }
 
-async fn current_of<C: ConnectionTrait>(
-    db: &C,
+async fn current_of(
+    txn: &DatabaseTransaction,
     account: &account::Model,
 ) -> Result<Option<subscription::Model>> {
     match account.subscription_id {
-        Some(id) => Ok(subscription::Entity::find_by_id(id).one(db).await?),
+        Some(id) => lock_subscription(txn, id).await,
         None => Ok(None),
     }
+}
+
+/// Reads subscription `id` holding its row for the rest of the transaction (a no-op UPDATE first: on
+/// PostgreSQL a plain read could be overtaken by a concurrent `settle` between it and this transaction's
+/// write; SQLite's writers are serialized anyway).
+async fn lock_subscription<C: ConnectionTrait>(
+    txn: &C,
+    id: Uuid,
+) -> Result<Option<subscription::Model>> {
+    subscription::Entity::update_many()
+        .col_expr(
+            subscription::Column::UpdatedAt,
+            Expr::col(subscription::Column::UpdatedAt).into(),
+        )
+        .filter(subscription::Column::Id.eq(id))
+        .exec(txn)
+        .await?;
+    Ok(subscription::Entity::find_by_id(id).one(txn).await?)
 }
 
 /// Writes an OPEN invoice and its PENDING payment.
