@@ -772,7 +772,7 @@ async fn lock_subscription<C: ConnectionTrait>(
     subscription::Entity::update_many()
         .col_expr(
             subscription::Column::UpdatedAt,
-            Expr::col(subscription::Column::UpdatedAt).into(),
+            Expr::col(subscription::Column::UpdatedAt),
         )
         .filter(subscription::Column::Id.eq(id))
         .exec(txn)
