@@ -22,5 +22,9 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+# The web example: typed operations generated from schema/supergraph.graphql, type-checked and built, so a
+# schema change that breaks the app breaks this command.
+log "web example: npm ci, codegen, typecheck, build"
+(cd client-examples/web && npm ci --no-audit --no-fund --silent && npm run --silent build)
 log "cargo test"
 cargo test --workspace --no-fail-fast

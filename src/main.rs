@@ -144,6 +144,10 @@ struct RouterArgs {
     /// else's is replaced by their own address.
     #[arg(long, env = "PARLEY_TRUSTED_PROXIES", value_delimiter = ',')]
     trusted_proxies: Vec<String>,
+    /// Web origins whose pages may call the API from a browser (CORS), comma-separated: the web app's,
+    /// e.g. `https://app.example.com`. None by default; `parley up` allows the Vite dev server's.
+    #[arg(long, env = "PARLEY_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
     /// Where the generated engine config is written.
     #[arg(long, default_value = "data/router", env = "PARLEY_ROUTER_WORK_DIR")]
     work_dir: PathBuf,
@@ -194,6 +198,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 no_rate_limits,
                 router_key,
                 trusted_proxies,
+                cors_origins,
                 work_dir,
             } = *args;
             let options = parley_router::RouterOptions {
@@ -208,6 +213,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 rate_limits: !no_rate_limits,
                 router_key: router_key.filter(|key| !key.is_empty()),
                 trusted_proxies,
+                cors_origins,
                 extra_config: config,
                 work_dir,
             };

@@ -26,6 +26,8 @@ use parley::subgraphs;
 
 /// The supergraph this binary serves (checked current by a test).
 const SUPERGRAPH: &str = include_str!("../schema/supergraph.graphql");
+/// Origins of Vite's dev server, allowed by CORS unless `PARLEY_CORS_ORIGINS` says otherwise.
+const DEV_ORIGINS: &str = "http://localhost:5173,http://127.0.0.1:5173";
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// First wait before restarting a child that died; doubled per death in a row, up to [`MAX_BACKOFF`].
@@ -262,6 +264,10 @@ async fn start_all(
     // In the environment, not argv: a Redis URL may carry a password, and argv is readable by every user.
     if let Some(redis) = &servers.redis {
         router = router.env("PARLEY_REDIS_URL", redis);
+    }
+    // The web example's dev server (`npm run dev` in client-examples/web) may call the API from the browser.
+    if !servers.production && std::env::var_os("PARLEY_CORS_ORIGINS").is_none() {
+        router = router.arg("--cors-origins").arg(DEV_ORIGINS);
     }
     // Production answers clients only: no introspection, GraphiQL or query plans unless asked for.
     if servers.production && std::env::var("PARLEY_INTROSPECTION").as_deref() != Ok("true") {

@@ -63,6 +63,7 @@ impl Harness {
             redis_url: None,
             router_key: None,
             trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
             rate_limits: false,
             extra_config: None,
             work_dir: std::env::temp_dir().join(format!("parley-fuzz-{}", std::process::id())),

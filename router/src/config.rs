@@ -48,6 +48,10 @@ pub struct RouterOptions {
     /// Proxies (CIDRs or addresses) whose `x-forwarded-for` names the client; from anyone else the header
     /// is replaced by the peer's address.
     pub trusted_proxies: Vec<String>,
+    /// Web origins (`https://app.example.com`, `http://localhost:5173`) whose pages may call the API from the
+    /// browser (CORS); none by default. Tokens travel in the `Authorization` header, never in cookies, so
+    /// credentials stay off.
+    pub cors_origins: Vec<String>,
     /// A YAML file in the engine's format merged over the generated config.
     pub extra_config: Option<PathBuf>,
     /// Where the generated config is written.
@@ -248,6 +252,17 @@ storage:
         plugins.insert("plugins".into(), Value::Mapping(parley));
         merge(&mut config, Value::Mapping(plugins));
     }
+    if !options.cors_origins.is_empty() {
+        let origins = serde_json::to_string(&options.cors_origins)
+            .map_err(|e| RouterError::Config(e.to_string()))?;
+        merge(
+            &mut config,
+            yaml(&format!(
+                "cors: {{enabled: true, allow_credentials: false, methods: [GET, POST], max_age: 600, \
+                 expose_headers: [x-request-id], policies: [{{origins: {origins}}}]}}"
+            ))?,
+        );
+    }
     if let Some(extra) = &options.extra_config {
         let text = std::fs::read_to_string(extra)
             .map_err(|e| RouterError::Config(format!("{}: {e}", extra.display())))?;
@@ -391,6 +406,7 @@ mod tests {
             redis_url: Some("redis://127.0.0.1:1".into()),
             router_key: Some("k3y".into()),
             trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
             rate_limits: true,
             extra_config: None,
             work_dir: dir,

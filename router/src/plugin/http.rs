@@ -87,6 +87,7 @@ pub fn on_request<'req>(
         if path == "/" {
             let page = Response::Ok()
                 .content_type("text/html; charset=utf-8")
+                .header("cache-control", "no-cache")
                 .body(graphiql::PAGE);
             return payload.end_with_response(page);
         }
@@ -94,7 +95,8 @@ pub fn on_request<'req>(
             let response = match graphiql::asset(name) {
                 Some((content_type, bytes)) => Response::Ok()
                     .content_type(content_type)
-                    .header("cache-control", "public, max-age=86400")
+                    // Content-hashed names: a new build has new names.
+                    .header("cache-control", "public, max-age=31536000, immutable")
                     .body(bytes),
                 None => Response::NotFound().finish(),
             };

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use parley_kit::events::contracts::{EmailVerified, UserLoggedIn, UserRegistered};
 use parley_kit::events::{append, Events};
 use parley_kit::mail::Mailer;
@@ -34,6 +34,7 @@ const PURPOSE_VERIFY: &str = "verify";
 /// Tokens and the account they were issued for.
 pub struct Issued {
     pub access_token: String,
+    pub access_token_expires_at: DateTime<Utc>,
     pub refresh_token: String,
     pub user: user::Model,
 }
@@ -417,9 +418,11 @@ impl Accounts {
         .insert(db)
         .await?;
         let role = account.role;
-        let access_token = self.keys.access_token(account.id, role, family_id)?;
+        let (access_token, access_token_expires_at) =
+            self.keys.access_token(account.id, role, family_id)?;
         Ok(Issued {
             access_token,
+            access_token_expires_at,
             refresh_token,
             user: account,
         })

@@ -3,7 +3,7 @@
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use ed25519_dalek::SigningKey;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -17,18 +17,21 @@ use uuid::Uuid;
 use crate::error::{Result, UsersError};
 use crate::store::signing_key;
 
-/// Lifetime of an access token.
+/// Lifetime of an access token, and the most an operator may set (`access_token_ttl_secs`): revoked sessions
+/// are published for this long, so no token may outlive it.
 pub const ACCESS_TOKEN_TTL: Duration = Duration::minutes(15);
 
 pub struct Keys {
     kid: String,
+    /// Lifetime of the access tokens signed here (at most [`ACCESS_TOKEN_TTL`]).
+    ttl: Duration,
     encoding: EncodingKey,
     jwks: Value,
 }
 
 impl Keys {
     /// Loads the stored keys, creating the first one if there is none.
-    pub async fn load_or_create(db: &DatabaseConnection) -> Result<Self> {
+    pub async fn load_or_create(db: &DatabaseConnection, ttl: Duration) -> Result<Self> {
         let mut rows = signing_key::Entity::find()
             .order_by_desc(signing_key::Column::CreatedAt)
             .all(db)
@@ -48,6 +51,7 @@ impl Keys {
         });
         Ok(Self {
             kid: newest.kid.clone(),
+            ttl: ttl.min(ACCESS_TOKEN_TTL),
             encoding: EncodingKey::from_ed_der(&der),
             jwks,
         })
@@ -58,22 +62,29 @@ impl Keys {
         &self.jwks
     }
 
-    /// Signs an access token for `user_id` in session `session_id`.
-    pub fn access_token(&self, user_id: Uuid, role: Role, session_id: Uuid) -> Result<String> {
+    /// Signs an access token for `user_id` in session `session_id`; returns it and when it expires.
+    pub fn access_token(
+        &self,
+        user_id: Uuid,
+        role: Role,
+        session_id: Uuid,
+    ) -> Result<(String, DateTime<Utc>)> {
         let now = Utc::now();
+        let expires_at = now + self.ttl;
         let claims = Claims {
             sub: user_id.to_string(),
             roles: vec![role],
             iat: now.timestamp(),
-            exp: (now + ACCESS_TOKEN_TTL).timestamp(),
+            exp: expires_at.timestamp(),
             jti: Uuid::now_v7().to_string(),
             iss: ISSUER.to_string(),
             sid: session_id.to_string(),
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &self.encoding)
-            .map_err(|e| UsersError::Internal(format!("signing: {e}")))
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
+            .map_err(|e| UsersError::Internal(format!("signing: {e}")))?;
+        Ok((token, expires_at))
     }
 }
 

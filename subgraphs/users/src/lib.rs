@@ -63,7 +63,13 @@ impl Domain for Users {
             let own_jwks = format!("http://{address}/.well-known/jwks.json");
             runtime.set_verifier(Arc::new(JwtVerifier::new(own_jwks)));
         }
-        let keys = Arc::new(keys::Keys::load_or_create(&runtime.db).await?);
+        let keys = Arc::new(
+            keys::Keys::load_or_create(
+                &runtime.db,
+                chrono::Duration::seconds(settings.access_token_ttl_secs),
+            )
+            .await?,
+        );
         let mailer = Mailer::new(
             &settings.mail_from,
             settings.smtp_url.as_deref(),

@@ -15,6 +15,9 @@ pub struct UsersSettings {
     /// Emails that get the admin role once their owner verifies them. `PARLEY_ADMIN_EMAILS`, comma-separated; default
     /// none.
     pub admin_emails: Vec<String>,
+    /// Lifetime of an access token in seconds, 10 to 900. `PARLEY_ACCESS_TOKEN_TTL_SECS`, default 900 (15
+    /// minutes); clients refresh with their refresh token when it runs out.
+    pub access_token_ttl_secs: i64,
 }
 
 impl Default for UsersSettings {
@@ -23,6 +26,7 @@ impl Default for UsersSettings {
             smtp_url: None,
             mail_from: "Parley <no-reply@parley.local>".into(),
             admin_emails: Vec::new(),
+            access_token_ttl_secs: 900,
         }
     }
 }
@@ -41,6 +45,20 @@ impl Settings for UsersSettings {
                 .map(|s| s.trim().to_lowercase())
                 .filter(|s| !s.is_empty())
                 .collect();
+        }
+        if let Some(v) = get("PARLEY_ACCESS_TOKEN_TTL_SECS") {
+            self.access_token_ttl_secs = v.trim().parse().map_err(|_| {
+                ConfigError::Env(
+                    "PARLEY_ACCESS_TOKEN_TTL_SECS",
+                    format!("{v:?} is not a number"),
+                )
+            })?;
+        }
+        if !(10..=900).contains(&self.access_token_ttl_secs) {
+            return Err(ConfigError::Env(
+                "PARLEY_ACCESS_TOKEN_TTL_SECS",
+                format!("{} is not 10 to 900 seconds", self.access_token_ttl_secs),
+            ));
         }
         Ok(())
     }

@@ -120,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
             redis_url: None,
             router_key: None,
             trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
             rate_limits: false,
             extra_config: None,
             work_dir: work.join("bare"),

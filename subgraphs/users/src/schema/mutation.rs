@@ -9,7 +9,6 @@ use sea_orm::DatabaseConnection;
 
 use super::user::User;
 use crate::accounts::{Accounts, Issued, RegisterInput as NewAccount};
-use crate::keys::ACCESS_TOKEN_TTL;
 use crate::profiles::{self, ProfileChanges};
 
 pub struct Mutation;
@@ -48,7 +47,7 @@ impl From<Issued> for AuthPayload {
         Self {
             access_token: issued.access_token,
             refresh_token: issued.refresh_token,
-            access_token_expires_at: Utc::now() + ACCESS_TOKEN_TTL,
+            access_token_expires_at: issued.access_token_expires_at,
             user: User(issued.user),
         }
     }

@@ -1,0 +1,71 @@
+// The urql client: queries and mutations over HTTP with the access token, subscriptions over
+// graphql-transport-ws (graphql-ws). An `UNAUTHENTICATED` answer or HTTP 401 triggers one refresh (urql's
+// authExchange queues every operation behind it, and `auth.refresh` is single-flight anyway), then the
+// operation runs again. The socket authenticates in `connection_init` with a token fresh at that moment, and
+// reconnects forever with backoff; after a reconnect, views resync what they missed (`onReconnect`).
+import { Client, cacheExchange, fetchExchange, subscriptionExchange } from 'urql';
+import { authExchange } from '@urql/exchange-auth';
+import { createClient as createWsClient } from 'graphql-ws';
+import { API_URL, WS_URL } from './config';
+import { currentSession, freshAccessToken, refresh } from './auth';
+
+const reconnectListeners = new Set<() => void>();
+
+/** Calls `listener` each time the socket comes back after a drop; returns the unsubscribe. */
+export function onReconnect(listener: () => void): () => void {
+  reconnectListeners.add(listener);
+  return () => reconnectListeners.delete(listener);
+}
+
+export const socket = createWsClient({
+  url: WS_URL,
+  lazy: true,
+  keepAlive: 10_000,
+  retryAttempts: Number.POSITIVE_INFINITY,
+  shouldRetry: () => true,
+  connectionParams: async () => {
+    const token = await freshAccessToken();
+    return token ? { Authorization: `Bearer ${token}` } : {};
+  },
+  on: {
+    connected: (_socket, _payload, wasRetry) => {
+      if (wasRetry) reconnectListeners.forEach((listener) => listener());
+    },
+  },
+});
+
+/** Drops the socket so the next subscription connects with the current session's token. */
+export function resetSocket() {
+  socket.terminate();
+}
+
+export const client = new Client({
+  url: API_URL,
+  requestPolicy: 'cache-and-network',
+  exchanges: [
+    cacheExchange,
+    authExchange(async (utils) => ({
+      addAuthToOperation(operation) {
+        const token = currentSession()?.accessToken;
+        return token ? utils.appendHeaders(operation, { Authorization: `Bearer ${token}` }) : operation;
+      },
+      didAuthError(error) {
+        return (
+          error.response?.status === 401 ||
+          error.graphQLErrors.some((e) => e.extensions?.code === 'UNAUTHENTICATED')
+        );
+      },
+      async refreshAuth() {
+        await refresh(); // a refusal signs out; offline, the operation fails and is retried later
+      },
+    })),
+    fetchExchange,
+    subscriptionExchange({
+      forwardSubscription: (request) => ({
+        subscribe: (sink) => ({
+          unsubscribe: socket.subscribe({ ...request, query: request.query ?? '' }, sink),
+        }),
+      }),
+    }),
+  ],
+});
