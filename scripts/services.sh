@@ -27,6 +27,11 @@ install_missing() {
     log "installing nodejs"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
   fi
+  # The web example's browser tests drive Debian's Chromium (playwright-core never downloads a browser).
+  if [ ! -x /usr/bin/chromium ]; then
+    log "installing chromium"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
   # The S3-compatible server: s3s-fs (crates.io) checks SigV4 signatures, presigned URLs included, as S3
   # does — a wrong presign or a body longer than the signed length is refused, not stored.
   if [ "$("$tools/bin/s3s-fs" --version 2>/dev/null)" != "s3s-fs $s3s_version" ]; then

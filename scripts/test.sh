@@ -28,3 +28,5 @@ log "web example: npm ci, codegen, typecheck, build"
 (cd client-examples/web && npm ci --no-audit --no-fund --silent && npm run --silent build)
 log "cargo test"
 cargo test --workspace --no-fail-fast
+log "web example in Chromium (alice and bob: live comments, chat, offline send)"
+bash scripts/web-e2e.sh

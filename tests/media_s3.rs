@@ -51,13 +51,11 @@ async fn uploads_and_downloads_go_straight_to_the_bucket() {
     // The bucket refuses what the signature does not cover: more bytes than declared, another type.
     let mut longer = photo.clone();
     longer.extend([0; 100]);
-    assert_eq!(
-        put(longer, "application/octet-stream")
-            .await
-            .expect("put")
-            .status(),
-        403
-    );
+    // (It may answer 403 and close before reading the body, which the client sees as a cut connection.)
+    match put(longer, "application/octet-stream").await {
+        Ok(response) => assert_eq!(response.status(), 403),
+        Err(err) => assert!(err.is_request(), "{err}"),
+    }
     assert_eq!(
         put(photo.clone(), "text/html").await.expect("put").status(),
         403

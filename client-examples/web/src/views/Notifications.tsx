@@ -24,7 +24,7 @@ export function NotificationBadge() {
   const count = data?.unreadNotificationCount ?? 0;
   return (
     <span className="notifications" title="Unread notifications">
-      🔔 {count > 0 && <span className="badge" data-testid="unread-notifications">{count}</span>}
+      Alerts {count > 0 && <span className="badge" data-testid="unread-notifications">{count}</span>}
     </span>
   );
 }

@@ -31,7 +31,7 @@ const PostWithComments = graphql(`
         edges {
           node {
             ...CommentFields
-            descendants(first: 200) { edges { node { ...CommentFields } } }
+            descendants(first: 100) { edges { node { ...CommentFields } } }
           }
         }
       }

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The web example in headless Chromium against `parley up` (SQLite, fresh data dir): builds the app against a
+# free router port, serves it with `vite preview`, runs client-examples/web/e2e/run.mjs, stops everything.
+# Needs a built `target/debug/parley`, Debian's chromium and the app's npm packages (`npm ci`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
+api_port=$(free_port)
+app_port=$(free_port)
+data=$(mktemp -d)
+pids=()
+# `parley up` stops its subgraphs on SIGTERM: wait for it before removing their data.
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$data"
+}
+trap cleanup EXIT
+
+env -u PARLEY_POSTGRES_URL -u PARLEY_REDIS_URL PARLEY_CORS_ORIGINS="http://127.0.0.1:$app_port" \
+  "$root/target/debug/parley" up --port "$api_port" \
+  --data-dir "$data" > "$data/up.log" 2>&1 &
+pids+=($!)
+cd client-examples/web
+VITE_PARLEY_URL="http://127.0.0.1:$api_port/graphql" npm run --silent build > /dev/null
+node node_modules/vite/bin/vite.js preview --port "$app_port" --strictPort --host 127.0.0.1 > "$data/preview.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 120); do
+  grep -q GraphiQL "$data/up.log" && curl -sf "http://127.0.0.1:$app_port/" > /dev/null && break
+  sleep 0.5
+done
+APP_URL="http://127.0.0.1:$app_port/" node e2e/run.mjs
