@@ -27,6 +27,11 @@ install_missing() {
     log "installing nodejs"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
   fi
+  # The curl example's walk-through reads answers with jq.
+  if ! command -v jq >/dev/null 2>&1; then
+    log "installing jq"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq >/dev/null
+  fi
   # The web example's browser tests drive Debian's Chromium (playwright-core never downloads a browser).
   if [ ! -x /usr/bin/chromium ]; then
     log "installing chromium"
