@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The web example in headless Chromium against `parley up` (SQLite, fresh data dir): builds the app against a
-# free router port, serves it with `vite preview`, runs client-examples/web/e2e/run.mjs, stops everything.
-# Needs a built `target/debug/parley`, Debian's chromium and the app's npm packages (`npm ci`).
+# The client examples against one `parley up` (SQLite, fresh data dir): the curl walk-through
+# (client-examples/curl/flow.sh), then the web example in headless Chromium — built against a free router port,
+# served with `vite preview`, driven by client-examples/web/e2e/run.mjs. Stops everything.
+# Access tokens live 20 s here (the shortest allowed is 10), so the run also proves the silent refresh.
+# Needs a built `target/debug/parley`, curl and jq, Debian's chromium and the app's npm packages (`npm ci`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -9,6 +11,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 api_port=$(free_port)
 app_port=$(free_port)
 data=$(mktemp -d)
+ttl=20
 pids=()
 # `parley up` stops its subgraphs on SIGTERM: wait for it before removing their data.
 cleanup() {
@@ -19,6 +22,7 @@ cleanup() {
 trap cleanup EXIT
 
 env -u PARLEY_POSTGRES_URL -u PARLEY_REDIS_URL PARLEY_CORS_ORIGINS="http://127.0.0.1:$app_port" \
+  PARLEY_ACCESS_TOKEN_TTL_SECS=$ttl \
   "$root/target/debug/parley" up --port "$api_port" \
   --data-dir "$data" > "$data/up.log" 2>&1 &
 pids+=($!)
@@ -30,4 +34,9 @@ for _ in $(seq 120); do
   grep -q GraphiQL "$data/up.log" && curl -sf "http://127.0.0.1:$app_port/" > /dev/null && break
   sleep 0.5
 done
-APP_URL="http://127.0.0.1:$app_port/" node e2e/run.mjs
+# The curl walk-through first: the same API, no browser.
+PARLEY_URL="http://127.0.0.1:$api_port/graphql" bash "$root/client-examples/curl/flow.sh" > "$data/curl.log" 2>&1 ||
+  { cat "$data/curl.log"; exit 1; }
+echo "curl example: ok"
+APP_URL="http://127.0.0.1:$app_port/" API_URL="http://127.0.0.1:$api_port/graphql" TOKEN_TTL_SECS=$ttl \
+  node e2e/run.mjs

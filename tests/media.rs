@@ -413,3 +413,57 @@ async fn media_processed_streams_the_end_of_processing() {
     assert_eq!(support::ws_codes(&refused), ["NOT_FOUND"], "{refused}");
     ws.close().await;
 }
+
+/// A browser app on another origin uploads as the web example does: the preflight of its PUT and the PUT
+/// itself are allowed for the configured origins only (the engine's CORS covers only GraphQL).
+#[tokio::test]
+async fn browser_apps_on_allowed_origins_upload_across_origins() {
+    let app = "http://app.example";
+    let p = Platform::start_full(support::Store::Sqlite, &["--cors-origins", app]).await;
+    let alice = p.register("alice").await;
+    let http = reqwest::Client::new();
+    let allow_origin = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().expect("ascii").to_string())
+    };
+    let preflight = |origin: &str, url: String, method: &str| {
+        http.request(reqwest::Method::OPTIONS, url)
+            .header("origin", origin)
+            .header("access-control-request-method", method)
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+
+    let graphql = preflight(app, p.graphql_url(), "POST").await.expect("preflight");
+    assert_eq!(allow_origin(&graphql).as_deref(), Some(app));
+
+    let bytes = files::png(32, 32);
+    let ticket = p
+        .ok(
+            "mutation($i: CreateUploadInput!) { createUpload(input: $i) { uploadUrl headers { name value } } }",
+            json!({ "i": input("a.png", "image/png", bytes.len(), "AVATAR") }),
+            Some(&alice.access),
+        )
+        .await;
+    let url = ticket["createUpload"]["uploadUrl"].as_str().expect("url").to_string();
+    let allowed = preflight(app, url.clone(), "PUT").await.expect("preflight");
+    assert_eq!(allowed.status(), 204);
+    assert_eq!(allow_origin(&allowed).as_deref(), Some(app));
+    let methods = allowed.headers()["access-control-allow-methods"].to_str().expect("ascii");
+    assert!(methods.contains("PUT"), "{methods}");
+    let stranger = preflight("http://evil.example", url.clone(), "PUT").await.expect("preflight");
+    assert_eq!(allow_origin(&stranger), None, "an origin not configured is not allowed");
+
+    let put = http
+        .put(&url)
+        .header("origin", app)
+        .header("content-type", "image/png")
+        .body(bytes)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(put.status(), 204);
+    assert_eq!(allow_origin(&put).as_deref(), Some(app), "the app may read the answer");
+}

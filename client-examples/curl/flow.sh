@@ -50,8 +50,14 @@ events=$(mktemp)
 TOKEN=$alice_token subscribe 'subscription { chatEvents { kind chatId message { text author { nickname } } } }' \
   > "$events" &
 listener=$!
-# The listener is a subshell running curl | sed: stop its children, then it.
-trap 'pkill -P $listener 2>/dev/null; kill $listener 2>/dev/null; rm -f "$events"' EXIT
+# The listener is a subshell running curl | sed: stop its children, then it, and reap it (quietly).
+stop_listener() {
+  pkill -P "$listener" 2>/dev/null || true
+  kill "$listener" 2>/dev/null || true
+  wait "$listener" 2>/dev/null || true
+  rm -f "$events"
+}
+trap stop_listener EXIT
 sleep 1 # the stream is open once the router has answered its headers
 TOKEN=$bob_token
 chat_id=$(gql 'mutation($user: ID!) { createDirectChat(userId: $user) { id } }' "{\"user\": \"$alice_id\"}" |

@@ -262,6 +262,12 @@ storage:
                  expose_headers: [x-request-id], policies: [{{origins: {origins}}}]}}"
             ))?,
         );
+        merge(
+            &mut config,
+            yaml(&format!(
+                "plugins: {{parley: {{config: {{cors_origins: {origins}}}}}}}"
+            ))?,
+        );
     }
     if let Some(extra) = &options.extra_config {
         let text = std::fs::read_to_string(extra)

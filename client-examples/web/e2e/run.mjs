@@ -1,11 +1,15 @@
 // Drives the built app in headless Chromium (Debian's, via playwright-core) as two people would: alice
 // posts, bob comments and alice sees it live; they chat (typing, unread, receipts); bob sends while offline
-// and the message arrives exactly once. APP_URL is the served app, built against the API it should call.
-// Screenshots go to e2e/screenshots/.
+// and the message arrives exactly once; alice uploads an avatar; a developer runs a query with a header and
+// a live subscription in the router's GraphiQL; alice's access token expires and is refreshed without her
+// noticing. APP_URL is the served app, built against API_URL (the router, started with access tokens that
+// live TOKEN_TTL_SECS). Screenshots go to e2e/screenshots/.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 
 const APP_URL = process.env.APP_URL ?? 'http://127.0.0.1:4173/';
+const API_URL = process.env.API_URL ?? 'http://127.0.0.1:4000/graphql';
+const TOKEN_TTL_SECS = Number(process.env.TOKEN_TTL_SECS ?? 900);
 const shots = new URL('./screenshots/', import.meta.url).pathname;
 mkdirSync(shots, { recursive: true });
 const run = Date.now().toString(36);
@@ -22,6 +26,13 @@ async function person(nickname) {
   const context = await browser.newContext({ viewport: { width: 900, height: 700 } });
   const page = await context.newPage();
   page.on('pageerror', (error) => console.error(`${nickname}: page error: ${error.message}`));
+  if (process.env.DEBUG_WS) page.on('websocket', (ws) => {
+    const t = () => new Date().toISOString().slice(14, 23);
+    console.log(t(), nickname, 'ws open');
+    ws.on('framesent', (f) => console.log(t(), nickname, 'sent', String(f.payload).slice(0, 120)));
+    ws.on('framereceived', (f) => console.log(t(), nickname, 'recv', String(f.payload).slice(0, 160)));
+    ws.on('close', () => console.log(t(), nickname, 'ws closed'));
+  });
   await page.goto(APP_URL);
   await page.fill('input[name=email]', `${nickname}-${run}@example.com`);
   await page.fill('input[name=password]', 'correct horse 1');
@@ -31,6 +42,52 @@ async function person(nickname) {
   await page.getByTestId('me').waitFor();
   people.push({ page, nickname });
   return { context, page, nickname: `${nickname}${run}` };
+}
+
+// Replaces the text of a GraphiQL (Monaco) editor as a person would: select all, then type.
+async function typeInto(page, editor, text) {
+  await page.locator(`${editor} .monaco-editor`).click();
+  await page.keyboard.press('ControlOrMeta+A');
+  await page.keyboard.press('Delete');
+  await page.keyboard.insertText(text);
+  await page.waitForTimeout(500); // GraphiQL takes in an edit after a 100 ms debounce
+}
+
+// The router's GraphiQL as a developer uses it: a token in the Headers editor, a query, then a subscription
+// that receives a comment `commenter` writes in the app.
+async function graphiql(commenter, postId) {
+  const nickname = `dev${run}`;
+  const register = await fetch(API_URL, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      query: 'mutation($i: RegisterInput!) { register(input: $i) { accessToken } }',
+      variables: { i: { email: `${nickname}@example.com`, password: 'correct horse 1', name: 'Dev', nickname } },
+    }),
+  }).then((response) => response.json());
+  const token = register.data.register.accessToken;
+  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  const page = await context.newPage();
+  people.push({ page, nickname: 'graphiql' });
+  await page.goto(new URL('/', API_URL).href);
+  const response = page.locator('.graphiql-response');
+  await typeInto(page, '.graphiql-editor-tool .graphiql-editor:not(.hidden)', `{"Authorization": "Bearer ${token}"}`);
+  await typeInto(page, '.graphiql-query-editor', 'query Me { me { nickname } }');
+  await page.locator('.graphiql-execute-button').click();
+  await response.filter({ hasText: nickname }).waitFor({ timeout: 10_000 });
+  step('GraphiQL ran a query with an Authorization header');
+
+  await typeInto(page, '.graphiql-query-editor', `subscription Live { commentAdded(postId: "${postId}") { body } }`);
+  await page.locator('.graphiql-execute-button').click();
+  await page.waitForTimeout(1_000); // the subscription starts
+  await commenter.page.goto(`${APP_URL}#/post/${postId}`);
+  await commenter.page.getByTestId('comment-input').fill('seen in GraphiQL');
+  await commenter.page.getByTestId('comment-input').press('Enter');
+  await response.filter({ hasText: 'seen in GraphiQL' }).waitFor({ timeout: 10_000 });
+  step('GraphiQL received a live comment from the app');
+  await page.screenshot({ path: `${shots}graphiql.png` });
+  await context.close();
+  people.pop();
 }
 
 try {
@@ -45,6 +102,15 @@ try {
   await alice.page.getByTestId('post-title').waitFor();
   const postUrl = alice.page.url();
   step('alice posted');
+
+  // Time to first render: a reload of Hot (session restored from the refresh token, then the posts query)
+  // until the first post shows, from the navigation's start.
+  await alice.page.goto(`${APP_URL}#/hot`);
+  await alice.page.reload();
+  await alice.page.locator('a[href^="#/post/"]').first().waitFor();
+  const firstRender = await alice.page.evaluate(() => Math.round(performance.now()));
+  step(`first render of Hot with its posts after a reload: ${firstRender} ms`);
+  await alice.page.goto(postUrl);
 
   await bob.page.goto(postUrl);
   await bob.page.getByTestId('comment-input').fill('Nice post, alice');
@@ -90,6 +156,42 @@ try {
   await bob.page.getByTestId('pending').waitFor({ state: 'detached', timeout: 10_000 });
   step('the message sent offline arrived exactly once');
   await alice.page.screenshot({ path: `${shots}chat.png` });
+
+  await alice.page.goto(`${APP_URL}#/profile`);
+  const picture = await alice.page.screenshot({ clip: { x: 0, y: 0, width: 256, height: 256 } });
+  await alice.page.getByTestId('avatar-file').setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: picture });
+  const avatar = alice.page.getByTestId('avatar');
+  await avatar.waitFor({ timeout: 20_000 });
+  await alice.page.waitForFunction((img) => img.complete && img.naturalWidth > 0, await avatar.elementHandle());
+  step('alice uploaded an avatar (PUT to the signed URL, processed, shown)');
+  await alice.page.screenshot({ path: `${shots}profile.png` });
+
+  await graphiql(bob, postUrl.split('/').pop());
+
+  // Silent refresh: alice's laptop is offline past her access token's expiry (no timer can renew it); when
+  // it is back, the next request is refused, refreshed once and retried, the socket reconnects with the new
+  // token, and the live stream goes on — she never sees any of it.
+  const refreshesSoFar = async () => {
+    await alice.page.goto(`${APP_URL}#/profile`);
+    return Number((await alice.page.getByTestId('refreshes').textContent()).match(/\d+/)[0]);
+  };
+  const before = await refreshesSoFar();
+  await alice.page.goto(postUrl);
+  await alice.page.getByTestId('comment-input').waitFor();
+  await alice.context.setOffline(true);
+  await alice.page.waitForTimeout((TOKEN_TTL_SECS + 2) * 1000);
+  await alice.context.setOffline(false);
+  await bob.page.goto(postUrl);
+  await bob.page.getByTestId('comment-input').fill('still here?');
+  await bob.page.getByTestId('comment-input').press('Enter');
+  await alice.page.getByText('still here?').waitFor({ timeout: 10_000 });
+  await alice.page.getByTestId('comment-input').fill('yes, after a refresh');
+  await alice.page.getByTestId('comment-input').press('Enter');
+  await bob.page.getByText('yes, after a refresh').waitFor({ timeout: 10_000 });
+  const after = await refreshesSoFar();
+  if (after <= before) throw new Error(`no refresh after the token expired (${before} before, ${after} after)`);
+  await alice.page.getByTestId('me').waitFor();
+  step(`alice's expired access token was refreshed silently (${after - before} refresh(es) since she went offline)`);
 
   console.log('e2e: ok');
 } catch (error) {

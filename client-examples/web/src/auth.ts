@@ -36,7 +36,7 @@ let session: Session | null = null;
 let inFlight: Promise<Session | null> | null = null;
 const listeners = new Set<() => void>();
 
-/** How many refreshes went to the server (shown in the UI for the curious, read by the browser test). */
+/** How many refreshes succeeded (shown in the UI for the curious, read by the browser test). */
 export let refreshCount = 0;
 
 export function currentSession(): Session | null {
@@ -62,11 +62,26 @@ export function signIn(payload: AuthFieldsFragment) {
     userId: payload.user.id,
     nickname: payload.user.nickname,
   });
+  scheduleRefresh();
 }
 
 export function signOut() {
   localStorage.removeItem(REFRESH_KEY);
+  clearTimeout(refreshTimer);
   set(null);
+}
+
+// The token is renewed a little before it expires (a quarter of its life, at most a minute): live events are
+// resolved with the token their socket opened with, so a socket must move to a new token before the old one
+// lapses (client.ts replaces it). A laptop asleep past the expiry still gets HTTP 401 and refreshes then.
+let refreshTimer: ReturnType<typeof setTimeout> | undefined;
+function scheduleRefresh(delay?: number) {
+  clearTimeout(refreshTimer);
+  if (!session) return;
+  const lead = Math.min(60_000, (session.expiresAt - Date.now()) / 4);
+  refreshTimer = setTimeout(async () => {
+    if ((await refresh()) === null && hasRefreshToken()) scheduleRefresh(5_000); // offline: try again
+  }, delay ?? Math.max(1_000, session.expiresAt - Date.now() - lead));
 }
 
 export function hasRefreshToken(): boolean {
@@ -84,7 +99,6 @@ export function refresh(): Promise<Session | null> {
 async function refreshNow(): Promise<Session | null> {
   const refreshToken = localStorage.getItem(REFRESH_KEY);
   if (!refreshToken) return null;
-  refreshCount += 1;
   const response = await fetch(API_URL, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -98,6 +112,7 @@ async function refreshNow(): Promise<Session | null> {
     if (response.ok || response.status === 401) signOut();
     return null;
   }
+  refreshCount += 1;
   signIn(payload);
   return session;
 }

@@ -7,7 +7,7 @@ import { Client, cacheExchange, fetchExchange, subscriptionExchange } from 'urql
 import { authExchange } from '@urql/exchange-auth';
 import { createClient as createWsClient } from 'graphql-ws';
 import { API_URL, WS_URL } from './config';
-import { currentSession, freshAccessToken, refresh } from './auth';
+import { currentSession, freshAccessToken, refresh, subscribe as subscribeToSession } from './auth';
 
 const reconnectListeners = new Set<() => void>();
 
@@ -17,14 +17,25 @@ export function onReconnect(listener: () => void): () => void {
   return () => reconnectListeners.delete(listener);
 }
 
+/** The access token the open socket was authenticated with. */
+let socketToken: string | null = null;
+
 export const socket = createWsClient({
   url: WS_URL,
   lazy: true,
   keepAlive: 10_000,
   retryAttempts: Number.POSITIVE_INFINITY,
+  // The first attempt after a working connection goes at once (a socket replaced for a new token), later
+  // ones back off up to 10 s.
+  retryWait: (retries) =>
+    new Promise((resolve) =>
+      setTimeout(resolve, retries === 0 ? 0 : Math.min(10_000, 500 * 2 ** retries) + Math.random() * 500),
+    ),
   shouldRetry: () => true,
   connectionParams: async () => {
+    socketToken = null; // a refresh while connecting is this connection's own
     const token = await freshAccessToken();
+    socketToken = token;
     return token ? { Authorization: `Bearer ${token}` } : {};
   },
   on: {
@@ -32,6 +43,18 @@ export const socket = createWsClient({
       if (wasRetry) reconnectListeners.forEach((listener) => listener());
     },
   },
+});
+
+// The router checks a socket's token (the one in `connection_init`) on each new subscription, and it expires:
+// once the session holds a newer token, the socket is replaced (graphql-ws resubscribes everything on the new
+// one, and views resync). An expired token refused on a new subscription is an auth error like any other:
+// authExchange refreshes, which lands here, and retries on the new socket.
+subscribeToSession(() => {
+  const token = currentSession()?.accessToken ?? null;
+  if (socketToken !== null && token !== socketToken) {
+    socketToken = null;
+    socket.terminate();
+  }
 });
 
 /** Drops the socket so the next subscription connects with the current session's token. */

@@ -20,6 +20,7 @@ use ipnet::IpNet;
 use parley_protocol::headers::{AUTHORIZATION, FORWARDED_FOR, REQUEST_ID};
 
 use super::clients::{ClientCaps, Held, HeldSlots, Slots};
+use super::cors::MediaCors;
 
 use crate::graphiql;
 
@@ -74,10 +75,25 @@ pub fn on_request<'req>(
             None
         };
         if let Some(proxy) = forwarded {
-            let response = match proxy {
+            let origin = path
+                .starts_with(super::forward::MEDIA)
+                .then(|| {
+                    edge.media_cors
+                        .allowed_origin(payload.router_http_request.headers())
+                })
+                .flatten();
+            if payload.router_http_request.method() == hive_router::http::Method::OPTIONS {
+                if let Some(origin) = origin {
+                    return payload.end_with_response(MediaCors::preflight(origin));
+                }
+            }
+            let mut response = match proxy {
                 Some(proxy) => proxy.forward(&mut payload.router_http_request).await,
                 None => Response::NotFound().finish(),
             };
+            if let Some(origin) = origin {
+                MediaCors::allow(&mut response, origin);
+            }
             return payload.end_with_response(response);
         }
         if !playground || payload.router_http_request.method() != hive_router::http::Method::GET {
@@ -137,6 +153,8 @@ pub struct Edge {
     pub notifications: Option<super::forward::SubgraphProxy>,
     /// Where `/billing/webhooks/…` goes, when a billing subgraph is configured.
     pub billing: Option<super::forward::SubgraphProxy>,
+    /// The browser origins allowed on `/media/…` (the engine's CORS covers only GraphQL).
+    pub media_cors: MediaCors,
 }
 
 /// The slot key of a client address.

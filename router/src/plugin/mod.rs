@@ -3,7 +3,8 @@
 //!
 //! 1. `on_http_request` — [`http`]: stamp the client's address and a request id (returned on every
 //!    response); cap long-lived clients per caller ([`clients`]); forward `/media/…` and `/notifications/…` to
-//!    their subgraphs ([`forward`]); serve the offline GraphiQL page and its assets.
+//!    their subgraphs ([`forward`], with CORS for `/media/…`: [`cors`]); serve the offline GraphiQL page and
+//!    its assets.
 //! 2. `on_graphql_params` — [`crate::apq`]: automatic persisted queries (a hash alone becomes its query, or
 //!    `PERSISTED_QUERY_NOT_FOUND`); then [`inputs`]: lists in the variables bounded, integer variables kept
 //!    for the cost estimate.
@@ -20,6 +21,7 @@
 
 mod auth;
 mod clients;
+mod cors;
 mod errors;
 mod forward;
 mod http;
@@ -93,6 +95,9 @@ pub struct ParleyPluginConfig {
     /// The billing subgraph's base URL: `/billing/webhooks/…` is forwarded there (off without it).
     #[serde(default)]
     pub billing_url: Option<String>,
+    /// Browser origins allowed on `/media/…` (the `--cors-origins` the engine's CORS policy also gets).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
     /// Long-lived clients (WebSockets, SSE streams) per caller.
     #[serde(default)]
     pub long_lived_clients: clients::ClientCaps,
@@ -154,6 +159,7 @@ impl RouterPlugin for ParleyPlugin {
                     .billing_url
                     .as_deref()
                     .map(forward::SubgraphProxy::new),
+                media_cors: cors::MediaCors::new(config.cors_origins.clone()),
             },
             apq: (config.apq_capacity > 0)
                 .then(|| Arc::new(ApqCache::new(config.apq_capacity, config.apq_max_bytes))),

@@ -5,6 +5,7 @@ import { useEffect, useMemo, useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useSubscription } from 'urql';
 import { graphql } from '../gql';
 import type { CommentFieldsFragment } from '../gql/graphql';
+import { onReconnect } from '../client';
 import { errorText } from './errors';
 
 export const CommentFields = graphql(`
@@ -64,7 +65,7 @@ const Vote = graphql(`
 `);
 
 export function PostView({ id }: { id: string }) {
-  const [{ data, error }] = useQuery({ query: PostWithComments, variables: { id } });
+  const [{ data, error }, refetch] = useQuery({ query: PostWithComments, variables: { id } });
   const [comments, setComments] = useState(new Map<string, CommentFieldsFragment>());
   const [score, setScore] = useState<number | null>(null);
   const [myVote, setMyVote] = useState(0);
@@ -88,6 +89,8 @@ export function PostView({ id }: { id: string }) {
       ]),
     );
   }, [data]);
+  // Comments written while the socket was down (or replaced) come with the post again.
+  useEffect(() => onReconnect(() => refetch({ requestPolicy: 'network-only' })), [refetch]);
   useSubscription({ query: CommentAdded, variables: { postId: id } }, (_, event) => {
     add([event.commentAdded]);
     return event;

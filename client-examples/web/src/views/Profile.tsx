@@ -5,6 +5,7 @@ import { useState, type ChangeEvent } from 'react';
 import { useClient, useQuery } from 'urql';
 import { graphql } from '../gql';
 import { errorText } from './errors';
+import { refreshCount } from '../auth';
 
 const Me = graphql(`
   query Me {
@@ -86,6 +87,7 @@ export function Profile() {
         New avatar <input type="file" accept="image/png,image/jpeg,image/webp" onChange={upload} data-testid="avatar-file" />
       </label>
       {status && <p>{status}</p>}
+      <p className="muted" data-testid="refreshes">Access token refreshed {refreshCount} times this visit</p>
     </section>
   );
 }
