@@ -34,6 +34,8 @@ async function person(nickname) {
     ws.on('close', () => console.log(t(), nickname, 'ws closed'));
   });
   await page.goto(APP_URL);
+  await page.locator('input[name=email]').waitFor();
+  if (people.length === 0) await page.screenshot({ path: `${shots}signin.png` });
   await page.fill('input[name=email]', `${nickname}-${run}@example.com`);
   await page.fill('input[name=password]', 'correct horse 1');
   await page.fill('input[name=name]', nickname);
@@ -120,6 +122,20 @@ try {
   await alice.page.locator('[data-testid=score]', { hasText: '1' }).waitFor({ timeout: 10_000 });
   step('alice saw the comment and the vote arrive');
   await alice.page.screenshot({ path: `${shots}post.png` });
+  await alice.page.getByTestId('unread-notifications').waitFor({ timeout: 10_000 });
+  step('alice\'s notifications badge lit up live');
+
+  await alice.page.goto(`${APP_URL}#/search`);
+  await alice.page.getByTestId('search').pressSequentially('hello', { delay: 40 });
+  await alice.page.getByTestId('results').getByRole('link', { name: 'Hello from alice' }).waitFor({ timeout: 15_000 });
+  step('search as you type found the post');
+  await alice.page.screenshot({ path: `${shots}search.png` });
+  await bob.page.getByTestId('follow').click();
+  await bob.page.getByTestId('following').waitFor();
+  await bob.page.goto(`${APP_URL}#/feed`);
+  await bob.page.getByTestId('feed').getByText('Hello from alice').waitFor({ timeout: 15_000 });
+  step('bob followed alice from her post; it is in his feed');
+  await bob.page.screenshot({ path: `${shots}feed.png` });
 
   await alice.page.goto(`${APP_URL}#/chats`);
   await alice.page.getByTestId('new-chat').fill(bob.nickname);

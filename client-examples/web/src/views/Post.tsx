@@ -5,6 +5,7 @@ import { useEffect, useMemo, useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useSubscription } from 'urql';
 import { graphql } from '../gql';
 import type { CommentFieldsFragment } from '../gql/graphql';
+import { currentSession } from '../auth';
 import { onReconnect } from '../client';
 import { errorText } from './errors';
 
@@ -27,7 +28,7 @@ const PostWithComments = graphql(`
       body
       score
       myVote
-      author { id nickname }
+      author { id nickname isFollowedByMe }
       comments(sort: NEW, first: 50) {
         edges {
           node {
@@ -49,6 +50,12 @@ const CommentAdded = graphql(`
 const ScoreChanged = graphql(`
   subscription ScoreChanged($postId: ID!) {
     postScoreChanged(postId: $postId) { id score }
+  }
+`);
+
+const FollowAuthor = graphql(`
+  mutation FollowAuthor($userId: ID!) {
+    follow(userId: $userId)
   }
 `);
 
@@ -150,7 +157,12 @@ export function PostView({ id }: { id: string }) {
         </div>
         <div>
           <h2 data-testid="post-title">{post.title}</h2>
-          <small>by @{post.author.nickname}</small>
+          <small>
+            by @{post.author.nickname}{' '}
+            {post.author.id !== currentSession()?.userId && (
+              <FollowButton userId={post.author.id} following={post.author.isFollowedByMe} />
+            )}
+          </small>
         </div>
       </header>
       <p className="body">{post.body}</p>
@@ -158,6 +170,18 @@ export function PostView({ id }: { id: string }) {
       <CommentForm postId={post.id} parentId={null} onDone={add} />
       {thread(null, 0)}
     </article>
+  );
+}
+
+/** Follows the author, so their posts reach your feed (a private account gets a request instead). */
+function FollowButton({ userId, following }: { userId: string; following: boolean }) {
+  const [{ data, error, fetching }, follow] = useMutation(FollowAuthor);
+  if (following || data?.follow === 'FOLLOWING') return <span data-testid="following">following</span>;
+  if (data?.follow === 'REQUESTED') return <span>requested</span>;
+  return (
+    <button disabled={fetching} onClick={() => follow({ userId })} data-testid="follow" title={error && errorText(error)}>
+      Follow
+    </button>
   );
 }
 
