@@ -436,7 +436,9 @@ async fn browser_apps_on_allowed_origins_upload_across_origins() {
             .send()
     };
 
-    let graphql = preflight(app, p.graphql_url(), "POST").await.expect("preflight");
+    let graphql = preflight(app, p.graphql_url(), "POST")
+        .await
+        .expect("preflight");
     assert_eq!(allow_origin(&graphql).as_deref(), Some(app));
 
     let bytes = files::png(32, 32);
@@ -447,14 +449,25 @@ async fn browser_apps_on_allowed_origins_upload_across_origins() {
             Some(&alice.access),
         )
         .await;
-    let url = ticket["createUpload"]["uploadUrl"].as_str().expect("url").to_string();
+    let url = ticket["createUpload"]["uploadUrl"]
+        .as_str()
+        .expect("url")
+        .to_string();
     let allowed = preflight(app, url.clone(), "PUT").await.expect("preflight");
     assert_eq!(allowed.status(), 204);
     assert_eq!(allow_origin(&allowed).as_deref(), Some(app));
-    let methods = allowed.headers()["access-control-allow-methods"].to_str().expect("ascii");
+    let methods = allowed.headers()["access-control-allow-methods"]
+        .to_str()
+        .expect("ascii");
     assert!(methods.contains("PUT"), "{methods}");
-    let stranger = preflight("http://evil.example", url.clone(), "PUT").await.expect("preflight");
-    assert_eq!(allow_origin(&stranger), None, "an origin not configured is not allowed");
+    let stranger = preflight("http://evil.example", url.clone(), "PUT")
+        .await
+        .expect("preflight");
+    assert_eq!(
+        allow_origin(&stranger),
+        None,
+        "an origin not configured is not allowed"
+    );
 
     let put = http
         .put(&url)
@@ -465,5 +478,9 @@ async fn browser_apps_on_allowed_origins_upload_across_origins() {
         .await
         .expect("put");
     assert_eq!(put.status(), 204);
-    assert_eq!(allow_origin(&put).as_deref(), Some(app), "the app may read the answer");
+    assert_eq!(
+        allow_origin(&put).as_deref(),
+        Some(app),
+        "the app may read the answer"
+    );
 }

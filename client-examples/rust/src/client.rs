@@ -170,17 +170,7 @@ impl Parley {
             .await
             .map_err(|e| ClientError::Network(format!("HTTP {status}: {e}")))?;
         if let Some(error) = answer.errors.and_then(|errors| errors.into_iter().next()) {
-            let code = error
-                .extensions
-                .as_ref()
-                .and_then(|extensions| extensions.get("code"))
-                .and_then(|code| code.as_str())
-                .unwrap_or("INTERNAL")
-                .to_string();
-            return Err(ClientError::GraphQl {
-                code,
-                message: error.message,
-            });
+            return Err(error.into());
         }
         answer
             .data

@@ -34,6 +34,23 @@ impl ClientError {
     }
 }
 
+impl From<graphql_client::Error> for ClientError {
+    /// A GraphQL error as the server wrote it: its `extensions.code` (`INTERNAL` when it has none).
+    fn from(error: graphql_client::Error) -> Self {
+        let code = error
+            .extensions
+            .as_ref()
+            .and_then(|extensions| extensions.get("code"))
+            .and_then(|code| code.as_str())
+            .unwrap_or("INTERNAL")
+            .to_string();
+        Self::GraphQl {
+            code,
+            message: error.message,
+        }
+    }
+}
+
 impl From<reqwest::Error> for ClientError {
     fn from(error: reqwest::Error) -> Self {
         Self::Network(error.to_string())

@@ -300,20 +300,10 @@ impl Follower {
     /// What a GraphQL error on the stream means: a stale token is refreshed and the connection replaced;
     /// anything else (not a member, no such chat) ends the feed.
     async fn refused(&self, error: graphql_client::Error, token: Option<&str>) -> Ended {
-        let code = error
-            .extensions
-            .as_ref()
-            .and_then(|extensions| extensions.get("code"))
-            .and_then(|code| code.as_str())
-            .unwrap_or("INTERNAL")
-            .to_string();
-        if code == "UNAUTHENTICATED" {
-            return self.refreshed(token).await;
+        match ClientError::from(error) {
+            error if error.is_unauthenticated() => self.refreshed(token).await,
+            error => Ended::Fatal(error),
         }
-        Ended::Fatal(ClientError::GraphQl {
-            code,
-            message: error.message,
-        })
     }
 
     async fn refreshed(&self, token: Option<&str>) -> Ended {
