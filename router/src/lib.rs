@@ -15,7 +15,9 @@
 //! - [`rate_limit`]: per-user / per-IP limits per operation class, counted in Redis.
 //! - [`apq`]: automatic persisted queries (hash → query cache) used by the plugin.
 //! - [`parse_guard`]: syntax errors answered before the engine's parser can garble them.
-//! - [`graphiql`]: the playground page and its vendored assets.
+//! - [`graphiql`]: the playground page and its assets, built from npm at compile time (`build.rs`).
+//! - [`sharing`]: shared live streams — one upstream per (operation, variables) fanned out to every viewer
+//!   (the hub; not wired to the transports yet, see docs/live-sharing.md).
 //! - [`fuzzing`]: the fuzz target's request shapes and the contract every answer keeps (`fuzz/`, and the
 //!   regression tests replaying its inputs).
 //! - [`run`]: write the config, start the engine on an ntex runtime (the engine runs on ntex, not tokio's
@@ -33,6 +35,7 @@ pub mod graphiql;
 pub mod parse_guard;
 pub mod plugin;
 pub mod rate_limit;
+pub mod sharing;
 
 pub use config::RouterOptions;
 /// The allocator the engine is tuned for (mimalloc); binaries install it with `#[global_allocator]`.
