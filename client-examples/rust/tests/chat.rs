@@ -188,12 +188,16 @@ async fn the_rust_client_posts_follows_and_chats_through_drops_and_an_expired_to
 
     // Alice follows the chat live; bob writes.
     let bob_id = user_id(&alice, "bob").await;
-    let chat_id = alice
-        .run::<StartChat>(operations::start_chat::Variables { user_id: bob_id })
-        .await
-        .expect("chat")
-        .create_direct_chat
-        .id;
+    // Chat learns of new accounts from users' events: until it knows both, the chat is NOT_FOUND.
+    let chat_id = parley_harness::eventually("chat knows alice and bob", || async {
+        let variables = operations::start_chat::Variables {
+            user_id: bob_id.clone(),
+        };
+        alice.run::<StartChat>(variables).await.ok()
+    })
+    .await
+    .create_direct_chat
+    .id;
     let mut feed = ChatFeed::follow(&alice, &chat_id, 0);
     send(&bob, &chat_id, "one", "b-1").await;
     let first = next(&mut feed).await;
@@ -307,6 +311,22 @@ async fn the_cli_registers_posts_and_chats_from_a_terminal() {
         .await
         .contains("FOLLOWING"));
     assert!(run("carol", &["me"]).await.contains("1 followers"));
+
+    // Chat learns of new accounts from users' events: wait until it knows both (until then the chat is
+    // NOT_FOUND), with carol's session as the CLI kept it.
+    let carol_tokens: parley_client::Tokens =
+        serde_json::from_slice(&std::fs::read(dir.join("carol.json")).expect("session"))
+            .expect("tokens");
+    let carol_api = Parley::new(&p.graphql_url());
+    carol_api.set_tokens(Some(carol_tokens));
+    let dave_id = user_id(&carol_api, "dave").await;
+    parley_harness::eventually("chat knows carol and dave", || async {
+        let variables = operations::start_chat::Variables {
+            user_id: dave_id.clone(),
+        };
+        carol_api.run::<StartChat>(variables).await.ok()
+    })
+    .await;
 
     // Carol follows the chat in one process; dave types a line into another.
     let mut carol = cli("carol")

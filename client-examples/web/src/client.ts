@@ -45,9 +45,9 @@ export const socket = createWsClient({
   },
 });
 
-// The router checks a socket's token (the one in `connection_init`) on each new subscription, and it expires:
-// once the session holds a newer token, the socket is replaced (graphql-ws resubscribes everything on the new
-// one, and views resync). An expired token refused on a new subscription is an auth error like any other:
+// The router runs each new subscription, and resolves each live event, with the token the socket opened with
+// (`connection_init`), and that token expires: once the session holds a newer one, the socket is replaced
+// (graphql-ws resubscribes everything on the new one, and views resync). An expired token refused on a new subscription is an auth error like any other:
 // authExchange refreshes, which lands here, and retries on the new socket.
 subscribeToSession(() => {
   const token = currentSession()?.accessToken ?? null;
