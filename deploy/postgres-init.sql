@@ -8,3 +8,4 @@ CREATE DATABASE parley_media;
 CREATE DATABASE parley_notifications;
 CREATE DATABASE parley_search;
 CREATE DATABASE parley_billing;
+CREATE DATABASE parley_analytics;

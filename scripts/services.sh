@@ -47,8 +47,9 @@ install_missing() {
     log "npm ci (composition)"
     (cd compose && npm ci --no-audit --no-fund --silent)
   fi
-  # The SMTP server: nodemailer's smtp-server (npm), run by tests/support/smtp.js.
-  if [ ! -d tests/support/node_modules/smtp-server ]; then
+  # The SMTP server (nodemailer's smtp-server, run by tests/support/smtp.js) and the OpenID Connect provider
+  # the sign-in tests start (oidc-provider, run by tests/support/oidc.mjs): npm packages.
+  if [ ! -d tests/support/node_modules/smtp-server ] || [ ! -d tests/support/node_modules/oidc-provider ]; then
     log "npm ci (test servers)"
     (cd tests/support && npm ci --no-audit --no-fund --silent)
   fi

@@ -148,6 +148,10 @@ struct RouterArgs {
     /// e.g. `https://app.example.com`. None by default; `parley up` allows the Vite dev server's.
     #[arg(long, env = "PARLEY_CORS_ORIGINS", value_delimiter = ',')]
     cors_origins: Vec<String>,
+    /// Anonymous SSE viewers of a post share one upstream stream (docs/live-sharing.md); `false` makes
+    /// every viewer an engine subscription of its own.
+    #[arg(long, env = "PARLEY_LIVE_SHARING", default_value_t = true, action = clap::ArgAction::Set)]
+    live_sharing: bool,
     /// Where the generated engine config is written.
     #[arg(long, default_value = "data/router", env = "PARLEY_ROUTER_WORK_DIR")]
     work_dir: PathBuf,
@@ -199,6 +203,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 router_key,
                 trusted_proxies,
                 cors_origins,
+                live_sharing,
                 work_dir,
             } = *args;
             let options = parley_router::RouterOptions {
@@ -214,6 +219,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 router_key: router_key.filter(|key| !key.is_empty()),
                 trusted_proxies,
                 cors_origins,
+                live_sharing,
                 extra_config: config,
                 work_dir,
             };

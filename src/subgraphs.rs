@@ -17,6 +17,7 @@ pub const ALL: &[&dyn Subgraph] = &[
     &parley_notifications::Notifications,
     &parley_search::Search,
     &parley_billing::Billing,
+    &parley_analytics::Analytics,
 ];
 
 /// The subgraph called `name`.

@@ -179,8 +179,10 @@ async fn start_all(
     children: &mut Vec<Running>,
 ) -> anyhow::Result<()> {
     let mut urls = Vec::new();
-    for subgraph in subgraphs::ALL {
-        let sub_port = free_port()?;
+    for (subgraph, sub_port) in subgraphs::ALL
+        .iter()
+        .zip(free_ports(subgraphs::ALL.len(), port)?)
+    {
         urls.push((subgraph.name(), format!("http://127.0.0.1:{sub_port}")));
     }
     let base = |n: &str| {
@@ -198,7 +200,12 @@ async fn start_all(
             .env("PARLEY_DATA_DIR", data_dir)
             .env("PARLEY_JWKS_URL", &jwks)
             .env("PARLEY_ROUTER_KEY", &router_key)
-            .env("PARLEY_PUBLIC_URL", format!("http://127.0.0.1:{port}"));
+            .env("PARLEY_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+            // Analytics' performance report reads the router's histograms.
+            .env(
+                "PARLEY_ANALYTICS_SCRAPE_URLS",
+                format!("http://127.0.0.1:{port}/metrics"),
+            );
         if let Some(redis) = &servers.redis {
             spec = spec.env("PARLEY_REDIS_URL", redis);
         }
@@ -395,8 +402,17 @@ async fn stop_all(children: &mut [Running]) {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+/// `n` distinct free loopback ports, none of them `taken`: each probe's listener is held until all are
+/// chosen, so the kernel cannot hand the same port out twice (the children bind them moments later).
+fn free_ports(n: usize, taken: u16) -> anyhow::Result<Vec<u16>> {
+    let mut held = Vec::with_capacity(n);
+    while held.len() < n {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        if listener.local_addr()?.port() != taken {
+            held.push(listener);
+        }
+    }
+    held.iter()
+        .map(|listener| Ok(listener.local_addr()?.port()))
+        .collect()
 }

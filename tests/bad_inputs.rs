@@ -500,6 +500,21 @@ const LIST_INPUTS: &[(&str, &str, usize)] = &[
         100,
     ),
     (
+        "Mutation.trackEvents(input)",
+        "mutation($list: [TrackEventInput!]!) { trackEvents(input: $list) }",
+        100,
+    ),
+    (
+        "ReportExportInput.steps",
+        "query($list: [String!]) { exportReport(input: {report: FUNNEL, from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\", steps: $list}) { url } }",
+        10,
+    ),
+    (
+        "Query.funnel(steps)",
+        "query($list: [String!]!) { funnel(steps: $list, from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\") { name users } }",
+        10,
+    ),
+    (
         "SearchFilter.kinds",
         "query($list: [SearchKind!]) { search(query: \"oil\", filter: {kinds: $list}) { totalCount } }",
         4,
@@ -541,12 +556,14 @@ async fn every_list_input_is_bounded_before_work() {
     for (at, operation, max) in LIST_INPUTS {
         for count in [max + 1, 20_000] {
             // Ids, or an enum's value where the list is of one.
-            let list: Vec<String> = (0..count)
+            let list: Vec<Value> = (0..count)
                 .map(|i| {
                     if operation.contains("[SearchKind!]") {
-                        "POST".to_string()
+                        json!("POST")
+                    } else if operation.contains("[TrackEventInput!]") {
+                        json!({ "name": "screen_view" })
                     } else {
-                        format!("01890000-0000-7000-8000-{i:012}")
+                        json!(format!("01890000-0000-7000-8000-{i:012}"))
                     }
                 })
                 .collect();

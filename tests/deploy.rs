@@ -174,3 +174,117 @@ fn the_dockerfile_builds_the_binary_from_every_workspace_member() {
         );
     }
 }
+
+#[test]
+fn prometheus_scrapes_both_routers_and_every_subgraph() {
+    let config: Value =
+        serde_yaml::from_str(&read("deploy/monitoring/prometheus.yml")).expect("yaml");
+    let targets: Vec<String> = config["scrape_configs"]
+        .as_sequence()
+        .expect("jobs")
+        .iter()
+        .flat_map(|job| {
+            job["static_configs"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .flat_map(|c| strings(&c["targets"]))
+        .collect();
+    for target in ["router-a:4000", "router-b:4000"] {
+        assert!(targets.contains(&target.to_string()), "{target}");
+    }
+    for name in names() {
+        assert!(targets.contains(&format!("{name}:4001")), "{name}");
+    }
+}
+
+/// The metric names Parley's own code records (`metrics::counter!("…"` and the like), from its sources.
+fn names_in_code() -> std::collections::BTreeSet<String> {
+    fn walk(dir: &Path, found: &mut std::collections::BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).expect("dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("source");
+                for macro_name in ["counter!(\"", "gauge!(\"", "histogram!(\""] {
+                    for (at, _) in text.match_indices(macro_name) {
+                        let rest = &text[at + macro_name.len()..];
+                        if let Some(end) = rest.find('"') {
+                            found.insert(rest[..end].to_string());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut found = std::collections::BTreeSet::new();
+    for dir in ["src", "router/src", "subgraphs"] {
+        walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join(dir), &mut found);
+    }
+    found
+}
+
+/// Every metric the Grafana dashboard queries is one the code records or the router's page shows once it
+/// has served a query and a subscription.
+#[tokio::test]
+async fn the_dashboard_queries_metrics_that_exist() {
+    use parley_harness::{sse_subscribe, Platform};
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&read("deploy/monitoring/parley-dashboard.json")).expect("json");
+    let exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().cloned().unwrap_or_default())
+        .filter_map(|target| target["expr"].as_str().map(str::to_string))
+        .collect();
+    assert!(!exprs.is_empty());
+
+    let p = Platform::start().await;
+    let alice = p.register("alice").await;
+    let post = p
+        .ok(
+            "mutation { createPost(input: { title: \"t\", body: \"b\" }) { id } }",
+            serde_json::json!({}),
+            Some(&alice.access),
+        )
+        .await["createPost"]["id"]
+        .clone();
+    let _watching = sse_subscribe(
+        &p,
+        "subscription($p: ID!) { postScoreChanged(postId: $p) { id } }",
+        serde_json::json!({ "p": post }),
+        Some(&alice.access),
+    )
+    .await;
+    let page = reqwest::get(p.graphql_url().replace("/graphql", "/metrics"))
+        .await
+        .expect("router")
+        .text()
+        .await
+        .expect("page");
+    let mut known = names_in_code();
+    known.extend(
+        page.lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .map(str::to_string),
+    );
+    for expr in &exprs {
+        let metrics = expr
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .filter(|t| {
+                ["parley_", "http_", "hive_router_"]
+                    .iter()
+                    .any(|p| t.starts_with(p))
+            });
+        for metric in metrics {
+            assert!(
+                known.contains(metric),
+                "{metric} (in `{expr}`) is not exported"
+            );
+        }
+    }
+}

@@ -10,23 +10,6 @@ use std::time::Duration;
 use serde_json::json;
 use support::{eventually, Platform, WsClient};
 
-async fn open_subscriptions(p: &Platform) -> Option<f64> {
-    let posts = p.subgraphs.iter().find(|s| s.name == "posts")?;
-    let text = p
-        .http
-        .get(format!("{}/metrics", posts.url))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find(|l| l.starts_with("parley_live_subscriptions{"))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
 #[tokio::test]
 async fn subscriptions_opened_and_closed_leave_nothing() {
     // 200 anonymous subscriptions from one address are over the per-caller limits: counted without them.
@@ -67,7 +50,7 @@ async fn subscriptions_opened_and_closed_leave_nothing() {
         sockets.push(s);
     }
     eventually("200 open subscriptions", || async {
-        (open_subscriptions(&p).await == Some(200.0)).then_some(())
+        (p.posts_open_subscriptions().await == Some(200.0)).then_some(())
     })
     .await;
 
@@ -80,7 +63,7 @@ async fn subscriptions_opened_and_closed_leave_nothing() {
     ws.close().await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     eventually("every subscription released", || async {
-        (open_subscriptions(&p).await == Some(0.0)).then_some(())
+        (p.posts_open_subscriptions().await == Some(0.0)).then_some(())
     })
     .await;
 }

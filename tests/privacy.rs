@@ -217,17 +217,7 @@ async fn blocked_users_see_nothing_of_each_other_and_share_no_new_chat() {
     let frank = p.register("frank").await;
     let post_id = create_post(&p, &alice, "Public words", None).await;
     let comment_id = comment_on(&p, &alice, &post_id, "more words").await;
-    eventually("social knows eve", || async {
-        let (_, body) = p
-            .gql(
-                "mutation($id: ID!) { block(userId: $id) }",
-                json!({ "id": eve.id }),
-                Some(&alice.access),
-            )
-            .await;
-        (body["data"]["block"] == true).then_some(())
-    })
-    .await;
+    p.block(&alice, &eve).await;
     eventually("posts hides alice from eve", || async {
         (!sees_post(&p, Some(&eve), &post_id).await).then_some(())
     })

@@ -27,17 +27,18 @@ async fn register(router: &Client, nickname: &str) -> String {
 }
 
 /// `parley up` with extra arguments and environment variables.
-fn start_up_with(port: u16, args: &[&str], env: &[(&str, &str)]) -> Child {
+fn start_up_with(port: u16, args: &[&str], env: &[(&str, &str)]) -> (Child, Stderr) {
     start_up_in(&parley_kit::testing::temp_dir("up"), port, args, env)
 }
 
-/// Starts `parley up` on `data_dir` and waits for its GraphiQL line.
+/// Starts `parley up` on `data_dir` and waits for its GraphiQL line; returns it with its stderr so far
+/// and to come.
 fn start_up_in(
     data_dir: &std::path::Path,
     port: u16,
     args: &[&str],
     env: &[(&str, &str)],
-) -> Child {
+) -> (Child, Stderr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_parley"))
         .args(["up", "--port", &port.to_string()])
         .args(args)
@@ -59,12 +60,20 @@ fn start_up_in(
             let _ = tx.send(line);
         }
     });
+    let stderr = drain_stderr(&mut child);
     let expected = format!("GraphiQL: http://127.0.0.1:{port}/");
     let line = rx
         .recv_timeout(Duration::from_secs(60))
-        .expect("up prints a line within a minute");
+        .unwrap_or_else(|err| {
+            // Whatever `up` and its children said before it stopped (or stalled) is the diagnosis.
+            std::thread::sleep(Duration::from_millis(200));
+            panic!(
+                "up prints a line within a minute ({err}); stderr:\n{}",
+                stderr.lock().unwrap_or_else(|p| p.into_inner())
+            )
+        });
     assert_eq!(line, expected);
-    child
+    (child, stderr)
 }
 
 /// Child processes of `pid` whose command line contains `needle`.
@@ -118,7 +127,7 @@ async fn up_serves_then_stops_cleanly() {
     let port = free_port();
     // An existing folder, as a user's `./data` may be: up makes it owner-only.
     let data_dir = parley_kit::testing::temp_dir("up-serves");
-    let mut up = start_up_in(&data_dir, port, &[], &[]);
+    let (mut up, _stderr) = start_up_in(&data_dir, port, &[], &[]);
     let router = router(port);
     let token = register(&router, "upper").await;
     let (_, me) = router
@@ -157,8 +166,11 @@ async fn up_serves_then_stops_cleanly() {
     }
 }
 
+/// A child's stderr, collected as it comes.
+type Stderr = std::sync::Arc<std::sync::Mutex<String>>;
+
 /// Collects a child's stderr as it comes (so a chatty child never blocks on a full pipe).
-fn drain_stderr(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<String>> {
+fn drain_stderr(child: &mut Child) -> Stderr {
     let stderr = child.stderr.take().expect("stderr");
     let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let sink = text.clone();
@@ -189,8 +201,7 @@ async fn up_restarts_a_subgraph_process_that_dies() {
 /// answer again from a new process; `line` is what `up` must have said.
 async fn restarts_after_kill(args: &[&str], victim: &str, line: &str) {
     let port = free_port();
-    let mut up = start_up_with(port, args, &[]);
-    let stderr = drain_stderr(&mut up);
+    let (mut up, stderr) = start_up_with(port, args, &[]);
     let router = router(port);
     let token = register(&router, "kilo").await;
     let chat = children_matching(up.id(), victim);
@@ -287,7 +298,7 @@ async fn up_production_runs_on_postgres_and_redis() {
     let port = free_port();
     let postgres = pg.url().trim_end_matches("/postgres").to_string();
     let redis_url = redis.url();
-    let mut up = start_up_with(
+    let (mut up, _stderr) = start_up_with(
         port,
         &["--production"],
         &[

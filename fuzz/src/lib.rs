@@ -65,6 +65,7 @@ impl Harness {
             trusted_proxies: Vec::new(),
             cors_origins: Vec::new(),
             rate_limits: false,
+            live_sharing: true,
             extra_config: None,
             work_dir: std::env::temp_dir().join(format!("parley-fuzz-{}", std::process::id())),
         };

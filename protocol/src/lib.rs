@@ -52,12 +52,15 @@ pub enum ErrorCode {
     RateLimited,
     /// A subgraph did not answer in time or at all; the rest of the answer still comes back.
     SubgraphUnavailable,
+    /// A live stream's reader fell too far behind its events: this is the stream's last payload, and the
+    /// client reloads what it shows and subscribes again.
+    SubscriptionLagged,
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in the order above.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::BadRequest,
         ErrorCode::BadUserInput,
         ErrorCode::GraphqlParseFailed,
@@ -70,6 +73,7 @@ impl ErrorCode {
         ErrorCode::Conflict,
         ErrorCode::RateLimited,
         ErrorCode::SubgraphUnavailable,
+        ErrorCode::SubscriptionLagged,
         ErrorCode::Internal,
     ];
 
@@ -87,6 +91,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::SubgraphUnavailable => "SUBGRAPH_UNAVAILABLE",
+            ErrorCode::SubscriptionLagged => "SUBSCRIPTION_LAGGED",
             ErrorCode::Internal => "INTERNAL",
         }
     }

@@ -52,6 +52,9 @@ pub struct RouterOptions {
     /// browser (CORS); none by default. Tokens travel in the `Authorization` header, never in cookies, so
     /// credentials stay off.
     pub cors_origins: Vec<String>,
+    /// Anonymous SSE viewers of a post share one upstream stream (`plugins.parley.config.live_sharing`, see
+    /// docs/live-sharing.md); off, every viewer is an engine subscription of its own.
+    pub live_sharing: bool,
     /// A YAML file in the engine's format merged over the generated config.
     pub extra_config: Option<PathBuf>,
     /// Where the generated config is written.
@@ -63,6 +66,14 @@ const WS_PATH: &str = "/ws";
 
 /// Tokens one document may have (the engine's `limits.max_tokens`; the plugin's parse guard uses it too).
 pub const MAX_TOKENS: usize = 5000;
+
+/// A fresh random secret for the live front's loopback requests (32 bytes, hex).
+fn live_front_secret() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// The generated config as YAML.
 pub fn render(options: &RouterOptions) -> Result<Value, RouterError> {
@@ -201,12 +212,14 @@ storage:
             yaml("plugins: {parley: {config: {disable_playground: true}}}")?,
         );
     }
-    // `/media/…`, `/notifications/…` and `/billing/webhooks/…` on the router's origin are those subgraphs'
-    // (upload and download links; unsubscribe links; payment providers' webhooks).
+    // `/media/…`, `/notifications/…`, `/billing/webhooks/…` and `/analytics/exports/…` on the router's origin
+    // are those subgraphs' (upload and download links; unsubscribe links; payment providers' webhooks; report
+    // downloads).
     for (name, key) in [
         ("media", "media_url"),
         ("notifications", "notifications_url"),
         ("billing", "billing_url"),
+        ("analytics", "analytics_url"),
     ] {
         if let Some(url) = options
             .subgraph_urls
@@ -266,6 +279,23 @@ storage:
             &mut config,
             yaml(&format!(
                 "plugins: {{parley: {{config: {{cors_origins: {origins}}}}}}}"
+            ))?,
+        );
+    }
+    if options.live_sharing {
+        // The front reaches the engine on loopback, with a secret that marks its requests as its own.
+        let host = match options.host.as_str() {
+            "0.0.0.0" | "localhost" => "127.0.0.1".to_string(),
+            "::" | "[::]" => "[::1]".to_string(),
+            host if host.contains(':') && !host.starts_with('[') => format!("[{host}]"),
+            host => host.to_string(),
+        };
+        let engine_url = format!("http://{host}:{}/graphql", options.port);
+        let secret = live_front_secret();
+        merge(
+            &mut config,
+            yaml(&format!(
+                "plugins: {{parley: {{config: {{live_sharing: {{engine_url: {engine_url:?}, secret: {secret:?}}}}}}}}}"
             ))?,
         );
     }
@@ -413,6 +443,7 @@ mod tests {
             router_key: Some("k3y".into()),
             trusted_proxies: Vec::new(),
             cors_origins: Vec::new(),
+            live_sharing: true,
             rate_limits: true,
             extra_config: None,
             work_dir: dir,

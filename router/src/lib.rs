@@ -17,8 +17,8 @@
 //! - [`parse_guard`]: syntax errors answered before the engine's parser can garble them.
 //! - [`graphiql`]: the playground page and its assets, built from npm at compile time (`build.rs`).
 //! - [`sharing`]: shared live streams — one upstream per (operation, variables) fanned out to every viewer
-//!   (the hub; not wired to the transports yet, see docs/live-sharing.md); [`shareable`]: which
-//!   subscriptions qualify and the key they share.
+//!   (the hub; the plugin's SSE front uses it for anonymous viewers of a post, see docs/live-sharing.md);
+//!   [`shareable`]: which subscriptions qualify and the key they share.
 //! - [`fuzzing`]: the fuzz target's request shapes and the contract every answer keeps (`fuzz/`, and the
 //!   regression tests replaying its inputs).
 //! - [`run`]: write the config, start the engine on an ntex runtime (the engine runs on ntex, not tokio's

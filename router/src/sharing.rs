@@ -27,30 +27,30 @@ use tokio::task::AbortHandle;
 
 /// What a viewer gets next.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Delivery {
+pub enum Delivery<T = Bytes> {
     /// One event, serialized once for everyone.
-    Event(Bytes),
+    Event(T),
     /// The viewer fell this many events behind the ring; its stream ends after this.
     Lagged(u64),
 }
 
 /// The shared streams of one router process, by key.
-pub struct Hub<K> {
-    streams: Arc<Mutex<HashMap<K, Shared>>>,
+pub struct Hub<K, T = Bytes> {
+    streams: Arc<Mutex<HashMap<K, Shared<T>>>>,
     /// Events a key's ring holds: how far a viewer may fall behind.
     ring: usize,
     /// Tells one upstream of a key from the next, for viewers and pumps outliving theirs.
     generations: Arc<AtomicU64>,
 }
 
-struct Shared {
-    events: broadcast::Sender<Bytes>,
+struct Shared<T> {
+    events: broadcast::Sender<T>,
     viewers: usize,
     pump: AbortHandle,
     generation: u64,
 }
 
-impl<K> Clone for Hub<K> {
+impl<K, T> Clone for Hub<K, T> {
     fn clone(&self) -> Self {
         Self {
             streams: self.streams.clone(),
@@ -60,7 +60,7 @@ impl<K> Clone for Hub<K> {
     }
 }
 
-impl<K: Hash + Eq + Clone + Send + 'static> Hub<K> {
+impl<K: Hash + Eq + Clone + Send + 'static, T: Clone + Send + 'static> Hub<K, T> {
     /// A hub whose rings hold `ring` events (at least 1).
     pub fn new(ring: usize) -> Self {
         Self {
@@ -80,7 +80,7 @@ impl<K: Hash + Eq + Clone + Send + 'static> Hub<K> {
         self.lock().get(key).map_or(0, |shared| shared.viewers)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Shared>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Shared<T>>> {
         // Every critical section leaves the map whole; a panic elsewhere cannot half-write it.
         self.streams
             .lock()
@@ -89,9 +89,9 @@ impl<K: Hash + Eq + Clone + Send + 'static> Hub<K> {
 
     /// Joins `key`'s stream, opening the upstream with `open` if no one is watching it yet. The viewer sees
     /// the events published after it joined. Must run inside a tokio runtime.
-    pub fn join<S>(&self, key: K, open: impl FnOnce() -> S) -> Viewer<K>
+    pub fn join<S>(&self, key: K, open: impl FnOnce() -> S) -> Viewer<K, T>
     where
-        S: Stream<Item = Bytes> + Send + 'static,
+        S: Stream<Item = T> + Send + 'static,
     {
         let mut streams = self.lock();
         let shared = streams.entry(key.clone()).or_insert_with(|| {
@@ -155,16 +155,16 @@ impl<K: Hash + Eq + Clone + Send + 'static> Hub<K> {
 }
 
 /// One viewer of a shared stream; leaves it when dropped.
-pub struct Viewer<K: Hash + Eq + Clone + Send + 'static> {
-    events: Option<broadcast::Receiver<Bytes>>,
-    hub: Hub<K>,
+pub struct Viewer<K: Hash + Eq + Clone + Send + 'static, T: Clone + Send + 'static = Bytes> {
+    events: Option<broadcast::Receiver<T>>,
+    hub: Hub<K, T>,
     key: K,
     generation: u64,
 }
 
-impl<K: Hash + Eq + Clone + Send + 'static> Viewer<K> {
+impl<K: Hash + Eq + Clone + Send + 'static, T: Clone + Send + 'static> Viewer<K, T> {
     /// The next delivery; `None` once the stream ended (upstream gone, or after a [`Delivery::Lagged`]).
-    pub async fn next(&mut self) -> Option<Delivery> {
+    pub async fn next(&mut self) -> Option<Delivery<T>> {
         let events = self.events.as_mut()?;
         match events.recv().await {
             Ok(event) => Some(Delivery::Event(event)),
@@ -187,7 +187,7 @@ impl<K: Hash + Eq + Clone + Send + 'static> Viewer<K> {
     }
 }
 
-impl<K: Hash + Eq + Clone + Send + 'static> Drop for Viewer<K> {
+impl<K: Hash + Eq + Clone + Send + 'static, T: Clone + Send + 'static> Drop for Viewer<K, T> {
     fn drop(&mut self) {
         self.stop();
     }

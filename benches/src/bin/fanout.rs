@@ -1,6 +1,9 @@
 //! Live-comment fan-out: `--ws` graphql-transport-ws and `--sse` SSE subscribers to `commentAdded` on one post
-//! through the router; then `--rounds` comments, one at a time. For each, the time from sending the mutation
-//! to the moment the last subscriber got it; prints p50/p99 of that and of per-subscriber delivery.
+//! through the router (the WebSocket ones also to `postScoreChanged`); then either `--rounds` comments, one
+//! at a time — for each, the time from sending the mutation to the moment the last subscriber got it — or,
+//! with `--seconds`, a sustained load of `--comments-per-sec` comments and `--votes-per-sec` votes (the viral
+//! post of issue 23). Prints p50/p99 of publish → delivery, deliveries missing, and with `--pids` the
+//! resident memory of those processes.
 
 use std::time::{Duration, Instant};
 
@@ -21,10 +24,24 @@ struct Args {
     sse: usize,
     #[arg(long, default_value_t = 20)]
     rounds: usize,
+    /// Sustained mode: publish for this many seconds instead of rounds.
+    #[arg(long, default_value_t = 0)]
+    seconds: u64,
+    #[arg(long, default_value_t = 5)]
+    comments_per_sec: u64,
+    #[arg(long, default_value_t = 50)]
+    votes_per_sec: u64,
+    /// WebSocket viewers sign in as this many seeded users (`user0`…), in turn; 0: anonymous.
+    #[arg(long, default_value_t = 0)]
+    ws_users: usize,
+    /// `name=pid` pairs whose resident memory is printed at the end (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pids: Vec<String>,
 }
 
 const SUBSCRIPTION: &str =
     "subscription($p: ID!) { commentAdded(postId: $p) { id author { nickname } } }";
+const SCORES: &str = "subscription($p: ID!) { postScoreChanged(postId: $p) { id score } }";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -34,7 +51,17 @@ async fn main() -> anyhow::Result<()> {
         "loopback only"
     );
     let http = reqwest::Client::new();
-    let token = login(&http, &args.url).await?;
+    let token = login(&http, &args.url, 0).await?;
+    let viewer_tokens: Vec<String> = futures::stream::iter(0..args.ws_users)
+        .map(|n| {
+            let (http, url) = (http.clone(), args.url.clone());
+            async move { login(&http, &url, n).await }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
     let post: Value = gql(
         &http,
         &args.url,
@@ -51,7 +78,11 @@ async fn main() -> anyhow::Result<()> {
     // Every delivery is reported as (comment id, instant).
     let (tx, mut rx) = mpsc::unbounded_channel::<(String, Instant)>();
     let ws_url = args.url.replacen("http", "ws", 1);
-    for _ in 0..args.ws {
+    for n in 0..args.ws {
+        let init = match viewer_tokens.get(n % viewer_tokens.len().max(1)) {
+            Some(token) => json!({ "Authorization": format!("Bearer {token}") }),
+            None => json!({}),
+        };
         let mut request = ws_url.as_str().into_client_request()?;
         request
             .headers_mut()
@@ -59,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
         let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
         socket
             .send(
-                json!({ "type": "connection_init", "payload": {} })
+                json!({ "type": "connection_init", "payload": init })
                     .to_string()
                     .into(),
             )
@@ -67,6 +98,11 @@ async fn main() -> anyhow::Result<()> {
         socket
             .send(json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIPTION, "variables": { "p": post_id } } }).to_string().into())
             .await?;
+        if args.seconds > 0 {
+            socket
+                .send(json!({ "id": "2", "type": "subscribe", "payload": { "query": SCORES, "variables": { "p": post_id } } }).to_string().into())
+                .await?;
+        }
         let tx = tx.clone();
         tokio::spawn(async move {
             while let Some(Ok(msg)) = socket.next().await {
@@ -120,6 +156,9 @@ async fn main() -> anyhow::Result<()> {
     let subscribers = args.ws + args.sse;
     // Let every subscription reach the subgraph.
     tokio::time::sleep(Duration::from_secs(3)).await;
+    if args.seconds > 0 {
+        return sustained(&args, &http, &token, &post_id, rx, subscribers).await;
+    }
 
     let mut last_delivery = Samples::default();
     let mut each_delivery = Samples::default();
@@ -159,13 +198,161 @@ async fn main() -> anyhow::Result<()> {
     println!("fan-out to {subscribers} subscribers ({} ws, {} sse), {} comments, {missing} deliveries missing", args.ws, args.sse, args.rounds);
     println!("  publish→last delivery: {}", last_delivery.summary());
     println!("  publish→each delivery: {}", each_delivery.summary());
+    print_rss(&args.pids);
     Ok(())
 }
 
-async fn login(http: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+/// `--seconds` of comments and votes at fixed rates; every delivery matched to its comment afterwards (a
+/// delivery may come before the mutation's answer).
+async fn sustained(
+    args: &Args,
+    http: &reqwest::Client,
+    token: &str,
+    post_id: &str,
+    mut rx: mpsc::UnboundedReceiver<(String, Instant)>,
+    subscribers: usize,
+) -> anyhow::Result<()> {
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let collector = tokio::spawn(async move {
+        let mut seen: std::collections::HashMap<String, Vec<Instant>> = Default::default();
+        loop {
+            tokio::select! {
+                delivery = rx.recv() => match delivery {
+                    Some((id, at)) => seen.entry(id).or_default().push(at),
+                    None => break,
+                },
+                _ = &mut stopped => break,
+            }
+        }
+        seen
+    });
+    let voter = {
+        let (http, url, token, post) = (
+            http.clone(),
+            args.url.clone(),
+            token.to_string(),
+            post_id.to_string(),
+        );
+        let (rate, seconds) = (args.votes_per_sec, args.seconds);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
+            let end = Instant::now() + Duration::from_secs(seconds);
+            let mut value = 1;
+            while rate > 0 && Instant::now() < end {
+                tick.tick().await;
+                // One voter alternating up and down: every vote changes the score.
+                let _ = gql(
+                    &http,
+                    &url,
+                    &token,
+                    "mutation($t: ID!, $v: Int!) { vote(targetId: $t, value: $v) { __typename } }",
+                    json!({ "t": post, "v": value }),
+                )
+                .await;
+                value = -value;
+            }
+        })
+    };
+    let cpu_before: Vec<f64> = args.pids.iter().map(|pair| cpu_secs(pair)).collect();
+    let mut sent = std::collections::HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_micros(
+        1_000_000 / args.comments_per_sec.max(1),
+    ));
+    let end = Instant::now() + Duration::from_secs(args.seconds);
+    let mut n = 0;
+    while Instant::now() < end {
+        tick.tick().await;
+        let at = Instant::now();
+        let body = gql(
+            http,
+            &args.url,
+            token,
+            "mutation($p: ID!, $b: String!) { createComment(postId: $p, body: $b) { id } }",
+            json!({ "p": post_id, "b": format!("comment {n}") }),
+        )
+        .await?;
+        let id = body["data"]["createComment"]["id"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("{body}"))?
+            .to_string();
+        sent.insert(id, at);
+        n += 1;
+    }
+    voter.await?;
+    // Late deliveries count for 5 s more.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let _ = stop.send(());
+    let seen = collector.await?;
+    let cpu_after: Vec<f64> = args.pids.iter().map(|pair| cpu_secs(pair)).collect();
+    let mut each = Samples::default();
+    let mut missing = 0;
+    for (id, at) in &sent {
+        let deliveries = seen.get(id).map_or(&[][..], |v| v.as_slice());
+        missing += subscribers.saturating_sub(deliveries.len());
+        for delivered in deliveries {
+            each.push(delivered.saturating_duration_since(*at));
+        }
+    }
+    println!(
+        "sustained {} s: {} comments/s + {} votes/s to {subscribers} subscribers ({} ws, {} sse): {} comments, {missing} deliveries missing",
+        args.seconds, args.comments_per_sec, args.votes_per_sec, args.ws, args.sse, sent.len()
+    );
+    let deliveries = each.len().max(1) as f64;
+    println!("  publish→each delivery: {}", each.summary());
+    for ((pair, before), after) in args.pids.iter().zip(cpu_before).zip(cpu_after) {
+        let name = pair.split_once('=').map_or(pair.as_str(), |(name, _)| name);
+        // Votes and their score events are in the total too; per comment delivery is the figure compared.
+        println!(
+            "  {name} CPU: {:.1} s, {:.1} µs per comment delivery",
+            after - before,
+            (after - before) * 1e6 / deliveries
+        );
+    }
+    print_rss(&args.pids);
+    Ok(())
+}
+
+/// CPU seconds (user + system) the `name=pid` process used so far, from /proc (0 when unreadable).
+fn cpu_secs(pair: &str) -> f64 {
+    let Some(pid) = pair
+        .split_once('=')
+        .and_then(|(_, pid)| pid.parse::<u32>().ok())
+    else {
+        return 0.0;
+    };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th of the line.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Clock ticks are 100 a second on Linux.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn print_rss(pids: &[String]) {
+    for pair in pids {
+        if let Some((name, pid)) = pair.split_once('=') {
+            if let Ok(pid) = pid.parse() {
+                println!("  {name} RSS: {:.0} MB", parley_bench::rss_mb(pid));
+            }
+        }
+    }
+}
+
+async fn login(http: &reqwest::Client, url: &str, n: usize) -> anyhow::Result<String> {
     let body: Value = http
         .post(url)
-        .json(&json!({ "query": "mutation { login(email: \"user0@bench.local\", password: \"bench password 1\") { accessToken } }" }))
+        .json(&json!({
+            "query": "mutation($e: String!) { login(email: $e, password: \"bench password 1\") { accessToken } }",
+            "variables": { "e": format!("user{n}@bench.local") },
+        }))
         .send()
         .await?
         .json()

@@ -307,9 +307,17 @@ async fn the_cli_registers_posts_and_chats_from_a_terminal() {
     )
     .await
     .contains("posted From the CLI"));
-    assert!(run("dave", &["follow", "carol"])
-        .await
-        .contains("FOLLOWING"));
+    // Social, too, learns of accounts from users' events: until it knows carol, following her is NOT_FOUND.
+    parley_harness::eventually("social knows carol", || async {
+        let output = cli("dave")
+            .args(["follow", "carol"])
+            .output()
+            .await
+            .expect("run parley-client");
+        let out = String::from_utf8_lossy(&output.stdout).into_owned();
+        (output.status.success() && out.contains("FOLLOWING")).then_some(())
+    })
+    .await;
     assert!(run("carol", &["me"]).await.contains("1 followers"));
 
     // Chat learns of new accounts from users' events: wait until it knows both (until then the chat is

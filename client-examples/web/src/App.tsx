@@ -1,6 +1,8 @@
 // The shell: signs in (or restores the session from the stored refresh token), then shows the navigation
-// with live badges (unread chats, unread notifications) and the current screen.
+// with live badges (unread chats, unread notifications), the admins' analytics link, and the current screen.
 import { useEffect, useState } from 'react';
+import { useQuery } from 'urql';
+import { graphql } from './gql';
 import { hasRefreshToken, refresh, signOut } from './auth';
 import { resetSocket } from './client';
 import { useRoute } from './route';
@@ -14,6 +16,13 @@ import { ChatView } from './views/Chat';
 import { Search } from './views/Search';
 import { Profile } from './views/Profile';
 import { NotificationBadge } from './views/Notifications';
+import { Analytics } from './views/Analytics';
+
+const NavMe = graphql(`
+  query NavMe {
+    me { id role }
+  }
+`);
 
 export function App() {
   const session = useSession();
@@ -32,6 +41,8 @@ export function App() {
 function SignedIn({ nickname }: { nickname: string }) {
   const route = useRoute();
   const unreadChats = useUnreadChats();
+  const [{ data: me }] = useQuery({ query: NavMe });
+  const admin = me?.me?.role === 'ADMIN';
   return (
     <div className="app">
       <nav>
@@ -43,6 +54,7 @@ function SignedIn({ nickname }: { nickname: string }) {
         </a>
         <a href="#/search">Search</a>
         <NotificationBadge />
+        {admin && <a href="#/analytics" data-testid="analytics-link">Analytics</a>}
         <span className="spacer" />
         <a href="#/profile" data-testid="me">@{nickname}</a>
         <button onClick={signOut}>Sign out</button>
@@ -55,6 +67,7 @@ function SignedIn({ nickname }: { nickname: string }) {
         {route.name === 'chat' && <ChatView id={route.id} />}
         {route.name === 'search' && <Search />}
         {route.name === 'profile' && <Profile />}
+        {route.name === 'analytics' && <Analytics />}
       </main>
     </div>
   );

@@ -8,13 +8,15 @@ export type Route =
   | { name: 'chats' }
   | { name: 'chat'; id: string }
   | { name: 'search' }
-  | { name: 'profile' };
+  | { name: 'profile' }
+  | { name: 'analytics' };
 
 export function parse(hash: string): Route {
   const [, name, id] = hash.replace(/^#/, '').split('/');
   if (name === 'post' && id) return { name: 'post', id };
   if (name === 'chat' && id) return { name: 'chat', id };
-  if (name === 'feed' || name === 'chats' || name === 'search' || name === 'profile') return { name };
+  if (name === 'feed' || name === 'chats' || name === 'search' || name === 'profile' || name === 'analytics')
+    return { name };
   return { name: 'hot' };
 }
 

@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(KnownMediaPurpose),
             // Billing's word on each user's plan (what this domain enforces of it).
             Box::new(parley_kit::entitlements::CreateTable("m0005_entitlements")),
+            Box::new(CreateAssistantUsage),
         ]
     }
 }
@@ -335,5 +336,49 @@ impl MigrationTrait for KnownMediaPurpose {
             .await?;
         }
         Ok(())
+    }
+}
+
+#[derive(DeriveIden)]
+enum AssistantUsage {
+    Table,
+    UserId,
+    Day,
+    Requests,
+    Tokens,
+}
+
+/// What each user asked of the chat assistant per UTC day (days since 1970): its rate and daily budget.
+struct CreateAssistantUsage;
+
+impl MigrationName for CreateAssistantUsage {
+    fn name(&self) -> &str {
+        "m0006_assistant_usage"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateAssistantUsage {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(AssistantUsage::Table)
+                .col(uuid(AssistantUsage::UserId))
+                .col(big_integer(AssistantUsage::Day))
+                .col(big_integer(AssistantUsage::Requests))
+                .col(big_integer(AssistantUsage::Tokens))
+                .primary_key(
+                    Index::create()
+                        .col(AssistantUsage::UserId)
+                        .col(AssistantUsage::Day),
+                )
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(AssistantUsage::Table).to_owned())
+            .await
     }
 }

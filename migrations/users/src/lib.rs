@@ -1,5 +1,6 @@
 //! Migrations of the users subgraph's store: accounts, refresh-token sessions, one-time tokens (password reset,
-//! email verification) and the JWT signing keys. The kit's event tables come first.
+//! email verification), the JWT signing keys, and sign-in with OpenID Connect providers (linked identities,
+//! sign-ins under way). The kit's event tables come first.
 
 use parley_kit::migration::index;
 pub use sea_orm_migration::prelude::*;
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateUsers),
             Box::new(RevokedSessionsIndex),
             Box::new(Avatars),
+            Box::new(OAuth),
         ]
     }
 }
@@ -271,5 +273,101 @@ impl MigrationTrait for Avatars {
                 .to_owned(),
         )
         .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum OauthIdentities {
+    Table,
+    Provider,
+    Subject,
+    UserId,
+    Email,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum OauthAttempts {
+    Table,
+    StateHash,
+    Provider,
+    RedirectUri,
+    PkceVerifier,
+    Nonce,
+    UserId,
+    ExpiresAt,
+}
+
+/// Sign-in with OpenID Connect: an account's identity at each provider (one per provider and account, one
+/// account per identity), and each sign-in under way (its PKCE verifier and nonce, until it finishes or
+/// expires).
+struct OAuth;
+
+impl MigrationName for OAuth {
+    fn name(&self) -> &str {
+        "m0004_oauth"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OAuth {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(OauthIdentities::Table)
+                .col(string(OauthIdentities::Provider))
+                .col(string(OauthIdentities::Subject))
+                .col(uuid(OauthIdentities::UserId))
+                .col(string_null(OauthIdentities::Email))
+                .col(timestamp_with_time_zone(OauthIdentities::CreatedAt))
+                .primary_key(
+                    Index::create()
+                        .col(OauthIdentities::Provider)
+                        .col(OauthIdentities::Subject),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_oauth_identities_user_provider")
+                .table(OauthIdentities::Table)
+                .col(OauthIdentities::UserId)
+                .col(OauthIdentities::Provider)
+                .unique()
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(OauthAttempts::Table)
+                .col(string(OauthAttempts::StateHash).primary_key())
+                .col(string(OauthAttempts::Provider))
+                .col(string(OauthAttempts::RedirectUri))
+                .col(string(OauthAttempts::PkceVerifier))
+                .col(string(OauthAttempts::Nonce))
+                .col(uuid_null(OauthAttempts::UserId))
+                .col(timestamp_with_time_zone(OauthAttempts::ExpiresAt))
+                .to_owned(),
+        )
+        .await?;
+        // Expired attempts are swept by time.
+        index(
+            m,
+            "idx_oauth_attempts_expires_at",
+            OauthAttempts::Table,
+            vec![OauthAttempts::ExpiresAt.into_iden()],
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            OauthAttempts::Table.into_iden(),
+            OauthIdentities::Table.into_iden(),
+        ] {
+            m.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        Ok(())
     }
 }

@@ -1,7 +1,8 @@
 //! `on_http_request`: a few prefixes of the router's public origin belong to subgraphs' HTTP routes —
 //! `/media/…` to media (upload tickets PUT there, signed download links GET from there) and
 //! `/notifications/…` to notifications (the unsubscribe links of digest mails), `/billing/webhooks/…` to
-//! billing (payment providers' signed events; nothing else of billing's is public) — so clients need one origin
+//! billing (payment providers' signed events; nothing else of billing's is public), `/analytics/exports/…` to
+//! analytics (signed report downloads) — so clients need one origin
 //! and the subgraphs stay off the public network. The request is forwarded as a stream both ways — large
 //! bodies are never held whole — with a short allow-list of headers each way; the subgraph checks the
 //! signatures, this only carries bytes. A prefix whose subgraph is not configured answers 404.
@@ -17,6 +18,8 @@ pub const MEDIA: &str = "/media/";
 pub const NOTIFICATIONS: &str = "/notifications/";
 /// The prefix forwarded to billing (`billing_url`): only its webhook endpoints.
 pub const BILLING_WEBHOOKS: &str = "/billing/webhooks/";
+/// The prefix forwarded to analytics (`analytics_url`): only its signed report downloads.
+pub const ANALYTICS_EXPORTS: &str = "/analytics/exports/";
 
 /// Request headers the subgraphs read.
 const REQUEST_HEADERS: &[&str] = &[

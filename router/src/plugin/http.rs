@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use hive_router::ntex::http::body::Body;
 use hive_router::ntex::http::header::{HeaderName, HeaderValue};
-use hive_router::ntex::http::Response;
+use hive_router::ntex::http::{Response, StatusCode};
 use hive_router::plugins::hooks::on_http_request::{
     OnHttpRequestHookFuture, OnHttpRequestHookPayload, OnHttpResponseHookPayload,
 };
@@ -21,18 +21,35 @@ use parley_protocol::headers::{AUTHORIZATION, FORWARDED_FOR, REQUEST_ID};
 
 use super::clients::{ClientCaps, Held, HeldSlots, Slots};
 use super::cors::MediaCors;
+use super::live::{LiveFront, LIVE_FRONT};
 
 use crate::graphiql;
+use crate::rate_limit::RateLimiter;
 
 /// Stamps the request; answers `GET /` and `/graphiql/…` itself when the playground is on. Every response
 /// carries the request's id.
 pub fn on_request<'req>(
     playground: bool,
     edge: &'req Edge,
+    limiter: Option<&'req RateLimiter>,
     mut payload: OnHttpRequestHookPayload<'req>,
 ) -> OnHttpRequestHookFuture<'req> {
     Box::pin(async move {
-        let client = stamp_client_ip(&mut payload, &edge.trusted_proxies);
+        // The live front's own requests to the engine name the viewer's address themselves.
+        let own = edge.live.as_ref().is_some_and(|live| {
+            live.is_own(
+                payload
+                    .router_http_request
+                    .headers()
+                    .get(LIVE_FRONT)
+                    .map(|v| v.as_bytes()),
+            )
+        });
+        let client = if own {
+            own_client_ip(&payload)
+        } else {
+            stamp_client_ip(&mut payload, &edge.trusted_proxies)
+        };
         let request_id = stamp_request_id(&mut payload);
         // A WebSocket takes its address's slot before it is accepted.
         let websocket = is_websocket_upgrade(payload.router_http_request.headers());
@@ -52,18 +69,44 @@ pub fn on_request<'req>(
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        // Only an event stream: a client that also takes JSON gets the engine's JSON refusal (401) as before.
+        let wants_event_stream = payload
+            .router_http_request
+            .headers()
+            .get(hive_router::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/event-stream") && !v.contains("json"));
         let respond_with_id = move |payload: OnHttpRequestHookPayload<'req>| {
             payload.on_end(move |mut end| {
+                if wants_event_stream && authorization.is_some() {
+                    end = token_refused_as_event_stream(end);
+                }
                 end.response
                     .headers_mut()
                     .insert(HeaderName::from_static(REQUEST_ID), request_id);
                 // An SSE or multipart stream takes its caller's slots once it is known to be one.
-                if !websocket && is_stream(end.response.headers()) {
+                if !websocket && !own && is_stream(end.response.headers()) {
                     end = hold_stream_slots(edge, client, authorization.as_deref(), end);
                 }
                 end.proceed()
             })
         };
+        if let (Some(live), false) = (&edge.live, own) {
+            // The engine's CORS policy does not see what the front answers: the same origins are let in here.
+            let origin = edge
+                .media_cors
+                .allowed_origin(payload.router_http_request.headers());
+            let slot = || edge.slots.take(address_key(client), edge.caps.per_address);
+            let answer = live
+                .answer(&mut payload.router_http_request, client, limiter, slot)
+                .await;
+            if let Some(mut response) = answer {
+                if let Some(origin) = origin {
+                    MediaCors::allow(&mut response, origin);
+                }
+                return payload.end_with_response(response);
+            }
+        }
         let path = payload.router_http_request.path();
         let forwarded = if path.starts_with(super::forward::MEDIA) {
             Some(&edge.media)
@@ -71,6 +114,8 @@ pub fn on_request<'req>(
             Some(&edge.notifications)
         } else if path.starts_with(super::forward::BILLING_WEBHOOKS) {
             Some(&edge.billing)
+        } else if path.starts_with(super::forward::ANALYTICS_EXPORTS) {
+            Some(&edge.analytics)
         } else {
             None
         };
@@ -122,6 +167,44 @@ pub fn on_request<'req>(
     })
 }
 
+/// A token the engine could not verify, on a request that accepts only an event stream: the engine's answer
+/// is an event carrying `BAD_REQUEST` (it cannot write the refusal in a single-response type the client did
+/// not accept). Clients' token-refresh flows key on `UNAUTHENTICATED` and 401, so that is what they get, as
+/// one `next` event. (A request with a token the engine refused is always a refusal: planning refuses it.)
+fn token_refused_as_event_stream(
+    end: OnHttpResponseHookPayload<'_>,
+) -> OnHttpResponseHookPayload<'_> {
+    let refused = end
+        .request_context
+        .read()
+        .ok()
+        .and_then(|ctx| ctx.authentication().jwt_status().copied())
+        == Some(false);
+    if !refused {
+        return end;
+    }
+    let OnHttpResponseHookPayload {
+        response,
+        context,
+        request_context,
+    } = end;
+    let refusal = serde_json::json!({ "errors": [{
+        "message": "invalid or expired access token",
+        "extensions": {
+            "code": parley_protocol::ErrorCode::Unauthenticated.as_str(),
+            parley_protocol::extensions::REASON: "INVALID_JWT",
+        },
+    }] });
+    OnHttpResponseHookPayload {
+        response: response.into_response(super::live::single_payload(
+            StatusCode::UNAUTHORIZED,
+            refusal,
+        )),
+        context,
+        request_context,
+    }
+}
+
 /// Keeps the client's `x-request-id` (when it is a sane token) or gives the request a new one; the header is
 /// propagated to the subgraphs and returned to the client.
 fn stamp_request_id(payload: &mut OnHttpRequestHookPayload<'_>) -> HeaderValue {
@@ -153,8 +236,13 @@ pub struct Edge {
     pub notifications: Option<super::forward::SubgraphProxy>,
     /// Where `/billing/webhooks/…` goes, when a billing subgraph is configured.
     pub billing: Option<super::forward::SubgraphProxy>,
-    /// The browser origins allowed on `/media/…` (the engine's CORS covers only GraphQL).
+    /// Where `/analytics/exports/…` goes, when an analytics subgraph is configured.
+    pub analytics: Option<super::forward::SubgraphProxy>,
+    /// The browser origins allowed on `/media/…` and on the live front's answers (the engine's CORS covers
+    /// only what the engine answers).
     pub media_cors: MediaCors,
+    /// Shared live streams for anonymous SSE viewers, when on.
+    pub live: Option<LiveFront>,
 }
 
 /// The slot key of a client address.
@@ -218,7 +306,7 @@ fn hold_stream_slots<'req>(
 }
 
 /// HTTP 429 for a caller over its long-lived client cap.
-fn too_many_clients() -> Response {
+pub(super) fn too_many_clients() -> Response {
     Response::TooManyRequests()
         .header("retry-after", "5")
         .content_type("text/plain; charset=utf-8")
@@ -242,6 +330,17 @@ fn is_stream(headers: &hive_router::ntex::http::HeaderMap) -> bool {
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream") || v.starts_with("multipart/mixed"))
+}
+
+/// The address the live front's own request names (the viewer's), else its peer's.
+fn own_client_ip(payload: &OnHttpRequestHookPayload<'_>) -> Option<IpAddr> {
+    let request = &payload.router_http_request;
+    request
+        .headers()
+        .get(FORWARDED_FOR)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .or_else(|| request.peer_addr().map(|addr| addr.ip()))
 }
 
 /// Sets `x-forwarded-for` to the one client address the limits (here and in the subgraphs) count by, and

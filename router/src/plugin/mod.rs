@@ -3,8 +3,8 @@
 //!
 //! 1. `on_http_request` — [`http`]: stamp the client's address and a request id (returned on every
 //!    response); cap long-lived clients per caller ([`clients`]); forward `/media/…` and `/notifications/…` to
-//!    their subgraphs ([`forward`], with CORS for `/media/…`: [`cors`]); serve the offline GraphiQL page and
-//!    its assets.
+//!    their subgraphs ([`forward`], with CORS for `/media/…`: [`cors`]); answer anonymous SSE viewers of a
+//!    post from one shared stream ([`live`]); serve the offline GraphiQL page and its assets.
 //! 2. `on_graphql_params` — [`crate::apq`]: automatic persisted queries (a hash alone becomes its query, or
 //!    `PERSISTED_QUERY_NOT_FOUND`); then [`inputs`]: lists in the variables bounded, integer variables kept
 //!    for the cost estimate.
@@ -27,6 +27,7 @@ mod forward;
 mod http;
 mod inputs;
 mod limits;
+mod live;
 mod rate;
 
 use std::collections::HashMap;
@@ -95,6 +96,9 @@ pub struct ParleyPluginConfig {
     /// The billing subgraph's base URL: `/billing/webhooks/…` is forwarded there (off without it).
     #[serde(default)]
     pub billing_url: Option<String>,
+    /// The analytics subgraph's base URL: `/analytics/exports/…` is forwarded there (off without it).
+    #[serde(default)]
+    pub analytics_url: Option<String>,
     /// Browser origins allowed on `/media/…` (the `--cors-origins` the engine's CORS policy also gets).
     #[serde(default)]
     pub cors_origins: Vec<String>,
@@ -107,6 +111,9 @@ pub struct ParleyPluginConfig {
     /// The most an operation's estimated cost may be ([`crate::cost`]).
     #[serde(default = "default_max_cost")]
     pub max_cost: u64,
+    /// Shared live streams ([`live`]); `parley router` fills it in.
+    #[serde(default)]
+    pub live_sharing: live::LiveSharingConfig,
 }
 
 fn default_max_cost() -> u64 {
@@ -159,7 +166,12 @@ impl RouterPlugin for ParleyPlugin {
                     .billing_url
                     .as_deref()
                     .map(forward::SubgraphProxy::new),
+                analytics: config
+                    .analytics_url
+                    .as_deref()
+                    .map(forward::SubgraphProxy::new),
                 media_cors: cors::MediaCors::new(config.cors_origins.clone()),
+                live: live::LiveFront::new(&config.live_sharing),
             },
             apq: (config.apq_capacity > 0)
                 .then(|| Arc::new(ApqCache::new(config.apq_capacity, config.apq_max_bytes))),
@@ -174,7 +186,7 @@ impl RouterPlugin for ParleyPlugin {
         &'req self,
         payload: OnHttpRequestHookPayload<'req>,
     ) -> OnHttpRequestHookFuture<'req> {
-        http::on_request(self.playground, &self.edge, payload)
+        http::on_request(self.playground, &self.edge, self.limiter.as_ref(), payload)
     }
 
     async fn on_graphql_params<'exec>(
@@ -252,7 +264,12 @@ impl RouterPlugin for ParleyPlugin {
         if let (Some(apq), Some(pending)) = (&self.apq, payload.context.get_ref::<Pending>()) {
             apq.register(&pending);
         }
-        let Some(limiter) = &self.limiter else {
+        // The live front's own requests: it counted the viewer's subscription itself.
+        let own =
+            self.edge.live.as_ref().is_some_and(|live| {
+                live.is_own(headers.get(live::LIVE_FRONT).map(|v| v.as_bytes()))
+            });
+        let Some(limiter) = self.limiter.as_ref().filter(|_| !own) else {
             return payload.proceed();
         };
         let kind = operation.operation_kind.as_ref();

@@ -138,11 +138,21 @@ fn direct_key(a: Uuid, b: Uuid) -> String {
 }
 
 impl ChatService {
+    /// Anyone may be in a chat, the assistant only where it is offered (an endpoint is configured):
+    /// elsewhere it is no user at all.
+    fn offered(&self, user: Uuid) -> Result<()> {
+        if user == parley_kit::assistant::USER_ID && !self.assistant_offered {
+            return Err(ChatError::NotFound("user"));
+        }
+        Ok(())
+    }
+
     /// The direct chat of the caller and `other`, created on first use (the same chat every time).
     pub async fn open_direct(&self, me: Uuid, other: Uuid) -> Result<chat::Model> {
         if me == other {
             return Err(invalid("userId: a direct chat needs another user"));
         }
+        self.offered(other)?;
         ensure_known(&self.db, other).await?;
         ensure_caller_known(&self.db, me).await?;
         ensure_not_blocked(&self.db, me, other).await?;
@@ -220,6 +230,7 @@ impl ChatService {
         others.sort();
         others.dedup();
         for user in &others {
+            self.offered(*user)?;
             ensure_known(&self.db, *user).await?;
             // No one puts a user who blocked them (or whom they blocked) in a group.
             ensure_not_blocked(&self.db, me, *user).await?;
@@ -267,6 +278,7 @@ impl ChatService {
 
     /// An admin adds `user` to a group; a SYSTEM message records it.
     pub async fn add_member(&self, me: Uuid, chat_id: Uuid, user: Uuid) -> Result<chat::Model> {
+        self.offered(user)?;
         ensure_known(&self.db, user).await?;
         ensure_not_blocked(&self.db, me, user).await?;
         let txn = begin_write(&self.db).await?;

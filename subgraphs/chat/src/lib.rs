@@ -11,8 +11,11 @@
 //! - `chats` (direct chats, groups, members, settings), `messages`, `receipts`, `typing`, `live` (who sees
 //!   which live event), all on `service` at the bottom (the `ChatService` handle, the membership gate,
 //!   writing a message).
-//! - `projection` (known users and blocks from users' and social's events), `store` (entities), `error`.
+//! - `assistant`: the member that answers through an OpenAI-compatible endpoint (when one is configured).
+//! - `projection` (known users and blocks from users' and social's events), `store` (entities), `error`,
+//!   `settings` (the assistant's).
 
+mod assistant;
 mod chats;
 mod error;
 mod live;
@@ -21,6 +24,7 @@ mod projection;
 mod receipts;
 pub mod schema;
 mod service;
+pub mod settings;
 mod store;
 mod typing;
 
@@ -41,7 +45,7 @@ impl Domain for Chat {
     const PORT: u16 = 4005;
     type Migrator = Migrator;
     type Handler = projection::Projection;
-    type Settings = parley_kit::config::NoSettings;
+    type Settings = settings::ChatSettings;
     type Query = schema::Query;
     type Mutation = schema::Mutation;
     type Subscription = schema::Subscription;
@@ -51,7 +55,7 @@ impl Domain for Chat {
     }
 
     /// Live streams, the typing tracker and the schema.
-    async fn build(runtime: &mut Runtime, _: Self::Settings) -> anyhow::Result<Parts<Self>> {
+    async fn build(runtime: &mut Runtime, settings: Self::Settings) -> anyhow::Result<Parts<Self>> {
         let live = Arc::new(parley_kit::live::Live::with_extra_keys(
             runtime.events.bus.clone(),
             Self::NAME,
@@ -62,9 +66,11 @@ impl Domain for Chat {
         let service = Arc::new(service::ChatService {
             db: runtime.db.clone(),
             events: runtime.events.clone(),
+            assistant_offered: settings.assistant_url.is_some(),
         });
+        let assistant = assistant::Assistant::new(&settings, service.clone(), typing.clone())?;
         Ok(Parts {
-            schema: schema::build(runtime.db.clone(), service, live, typing),
+            schema: schema::build(runtime.db.clone(), service, live, typing, assistant),
             routes: axum::Router::new(),
             handler: projection::Projection,
         })
@@ -129,13 +135,14 @@ mod tests {
         let service = Arc::new(ChatService {
             db: db.clone(),
             events: runtime.events.clone(),
+            assistant_offered: false,
         });
         let live = Arc::new(parley_kit::live::Live::new(
             runtime.events.bus.clone(),
             Chat::NAME,
         ));
         let (typing, _task) = typing::Typing::start(&live);
-        let schema = schema::build(db.clone(), service.clone(), live, typing);
+        let schema = schema::build(db.clone(), service.clone(), live, typing, None);
 
         let me = Uuid::now_v7();
         let others: Vec<Uuid> = (0..chats).map(|_| Uuid::now_v7()).collect();

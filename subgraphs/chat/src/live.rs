@@ -19,7 +19,7 @@ parley_kit::consumed! {
     /// Chat's own events as its live streams read them off the bus.
     enum LiveEvent {
         ChatCreated, ChatMemberAdded, ChatMemberRemoved, MessageSent, MessageEdited, MessageDeleted,
-        MessageReceived, MessageRead, ChatTyping,
+        MessageReceived, MessageRead, ChatTyping, AssistantDraft,
     }
 }
 
@@ -164,7 +164,9 @@ impl Follower {
             }
             _ if !self.follows(chat) => None,
             LiveEvent::MessageSent(m) => Some(message(MessageChange::Added, m.0)),
+            // The assistant's answer growing: to a client, an edit of its message.
             LiveEvent::MessageEdited(m) => Some(message(MessageChange::Edited, m.0)),
+            LiveEvent::AssistantDraft(m) => Some(message(MessageChange::Edited, m.0)),
             LiveEvent::MessageDeleted(m) => Some(message(MessageChange::Deleted, m.0)),
             LiveEvent::MessageReceived(r) => Some(Seen::Receipt {
                 marker: Marker::Delivered,

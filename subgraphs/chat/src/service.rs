@@ -21,6 +21,8 @@ use crate::store::{chat, known_user, member, message};
 pub struct ChatService {
     pub db: DatabaseConnection,
     pub events: Events,
+    /// Whether people may open chats with the assistant (its endpoint is configured).
+    pub assistant_offered: bool,
 }
 
 /// The chat and the caller's membership; [`NOT_A_MEMBER`] when either is missing.

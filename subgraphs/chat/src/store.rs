@@ -188,3 +188,24 @@ pub mod known_user {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod assistant_usage {
+    use sea_orm::entity::prelude::*;
+
+    /// What `user_id` asked of the assistant on `day` (UTC days since 1970).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "assistant_usage")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub day: i64,
+        pub requests: i64,
+        pub tokens: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -18,16 +18,18 @@
 //! - [`lease`]: once-at-a-time work among a subgraph's instances (a lease in Redis).
 //! - [`live`]: subscription streams off the event bus, counted while open.
 //! - [`mail`]: outgoing mail over SMTP, or into files when no SMTP server is configured.
-//! - [`mentions`]: `@nickname` mentions in text.
+//! - [`mentions`]: `@nickname` mentions in text; [`assistant`]: the chat assistant's account.
 //! - [`refs`]: references to other domains' entities (key only), resolved by their owners.
 //! - [`runtime`]: what a running subgraph holds (store, relay, consumers, verifier) and how it starts.
 //! - [`subgraph`]: a domain as a value ([`Domain`], implemented by each domain crate; [`Subgraph`], what the
 //!   registry lists): its name, port, migrations, consumed events, SDL, and how it runs.
+//! - [`signed`]: HMAC-signed tokens for links read back without a session (unsubscribe, report downloads).
 //! - [`server`]: the axum server every subgraph runs: `/graphql`, `/ws`, `/health`, `/metrics`, `/events`.
 //! - [`ws`]: graphql-transport-ws on `/ws`: many operations per connection, the caller per operation on the
 //!   router's connection.
 //! - `testing` (feature `testing`): helpers for tests.
 
+pub mod assistant;
 pub mod audience;
 pub mod auth;
 pub mod blocks;
@@ -48,6 +50,7 @@ pub mod refs;
 pub mod revocation;
 pub mod runtime;
 pub mod server;
+pub mod signed;
 pub mod store;
 pub mod subgraph;
 #[cfg(feature = "testing")]

@@ -81,13 +81,21 @@ pub async fn connect_url<M: MigratorTrait>(
                 .foreign_keys(true)
         });
     }
-    let db = Database::connect(options).await?;
     if url.starts_with("postgres") {
+        let db = Database::connect(options).await?;
         migrate_exclusively::<WithKitTables<M>>(url, &db).await?;
-    } else {
-        WithKitTables::<M>::up(&db, None).await?; // one SQLite file has one process
+        return Ok(db);
     }
-    Ok(db)
+    // SQLite (one file, one process): migrate on a connection of its own, closed before the pool opens. A
+    // pooled connection that read the schema part-way through the migrations would keep that schema, and
+    // SQLite matches an `ON CONFLICT` target against its cached schema while preparing, before it notices
+    // the schema changed: an index a later migration made would be "no such constraint" on it.
+    let mut single = options.clone();
+    single.max_connections(1);
+    let migrating = Database::connect(single).await?;
+    WithKitTables::<M>::up(&migrating, None).await?;
+    migrating.close().await?;
+    Database::connect(options).await
 }
 
 /// The advisory lock instances of a subgraph take around their migrations.

@@ -78,7 +78,7 @@ fn free_port() -> u16 {
 /// port: in the ephemeral range, while the server is down, another test's `bind(0)` — or a client
 /// reconnecting to that very port, which can connect to itself — may take it.
 /// Each call starts further along (tests of one process ask at the same time, before anything binds).
-fn restartable_port() -> u16 {
+pub fn restartable_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
     const LOW: u32 = 20_000;
@@ -92,7 +92,7 @@ fn restartable_port() -> u16 {
 
 /// Says loudly that `what` did not run (a panic when `PARLEY_REQUIRE_SERVICES=1`, which the test command
 /// sets, so CI cannot pass without them).
-fn missing<T>(what: &str) -> Option<T> {
+pub fn missing<T>(what: &str) -> Option<T> {
     let message = format!("{what} did NOT run (use the README's test command)");
     if std::env::var("PARLEY_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
         panic!("{message}");

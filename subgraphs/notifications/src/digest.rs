@@ -16,10 +16,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use hmac::{Hmac, Mac};
 use parley_kit::events::contracts::NotificationSent;
 use parley_kit::events::{append, Events};
 use parley_kit::mail::Mailer;
+use parley_kit::signed::Signer;
 use parley_kit::store::begin_write;
 use rand::RngCore;
 use sea_orm::sea_query::{Expr, Query};
@@ -27,7 +27,6 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
 };
-use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::error::{NotificationsError, Result};
@@ -42,10 +41,10 @@ const BATCH: u64 = 500;
 /// The path (under the public origin, forwarded by the router) of unsubscribe links.
 pub const UNSUBSCRIBE_PATH: &str = "/notifications/unsubscribe";
 
-/// Signs and reads unsubscribe links: `<user>:<KIND>,<KIND>` and its HMAC-SHA256, base64url, joined by a
-/// dot. The key is made once and kept in the store.
+/// Signs and reads unsubscribe links: `<user>:<KIND>,<KIND>` signed ([`parley_kit::signed`]). The key is
+/// made once and kept in the store.
 pub struct Links {
-    key: Vec<u8>,
+    signer: Signer,
     public_url: String,
 }
 
@@ -63,48 +62,21 @@ impl Links {
 
     pub fn new(key: Vec<u8>, public_url: &str) -> Self {
         Self {
-            key,
+            signer: Signer::new(key),
             public_url: public_url.trim_end_matches('/').to_string(),
         }
-    }
-
-    fn mac(&self, payload: &str) -> Vec<u8> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
-        mac.update(payload.as_bytes());
-        mac.finalize().into_bytes().to_vec()
     }
 
     /// The link that turns `kinds`' mail off for `user`.
     pub fn unsubscribe_url(&self, user: Uuid, kinds: &[NotificationKind]) -> String {
         let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
-        let payload = format!("{user}:{}", names.join(","));
-        let token = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(&payload),
-            URL_SAFE_NO_PAD.encode(self.mac(&payload))
-        );
+        let token = self.signer.sign(&format!("{user}:{}", names.join(",")));
         format!("{}{UNSUBSCRIBE_PATH}?token={token}", self.public_url)
     }
 
     /// The user and kinds a token names, if we signed it.
     pub fn read(&self, token: &str) -> Result<(Uuid, Vec<NotificationKind>)> {
-        if token.len() > 1024 {
-            return Err(NotificationsError::BadLink);
-        }
-        let (payload, mac) = token.split_once('.').ok_or(NotificationsError::BadLink)?;
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload)
-            .ok()
-            .and_then(|p| String::from_utf8(p).ok())
-            .ok_or(NotificationsError::BadLink)?;
-        let mac = URL_SAFE_NO_PAD
-            .decode(mac)
-            .map_err(|_| NotificationsError::BadLink)?;
-        let mut check = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
-        check.update(payload.as_bytes());
-        check
-            .verify_slice(&mac)
-            .map_err(|_| NotificationsError::BadLink)?;
+        let payload = self.signer.open(token).ok_or(NotificationsError::BadLink)?;
         let (user, kinds) = payload.split_once(':').ok_or(NotificationsError::BadLink)?;
         let user = Uuid::parse_str(user).map_err(|_| NotificationsError::BadLink)?;
         let kinds = kinds

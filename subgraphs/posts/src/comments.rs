@@ -120,6 +120,8 @@ impl Content {
             body: created.body.clone(),
             created_at: Some(created.created_at),
             score: i64::from(created.score),
+            path: Some(created.path.clone()),
+            depth: created.depth,
         };
         append(&txn, post_id, &CommentCreated(event)).await?;
         txn.commit().await?;
@@ -206,7 +208,32 @@ fn changed(c: &comment::Model, post_author_id: Uuid) -> CommentChanged {
         body: c.body.clone(),
         created_at: Some(c.created_at),
         score: i64::from(c.score),
+        path: Some(c.path.clone()),
+        depth: c.depth,
     }
+}
+
+/// A new comment as its `CommentCreated` event describes it (a new comment has no votes or replies yet), so
+/// each live subscriber does not read it again; `None` for an event written before events carried it.
+pub fn created_from_event(event: &CommentChanged) -> Option<comment::Model> {
+    let created_at = event.created_at?;
+    Some(comment::Model {
+        id: event.comment_id,
+        post_id: event.post_id,
+        parent_id: event.parent_id,
+        author_id: event.author_id,
+        body: event.body.clone(),
+        path: event.path.clone()?,
+        depth: event.depth,
+        score: 0,
+        upvotes: 0,
+        downvotes: 0,
+        reply_count: 0,
+        hot_rank: rank::hot(0, created_at, created_at),
+        created_at,
+        updated_at: created_at,
+        deleted_at: None,
+    })
 }
 
 pub async fn live_comment<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<comment::Model> {

@@ -31,6 +31,16 @@ const VERIFY_TTL: Duration = Duration::days(2);
 const PURPOSE_RESET: &str = "reset";
 const PURPOSE_VERIFY: &str = "verify";
 
+/// The domain of the stored address of an account that has none (made by signing in with a provider
+/// that gave no verified email): `<id>@no-email.invalid`, unique as the column wants, never shown, never
+/// mailed; `.invalid` is reserved (RFC 2606), so no one registers such an address.
+pub const NO_EMAIL_DOMAIN: &str = "no-email.invalid";
+
+/// Whether `email` is a real address (not the stand-in of an account without one).
+pub fn has_email(email: &str) -> bool {
+    !email.ends_with(&format!("@{NO_EMAIL_DOMAIN}"))
+}
+
 /// Tokens and the account they were issued for.
 pub struct Issued {
     pub access_token: String,
@@ -106,6 +116,7 @@ impl Accounts {
                 avatar_url: account.avatar_url.clone(),
                 name: account.name.clone(),
                 bio: account.bio.clone(),
+                provider: None,
             },
         )
         .await?;
@@ -180,6 +191,7 @@ impl Accounts {
             account.id,
             &UserLoggedIn {
                 user_id: account.id,
+                provider: None,
             },
         )
         .await?;
@@ -284,6 +296,9 @@ impl Accounts {
         else {
             return Ok(true);
         };
+        if !has_email(&account.email) {
+            return Ok(true);
+        }
         let token = self
             .one_time_token(&self.db, account.id, PURPOSE_RESET, RESET_TTL)
             .await?;
@@ -355,7 +370,7 @@ impl Accounts {
         Ok(true)
     }
 
-    fn is_admin_email(&self, email: &str) -> bool {
+    pub(crate) fn is_admin_email(&self, email: &str) -> bool {
         self.admin_emails
             .iter()
             .any(|admin| admin.eq_ignore_ascii_case(email))
@@ -397,7 +412,7 @@ impl Accounts {
     }
 
     /// Stores a new refresh token in `family_id` and signs an access token.
-    async fn issue<C: ConnectionTrait>(
+    pub(crate) async fn issue<C: ConnectionTrait>(
         &self,
         db: &C,
         account: user::Model,
@@ -485,4 +500,58 @@ pub async fn touch<C: ConnectionTrait>(db: &C, account: user::Model) -> Result<u
     let mut active: user::ActiveModel = account.into();
     active.last_seen_at = Set(Some(Utc::now()));
     Ok(active.update(db).await?)
+}
+
+/// Makes the chat assistant's account if it is not there: no password, no address (it cannot sign in),
+/// announced like any account so chat knows it. Several instances starting at once make it once.
+pub async fn ensure_assistant(db: &DatabaseConnection, events: &Events) -> Result<()> {
+    use parley_kit::assistant::{FALLBACK_NICKNAME, NICKNAME, USER_ID};
+    if user::Entity::find_by_id(USER_ID).one(db).await?.is_some() {
+        return Ok(());
+    }
+    let taken = user::Entity::find()
+        .filter(user::Column::NicknameKey.eq(NICKNAME))
+        .one(db)
+        .await?
+        .is_some();
+    let nickname = if taken { FALLBACK_NICKNAME } else { NICKNAME };
+    let now = Utc::now();
+    let account = user::ActiveModel {
+        id: Set(USER_ID),
+        email: Set(format!("{USER_ID}@{NO_EMAIL_DOMAIN}")),
+        nickname_key: Set(nickname.to_string()),
+        nickname: Set(nickname.to_string()),
+        name_key: Set("assistant".into()),
+        name: Set("Assistant".into()),
+        password_hash: Set(crate::secrets::NO_PASSWORD.into()),
+        bio: Set(Some(
+            "Answers in chats: open a chat with me, or mention me in a group.".into(),
+        )),
+        avatar_url: Set(None),
+        avatar_id: Set(None),
+        status: Set(None),
+        role: Set(Role::User),
+        email_verified: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+        last_seen_at: Set(None),
+    };
+    let txn = begin_write(db).await?;
+    let account = match account.insert(&txn).await {
+        Ok(account) => account,
+        Err(err) if parley_kit::error::is_unique_violation(&err) => return Ok(()),
+        Err(err) => return Err(err.into()),
+    };
+    let registered = UserRegistered {
+        user_id: USER_ID,
+        nickname: account.nickname.clone(),
+        avatar_url: None,
+        name: account.name.clone(),
+        bio: account.bio.clone(),
+        provider: None,
+    };
+    append(&txn, USER_ID, &registered).await?;
+    txn.commit().await?;
+    events.wake();
+    Ok(())
 }

@@ -24,6 +24,16 @@ pub enum UsersError {
     Forbidden,
     #[error("too many attempts; try again in {0} seconds")]
     RateLimited(u64),
+    /// An OpenID Connect sign-in that cannot go on: an unknown or used `state`, a code the provider
+    /// refused, an ID token that fails a check.
+    #[error("sign-in failed: {0}")]
+    SignInRefused(String),
+    /// The OpenID Connect provider did not answer.
+    #[error("the sign-in provider did not answer; try again later")]
+    ProviderUnavailable,
+    /// A sign-in method that would clash with another account's or leave this one without any.
+    #[error("{0}")]
+    Conflict(&'static str),
     #[error("store error: {0}")]
     Store(#[from] sea_orm::DbErr),
     #[error("{0}")]
@@ -36,8 +46,13 @@ impl CodedError for UsersError {
             UsersError::Invalid(_) | UsersError::WrongPassword | UsersError::BadOneTimeToken => {
                 ErrorCode::BadUserInput
             }
-            UsersError::EmailTaken | UsersError::NicknameTaken => ErrorCode::Conflict,
-            UsersError::BadCredentials | UsersError::BadRefreshToken => ErrorCode::Unauthenticated,
+            UsersError::EmailTaken | UsersError::NicknameTaken | UsersError::Conflict(_) => {
+                ErrorCode::Conflict
+            }
+            UsersError::BadCredentials
+            | UsersError::BadRefreshToken
+            | UsersError::SignInRefused(_) => ErrorCode::Unauthenticated,
+            UsersError::ProviderUnavailable => ErrorCode::SubgraphUnavailable,
             UsersError::NotFound => ErrorCode::NotFound,
             UsersError::Forbidden => ErrorCode::Forbidden,
             UsersError::RateLimited(_) => ErrorCode::RateLimited,

@@ -6,17 +6,19 @@
 //!   route.
 //! - `schema/`: `Query`, `Mutation`, the `User` entity and its batched loader.
 //! - `accounts`: register, login, refresh rotation with reuse detection, logout, passwords, email verification.
+//! - `oauth`: sign-in with OpenID Connect providers (code + PKCE), account linking.
 //! - `profiles`: lookups, prefix search, profile updates (an avatar is an upload), roles.
 //! - `projection`: what users learns from media (uploads that may be avatars, deleted ones).
 //! - `keys`: the Ed25519 signing keys and the JWKS; `secrets`: argon2id and opaque tokens; `sessions`: the
 //!   recently revoked sessions every subgraph polls.
-//! - `settings`: the users subgraph's own settings (mail, admins; `[users]` in the config file).
+//! - `settings`: the users subgraph's own settings (mail, admins, providers; `[users]` in the config file).
 //! - `validate`: input rules; `limiter`: failed-login limits; `error`: [`UsersError`]; `store`: entities.
 
 mod accounts;
 mod error;
 mod keys;
 mod limiter;
+mod oauth;
 mod profiles;
 mod projection;
 pub mod schema;
@@ -70,6 +72,9 @@ impl Domain for Users {
             )
             .await?,
         );
+        if settings.assistant {
+            accounts::ensure_assistant(&runtime.db, &runtime.events).await?;
+        }
         let mailer = Mailer::new(
             &settings.mail_from,
             settings.smtp_url.as_deref(),
@@ -84,7 +89,15 @@ impl Domain for Users {
             public_url: runtime.config.public_url.clone(),
             admin_emails: settings.admin_emails,
         });
-        let schema = schema::build(runtime.db.clone(), accounts);
+        let sign_in = Arc::new(oauth::SignIn {
+            db: runtime.db.clone(),
+            providers: oauth::providers::Providers::new(
+                settings.oidc,
+                settings.oauth_redirect_uris,
+            )?,
+            attempt_ttl: chrono::Duration::seconds(settings.oauth_attempt_ttl_secs),
+        });
+        let schema = schema::build(runtime.db.clone(), accounts, sign_in);
         let jwks = keys.jwks().clone();
         let revoked = parley_kit::server::internal(
             Router::new()

@@ -40,8 +40,21 @@ pub async fn hash_password(password: String) -> Result<String> {
     .map_err(|e| UsersError::Internal(e.to_string()))?
 }
 
+/// The stored "hash" of an account made by signing in with a provider: no password matches it.
+pub const NO_PASSWORD: &str = "!";
+
+/// Whether an account can sign in with a password.
+pub fn has_password(hash: &str) -> bool {
+    hash != NO_PASSWORD
+}
+
 /// Checks a password against a stored hash, off the async threads.
 pub async fn verify_password(password: String, hash: String) -> Result<bool> {
+    if !has_password(&hash) {
+        // As long as a wrong password takes.
+        Box::pin(dummy_verify(password)).await;
+        return Ok(false);
+    }
     let _permit = hashing()
         .acquire()
         .await

@@ -28,7 +28,9 @@ pub fn email(raw: &str) -> Result<String> {
         && email.parse::<lettre::Address>().is_ok()
         && email
             .rsplit_once('@')
-            .is_some_and(|(_, d)| d.contains('.') && !d.starts_with('.') && !d.ends_with('.'));
+            .is_some_and(|(_, d)| d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
+        // Reserved (RFC 2606): never an address, and the stand-in of accounts without one.
+        && !email.ends_with(".invalid");
     if ok {
         Ok(email)
     } else {

@@ -48,6 +48,21 @@ impl Platform {
         admin
     }
 
+    /// `who` blocks `whom`, retried until social knows `whom` (it learns of new users from events).
+    pub async fn block(&self, who: &Account, whom: &Account) {
+        crate::eventually("social knows the user to block", || async {
+            let (_, body) = self
+                .gql(
+                    "mutation($id: ID!) { block(userId: $id) }",
+                    json!({ "id": whom.id }),
+                    Some(&who.access),
+                )
+                .await;
+            (body["data"]["block"] == true).then_some(())
+        })
+        .await;
+    }
+
     /// Verifies `email` with the code of its welcome mail.
     pub async fn verify_email(&self, email: &str) {
         let welcome = self

@@ -4,10 +4,12 @@
 //!
 //! Layout: [`platform`] (start the subgraphs and the router, further instances, stop one), [`graphql`] (the
 //! HTTP client and error codes), [`ws`] (graphql-transport-ws), [`sse`] (GraphQL over SSE), [`fixtures`]
-//! (accounts, chats, posts, feeds), [`poll`] (waiting for what events carry).
+//! (accounts, chats, posts, feeds), [`poll`] (waiting for what events carry), [`oidc`] (an OpenID Connect
+//! provider, and a browser signing in there).
 
 pub mod fixtures;
 pub mod graphql;
+pub mod oidc;
 pub mod platform;
 pub mod poll;
 pub mod sse;

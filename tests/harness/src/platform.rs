@@ -77,10 +77,16 @@ pub struct Options<'a> {
     pub notifications: Option<toml::Table>,
     /// The billing subgraph's `[billing]` settings (test clock, tick, fault injection, …).
     pub billing: Option<toml::Table>,
+    /// The analytics subgraph's `[analytics]` settings (test clock, retention, …).
+    pub analytics: Option<toml::Table>,
+    /// More of the users subgraph's `[users]` settings (OpenID Connect providers, the assistant, …).
+    pub users: Option<toml::Table>,
+    /// The chat subgraph's `[chat]` settings (the assistant's endpoint and limits).
+    pub chat: Option<toml::Table>,
 }
 
 /// The repository's root (this crate lives in `tests/harness`).
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
@@ -154,7 +160,7 @@ impl Platform {
             config.jwks_url = jwks.clone();
             config.router_key = Some(router_key.clone());
             config.public_url = format!("http://127.0.0.1:{router_port}");
-            let mut users = toml::Table::new();
+            let mut users = options.users.clone().unwrap_or_default();
             users.insert("admin_emails".into(), toml::Value::from(vec![ADMIN_EMAIL]));
             config.sections.insert("users".into(), users.into());
             // A known link-signing key, so tests can make the links a client could not (an expired one).
@@ -175,6 +181,15 @@ impl Platform {
                 config
                     .sections
                     .insert("billing".into(), billing.clone().into());
+            }
+            // Analytics reads the router's histograms, as under `parley up`.
+            let mut analytics = options.analytics.clone().unwrap_or_default();
+            analytics
+                .entry("scrape_urls")
+                .or_insert_with(|| vec![format!("http://127.0.0.1:{router_port}/metrics")].into());
+            config.sections.insert("analytics".into(), analytics.into());
+            if let Some(chat) = &options.chat {
+                config.sections.insert("chat".into(), chat.clone().into());
             }
             if let Some(notifications) = &options.notifications {
                 config
@@ -353,6 +368,25 @@ impl Platform {
 
     pub fn graphql_url(&self) -> String {
         format!("{}/graphql", self.router_url)
+    }
+
+    /// The posts subgraph's open live subscriptions (`parley_live_subscriptions` on its `/metrics`; the
+    /// gauge is process-wide, so tests reading it run alone or in turn).
+    pub async fn posts_open_subscriptions(&self) -> Option<f64> {
+        let posts = self.subgraphs.iter().find(|s| s.name == "posts")?;
+        let text = self
+            .http
+            .get(format!("{}/metrics", posts.url))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .find(|l| l.starts_with("parley_live_subscriptions{"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
     }
 
     /// The router process's resident memory, in KiB.

@@ -122,6 +122,7 @@ async fn main() -> anyhow::Result<()> {
             trusted_proxies: Vec::new(),
             cors_origins: Vec::new(),
             rate_limits: false,
+            live_sharing: true,
             extra_config: None,
             work_dir: work.join("bare"),
         };

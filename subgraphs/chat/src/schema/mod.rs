@@ -20,6 +20,7 @@ use parley_kit::{ApiResult, ResultExt};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
+use crate::assistant::Assistant;
 use crate::chats;
 use crate::live::{self, Follower, MessageChange, Seen};
 use crate::messages;
@@ -43,15 +44,19 @@ pub fn build(
     service: Arc<ChatService>,
     live: Arc<Live>,
     typing: Arc<Typing>,
+    assistant: Option<Arc<Assistant>>,
 ) -> ChatSchema {
-    builder()
+    let mut schema = builder()
         .data(parley_kit::server::loader(types::CardLoader(db.clone())))
         .data(parley_kit::server::loader(loaders::ChatLoader(db.clone())))
         .data(db)
         .data(service)
         .data(live)
-        .data(typing)
-        .finish()
+        .data(typing);
+    if let Some(assistant) = assistant {
+        schema = schema.data(assistant);
+    }
+    schema.finish()
 }
 
 fn service<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Arc<ChatService>> {
@@ -283,6 +288,10 @@ impl Mutation {
             .send(me, parse_id(&chat_id)?, new)
             .await
             .gql()?;
+        // The assistant decides whether it is for it (and answers each message once).
+        if let Some(assistant) = ctx.data_opt::<Arc<Assistant>>() {
+            assistant.heard(sent.clone());
+        }
         Ok(Message::from(sent))
     }
 

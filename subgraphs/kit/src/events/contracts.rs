@@ -121,11 +121,18 @@ pub struct UserRegistered {
     pub name: String,
     #[serde(default)]
     pub bio: Option<String>,
+    /// The OpenID Connect provider the account was made with (its configured name); absent for email and
+    /// password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct UserLoggedIn {
     pub user_id: Uuid,
+    /// The OpenID Connect provider signed in with; absent for email and password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
 }
 
 /// A user proved they own their address (the verification link): the one event that carries it, for
@@ -222,6 +229,13 @@ pub struct CommentChanged {
     pub created_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub score: i64,
+    /// Where the comment sits in its thread (its materialised path, and depth): with the fields above, a new
+    /// comment whole, so live subscribers build it from the event instead of reading it once each (absent
+    /// from older events).
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub depth: i32,
 }
 
 /// A vote was cast, changed or removed (`value` 0); carries the target's new totals.
@@ -334,6 +348,20 @@ pub struct ChatTyping {
     pub expires_at: DateTime<Utc>,
 }
 
+/// The chat assistant answered `user_id` in a chat (or refused: not entitled, over a limit, or the provider
+/// failed): what it cost, for analytics and budgets.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct AssistantAnswered {
+    pub user_id: Uuid,
+    pub chat_id: Uuid,
+    /// The assistant's message.
+    pub message_id: Uuid,
+    /// `ANSWERED`, `NOT_ENTITLED`, `RATE_LIMITED`, `BUDGET_SPENT` or `FAILED`.
+    pub outcome: String,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+}
+
 /// A member changed their own settings of a chat: muted until a time (none: not muted), and which messages
 /// notify them (`ALL`, `MENTIONS`, `NONE`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -437,6 +465,9 @@ newtypes! {
     MessageSent(ChatMessage);
     MessageEdited(ChatMessage);
     MessageDeleted(ChatMessage);
+    /// The assistant's answer so far, as it is written (live only, like typing: never stored, published
+    /// straight to the bus for live streams; the finished answer is a `MessageEdited`).
+    AssistantDraft(ChatMessage);
     /// A member's delivered marker moved.
     MessageReceived(ChatReceipt);
     MediaUploaded(MediaChanged);
@@ -525,6 +556,8 @@ kinds! {
     AvatarAttached = "AvatarAttached" from "users";
     EmailVerified = "EmailVerified" from "users";
     ChatSettingsChanged = "ChatSettingsChanged" from "chat";
+    AssistantAnswered = "AssistantAnswered" from "chat";
+    AssistantDraft = "AssistantDraft" from "chat";
     NotificationCreated = "NotificationCreated" from "notifications";
     NotificationGrouped = "NotificationGrouped" from "notifications";
     NotificationSent = "NotificationSent" from "notifications";

@@ -17,7 +17,7 @@ use parley_kit::pagination::{connection, Page};
 use parley_kit::{ApiResult, ErrorCode, ResultExt};
 use sea_orm::{ActiveEnum, DatabaseConnection};
 
-use crate::comments::live_comment;
+use crate::comments::{created_from_event, live_comment};
 use crate::posts::{NewPost, PostChanges, PostFilter, PostSort, TopPeriod};
 use crate::service::Content;
 use crate::store::{comment, post};
@@ -399,8 +399,12 @@ impl Subscription {
             move |e| {
                 let db = db.clone();
                 async move {
-                    let changed = e.decode::<CommentCreated>().ok()??;
-                    let comment = live_comment(&db, changed.comment_id).await.ok()?;
+                    let CommentCreated(changed) = e.decode::<CommentCreated>().ok()??;
+                    // The event carries the new comment: no read per subscriber (older events: read it).
+                    let comment = match created_from_event(&changed) {
+                        Some(comment) => comment,
+                        None => live_comment(&db, changed.comment_id).await.ok()?,
+                    };
                     comment_visible(&db, &viewer, &comment)
                         .await
                         .ok()?

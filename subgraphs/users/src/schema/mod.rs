@@ -14,6 +14,7 @@ pub use query::Query;
 pub use user::UserLoader;
 
 use crate::accounts::Accounts;
+use crate::oauth::SignIn;
 
 pub type UsersSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -23,10 +24,11 @@ pub fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscript
 }
 
 /// The schema with its services.
-pub fn build(db: DatabaseConnection, accounts: Arc<Accounts>) -> UsersSchema {
+pub fn build(db: DatabaseConnection, accounts: Arc<Accounts>, sign_in: Arc<SignIn>) -> UsersSchema {
     builder()
         .data(parley_kit::server::loader(UserLoader(db.clone())))
         .data(db)
         .data(accounts)
+        .data(sign_in)
         .finish()
 }

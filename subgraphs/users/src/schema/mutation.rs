@@ -9,7 +9,10 @@ use sea_orm::DatabaseConnection;
 
 use super::user::User;
 use crate::accounts::{Accounts, Issued, RegisterInput as NewAccount};
+use crate::error::UsersError;
+use crate::oauth::SignIn;
 use crate::profiles::{self, ProfileChanges};
+use crate::validate;
 
 pub struct Mutation;
 
@@ -53,8 +56,20 @@ impl From<Issued> for AuthPayload {
     }
 }
 
+/// A sign-in at an OpenID Connect provider, started: send the browser to `authorizationUrl`; the provider
+/// sends it back to the redirect URI with `code` and this `state`.
+#[derive(SimpleObject)]
+pub struct OAuthStart {
+    pub authorization_url: String,
+    pub state: String,
+}
+
 fn accounts<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Arc<Accounts>> {
     ctx.data::<Arc<Accounts>>()
+}
+
+fn sign_in<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Arc<SignIn>> {
+    ctx.data::<Arc<SignIn>>()
 }
 
 #[Object]
@@ -83,6 +98,80 @@ impl Mutation {
             .await
             .gql()?
             .into())
+    }
+
+    /// Starts signing in at `provider` (one of `oauthProviders`), coming back to `redirectUri` (which the
+    /// server must allow). Signed in, it starts linking that provider to the account instead
+    /// (`linkOAuthProvider` finishes it). The state is good for 10 minutes, once.
+    async fn oauth_start(
+        &self,
+        ctx: &Context<'_>,
+        provider: String,
+        redirect_uri: String,
+    ) -> ApiResult<OAuthStart> {
+        let caller = parley_kit::auth::identity(ctx).map(|me| me.user_id);
+        let started = sign_in(ctx)?
+            .start(&provider, &redirect_uri, caller)
+            .await
+            .gql()?;
+        Ok(OAuthStart {
+            authorization_url: started.authorization_url,
+            state: started.state,
+        })
+    }
+
+    /// Finishes signing in with the `code` and `state` the provider sent back: to the account linked to
+    /// that identity, or to a new one. An existing account with the same verified email is never taken over:
+    /// `CONFLICT` (its owner signs in and links the provider).
+    async fn oauth_finish(
+        &self,
+        ctx: &Context<'_>,
+        provider: String,
+        code: String,
+        state: String,
+    ) -> ApiResult<AuthPayload> {
+        let finished = sign_in(ctx)?.finish(&provider, &code, &state).await.gql()?;
+        Ok(accounts(ctx)?
+            .sign_in_with(&finished.verified)
+            .await
+            .gql()?
+            .into())
+    }
+
+    /// Links the identity the provider vouches for to the signed-in account (a sign-in the caller started
+    /// signed in).
+    #[graphql(name = "linkOAuthProvider")]
+    async fn link_oauth_provider(
+        &self,
+        ctx: &Context<'_>,
+        provider: String,
+        code: String,
+        state: String,
+    ) -> ApiResult<bool> {
+        let me = require_identity(ctx)?;
+        let finished = sign_in(ctx)?.finish(&provider, &code, &state).await.gql()?;
+        if finished.started_by != Some(me.user_id) {
+            // Someone else's sign-in (or one started signed out) must not link to this account.
+            return Err(UsersError::SignInRefused(
+                "this sign-in was not started by this account".into(),
+            ))
+            .gql();
+        }
+        accounts(ctx)?
+            .link_identity(me.user_id, &finished.verified)
+            .await
+            .gql()
+    }
+
+    /// Unlinks `provider` from the signed-in account, unless it is the account's only way to sign in.
+    #[graphql(name = "unlinkOAuthProvider")]
+    async fn unlink_oauth_provider(&self, ctx: &Context<'_>, provider: String) -> ApiResult<bool> {
+        let me = require_identity(ctx)?;
+        validate::bounded("provider", &provider, 32).gql()?;
+        accounts(ctx)?
+            .unlink_identity(me.user_id, &provider)
+            .await
+            .gql()
     }
 
     /// Exchanges a refresh token for a new pair; the old one stops working (using it again ends the session).

@@ -12,12 +12,18 @@ use sea_orm::DatabaseConnection;
 
 use super::user::{User, UserLoader};
 use crate::accounts::{touch, Accounts};
+use crate::oauth::SignIn;
 use crate::profiles;
 
 pub struct Query;
 
 #[Object]
 impl Query {
+    /// The OpenID Connect providers this server signs in with (names for `oauthStart`).
+    async fn oauth_providers(&self, ctx: &Context<'_>) -> ApiResult<Vec<String>> {
+        Ok(ctx.data::<Arc<SignIn>>()?.providers.names())
+    }
+
     /// The signed-in user, or null without a token. Also records activity.
     async fn me(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
         let Some(me) = identity(ctx) else {

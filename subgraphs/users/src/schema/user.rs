@@ -33,7 +33,8 @@ impl User {
     }
     /// Only the account's owner sees it.
     async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
-        self.is_me(ctx).then_some(self.0.email.as_str())
+        let email = self.0.email.as_str();
+        (self.is_me(ctx) && crate::accounts::has_email(email)).then_some(email)
     }
     /// Whether the email was confirmed; only the account's owner sees it.
     async fn email_verified(&self, ctx: &Context<'_>) -> Option<bool> {
@@ -57,6 +58,10 @@ impl User {
     }
     async fn role(&self) -> Role {
         self.0.role
+    }
+    /// The chat assistant's badge: this account answers through a language model and cannot sign in.
+    async fn is_assistant(&self) -> bool {
+        self.0.id == parley_kit::assistant::USER_ID
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

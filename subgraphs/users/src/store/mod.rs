@@ -104,3 +104,55 @@ pub mod signing_key {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod oauth_identity {
+    use sea_orm::entity::prelude::*;
+
+    /// An account's identity at an OpenID Connect provider: the provider's `sub` for it. One per provider
+    /// and account; one account per identity.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "oauth_identities")]
+    pub struct Model {
+        /// The provider's configured name (`PARLEY_OIDC_<NAME>_…`, lower-cased).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub provider: String,
+        /// The ID token's `sub`: stable for the account at that provider.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub subject: String,
+        pub user_id: Uuid,
+        /// The email the provider gave at linking, if it said it was verified.
+        pub email: Option<String>,
+        pub created_at: ChronoDateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod oauth_attempt {
+    use sea_orm::entity::prelude::*;
+
+    /// A sign-in under way: what finishing it needs, kept until it finishes or expires (10 minutes).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "oauth_attempts")]
+    pub struct Model {
+        /// SHA-256 of the `state` handed to the client; the state itself is never stored.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub state_hash: String,
+        pub provider: String,
+        /// Where the provider sends the browser back; the code is bound to it.
+        pub redirect_uri: String,
+        pub pkce_verifier: String,
+        pub nonce: String,
+        /// Who started it signed in (a link must be finished by them).
+        pub user_id: Option<Uuid>,
+        pub expires_at: ChronoDateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

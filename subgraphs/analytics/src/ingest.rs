@@ -1,0 +1,184 @@
+//! Recording one event, the only write path: the raw row, its hour's and its day's count, and for a
+//! signed-in user the day's and the week's activity and their first active day — all in the caller's
+//! transaction. An event is recorded once however often it comes (its id: a domain event's bus id), so a
+//! redelivery counts nothing.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, ExprTrait, Set, TryInsertResult};
+use uuid::Uuid;
+
+use crate::error::{invalid, AnalyticsError};
+use crate::store::{active, active_week, daily, event, first_seen, hourly, sketch};
+use crate::time::{day_of, hour_of, week_of};
+use crate::validate;
+
+/// How late a client's event may be dated (offline apps send what they buffered); older is refused.
+pub const MAX_LATE_DAYS: i64 = 7;
+
+/// One event to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub id: Uuid,
+    /// A domain event's kind or a client event's name.
+    pub name: String,
+    /// The producing subgraph, or [`CLIENT`].
+    pub source: String,
+    /// The signed-in user who acted (they count as active that day).
+    pub user_id: Option<Uuid>,
+    /// Who acted, for funnels: `u:<id>` or `a:<anonymous id>`.
+    pub actor: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+    pub properties: Option<String>,
+}
+
+/// The source of events clients send.
+pub const CLIENT: &str = "client";
+
+/// The funnel key of a signed-in user.
+pub fn user_actor(user: Uuid) -> String {
+    format!("u:{user}")
+}
+
+/// An event as a client sends it (`trackEvent`).
+#[derive(Debug, Clone, Default)]
+pub struct ClientEvent {
+    pub name: String,
+    pub properties: Option<serde_json::Value>,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub anonymous_id: Option<String>,
+}
+
+/// The record of a client's event, its inputs checked: a signed-in `user` acts as themselves, a signed-out
+/// client under its anonymous id.
+pub fn client_record(
+    user: Option<Uuid>,
+    event: ClientEvent,
+    now: DateTime<Utc>,
+) -> Result<Record, AnalyticsError> {
+    validate::client_name(&event.name)?;
+    let properties = validate::properties(event.properties.as_ref())?;
+    let occurred_at = validate::occurred_at(event.occurred_at, now)?;
+    let actor = match (user, event.anonymous_id) {
+        (Some(user), _) => user_actor(user),
+        (None, Some(anonymous)) => {
+            validate::anonymous_id(&anonymous)?;
+            format!("a:{anonymous}")
+        }
+        (None, None) => return Err(invalid("anonymousId is required when signed out")),
+    };
+    Ok(Record {
+        id: Uuid::now_v7(),
+        name: event.name,
+        source: CLIENT.into(),
+        user_id: user,
+        actor: Some(actor),
+        occurred_at,
+        properties,
+    })
+}
+
+/// Records `record`; `false` when it was recorded before. `today` is analytics' day now: a late event on a
+/// closed day drops that day's sketch, which is built again from the day's activity when next read.
+pub async fn record<C: ConnectionTrait>(db: &C, record: Record, today: i64) -> Result<bool, DbErr> {
+    let day = day_of(record.occurred_at);
+    let inserted = event::Entity::insert(event::ActiveModel {
+        id: Set(record.id),
+        name: Set(record.name.clone()),
+        source: Set(record.source),
+        user_id: Set(record.user_id),
+        actor: Set(record.actor),
+        occurred_at: Set(record.occurred_at),
+        day: Set(day),
+        properties: Set(record.properties),
+    })
+    .on_conflict_do_nothing_on([event::Column::Day, event::Column::Id])
+    .exec_without_returning(db)
+    .await?;
+    if !matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
+        return Ok(false);
+    }
+    hourly::Entity::insert(hourly::ActiveModel {
+        hour: Set(hour_of(record.occurred_at)),
+        name: Set(record.name.clone()),
+        count: Set(1),
+    })
+    .on_conflict(
+        OnConflict::columns([hourly::Column::Hour, hourly::Column::Name])
+            .value(
+                hourly::Column::Count,
+                Expr::col((hourly::Entity, hourly::Column::Count)).add(1),
+            )
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    daily::Entity::insert(daily::ActiveModel {
+        day: Set(day),
+        name: Set(record.name),
+        count: Set(1),
+    })
+    .on_conflict(
+        OnConflict::columns([daily::Column::Day, daily::Column::Name])
+            .value(
+                daily::Column::Count,
+                Expr::col((daily::Entity, daily::Column::Count)).add(1),
+            )
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    if let Some(user) = record.user_id {
+        was_active(db, user, day, today).await?;
+    }
+    Ok(true)
+}
+
+/// `user` was active on `day`: the day's and the week's rows, their first day moved back if this one is
+/// earlier.
+async fn was_active<C: ConnectionTrait>(
+    db: &C,
+    user: Uuid,
+    day: i64,
+    today: i64,
+) -> Result<(), DbErr> {
+    let new = active::Entity::insert(active::ActiveModel {
+        day: Set(day),
+        user_id: Set(user),
+    })
+    .on_conflict_do_nothing_on([active::Column::Day, active::Column::UserId])
+    .exec_without_returning(db)
+    .await?;
+    if !matches!(new, TryInsertResult::Inserted(n) if n > 0) {
+        return Ok(());
+    }
+    active_week::Entity::insert(active_week::ActiveModel {
+        week: Set(week_of(day)),
+        user_id: Set(user),
+    })
+    .on_conflict_do_nothing_on([active_week::Column::Week, active_week::Column::UserId])
+    .exec_without_returning(db)
+    .await?;
+    first_seen::Entity::insert(first_seen::ActiveModel {
+        user_id: Set(user),
+        day: Set(day),
+    })
+    .on_conflict(
+        OnConflict::column(first_seen::Column::UserId)
+            // The earlier of the two (events may come late): the same words in SQLite and PostgreSQL.
+            .value(
+                first_seen::Column::Day,
+                Expr::cust(
+                    "CASE WHEN excluded.day < analytics_first_seen.day \
+                     THEN excluded.day ELSE analytics_first_seen.day END",
+                ),
+            )
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    if day < today {
+        sketch::Entity::delete_by_id(day).exec(db).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! The analytics subgraph's entities. Days are whole UTC days since 1970-01-01 and hours whole hours since
+//! then ([`crate::time`]), so rollups key on integers.
+
+pub mod event {
+    use sea_orm::entity::prelude::*;
+
+    /// One event as it came: a domain event (its bus id) or a client's (`trackEvent`), kept for the
+    /// retention period. Keyed by (day, id): PostgreSQL keeps a partition per day ([`crate::partitions`]),
+    /// and a partitioned table's keys hold the partition column.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "analytics_events")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub day: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// The domain event's kind (`PostCreated`) or the client's name (`signup_started`).
+        pub name: String,
+        /// The producing subgraph, or `client`.
+        pub source: String,
+        /// The signed-in user who acted, if one did.
+        pub user_id: Option<Uuid>,
+        /// Who acted, for funnels: `u:<user id>` or `a:<anonymous id>`.
+        pub actor: Option<String>,
+        pub occurred_at: ChronoDateTimeUtc,
+        /// A client event's properties, as JSON.
+        pub properties: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod hourly {
+    use sea_orm::entity::prelude::*;
+
+    /// How many events of `name` happened in `hour`.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "analytics_hourly")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub hour: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub count: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod daily {
+    use sea_orm::entity::prelude::*;
+
+    /// How many events of `name` happened on `day`.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "analytics_daily")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub day: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub count: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod active {
+    use sea_orm::entity::prelude::*;
+
+    /// `user_id` did something on `day` (kept for the retention period).
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "analytics_active")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub day: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod active_week {
+    use sea_orm::entity::prelude::*;
+
+    /// `user_id` did something in `week` (Monday-first week number, [`crate::time::week_of`]); kept two
+    /// years, for retention cohorts.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "analytics_active_weeks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub week: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod first_seen {
+    use sea_orm::entity::prelude::*;
+
+    /// The first day `user_id` was active (their retention cohort).
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "analytics_first_seen")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+        pub day: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod sketch {
+    use sea_orm::entity::prelude::*;
+
+    /// A closed day's distinct active users: the exact count and a HyperLogLog sketch (JSON) to merge.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "analytics_sketches")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub day: i64,
+        pub users: i64,
+        pub sketch: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod perf_sample {
+    use sea_orm::entity::prelude::*;
+
+    /// One router's cumulative request-duration histogram for one operation when it was read
+    /// ([`crate::perf`]); `buckets` is JSON `[[upper bound (null: +Inf), cumulative count], …]`.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "analytics_perf_samples")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub taken_at: ChronoDateTimeUtc,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub target: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub operation: String,
+        pub count: f64,
+        pub errors: f64,
+        pub sum: f64,
+        pub buckets: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

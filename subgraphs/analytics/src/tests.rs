@@ -1,0 +1,180 @@
+//! Analytics against a real store: domain events applied as the consumer applies them (a redelivery
+//! included), client events recorded, and the reports read back.
+
+use chrono::{Duration, Utc};
+use parley_kit::events::consumer::apply;
+use parley_kit::events::contracts::{
+    Consumed, PostChanged, PostCreated, UserRegistered, VoteCast, VoteSubmitted,
+};
+use parley_kit::events::Event;
+use parley_kit::testing::{config, envelope, temp_dir};
+use parley_kit::Domain;
+use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
+use uuid::Uuid;
+
+use crate::ingest::{self, client_record, ClientEvent};
+use crate::projection::Projection;
+use crate::reports;
+use crate::store::{daily, event};
+use crate::time::{day_of, Bucket, Clock};
+use crate::Analytics;
+
+struct World {
+    db: DatabaseConnection,
+    handler: Projection,
+    position: i64,
+    _runtime: parley_kit::Runtime,
+}
+
+impl World {
+    async fn start() -> World {
+        let (runtime, _) = Analytics::start(config(Analytics::NAME, temp_dir("analytics")))
+            .await
+            .expect("start");
+        World {
+            db: runtime.db.clone(),
+            handler: Projection {
+                clock: Clock::default(),
+            },
+            position: 0,
+            _runtime: runtime,
+        }
+    }
+
+    fn envelope<E: Event>(&mut self, event: E) -> parley_kit::events::EventEnvelope {
+        self.position += 1;
+        envelope(self.position, "x", event)
+    }
+}
+
+#[tokio::test]
+async fn a_redelivered_domain_event_counts_once_and_names_its_actor() {
+    let mut w = World::start().await;
+    let author = Uuid::now_v7();
+    let created = w.envelope(PostCreated(PostChanged {
+        post_id: Uuid::now_v7(),
+        author_id: author,
+        ..Default::default()
+    }));
+    for _ in 0..2 {
+        apply(&w.db, &created.source, &w.handler, &created)
+            .await
+            .expect("applied");
+    }
+    // Past the consumer's own inbox too: the record itself is keyed by the event's id.
+    let record = <crate::projection::DomainEvent as Consumed>::decode(&created)
+        .expect("decodes")
+        .expect("recorded kind")
+        .0;
+    assert!(!ingest::record(&w.db, record, day_of(Utc::now()))
+        .await
+        .expect("again"));
+    let counted = daily::Entity::find_by_id((day_of(Utc::now()), "PostCreated".to_string()))
+        .one(&w.db)
+        .await
+        .expect("read")
+        .expect("a count");
+    assert_eq!(counted.count, 1);
+    let kept = event::Entity::find_by_id((day_of(Utc::now()), created.id))
+        .one(&w.db)
+        .await
+        .expect("read")
+        .expect("raw");
+    assert_eq!(kept.user_id, Some(author));
+
+    let voter = Uuid::now_v7();
+    let vote = w.envelope(VoteSubmitted(VoteCast {
+        user_id: voter,
+        ..Default::default()
+    }));
+    apply(&w.db, &vote.source, &w.handler, &vote)
+        .await
+        .expect("applied");
+    let registered = w.envelope(UserRegistered {
+        user_id: Uuid::now_v7(),
+        nickname: "n".into(),
+        ..Default::default()
+    });
+    apply(&w.db, &registered.source, &w.handler, &registered)
+        .await
+        .expect("applied");
+    let now = Utc::now();
+    let today = reports::active_users(
+        &w.db,
+        Bucket::Day,
+        now - Duration::minutes(1),
+        now + Duration::minutes(1),
+        day_of(now),
+    )
+    .await
+    .expect("report");
+    assert_eq!(today.len(), 1);
+    assert_eq!(today[0].active_users, 3, "author, voter, new user");
+}
+
+#[tokio::test]
+async fn client_events_count_their_people_and_feed_funnels() {
+    let w = World::start().await;
+    let now = Utc::now();
+    let today = day_of(now);
+    let user = Uuid::now_v7();
+    let track = |user: Option<Uuid>, anonymous: Option<&str>, name: &str, minutes_ago: i64| {
+        client_record(
+            user,
+            ClientEvent {
+                name: name.into(),
+                properties: Some(serde_json::json!({ "screen": "home" })),
+                occurred_at: Some(now - Duration::minutes(minutes_ago)),
+                anonymous_id: anonymous.map(str::to_string),
+            },
+            now,
+        )
+        .expect("valid")
+    };
+    for record in [
+        track(None, Some("visitor-1"), "view", 30),
+        track(None, Some("visitor-1"), "signup_started", 20),
+        track(None, Some("visitor-2"), "view", 25),
+        track(Some(user), None, "view", 15),
+        track(Some(user), None, "signup_started", 10),
+        track(Some(user), None, "signup_done", 5),
+    ] {
+        assert!(ingest::record(&w.db, record, today).await.expect("record"));
+    }
+    assert!(client_record(
+        None,
+        ClientEvent {
+            name: "view".into(),
+            ..Default::default()
+        },
+        now
+    )
+    .is_err());
+    let steps: Vec<String> = ["view", "signup_started", "signup_done"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let funnel = reports::funnel(
+        &w.db,
+        &steps,
+        now - Duration::hours(1),
+        now,
+        Duration::hours(1),
+    )
+    .await
+    .expect("funnel");
+    let reached: Vec<i64> = funnel.iter().map(|s| s.actors).collect();
+    assert_eq!(reached, [3, 2, 1]);
+    // Only the signed-in user is an active user.
+    let points = reports::active_users(
+        &w.db,
+        Bucket::Day,
+        now - Duration::minutes(1),
+        now + Duration::minutes(1),
+        today,
+    )
+    .await
+    .expect("report");
+    assert_eq!(points[0].active_users, 1);
+    assert_eq!(event::Entity::find().count(&w.db).await.expect("count"), 6);
+}

@@ -1,0 +1,301 @@
+//! Shared live streams through the router (issue 23): anonymous SSE viewers of one post share a single
+//! subscription in the posts subgraph however many they are, get every event, and leave nothing behind; a
+//! post they may not see is refused and a post gone private stops at once; signed-in and chat streams still
+//! run per viewer and refuse as before. (A viewer falling behind is tested in the router's `plugin::live`:
+//! over a real socket the kernel buffers megabytes before the router sees a slow reader.) The tests take
+//! turns: they read the posts subgraph's process-wide gauge.
+
+use parley_harness as support;
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::{eventually, sse_next, sse_subscribe, Account, Platform, WsClient};
+
+const COMMENT_ADDED: &str =
+    "subscription($p: ID!) { commentAdded(postId: $p) { id body author { nickname } } }";
+
+async fn gauge_reaches(p: &Platform, wanted: f64) {
+    eventually(&format!("{wanted} open subscriptions in posts"), || async {
+        (p.posts_open_subscriptions().await == Some(wanted)).then_some(())
+    })
+    .await;
+}
+
+async fn new_post(p: &Platform, author: &Account) -> String {
+    let data = p
+        .ok(
+            "mutation { createPost(input: { title: \"Viral\", body: \"b\" }) { id } }",
+            json!({}),
+            Some(&author.access),
+        )
+        .await;
+    data["createPost"]["id"].as_str().expect("id").to_string()
+}
+
+async fn comment(p: &Platform, who: &Account, post: &str, body: &str) {
+    p.ok(
+        "mutation($p: ID!, $b: String!) { createComment(postId: $p, body: $b) { id } }",
+        json!({ "p": post, "b": body }),
+        Some(&who.access),
+    )
+    .await;
+}
+
+/// A web app's origin allowed to call the API from a browser.
+const APP_ORIGIN: &str = "http://app.example";
+
+/// One test at a time: each reads the process-wide gauge.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Many viewers from one address: counted without the per-caller limits.
+async fn platform() -> Platform {
+    Platform::start_opts(support::Options {
+        extra_router_args: &["--no-rate-limits", "--cors-origins", APP_ORIGIN],
+        ..Default::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn anonymous_viewers_share_one_upstream_and_leave_nothing() {
+    let _turn = TURN.lock().await;
+    let p = platform().await;
+    let alice = p.register("alice").await;
+    let bob = p.register("bob").await;
+    let post = new_post(&p, &alice).await;
+
+    // 200 anonymous SSE viewers: one subscription in posts. A signed-in WebSocket viewer is its own.
+    let mut viewers = Vec::new();
+    for _ in 0..200 {
+        let response = sse_subscribe(&p, COMMENT_ADDED, json!({ "p": post }), None).await;
+        viewers.push((response, String::new()));
+    }
+    let mut ws = WsClient::connect(&p, Some(&bob.access)).await;
+    ws.subscribe("1", COMMENT_ADDED, json!({ "p": post })).await;
+    gauge_reaches(&p, 2.0).await;
+
+    comment(&p, &bob, &post, "first!").await;
+    for (response, buffer) in &mut viewers {
+        let event = sse_next(response, buffer, Duration::from_secs(10))
+            .await
+            .expect("every viewer gets the comment");
+        assert_eq!(event["data"]["commentAdded"]["body"], "first!", "{event}");
+        assert_eq!(
+            event["data"]["commentAdded"]["author"]["nickname"], "bob",
+            "{event}"
+        );
+    }
+    let message = ws
+        .next_for("1", Duration::from_secs(10))
+        .await
+        .expect("ws event");
+    assert_eq!(message["payload"]["data"]["commentAdded"]["body"], "first!");
+
+    // A browser app on an allowed origin may read the shared stream (the front applies the CORS policy).
+    let cross_origin = p
+        .http
+        .post(p.graphql_url())
+        .header("accept", "text/event-stream")
+        .header("origin", APP_ORIGIN)
+        .json(&json!({ "query": COMMENT_ADDED, "variables": { "p": post } }))
+        .send()
+        .await
+        .expect("router");
+    assert_eq!(
+        cross_origin.headers().get("access-control-allow-origin"),
+        Some(&reqwest::header::HeaderValue::from_static(APP_ORIGIN))
+    );
+    assert!(cross_origin.headers().contains_key("x-request-id"));
+    drop(cross_origin);
+
+    // Half leave: the shared stream stays for the rest; all leave: it closes.
+    let rest = viewers.split_off(100);
+    drop(viewers);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(p.posts_open_subscriptions().await, Some(2.0));
+    drop(rest);
+    gauge_reaches(&p, 1.0).await;
+    ws.close().await;
+    gauge_reaches(&p, 0.0).await;
+
+    // The next viewer opens a new one.
+    let (mut again, mut buffer) = (
+        sse_subscribe(&p, COMMENT_ADDED, json!({ "p": post }), None).await,
+        String::new(),
+    );
+    gauge_reaches(&p, 1.0).await;
+    comment(&p, &bob, &post, "second").await;
+    let event = sse_next(&mut again, &mut buffer, Duration::from_secs(10))
+        .await
+        .expect("event after reopening");
+    assert_eq!(event["data"]["commentAdded"]["body"], "second", "{event}");
+}
+
+#[tokio::test]
+async fn a_blocked_viewer_stops_while_the_shared_stream_goes_on() {
+    let _turn = TURN.lock().await;
+    let p = platform().await;
+    let alice = p.register("alice").await;
+    let eve = p.register("eve").await;
+    let frank = p.register("frank").await;
+    let post = new_post(&p, &alice).await;
+
+    // Eve watches over a WebSocket (her own stream), an anonymous reader over SSE (the shared one).
+    let mut eve_ws = WsClient::connect(&p, Some(&eve.access)).await;
+    eve_ws
+        .subscribe("1", COMMENT_ADDED, json!({ "p": post }))
+        .await;
+    let mut reader = sse_subscribe(&p, COMMENT_ADDED, json!({ "p": post }), None).await;
+    let mut buffer = String::new();
+    gauge_reaches(&p, 2.0).await;
+    comment(&p, &frank, &post, "before").await;
+    let seen = eve_ws.next_for("1", Duration::from_secs(10)).await;
+    assert_eq!(
+        seen.expect("eve's event")["payload"]["data"]["commentAdded"]["body"],
+        "before"
+    );
+    let event = sse_next(&mut reader, &mut buffer, Duration::from_secs(10))
+        .await
+        .expect("reader's event");
+    assert_eq!(event["data"]["commentAdded"]["body"], "before", "{event}");
+
+    // Alice blocks eve: eve sees nothing more of the post; the anonymous reader sees everything.
+    p.block(&alice, &eve).await;
+    eventually("posts hides the post from eve", || async {
+        let (_, answer) = p
+            .gql(
+                "query($p: ID!) { post(id: $p) { id } }",
+                json!({ "p": post }),
+                Some(&eve.access),
+            )
+            .await;
+        (first_code(&answer) == "NOT_FOUND").then_some(())
+    })
+    .await;
+    for body in ["after, by frank", "after, by alice"] {
+        let who = if body.ends_with("frank") {
+            &frank
+        } else {
+            &alice
+        };
+        comment(&p, who, &post, body).await;
+        let event = sse_next(&mut reader, &mut buffer, Duration::from_secs(10))
+            .await
+            .expect("the shared stream goes on");
+        assert_eq!(event["data"]["commentAdded"]["body"], body, "{event}");
+    }
+    let leaked = eve_ws.next_for("1", Duration::from_millis(1500)).await;
+    assert!(
+        !matches!(&leaked, Some(m) if m["type"] == "next"),
+        "a blocked viewer saw {leaked:?}"
+    );
+}
+
+fn first_code(event: &Value) -> &str {
+    event["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn refused_viewers_and_a_post_gone_private() {
+    let _turn = TURN.lock().await;
+    let p = platform().await;
+    let alice = p.register("alice").await;
+    let bob = p.register("bob").await;
+    let post = new_post(&p, &alice).await;
+
+    // A post that does not exist, and a malformed id: refused with the posts subgraph's codes.
+    for (id, code) in [
+        ("01900000-0000-7000-8000-000000000000", "NOT_FOUND"),
+        ("not-an-id", "BAD_USER_INPUT"),
+    ] {
+        let mut response = sse_subscribe(&p, COMMENT_ADDED, json!({ "p": id }), None).await;
+        let event = sse_next(&mut response, &mut String::new(), Duration::from_secs(10))
+            .await
+            .expect("refusal");
+        assert_eq!(first_code(&event), code, "{event}");
+    }
+    // A forged and an expired token: `UNAUTHENTICATED` (HTTP 401) in the stream type the client asked for;
+    // an anonymous chat stream: refused as before.
+    for token in ["forged.token.value", &expired_token(&bob)] {
+        let response = p
+            .http
+            .post(p.graphql_url())
+            .header("accept", "text/event-stream")
+            .bearer_auth(token)
+            .json(&json!({ "query": COMMENT_ADDED, "variables": { "p": post } }))
+            .send()
+            .await
+            .expect("router");
+        assert_eq!(response.status(), 401);
+        let text = response.text().await.expect("body");
+        assert!(text.contains("\"UNAUTHENTICATED\""), "{text}");
+        assert!(!text.contains("\"data\":{"), "{text}");
+    }
+    let mut chat = sse_subscribe(
+        &p,
+        "subscription($c: ID!) { messageAdded(chatId: $c) { id text } }",
+        json!({ "c": "01900000-0000-7000-8000-000000000000" }),
+        None,
+    )
+    .await;
+    let event = sse_next(&mut chat, &mut String::new(), Duration::from_secs(10))
+        .await
+        .expect("chat refusal");
+    assert!(event["errors"].is_array(), "{event}");
+
+    // Watching, then the author goes private: anonymous viewers see nothing more of the post.
+    let mut viewer = sse_subscribe(&p, COMMENT_ADDED, json!({ "p": post }), None).await;
+    let mut buffer = String::new();
+    gauge_reaches(&p, 1.0).await;
+    comment(&p, &bob, &post, "public").await;
+    let event = sse_next(&mut viewer, &mut buffer, Duration::from_secs(10))
+        .await
+        .expect("public comment");
+    assert_eq!(event["data"]["commentAdded"]["body"], "public", "{event}");
+    p.ok(
+        "mutation { setPrivate(private: true) }",
+        json!({}),
+        Some(&alice.access),
+    )
+    .await;
+    eventually("the post hidden from anonymous readers", || async {
+        let (_, answer) = p
+            .gql(
+                "query($p: ID!) { post(id: $p) { id } }",
+                json!({ "p": post }),
+                None,
+            )
+            .await;
+        (first_code(&answer) == "NOT_FOUND").then_some(())
+    })
+    .await;
+    comment(&p, &alice, &post, "for followers only").await;
+    let leaked = sse_next(&mut viewer, &mut buffer, Duration::from_millis(1500)).await;
+    assert!(leaked.is_none(), "an anonymous viewer saw {leaked:?}");
+    // And a new anonymous viewer is refused.
+    let mut late = sse_subscribe(&p, COMMENT_ADDED, json!({ "p": post }), None).await;
+    let event = sse_next(&mut late, &mut String::new(), Duration::from_secs(10))
+        .await
+        .expect("refusal");
+    assert_eq!(first_code(&event), "NOT_FOUND", "{event}");
+}
+
+/// `who`'s access token with its expiry moved into the past (the signature no longer matches either: the
+/// router refuses it as it refuses every bad token).
+fn expired_token(who: &Account) -> String {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = who.access.split('.').collect();
+    let mut claims: Value =
+        serde_json::from_slice(&engine.decode(parts[1]).expect("claims")).expect("json");
+    claims["exp"] = json!(1);
+    format!(
+        "{}.{}.{}",
+        parts[0],
+        engine.encode(claims.to_string()),
+        parts[2]
+    )
+}
