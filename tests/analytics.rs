@@ -697,3 +697,174 @@ async fn reports_download_as_csv_behind_signed_links() {
         .await;
     assert_eq!(codes(&body), ["BAD_USER_INPUT"], "{body}");
 }
+
+/// `timeZone` moves the day and week boundaries of `activeUsers` and `retention`: activity at chosen UTC
+/// minutes around a weekend, counted per day and week in Tokyo (UTC+9) and in `Etc/GMT+5` (UTC−5), against
+/// the counts made here from the same minutes. Part of the activity comes late (dated days back), so the
+/// closed days' and hours' sketches it changes are built again.
+#[tokio::test]
+async fn active_users_and_retention_count_days_in_a_time_zone() {
+    let p = platform().await;
+    // Start on a Saturday, 01:00 UTC: the weekend's activity falls in different weeks by zone.
+    let now = advance(&p, 0).await;
+    let mut first = day_of(now) + 1;
+    while (first + 3).rem_euclid(7) != 5 {
+        first += 1;
+    }
+    advance(&p, first * DAY + 3_600 - now.timestamp()).await;
+    let at = |minutes: i64| first * 1_440 + minutes;
+    let admin = p.register_admin().await;
+    // Minutes since 1970 each account was active at, the truth the reports are checked against.
+    let mut seen: Vec<Vec<i64>> = vec![vec![at(60)]];
+    let mut users = Vec::new();
+    for n in 0..5 {
+        let who = p.register(&format!("zoned{n}")).await;
+        eventually("the registration recorded", || async {
+            let data = p
+                .ok(
+                    "query($u: ID!) { userActivity(userId: $u) { firstSeen } }",
+                    json!({ "u": who.id }),
+                    Some(&admin.access),
+                )
+                .await;
+            (!data["userActivity"]["firstSeen"].is_null()).then_some(())
+        })
+        .await;
+        seen.push(vec![at(60)]);
+        users.push(who);
+    }
+    // Tuesday 12:00 UTC; then what the five did since Saturday, sent late.
+    advance(&p, 3 * DAY + 11 * 3_600).await;
+    let later = p.register("zoned_late").await;
+    seen.push(vec![at(84 * 60)]);
+    let did: [&[i64]; 5] = [
+        &[2 * 60, 20 * 60, 40 * 60],
+        &[23 * 60 + 30, 50 * 60],
+        &[30 * 60, 47 * 60],
+        &[70 * 60],
+        &[],
+    ];
+    for (u, minutes) in did.iter().enumerate() {
+        if minutes.is_empty() {
+            continue;
+        }
+        let events: Vec<Value> = minutes
+            .iter()
+            .map(|&m| json!({ "name": "app_open", "occurredAt": rfc(minute(at(m))) }))
+            .collect();
+        p.ok(TRACK, json!({ "e": events }), Some(&users[u].access))
+            .await;
+        seen[u + 1].extend(minutes.iter().map(|&m| at(m)));
+    }
+    eventually("the late registration recorded", || async {
+        let data = p
+            .ok(
+                "query($u: ID!) { userActivity(userId: $u) { firstSeen } }",
+                json!({ "u": later.id }),
+                Some(&admin.access),
+            )
+            .await;
+        (!data["userActivity"]["firstSeen"].is_null()).then_some(())
+    })
+    .await;
+
+    let (from, to) = (minute((first - 1) * 1_440), minute((first + 5) * 1_440));
+    let mut cohorts_by_zone = Vec::new();
+    for (zone, offset) in [("Asia/Tokyo", 9 * 60), ("Etc/GMT+5", -5 * 60), ("UTC", 0)] {
+        let local_day = |m: i64| (m + offset).div_euclid(1_440);
+        let local_week = |m: i64| (local_day(m) + 3).div_euclid(7);
+        for period in ["DAY", "WEEK"] {
+            let data = p
+                .ok(
+                    "query($p: ActivityPeriod!, $f: DateTime!, $t: DateTime!, $z: String!) { activeUsers(period: $p, from: $f, to: $t, timeZone: $z) { start activeUsers } }",
+                    json!({ "p": period, "f": rfc(from), "t": rfc(to), "z": zone }),
+                    Some(&admin.access),
+                )
+                .await;
+            let points = data["activeUsers"].as_array().expect("points");
+            let starts: Vec<i64> = points
+                .iter()
+                .map(|point| minutes_of(point["start"].as_str().expect("start")))
+                .collect();
+            for (i, point) in points.iter().enumerate() {
+                // The bucket from its local midnight to the next one's, clipped to the range.
+                let begins = starts[i].max(from.timestamp() / 60);
+                let ends = starts.get(i + 1).copied().unwrap_or(to.timestamp() / 60);
+                assert_eq!(
+                    (starts[i] + offset).rem_euclid(1_440),
+                    0,
+                    "{zone}: buckets start at local midnight: {point}"
+                );
+                let want = seen
+                    .iter()
+                    .filter(|minutes| minutes.iter().any(|m| (begins..ends).contains(m)))
+                    .count() as i64;
+                assert_eq!(point["activeUsers"], want, "{zone} {period}: {point}");
+            }
+            if period == "WEEK" {
+                let weeks: BTreeSet<i64> = seen.iter().flatten().map(|&m| local_week(m)).collect();
+                assert_eq!(points.len(), weeks.len().max(1), "{zone}: {data}");
+            }
+        }
+        // Retention: cohorts by the local week of each account's first minute, followed week by week.
+        let data = p
+            .ok(
+                "query($f: DateTime!, $t: DateTime!, $z: String!) { retention(from: $f, to: $t, timeZone: $z) { start size retained } }",
+                json!({ "f": rfc(from), "t": rfc(to), "z": zone }),
+                Some(&admin.access),
+            )
+            .await;
+        let mut want: BTreeMap<i64, (i64, BTreeMap<i64, i64>)> = BTreeMap::new();
+        for minutes in &seen {
+            let cohort = local_week(*minutes.iter().min().expect("a first minute"));
+            let entry = want.entry(cohort).or_default();
+            entry.0 += 1;
+            let weeks: BTreeSet<i64> = minutes.iter().map(|&m| local_week(m) - cohort).collect();
+            for k in weeks {
+                *entry.1.entry(k).or_default() += 1;
+            }
+        }
+        let cohorts = data["retention"].as_array().expect("cohorts");
+        assert_eq!(cohorts.len(), want.len(), "{zone}: {data}");
+        cohorts_by_zone.push(
+            cohorts
+                .iter()
+                .map(|c| (c["size"].clone(), c["retained"].clone()))
+                .collect::<Vec<_>>(),
+        );
+        for (cohort, (week, (size, retained))) in cohorts.iter().zip(&want) {
+            let start = minutes_of(cohort["start"].as_str().expect("start"));
+            assert_eq!(local_week(start), *week, "{zone}: {cohort}");
+            assert_eq!((start + offset).rem_euclid(1_440), 0, "{zone}: {cohort}");
+            assert_eq!(cohort["size"], *size, "{zone}: {cohort}");
+            let got: Vec<i64> = cohort["retained"]
+                .as_array()
+                .expect("retained")
+                .iter()
+                .filter_map(Value::as_i64)
+                .collect();
+            let expected: Vec<i64> = (0..got.len() as i64)
+                .map(|k| retained.get(&k).copied().unwrap_or(0))
+                .collect();
+            assert_eq!(got, expected, "{zone}: {cohort}");
+            assert!(
+                got.len() as i64 > *retained.keys().max().unwrap_or(&0),
+                "{zone}: {cohort}"
+            );
+        }
+    }
+    // The weekend falls in different weeks by zone, so the zones' cohorts differ: the checks above are
+    // not the UTC answer thrice.
+    assert_ne!(cohorts_by_zone[0], cohorts_by_zone[1]);
+}
+
+fn minute(minutes: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(minutes * 60, 0).expect("time")
+}
+
+fn minutes_of(text: &str) -> i64 {
+    DateTime::parse_from_rfc3339(text)
+        .expect("time")
+        .timestamp()
+        .div_euclid(60)
+}

@@ -16,7 +16,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateAnalytics), Box::new(PartitionEventsByDay)]
+        vec![
+            Box::new(CreateAnalytics),
+            Box::new(PartitionEventsByDay),
+            Box::new(ActivityHours),
+        ]
     }
 }
 
@@ -350,6 +354,51 @@ impl MigrationTrait for PartitionEventsByDay {
         )
         .await?;
         Ok(())
+    }
+}
+
+/// The hours of activity, so reports can start their days at midnight in any time zone: which UTC hours of
+/// a day a user was active in (a 24-bit mask; rows from before are taken as active all day), the first and
+/// last hour of a week they were (0–167), the hour of their first active day they began; closed hours'
+/// distinct-users sketches (what a zone's day is merged from once the day's activity rows are gone), and
+/// the sketches of zone days kept once built (keyed by their UTC hours, `first_hour..end_hour`).
+struct ActivityHours;
+
+impl MigrationName for ActivityHours {
+    fn name(&self) -> &str {
+        "m0003_activity_hours"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ActivityHours {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        statements(
+            m,
+            "ALTER TABLE analytics_active ADD COLUMN hours BIGINT NOT NULL DEFAULT 16777215;
+             ALTER TABLE analytics_active_weeks ADD COLUMN first_hour BIGINT NOT NULL DEFAULT 0;
+             ALTER TABLE analytics_active_weeks ADD COLUMN last_hour BIGINT NOT NULL DEFAULT 167;
+             ALTER TABLE analytics_first_seen ADD COLUMN hour BIGINT NOT NULL DEFAULT 0;
+             CREATE TABLE analytics_hour_sketches (
+                 hour BIGINT NOT NULL PRIMARY KEY, users BIGINT NOT NULL, sketch TEXT NOT NULL);
+             CREATE TABLE analytics_span_sketches (
+                 first_hour BIGINT NOT NULL, end_hour BIGINT NOT NULL, users BIGINT NOT NULL,
+                 sketch TEXT NOT NULL, PRIMARY KEY (first_hour, end_hour))",
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        statements(
+            m,
+            "DROP TABLE analytics_span_sketches;
+             DROP TABLE analytics_hour_sketches;
+             ALTER TABLE analytics_first_seen DROP COLUMN hour;
+             ALTER TABLE analytics_active_weeks DROP COLUMN last_hour;
+             ALTER TABLE analytics_active_weeks DROP COLUMN first_hour;
+             ALTER TABLE analytics_active DROP COLUMN hours",
+        )
+        .await
     }
 }
 

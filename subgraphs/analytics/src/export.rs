@@ -9,7 +9,7 @@ use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{invalid, Result};
-use crate::time::{day_of, Bucket};
+use crate::time::Bucket;
 use crate::{perf, reports, validate};
 
 /// How long a download link works.
@@ -96,12 +96,12 @@ pub async fn csv(db: &DatabaseConnection, request: &Request, now: DateTime<Utc>)
     match request.report {
         Report::ActiveUsers => {
             rows.push(vec!["start".into(), "active_users".into()]);
-            for p in reports::active_users(db, request.bucket, from, to, day_of(now)).await? {
+            for p in reports::active_users(db, request.bucket, from, to, now, tz).await? {
                 rows.push(vec![time(p.start), p.active_users.to_string()]);
             }
         }
         Report::Retention => {
-            let cohorts = reports::retention(db, from, to).await?;
+            let cohorts = reports::retention(db, from, to, tz).await?;
             let weeks = cohorts.iter().map(|c| c.retained.len()).max().unwrap_or(0);
             let mut header = vec!["start".to_string(), "size".to_string()];
             header.extend((0..weeks).map(|k| format!("week_{k}")));

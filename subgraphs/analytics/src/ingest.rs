@@ -5,12 +5,16 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, ExprTrait, Set, TryInsertResult};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait, QueryFilter, Set, TryInsertResult,
+};
 use uuid::Uuid;
 
 use crate::error::{invalid, AnalyticsError};
-use crate::store::{active, active_week, daily, event, first_seen, hourly, sketch};
-use crate::time::{day_of, hour_of, week_of};
+use crate::store::{
+    active, active_week, daily, event, first_seen, hour_sketch, hourly, sketch, span_sketch,
+};
+use crate::time::{day_of, hour_of, week_first_day, week_of};
 use crate::validate;
 
 /// How late a client's event may be dated (offline apps send what they buffered); older is refused.
@@ -78,9 +82,13 @@ pub fn client_record(
     })
 }
 
-/// Records `record`; `false` when it was recorded before. `today` is analytics' day now: a late event on a
-/// closed day drops that day's sketch, which is built again from the day's activity when next read.
-pub async fn record<C: ConnectionTrait>(db: &C, record: Record, today: i64) -> Result<bool, DbErr> {
+/// Records `record`; `false` when it was recorded before. `now` is analytics' time: a late event on a
+/// closed day or hour drops the sketches that counted without it, which are built again when next read.
+pub async fn record<C: ConnectionTrait>(
+    db: &C,
+    record: Record,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
     let day = day_of(record.occurred_at);
     let inserted = event::Entity::insert(event::ActiveModel {
         id: Set(record.id),
@@ -129,43 +137,84 @@ pub async fn record<C: ConnectionTrait>(db: &C, record: Record, today: i64) -> R
     .exec_without_returning(db)
     .await?;
     if let Some(user) = record.user_id {
-        was_active(db, user, day, today).await?;
+        was_active(db, user, hour_of(record.occurred_at), now).await?;
     }
     Ok(true)
 }
 
-/// `user` was active on `day`: the day's and the week's rows, their first day moved back if this one is
-/// earlier.
+/// `user` was active in `hour`: the hour's bit in the day's row, the week's first and last hour, their first
+/// day and hour moved back if this is earlier, and the sketches of closed days, hours and zone days that
+/// counted without it dropped. Only a new day or hour writes more than the one statement.
 async fn was_active<C: ConnectionTrait>(
     db: &C,
     user: Uuid,
-    day: i64,
-    today: i64,
+    hour: i64,
+    now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let new = active::Entity::insert(active::ActiveModel {
+    let day = hour.div_euclid(24);
+    let in_day = hour - day * 24;
+    let bit = 1i64 << in_day;
+    let new_day = active::Entity::insert(active::ActiveModel {
         day: Set(day),
         user_id: Set(user),
+        hours: Set(bit),
     })
     .on_conflict_do_nothing_on([active::Column::Day, active::Column::UserId])
     .exec_without_returning(db)
     .await?;
-    if !matches!(new, TryInsertResult::Inserted(n) if n > 0) {
-        return Ok(());
+    let new_day = matches!(new_day, TryInsertResult::Inserted(n) if n > 0);
+    if !new_day {
+        let new_hour = active::Entity::update_many()
+            .col_expr(
+                active::Column::Hours,
+                Expr::col(active::Column::Hours).bit_or(bit),
+            )
+            .filter(active::Column::Day.eq(day))
+            .filter(active::Column::UserId.eq(user))
+            .filter(Expr::col(active::Column::Hours).bit_and(bit).eq(0))
+            .exec(db)
+            .await?;
+        if new_hour.rows_affected == 0 {
+            return Ok(());
+        }
     }
+    let week = week_of(day);
+    let in_week = (day - week_first_day(week)) * 24 + in_day;
     active_week::Entity::insert(active_week::ActiveModel {
-        week: Set(week_of(day)),
+        week: Set(week),
         user_id: Set(user),
+        first_hour: Set(in_week),
+        last_hour: Set(in_week),
     })
-    .on_conflict_do_nothing_on([active_week::Column::Week, active_week::Column::UserId])
+    .on_conflict(
+        OnConflict::columns([active_week::Column::Week, active_week::Column::UserId])
+            // The same words in SQLite and PostgreSQL (no MIN/LEAST common to both for two values).
+            .value(
+                active_week::Column::FirstHour,
+                Expr::cust(
+                    "CASE WHEN excluded.first_hour < analytics_active_weeks.first_hour \
+                     THEN excluded.first_hour ELSE analytics_active_weeks.first_hour END",
+                ),
+            )
+            .value(
+                active_week::Column::LastHour,
+                Expr::cust(
+                    "CASE WHEN excluded.last_hour > analytics_active_weeks.last_hour \
+                     THEN excluded.last_hour ELSE analytics_active_weeks.last_hour END",
+                ),
+            )
+            .to_owned(),
+    )
     .exec_without_returning(db)
     .await?;
     first_seen::Entity::insert(first_seen::ActiveModel {
         user_id: Set(user),
         day: Set(day),
+        hour: Set(in_day),
     })
     .on_conflict(
         OnConflict::column(first_seen::Column::UserId)
-            // The earlier of the two (events may come late): the same words in SQLite and PostgreSQL.
+            // The earlier of the two (events may come late); both sides read the row as it was.
             .value(
                 first_seen::Column::Day,
                 Expr::cust(
@@ -173,12 +222,28 @@ async fn was_active<C: ConnectionTrait>(
                      THEN excluded.day ELSE analytics_first_seen.day END",
                 ),
             )
+            .value(
+                first_seen::Column::Hour,
+                Expr::cust(
+                    "CASE WHEN excluded.day < analytics_first_seen.day \
+                     OR (excluded.day = analytics_first_seen.day AND excluded.hour < analytics_first_seen.hour) \
+                     THEN excluded.hour ELSE analytics_first_seen.hour END",
+                ),
+            )
             .to_owned(),
     )
     .exec_without_returning(db)
     .await?;
-    if day < today {
+    if new_day && day < day_of(now) {
         sketch::Entity::delete_by_id(day).exec(db).await?;
+    }
+    if hour < hour_of(now) {
+        hour_sketch::Entity::delete_by_id(hour).exec(db).await?;
+        span_sketch::Entity::delete_many()
+            .filter(span_sketch::Column::FirstHour.lte(hour))
+            .filter(span_sketch::Column::EndHour.gt(hour))
+            .exec(db)
+            .await?;
     }
     Ok(())
 }

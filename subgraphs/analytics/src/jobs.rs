@@ -1,11 +1,11 @@
 //! Analytics' background work, every tick: raw events and per-day activity older than the retention period
-//! go, after the sketches of those days are made (counts, sketches and first-seen days stay); active weeks
+//! go, after the sketches of those days and their hours are made (counts, sketches and first-seen days stay); active weeks
 //! go after two years. On PostgreSQL the raw events' day partitions are made ahead and dropped when old
 //! ([`crate::partitions`]).
 
 use std::time::Duration;
 
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use crate::error::Result;
 use crate::store::{active, active_week, event};
@@ -27,15 +27,11 @@ pub async fn run(db: DatabaseConnection, clock: Clock, retention_days: i64, tick
 pub async fn once(db: &DatabaseConnection, clock: &Clock, retention_days: i64) -> Result<u64> {
     let today = day_of(clock.now());
     let cutoff = today - retention_days;
-    let oldest: Option<i64> = active::Entity::find()
-        .select_only()
-        .column_as(active::Column::Day.min(), "oldest")
-        .into_tuple::<Option<i64>>()
-        .one(db)
-        .await?
-        .flatten();
-    if let Some(oldest) = oldest.filter(|&day| day < cutoff) {
-        sketches::days(db, oldest, cutoff, today).await?;
+    let oldest = sketches::oldest_row_day(db).await?;
+    if let Some(first) = oldest.filter(|&day| day < cutoff) {
+        sketches::days(db, first, cutoff, today).await?;
+        // What a time zone's days are merged from once these rows are gone.
+        sketches::hours(db, first * 24, cutoff * 24, oldest).await?;
     }
     active::Entity::delete_many()
         .filter(active::Column::Day.lt(cutoff))

@@ -12,7 +12,7 @@ use sea_orm::{DatabaseTransaction, DbErr};
 use uuid::Uuid;
 
 use crate::ingest::{self, user_actor, Record};
-use crate::time::{day_of, Clock};
+use crate::time::Clock;
 
 /// A domain event, as analytics records it.
 #[derive(Debug)]
@@ -126,7 +126,7 @@ impl Handler for Projection {
     async fn apply(&self, txn: &DatabaseTransaction, event: DomainEvent) -> Result<(), DbErr> {
         let mut record = event.0;
         record.occurred_at = self.clock.shift(record.occurred_at);
-        ingest::record(txn, record, day_of(self.clock.now())).await?;
+        ingest::record(txn, record, self.clock.now()).await?;
         Ok(())
     }
 }

@@ -19,7 +19,7 @@ use crate::store::{active, daily, event, first_seen, hourly};
 use chrono_tz::Tz;
 
 use crate::time::{
-    buckets, day_of, day_start, local_buckets, week_first_day, week_of, Bucket, Span,
+    buckets, day_of, day_start, hour_of, local_buckets, week_first_day, week_of, Bucket, Span,
 };
 
 /// One bucket's distinct active users.
@@ -30,24 +30,50 @@ pub struct ActivityPoint {
 }
 
 /// Distinct signed-in users active in each bucket of `[from, to)` (a bucket cut by the range counts the
-/// days inside it). `today` is analytics' day now.
+/// days, or in a zone the hours, inside it), days from midnight in `tz` (none: UTC). `now` is analytics'
+/// time.
 pub async fn active_users<C: ConnectionTrait>(
     db: &C,
     period: Bucket,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-    today: i64,
+    now: DateTime<Utc>,
+    tz: Option<Tz>,
 ) -> Result<Vec<ActivityPoint>> {
-    let spans = buckets(period, from, to)?;
-    let (Some(first), Some(last)) = (spans.first(), spans.last()) else {
-        return Ok(Vec::new());
+    let today = day_of(now);
+    let Some(tz) = tz else {
+        let spans = buckets(period, from, to)?;
+        let (Some(first), Some(last)) = (spans.first(), spans.last()) else {
+            return Ok(Vec::new());
+        };
+        let days = sketches::days(db, first.first, last.end, today).await?;
+        return Ok(spans
+            .iter()
+            .map(|span| ActivityPoint {
+                start: span.start,
+                active_users: sketches::distinct(&days, span.first, span.end),
+            })
+            .collect());
     };
-    let days = sketches::days(db, first.first, last.end, today).await?;
-    Ok(spans
+    // The zone's days as spans of UTC hours, each in the bucket that holds its first hour.
+    let outer = local_buckets(period, from, to, tz)?;
+    let days: Vec<(i64, i64)> = local_buckets(Bucket::Day, from, to, tz)?
         .iter()
-        .map(|span| ActivityPoint {
-            start: span.start,
-            active_users: sketches::distinct(&days, span.first, span.end),
+        .map(|day| (day.first, day.end))
+        .collect();
+    let counted = sketches::spans(db, &days, today, crate::time::hour_of(now)).await?;
+    Ok(outer
+        .iter()
+        .map(|bucket| {
+            let inside: Vec<(i64, i64)> = days
+                .iter()
+                .copied()
+                .filter(|(first, _)| (bucket.first..bucket.end).contains(first))
+                .collect();
+            ActivityPoint {
+                start: bucket.start,
+                active_users: sketches::distinct_spans(&counted, &inside),
+            }
         })
         .collect())
 }
@@ -62,12 +88,18 @@ pub struct Cohort {
     pub retained: Vec<i64>,
 }
 
-/// Weekly cohorts of the users first seen in `[from, to)`, followed up to `to`.
+/// Weekly cohorts of the users first seen in `[from, to)`, followed up to `to`; weeks from Monday midnight
+/// in `tz` (none: UTC, counted in the store; a zone's are counted here from each user's first hour and
+/// each active week's first and last hour).
 pub async fn retention<C: ConnectionTrait>(
     db: &C,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    tz: Option<Tz>,
 ) -> Result<Vec<Cohort>> {
+    if let Some(tz) = tz {
+        return zone_retention(db, from, to, tz).await;
+    }
     let (first, end) = (day_of(from), day_of(to - Duration::nanoseconds(1)) + 1);
     let backend = db.get_database_backend();
     // Week numbers: (day + 3) / 7 puts Monday first (1970-01-01 was a Thursday).
@@ -114,6 +146,98 @@ pub async fn retention<C: ConnectionTrait>(
             }
         }
     }
+    cohorts.sort_by_key(|c| c.start);
+    Ok(cohorts)
+}
+
+/// [`retention`] with weeks from Monday midnight in `tz`. A UTC week's activity lies between its first and
+/// last hour, and a zone's week is a week long, so those two hours name every zone week it touches.
+async fn zone_retention<C: ConnectionTrait>(
+    db: &C,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    tz: Tz,
+) -> Result<Vec<Cohort>> {
+    let (from_hour, to_hour) = (hour_of(from), hour_of(to - Duration::nanoseconds(1)) + 1);
+    // The zone's weeks from the one holding `from` to past `to`: (first UTC hour, local Monday midnight).
+    let weeks: Vec<(i64, DateTime<Utc>)> =
+        local_buckets(Bucket::Week, from, to + Duration::days(7), tz)?
+            .iter()
+            .map(|week| (hour_of(week.start), week.start))
+            .collect();
+    let week_index = |hour: i64| weeks.partition_point(|w| w.0 <= hour).checked_sub(1);
+    let Some(last) = week_index(to_hour - 1) else {
+        return Ok(Vec::new());
+    };
+    let (first_day, end_day) = (from_hour.div_euclid(24), (to_hour - 1).div_euclid(24) + 1);
+    let firsts: Vec<(Uuid, i64, i64)> = first_seen::Entity::find()
+        .select_only()
+        .columns([
+            first_seen::Column::UserId,
+            first_seen::Column::Day,
+            first_seen::Column::Hour,
+        ])
+        .filter(first_seen::Column::Day.gte(first_day))
+        .filter(first_seen::Column::Day.lt(end_day))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut cohort_of: HashMap<Uuid, usize> = HashMap::new();
+    let mut sizes: HashMap<usize, i64> = HashMap::new();
+    for (user, day, hour) in firsts {
+        let first = day * 24 + hour;
+        if let Some(k) = week_index(first).filter(|_| (from_hour..to_hour).contains(&first)) {
+            cohort_of.insert(user, k);
+            *sizes.entry(k).or_default() += 1;
+        }
+    }
+    let backend = db.get_database_backend();
+    let rows = db
+        .query_all_raw(statement(
+            backend,
+            "SELECT a.user_id AS user_id, a.week AS week, a.first_hour AS first_hour, \
+             a.last_hour AS last_hour FROM analytics_first_seen f \
+             JOIN analytics_active_weeks a ON a.user_id = f.user_id \
+             WHERE f.day >= ? AND f.day < ? AND a.week >= ? AND a.week <= ?",
+            [
+                first_day.into(),
+                end_day.into(),
+                (week_of(first_day) - 1).into(),
+                (week_of(end_day) + 1).into(),
+            ],
+        ))
+        .await?;
+    let mut seen: std::collections::HashSet<(Uuid, usize)> = Default::default();
+    let mut retained: HashMap<(usize, usize), i64> = HashMap::new();
+    for row in rows {
+        let user: Uuid = row.try_get("", "user_id")?;
+        let Some(&k) = cohort_of.get(&user) else {
+            continue;
+        };
+        let base = week_first_day(row.try_get("", "week")?) * 24;
+        for in_week in [
+            row.try_get::<i64>("", "first_hour")?,
+            row.try_get("", "last_hour")?,
+        ] {
+            let hour = base + in_week;
+            match week_index(hour) {
+                Some(w) if hour < to_hour && w >= k && seen.insert((user, w)) => {
+                    *retained.entry((k, w)).or_default() += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut cohorts: Vec<Cohort> = sizes
+        .into_iter()
+        .map(|(k, size)| Cohort {
+            start: weeks[k].1,
+            size,
+            retained: (k..=last)
+                .map(|w| retained.get(&(k, w)).copied().unwrap_or(0))
+                .collect(),
+        })
+        .collect();
     cohorts.sort_by_key(|c| c.start);
     Ok(cohorts)
 }

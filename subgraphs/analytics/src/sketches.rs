@@ -3,6 +3,10 @@
 //! week, a month or any range are a merge of that range's daily sketches rather than a scan of who did what.
 //! A closed day's sketch is built once from the day's activity and kept (with the day's exact count); the
 //! open day's is built when asked. A late event on a closed day drops its sketch ([`crate::ingest`]).
+//!
+//! Days that start at midnight in another time zone are spans of UTC hours ([`spans`]): counted exactly
+//! from the activity rows' hour bits while the rows are kept, merged from kept hourly sketches after, and
+//! kept once closed, so a zone's month is a merge of its days' sketches too.
 
 use std::collections::HashMap;
 
@@ -15,7 +19,7 @@ use siphasher::sip::SipHasher13;
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::store::{active, sketch};
+use crate::store::{active, hour_sketch, sketch, span_sketch};
 
 /// 2^14 registers: a standard error of 1.04 / √16384 ≈ 0.8 % for a dense sketch (12 KiB).
 const PRECISION: u8 = 14;
@@ -116,6 +120,215 @@ async fn keep<C: ConnectionTrait>(db: &C, day: i64, built: &Day) -> Result<()> {
     .exec_without_returning(db)
     .await?;
     Ok(())
+}
+
+/// The closed hours `first..end`: kept sketches where there are, else built from the activity rows of their
+/// days and kept — for days from `oldest_row_day` on (before it the rows are gone, and an hour without a
+/// kept sketch is left out rather than kept empty).
+pub async fn hours<C: ConnectionTrait>(
+    db: &C,
+    first: i64,
+    end: i64,
+    oldest_row_day: Option<i64>,
+) -> Result<HashMap<i64, Day>> {
+    let mut hours = HashMap::new();
+    for kept in hour_sketch::Entity::find()
+        .filter(hour_sketch::Column::Hour.gte(first))
+        .filter(hour_sketch::Column::Hour.lt(end))
+        .all(db)
+        .await?
+    {
+        let sketch = serde_json::from_str(&kept.sketch)?;
+        let users = kept.users;
+        hours.insert(kept.hour, Day { users, sketch });
+    }
+    let Some(oldest) = oldest_row_day else {
+        return Ok(hours);
+    };
+    let missing: Vec<i64> = (first.max(oldest * 24)..end)
+        .filter(|h| !hours.contains_key(h))
+        .collect();
+    let (Some(&low), Some(&high)) = (missing.first(), missing.last()) else {
+        return Ok(hours);
+    };
+    let mut built: HashMap<i64, Vec<Uuid>> = HashMap::new();
+    for (day, user, bits) in activity(db, low.div_euclid(24), high.div_euclid(24) + 1).await? {
+        for in_day in 0..24 {
+            let hour = day * 24 + in_day;
+            if bits & (1 << in_day) != 0 && missing.binary_search(&hour).is_ok() {
+                built.entry(hour).or_default().push(user);
+            }
+        }
+    }
+    for hour in missing {
+        let users = built.remove(&hour).unwrap_or_default();
+        let day = of_users(&users);
+        hour_sketch::Entity::insert(hour_sketch::ActiveModel {
+            hour: Set(hour),
+            users: Set(day.users),
+            sketch: Set(serde_json::to_string(&day.sketch)?),
+        })
+        .on_conflict_do_nothing_on([hour_sketch::Column::Hour])
+        .exec_without_returning(db)
+        .await?;
+        hours.insert(hour, day);
+    }
+    Ok(hours)
+}
+
+/// The activity rows of the days `first..end`: (day, user, hour bits).
+async fn activity<C: ConnectionTrait>(
+    db: &C,
+    first: i64,
+    end: i64,
+) -> Result<Vec<(i64, Uuid, i64)>> {
+    Ok(active::Entity::find()
+        .select_only()
+        .columns([
+            active::Column::Day,
+            active::Column::UserId,
+            active::Column::Hours,
+        ])
+        .filter(active::Column::Day.gte(first))
+        .filter(active::Column::Day.lt(end))
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+fn of_users(users: &[Uuid]) -> Day {
+    let mut sketch = empty();
+    for user in users {
+        sketch.insert(user);
+    }
+    Day {
+        users: users.len() as i64,
+        sketch,
+    }
+}
+
+/// Distinct users in each span of UTC hours `(first, end)` (a zone's days): whole UTC days from [`days`];
+/// others kept where they were built before, else counted from the activity rows (exact) while the rows of
+/// their days are kept (`oldest_row_day` on), else merged from [`hours`]' sketches. Built spans are kept
+/// once they have ended (`now_hour`).
+pub async fn spans<C: ConnectionTrait>(
+    db: &C,
+    wanted: &[(i64, i64)],
+    today: i64,
+    now_hour: i64,
+) -> Result<HashMap<(i64, i64), Day>> {
+    let mut out = HashMap::new();
+    let whole_days: Vec<i64> = wanted
+        .iter()
+        .filter(|(first, end)| first.rem_euclid(24) == 0 && end - first == 24)
+        .map(|(first, _)| first / 24)
+        .collect();
+    if let (Some(&low), Some(&high)) = (whole_days.iter().min(), whole_days.iter().max()) {
+        let mut days = days(db, low, high + 1, today).await?;
+        for day in whole_days {
+            if let Some(found) = days.remove(&day) {
+                out.insert((day * 24, day * 24 + 24), found);
+            }
+        }
+    }
+    let others: Vec<(i64, i64)> = wanted
+        .iter()
+        .copied()
+        .filter(|span| !out.contains_key(span))
+        .collect();
+    let (Some(low), Some(high)) = (
+        others.iter().map(|s| s.0).min(),
+        others.iter().map(|s| s.1).max(),
+    ) else {
+        return Ok(out);
+    };
+    for kept in span_sketch::Entity::find()
+        .filter(span_sketch::Column::FirstHour.gte(low))
+        .filter(span_sketch::Column::EndHour.lte(high))
+        .all(db)
+        .await?
+    {
+        if others.contains(&(kept.first_hour, kept.end_hour)) {
+            let sketch = serde_json::from_str(&kept.sketch)?;
+            let day = Day {
+                users: kept.users,
+                sketch,
+            };
+            out.insert((kept.first_hour, kept.end_hour), day);
+        }
+    }
+    let oldest_row_day = oldest_row_day(db).await?;
+    for (first, end) in others {
+        if out.contains_key(&(first, end)) {
+            continue;
+        }
+        let built = if oldest_row_day.is_some_and(|oldest| first.div_euclid(24) >= oldest) {
+            let mut users = Vec::new();
+            for (day, user, bits) in
+                activity(db, first.div_euclid(24), (end - 1).div_euclid(24) + 1).await?
+            {
+                let (from_bit, to_bit) = ((first - day * 24).max(0), (end - day * 24).min(24));
+                let mask = (1i64 << to_bit) - (1i64 << from_bit);
+                if bits & mask != 0 {
+                    users.push(user);
+                }
+            }
+            users.sort_unstable();
+            users.dedup();
+            of_users(&users)
+        } else {
+            let hours = hours(db, first, end.min(now_hour), oldest_row_day).await?;
+            let mut merged = empty();
+            for hour in hours.values() {
+                let _ = merged.merge(&hour.sketch);
+            }
+            Day {
+                users: merged.count().round() as i64,
+                sketch: merged,
+            }
+        };
+        if end <= now_hour {
+            span_sketch::Entity::insert(span_sketch::ActiveModel {
+                first_hour: Set(first),
+                end_hour: Set(end),
+                users: Set(built.users),
+                sketch: Set(serde_json::to_string(&built.sketch)?),
+            })
+            .on_conflict_do_nothing_on([
+                span_sketch::Column::FirstHour,
+                span_sketch::Column::EndHour,
+            ])
+            .exec_without_returning(db)
+            .await?;
+        }
+        out.insert((first, end), built);
+    }
+    Ok(out)
+}
+
+/// The first day whose activity rows are still kept (none: no rows at all).
+pub async fn oldest_row_day<C: ConnectionTrait>(db: &C) -> Result<Option<i64>> {
+    Ok(active::Entity::find()
+        .select_only()
+        .column_as(active::Column::Day.min(), "oldest")
+        .into_tuple::<Option<i64>>()
+        .one(db)
+        .await?
+        .flatten())
+}
+
+/// Distinct users over the spans of `keys`: exact for one, a merge of their sketches otherwise.
+pub fn distinct_spans(spans: &HashMap<(i64, i64), Day>, keys: &[(i64, i64)]) -> i64 {
+    if let [one] = keys {
+        return spans.get(one).map_or(0, |day| day.users);
+    }
+    let mut merged = empty();
+    for key in keys {
+        if let Some(day) = spans.get(key) {
+            let _ = merged.merge(&day.sketch);
+        }
+    }
+    merged.count().round() as i64
 }
 
 /// Distinct users over `first..end`: exact for one day, a merge of the days' sketches otherwise.

@@ -76,7 +76,8 @@ pub mod daily {
 pub mod active {
     use sea_orm::entity::prelude::*;
 
-    /// `user_id` did something on `day` (kept for the retention period).
+    /// `user_id` did something on `day` (kept for the retention period), in the UTC hours whose bits
+    /// `hours` has set (bit 0: 00:00–01:00).
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "analytics_active")]
     pub struct Model {
@@ -84,6 +85,7 @@ pub mod active {
         pub day: i64,
         #[sea_orm(primary_key, auto_increment = false)]
         pub user_id: Uuid,
+        pub hours: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -95,8 +97,9 @@ pub mod active {
 pub mod active_week {
     use sea_orm::entity::prelude::*;
 
-    /// `user_id` did something in `week` (Monday-first week number, [`crate::time::week_of`]); kept two
-    /// years, for retention cohorts.
+    /// `user_id` did something in `week` (Monday-first week number, [`crate::time::week_of`]), first in
+    /// its hour `first_hour` and last in `last_hour` (0–167 from Monday 00:00 UTC: enough to tell the
+    /// week a zone's week boundaries give it); kept two years, for retention cohorts.
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "analytics_active_weeks")]
     pub struct Model {
@@ -104,6 +107,8 @@ pub mod active_week {
         pub week: i64,
         #[sea_orm(primary_key, auto_increment = false)]
         pub user_id: Uuid,
+        pub first_hour: i64,
+        pub last_hour: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -115,13 +120,14 @@ pub mod active_week {
 pub mod first_seen {
     use sea_orm::entity::prelude::*;
 
-    /// The first day `user_id` was active (their retention cohort).
+    /// The first day `user_id` was active (their retention cohort), and its first UTC hour they were.
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "analytics_first_seen")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub user_id: Uuid,
         pub day: i64,
+        pub hour: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -139,6 +145,48 @@ pub mod sketch {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub day: i64,
+        pub users: i64,
+        pub sketch: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod hour_sketch {
+    use sea_orm::entity::prelude::*;
+
+    /// A closed hour's distinct active users (hour number since 1970, [`crate::time::hour_of`]), kept
+    /// like a day's: a time zone's days are merged from them once the activity rows are gone.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "analytics_hour_sketches")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub hour: i64,
+        pub users: i64,
+        pub sketch: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod span_sketch {
+    use sea_orm::entity::prelude::*;
+
+    /// A closed day of a time zone other than UTC, as the UTC hours `first_hour..end_hour`: its distinct
+    /// active users and their sketch, kept once built.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "analytics_span_sketches")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub first_hour: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub end_hour: i64,
         pub users: i64,
         pub sketch: String,
     }

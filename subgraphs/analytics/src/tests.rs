@@ -66,7 +66,7 @@ async fn a_redelivered_domain_event_counts_once_and_names_its_actor() {
         .expect("decodes")
         .expect("recorded kind")
         .0;
-    assert!(!ingest::record(&w.db, record, day_of(Utc::now()))
+    assert!(!ingest::record(&w.db, record, Utc::now())
         .await
         .expect("again"));
     let counted = daily::Entity::find_by_id((day_of(Utc::now()), "PostCreated".to_string()))
@@ -104,7 +104,8 @@ async fn a_redelivered_domain_event_counts_once_and_names_its_actor() {
         Bucket::Day,
         now - Duration::minutes(1),
         now + Duration::minutes(1),
-        day_of(now),
+        now,
+        None,
     )
     .await
     .expect("report");
@@ -116,7 +117,6 @@ async fn a_redelivered_domain_event_counts_once_and_names_its_actor() {
 async fn client_events_count_their_people_and_feed_funnels() {
     let w = World::start().await;
     let now = Utc::now();
-    let today = day_of(now);
     let user = Uuid::now_v7();
     let track = |user: Option<Uuid>, anonymous: Option<&str>, name: &str, minutes_ago: i64| {
         client_record(
@@ -139,7 +139,7 @@ async fn client_events_count_their_people_and_feed_funnels() {
         track(Some(user), None, "signup_started", 10),
         track(Some(user), None, "signup_done", 5),
     ] {
-        assert!(ingest::record(&w.db, record, today).await.expect("record"));
+        assert!(ingest::record(&w.db, record, now).await.expect("record"));
     }
     assert!(client_record(
         None,
@@ -171,10 +171,52 @@ async fn client_events_count_their_people_and_feed_funnels() {
         Bucket::Day,
         now - Duration::minutes(1),
         now + Duration::minutes(1),
-        today,
+        now,
+        None,
     )
     .await
     .expect("report");
     assert_eq!(points[0].active_users, 1);
     assert_eq!(event::Entity::find().count(&w.db).await.expect("count"), 6);
+}
+
+/// Once a day's activity rows are gone (the retention period), a time zone's days of it are merged from the
+/// hourly sketches the retention job kept before deleting the rows.
+#[tokio::test]
+async fn a_zone_day_older_than_the_activity_rows_is_merged_from_hourly_sketches() {
+    let w = World::start().await;
+    let now = Utc::now();
+    let day = day_of(now) - 40;
+    let at = |hours: i64| crate::time::day_start(day) + Duration::hours(hours);
+    let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    // Tokyo is UTC+9: its day `day + 1` runs from 15:00 UTC on `day` to 15:00 UTC on `day + 1`.
+    for (user, hours) in [(a, 20), (b, 10), (c, 26), (a, 21)] {
+        let record = ingest::Record {
+            id: Uuid::now_v7(),
+            name: "app_open".into(),
+            source: ingest::CLIENT.into(),
+            user_id: Some(user),
+            actor: Some(ingest::user_actor(user)),
+            occurred_at: at(hours),
+            properties: None,
+        };
+        assert!(ingest::record(&w.db, record, now).await.expect("record"));
+    }
+    crate::jobs::once(&w.db, &Clock::default(), 30)
+        .await
+        .expect("retention");
+    let rows = crate::store::active::Entity::find()
+        .count(&w.db)
+        .await
+        .expect("count");
+    assert_eq!(rows, 0, "the activity rows are gone");
+    let tokyo: chrono_tz::Tz = "Asia/Tokyo".parse().expect("zone");
+    for _ in 0..2 {
+        let points = reports::active_users(&w.db, Bucket::Day, at(-9), at(39), now, Some(tokyo))
+            .await
+            .expect("report");
+        let counts: Vec<i64> = points.iter().map(|p| p.active_users).collect();
+        assert_eq!(counts, [1, 2], "{points:?}");
+        assert_eq!(points[1].start, at(15));
+    }
 }

@@ -8,12 +8,32 @@ import type { AnalyticsReport, ReportBucket } from '../gql/graphql';
 import { errorText } from './errors';
 
 const Dashboard = graphql(`
-  query AnalyticsDashboard($monthAgo: DateTime!, $weeksAgo: DateTime!, $dayAgo: DateTime!, $to: DateTime!) {
-    daily: activeUsers(period: DAY, from: $monthAgo, to: $to) { start activeUsers }
-    weekly: activeUsers(period: WEEK, from: $weeksAgo, to: $to) { start activeUsers }
-    retention(from: $weeksAgo, to: $to) { start size retained }
-    contentReport(from: $monthAgo, to: $to, bucket: DAY) { start posts comments votes messages signups }
-    performanceReport(from: $dayAgo, to: $to, bucket: DAY) { operation requests errorRate p50Ms p95Ms p99Ms }
+  query AnalyticsDashboard(
+    $monthAgo: DateTime!
+    $weeksAgo: DateTime!
+    $dayAgo: DateTime!
+    $to: DateTime!
+    $timeZone: String!
+  ) {
+    daily: activeUsers(period: DAY, from: $monthAgo, to: $to, timeZone: $timeZone) { start activeUsers }
+    weekly: activeUsers(period: WEEK, from: $weeksAgo, to: $to, timeZone: $timeZone) { start activeUsers }
+    retention(from: $weeksAgo, to: $to, timeZone: $timeZone) { start size retained }
+    contentReport(from: $monthAgo, to: $to, bucket: DAY, timeZone: $timeZone) {
+      start
+      posts
+      comments
+      votes
+      messages
+      signups
+    }
+    performanceReport(from: $dayAgo, to: $to, bucket: DAY, timeZone: $timeZone) {
+      operation
+      requests
+      errorRate
+      p50Ms
+      p95Ms
+      p99Ms
+    }
   }
 `);
 
@@ -24,20 +44,25 @@ const Export = graphql(`
 `);
 
 const DAY = 86_400_000;
+// Days start at midnight where the reader is: the reports take the browser's IANA zone.
+const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+// A bucket's start is its local midnight: its date is the reader's, not UTC's.
+const localDate = (start: string) =>
+  new Date(start).toLocaleDateString(undefined, { timeZone, month: '2-digit', day: '2-digit' });
 
 export function Analytics() {
   // Whole days, so the variables (and the cached result) stay the same while the page is open.
   const range = useMemo(() => {
     const to = new Date(Math.ceil(Date.now() / DAY) * DAY);
     const ago = (days: number) => new Date(to.getTime() - days * DAY).toISOString();
-    return { monthAgo: ago(30), weeksAgo: ago(56), dayAgo: ago(1), to: to.toISOString() };
+    return { monthAgo: ago(30), weeksAgo: ago(56), dayAgo: ago(1), to: to.toISOString(), timeZone };
   }, []);
   const [{ data, error, fetching }] = useQuery({ query: Dashboard, variables: range });
   const client = useClient();
 
   async function download(report: AnalyticsReport, from: string, bucket: ReportBucket) {
     const result = await client
-      .query(Export, { input: { report, from, to: range.to, bucket } }, { requestPolicy: 'network-only' })
+      .query(Export, { input: { report, from, to: range.to, bucket, timeZone } }, { requestPolicy: 'network-only' })
       .toPromise();
     const url = result.data?.exportReport.url;
     if (url) location.assign(url);
@@ -54,7 +79,7 @@ export function Analytics() {
           <h3>Active users per day</h3>
           <button onClick={() => download('ACTIVE_USERS', range.monthAgo, 'DAY')}>CSV</button>
         </header>
-        <LineChart points={data.daily.map((p) => ({ label: p.start.slice(5, 10), value: p.activeUsers }))} />
+        <LineChart points={data.daily.map((p) => ({ label: localDate(p.start), value: p.activeUsers }))} />
         <p className="muted">
           This week: {data.weekly.at(-1)?.activeUsers ?? 0} active users (weeks and months are merged daily
           sketches, within about 1 %).
@@ -78,7 +103,7 @@ export function Analytics() {
           <tbody>
             {data.retention.map((cohort) => (
               <tr key={cohort.start}>
-                <td>{cohort.start.slice(0, 10)}</td>
+                <td>{localDate(cohort.start)}</td>
                 <td>{cohort.size}</td>
                 {cohort.retained.map((n, k) => {
                   const share = cohort.size ? n / cohort.size : 0;
@@ -99,7 +124,7 @@ export function Analytics() {
           <button onClick={() => download('CONTENT', range.monthAgo, 'DAY')}>CSV</button>
         </header>
         <BarChart
-          points={content.map((p) => ({ label: p.start.slice(5, 10), value: p.posts + p.comments + p.messages }))}
+          points={content.map((p) => ({ label: localDate(p.start), value: p.posts + p.comments + p.messages }))}
         />
         <p className="muted">
           Last 30 days: {sum(content.map((p) => p.posts))} posts, {sum(content.map((p) => p.comments))} comments,{' '}

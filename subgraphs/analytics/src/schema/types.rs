@@ -250,7 +250,7 @@ pub struct ReportExportInput {
     /// FUNNEL: its window.
     #[graphql(default = 24)]
     pub window_hours: i32,
-    /// CONTENT and PERFORMANCE: days from midnight in this IANA zone.
+    /// Every report but FUNNEL: days (and weeks) from midnight in this IANA zone.
     #[graphql(default_with = "String::from(\"UTC\")")]
     pub time_zone: String,
 }
