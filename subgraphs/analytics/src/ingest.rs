@@ -154,29 +154,30 @@ async fn was_active<C: ConnectionTrait>(
     let day = hour.div_euclid(24);
     let in_day = hour - day * 24;
     let bit = 1i64 << in_day;
-    let new_day = active::Entity::insert(active::ActiveModel {
+    // One statement: a new row, or the hour's bit added to the day's row; nothing when it is set already.
+    let changed = active::Entity::insert(active::ActiveModel {
         day: Set(day),
         user_id: Set(user),
         hours: Set(bit),
     })
-    .on_conflict_do_nothing_on([active::Column::Day, active::Column::UserId])
+    .on_conflict(
+        OnConflict::columns([active::Column::Day, active::Column::UserId])
+            .value(
+                active::Column::Hours,
+                Expr::col((active::Entity, active::Column::Hours))
+                    .bit_or(Expr::cust("excluded.hours")),
+            )
+            .action_and_where(
+                Expr::col((active::Entity, active::Column::Hours))
+                    .bit_and(Expr::cust("excluded.hours"))
+                    .eq(0),
+            )
+            .to_owned(),
+    )
     .exec_without_returning(db)
     .await?;
-    let new_day = matches!(new_day, TryInsertResult::Inserted(n) if n > 0);
-    if !new_day {
-        let new_hour = active::Entity::update_many()
-            .col_expr(
-                active::Column::Hours,
-                Expr::col(active::Column::Hours).bit_or(bit),
-            )
-            .filter(active::Column::Day.eq(day))
-            .filter(active::Column::UserId.eq(user))
-            .filter(Expr::col(active::Column::Hours).bit_and(bit).eq(0))
-            .exec(db)
-            .await?;
-        if new_hour.rows_affected == 0 {
-            return Ok(());
-        }
+    if changed == 0 {
+        return Ok(());
     }
     let week = week_of(day);
     let in_week = (day - week_first_day(week)) * 24 + in_day;
@@ -234,7 +235,9 @@ async fn was_active<C: ConnectionTrait>(
     )
     .exec_without_returning(db)
     .await?;
-    if new_day && day < day_of(now) {
+    // A late event: the closed day's sketch may lack this user (a new hour of a day they were in already
+    // leaves it as it was, but telling the two apart would cost every event a statement more).
+    if day < day_of(now) {
         sketch::Entity::delete_by_id(day).exec(db).await?;
     }
     if hour < hour_of(now) {
