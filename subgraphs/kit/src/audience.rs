@@ -214,6 +214,34 @@ pub async fn can_see<C: ConnectionTrait>(
     viewer: &Viewer,
     author: Uuid,
 ) -> Result<bool, DbErr> {
+    can_see_with(db, viewer, author, None).await
+}
+
+/// [`can_see`] with the author's privacy already read ([`is_private`]), as when one read serves every
+/// subscriber of an event: what is left is the viewer's own (blocks, following a private author).
+pub async fn can_see_given<C: ConnectionTrait>(
+    db: &C,
+    viewer: &Viewer,
+    author: Uuid,
+    author_private: bool,
+) -> Result<bool, DbErr> {
+    can_see_with(db, viewer, author, Some(author_private)).await
+}
+
+/// Whether `author`'s account is private.
+pub async fn is_private<C: ConnectionTrait>(db: &C, author: Uuid) -> Result<bool, DbErr> {
+    Ok(private_account::Entity::find_by_id(author)
+        .one(db)
+        .await?
+        .is_some())
+}
+
+async fn can_see_with<C: ConnectionTrait>(
+    db: &C,
+    viewer: &Viewer,
+    author: Uuid,
+    author_private: Option<bool>,
+) -> Result<bool, DbErr> {
     if viewer.id == Some(author) {
         return Ok(true);
     }
@@ -225,10 +253,10 @@ pub async fn can_see<C: ConnectionTrait>(
     if viewer.staff {
         return Ok(true);
     }
-    let private = private_account::Entity::find_by_id(author)
-        .one(db)
-        .await?
-        .is_some();
+    let private = match author_private {
+        Some(private) => private,
+        None => is_private(db, author).await?,
+    };
     if !private {
         return Ok(true);
     }

@@ -10,6 +10,9 @@
 //! A subscriber that falls behind (or a dispatcher that does) skips events. Where a skipped event matters —
 //! a member's removal must end their stream — [`Live::keyed_or_gap`] says so with [`Delivery::Gap`], and the
 //! stream re-reads what it depends on from the store.
+//!
+//! What every subscriber of an event would read alike (the post a vote changed, whether its author is
+//! private) is read once per event with [`PerEvent`]; only each viewer's own right is checked per subscriber.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -201,5 +204,94 @@ impl Live {
                 }
             }
         })
+    }
+}
+
+/// One load per event for all the subscribers that need it: the first to ask runs it, the others await its
+/// result. The results of the last `capacity` events are kept; a subscriber later than that loads its own.
+pub struct PerEvent<V> {
+    capacity: usize,
+    recent: Mutex<Recent<V>>,
+}
+
+struct Recent<V> {
+    cells: HashMap<uuid::Uuid, Arc<tokio::sync::OnceCell<V>>>,
+    order: std::collections::VecDeque<uuid::Uuid>,
+}
+
+impl<V: Clone> PerEvent<V> {
+    pub fn new(capacity: usize) -> Self {
+        PerEvent {
+            capacity: capacity.max(1),
+            recent: Mutex::new(Recent {
+                cells: HashMap::new(),
+                order: Default::default(),
+            }),
+        }
+    }
+
+    /// The result of `load` for `event`, run once however many subscribers ask.
+    pub async fn get_or_load<F, Fut>(&self, event: uuid::Uuid, load: F) -> V
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = V>,
+    {
+        let cell = {
+            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            match recent.cells.get(&event) {
+                Some(cell) => cell.clone(),
+                None => {
+                    if recent.order.len() >= self.capacity {
+                        if let Some(oldest) = recent.order.pop_front() {
+                            recent.cells.remove(&oldest);
+                        }
+                    }
+                    let cell = Arc::new(tokio::sync::OnceCell::new());
+                    recent.cells.insert(event, cell.clone());
+                    recent.order.push_back(event);
+                    cell
+                }
+            }
+        };
+        cell.get_or_init(load).await.clone()
+    }
+}
+
+#[cfg(test)]
+mod per_event_tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[tokio::test]
+    async fn many_subscribers_share_one_load_per_event_and_old_events_are_let_go() {
+        let loads = Arc::new(AtomicUsize::new(0));
+        let shared = Arc::new(PerEvent::<usize>::new(2));
+        let (a, b, c) = (
+            uuid::Uuid::now_v7(),
+            uuid::Uuid::now_v7(),
+            uuid::Uuid::now_v7(),
+        );
+        let load = |loads: Arc<AtomicUsize>| async move {
+            tokio::task::yield_now().await;
+            loads.fetch_add(1, Ordering::SeqCst) + 1
+        };
+        let tasks: Vec<_> = (0..100)
+            .map(|_| {
+                let (shared, loads) = (shared.clone(), loads.clone());
+                tokio::spawn(async move { shared.get_or_load(a, || load(loads)).await })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(
+                task.await.expect("task"),
+                1,
+                "every subscriber got the one load"
+            );
+        }
+        assert_eq!(shared.get_or_load(b, || load(loads.clone())).await, 2);
+        assert_eq!(shared.get_or_load(c, || load(loads.clone())).await, 3);
+        // `a` was the oldest of three with room for two: loaded again.
+        assert_eq!(shared.get_or_load(a, || load(loads.clone())).await, 4);
+        assert_eq!(loads.load(Ordering::SeqCst), 4);
     }
 }

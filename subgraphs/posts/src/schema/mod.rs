@@ -23,10 +23,13 @@ use crate::service::Content;
 use crate::store::{comment, post};
 use crate::topics::{self, NewTopic};
 use crate::validate;
-use crate::visibility::{comment_visible, post_visible, visible_post};
+use crate::visibility::{
+    comment_facts, comment_visible, comment_visible_given, post_facts, post_visible,
+    post_visible_given, visible_post, CommentFacts, PostFacts,
+};
 use loaders::{CommentKey, PostsLoader, TopicKey};
 use parley_kit::audience::Viewer;
-use parley_kit::live::Live;
+use parley_kit::live::{Live, PerEvent};
 pub use types::{Comment, Post, Topic, User, VoteResult};
 
 pub type PostsSchema = Schema<Query, Mutation, Subscription>;
@@ -43,7 +46,26 @@ pub fn build(db: DatabaseConnection, content: Arc<Content>, live: Arc<Live>) -> 
         .data(db)
         .data(content)
         .data(live)
+        .data(Arc::new(LiveReads::default()))
         .finish()
+}
+
+/// Live events' reads shared by all their subscribers ([`PerEvent`]): a vote's post, a new comment's facts.
+pub struct LiveReads {
+    posts: PerEvent<Option<PostFacts>>,
+    comments: PerEvent<Option<CommentFacts>>,
+}
+
+/// Events whose shared reads are kept: far more than subscribers lag behind before the stream skips.
+const SHARED_READS: usize = 1_024;
+
+impl Default for LiveReads {
+    fn default() -> Self {
+        LiveReads {
+            posts: PerEvent::new(SHARED_READS),
+            comments: PerEvent::new(SHARED_READS),
+        }
+    }
 }
 
 fn content<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Arc<Content>> {
@@ -391,24 +413,32 @@ impl Subscription {
         let viewer = viewer(ctx);
         visible_post(&db, &viewer, post_id).await.gql()?;
         let live = ctx.data::<Arc<Live>>()?;
+        let shared = ctx.data::<Arc<LiveReads>>()?.clone();
         // Each comment is checked as it comes: its author's privacy and blocks, and the post's (an author
-        // going private, or deleting the post, ends what others see at once).
+        // going private, or deleting the post, ends what others see at once). What every viewer reads
+        // alike is read once per event; only the viewer's own part per subscriber.
         Ok(live.stream(
             &post_id.to_string(),
             move |e| e.is::<CommentCreated>(),
             move |e| {
-                let db = db.clone();
+                let (db, shared) = (db.clone(), shared.clone());
                 async move {
-                    let CommentCreated(changed) = e.decode::<CommentCreated>().ok()??;
-                    // The event carries the new comment: no read per subscriber (older events: read it).
-                    let comment = match created_from_event(&changed) {
-                        Some(comment) => comment,
-                        None => live_comment(&db, changed.comment_id).await.ok()?,
-                    };
-                    comment_visible(&db, &viewer, &comment)
+                    let facts = shared
+                        .comments
+                        .get_or_load(e.id, || async {
+                            let CommentCreated(changed) = e.decode::<CommentCreated>().ok()??;
+                            // The event carries the new comment (older events: read it).
+                            let comment = match created_from_event(&changed) {
+                                Some(comment) => comment,
+                                None => live_comment(&db, changed.comment_id).await.ok()?,
+                            };
+                            comment_facts(&db, comment).await.ok()?
+                        })
+                        .await?;
+                    comment_visible_given(&db, &viewer, &facts)
                         .await
                         .ok()?
-                        .then_some(Comment(comment))
+                        .then_some(Comment(facts.comment))
                 }
             },
         ))
@@ -425,6 +455,7 @@ impl Subscription {
         let viewer = viewer(ctx);
         visible_post(&db, &viewer, post_id).await.gql()?;
         let live = ctx.data::<Arc<Live>>()?;
+        let shared = ctx.data::<Arc<LiveReads>>()?.clone();
         Ok(live.stream(
             &post_id.to_string(),
             move |e| {
@@ -433,9 +464,20 @@ impl Subscription {
                     && e.payload.get("target_kind").and_then(|k| k.as_str())
                         == Some(crate::store::vote::TargetKind::Post.to_value().as_str())
             },
-            move |_| {
-                let db = db.clone();
-                async move { visible_post(&db, &viewer, post_id).await.ok().map(Post) }
+            move |e| {
+                let (db, shared) = (db.clone(), shared.clone());
+                async move {
+                    let facts = shared
+                        .posts
+                        .get_or_load(e.id, || async {
+                            post_facts(&db, post_id).await.ok().flatten()
+                        })
+                        .await?;
+                    post_visible_given(&db, &viewer, &facts)
+                        .await
+                        .ok()?
+                        .then_some(Post(facts.post))
+                }
             },
         ))
     }
