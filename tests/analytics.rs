@@ -507,6 +507,33 @@ async fn raw_events_live_in_day_partitions_on_postgres() {
         )
         .await;
     assert_eq!(data["activeUsers"][0]["activeUsers"], 1, "{data}");
+
+    // A visitor who signs in and sends the anonymous id it had is one person in a funnel (read from the
+    // day partitions, the visitor's id joined to the user's).
+    p.ok(
+        TRACK,
+        json!({ "e": [{ "name": "landing_view", "anonymousId": "pg-visitor" }] }),
+        None,
+    )
+    .await;
+    p.ok(
+        TRACK,
+        json!({ "e": [{ "name": "signup_done", "anonymousId": "pg-visitor" }] }),
+        Some(&admin.access),
+    )
+    .await;
+    let funnel = p
+        .ok(
+            "query($f: DateTime!, $t: DateTime!) { funnel(steps: [\"landing_view\", \"signup_done\"], from: $f, to: $t) { users } }",
+            json!({ "f": rfc(now - Duration::hours(1)), "t": rfc(now + Duration::hours(1)) }),
+            Some(&admin.access),
+        )
+        .await;
+    assert_eq!(
+        funnel["funnel"],
+        json!([{ "users": 1 }, { "users": 1 }]),
+        "{funnel}"
+    );
 }
 
 #[tokio::test]

@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateAnalytics),
             Box::new(PartitionEventsByDay),
             Box::new(ActivityHours),
+            Box::new(ActorAliases),
         ]
     }
 }
@@ -399,6 +400,31 @@ impl MigrationTrait for ActivityHours {
              ALTER TABLE analytics_active DROP COLUMN hours",
         )
         .await
+    }
+}
+
+/// Anonymous visitors who signed in, so funnels follow one person across it: `a:<id>` → `u:<id>`.
+struct ActorAliases;
+
+impl MigrationName for ActorAliases {
+    fn name(&self) -> &str {
+        "m0004_actor_aliases"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ActorAliases {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        statements(
+            m,
+            "CREATE TABLE analytics_aliases (
+                 actor_from VARCHAR NOT NULL PRIMARY KEY, actor_to VARCHAR NOT NULL)",
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        statements(m, "DROP TABLE analytics_aliases").await
     }
 }
 

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::error::{invalid, AnalyticsError};
 use crate::store::{
-    active, active_week, daily, event, first_seen, hour_sketch, hourly, sketch, span_sketch,
+    active, active_week, alias, daily, event, first_seen, hour_sketch, hourly, sketch, span_sketch,
 };
 use crate::time::{day_of, hour_of, week_first_day, week_of};
 use crate::validate;
@@ -32,6 +32,8 @@ pub struct Record {
     pub user_id: Option<Uuid>,
     /// Who acted, for funnels: `u:<id>` or `a:<anonymous id>`.
     pub actor: Option<String>,
+    /// The anonymous actor (`a:<id>`) a signed-in client says it was before signing in.
+    pub was_anonymous: Option<String>,
     pub occurred_at: DateTime<Utc>,
     pub properties: Option<String>,
 }
@@ -63,12 +65,13 @@ pub fn client_record(
     validate::client_name(&event.name)?;
     let properties = validate::properties(event.properties.as_ref())?;
     let occurred_at = validate::occurred_at(event.occurred_at, now)?;
-    let actor = match (user, event.anonymous_id) {
-        (Some(user), _) => user_actor(user),
-        (None, Some(anonymous)) => {
-            validate::anonymous_id(&anonymous)?;
-            format!("a:{anonymous}")
-        }
+    if let Some(anonymous) = &event.anonymous_id {
+        validate::anonymous_id(anonymous)?;
+    }
+    let anonymous = event.anonymous_id.map(|id| format!("a:{id}"));
+    let (actor, was_anonymous) = match (user, anonymous) {
+        (Some(user), was) => (user_actor(user), was),
+        (None, Some(anonymous)) => (anonymous, None),
         (None, None) => return Err(invalid("anonymousId is required when signed out")),
     };
     Ok(Record {
@@ -77,6 +80,7 @@ pub fn client_record(
         source: CLIENT.into(),
         user_id: user,
         actor: Some(actor),
+        was_anonymous,
         occurred_at,
         properties,
     })
@@ -90,6 +94,16 @@ pub async fn record<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
     let day = day_of(record.occurred_at);
+    if let (Some(from), Some(to)) = (&record.was_anonymous, &record.actor) {
+        // The first user to claim an anonymous id keeps it (a shared device does not merge two people).
+        alias::Entity::insert(alias::ActiveModel {
+            actor_from: Set(from.clone()),
+            actor_to: Set(to.clone()),
+        })
+        .on_conflict_do_nothing_on([alias::Column::ActorFrom])
+        .exec_without_returning(db)
+        .await?;
+    }
     let inserted = event::Entity::insert(event::ActiveModel {
         id: Set(record.id),
         name: Set(record.name.clone()),

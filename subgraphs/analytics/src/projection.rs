@@ -80,6 +80,7 @@ impl Consumed for DomainEvent {
             source: envelope.source.clone(),
             user_id,
             actor: user_id.map(user_actor),
+            was_anonymous: None,
             occurred_at: envelope.occurred_at,
             properties: None,
         })))

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use futures::TryStreamExt;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Order,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, Value,
@@ -278,20 +279,24 @@ pub async fn funnel(
     to: DateTime<Utc>,
     window: Duration,
 ) -> Result<Vec<FunnelStep>> {
+    // An anonymous visitor who signed in is the user they became, before and after.
     let mut rows = event::Entity::find()
         .select_only()
-        .columns([
-            event::Column::Actor,
-            event::Column::Name,
-            event::Column::OccurredAt,
-        ])
+        .column_as(
+            Expr::cust(
+                "COALESCE((SELECT actor_to FROM analytics_aliases \
+                 WHERE actor_from = analytics_events.actor), analytics_events.actor)",
+            ),
+            "who",
+        )
+        .columns([event::Column::Name, event::Column::OccurredAt])
         .filter(event::Column::Name.is_in(steps.iter().cloned()))
         .filter(event::Column::Actor.is_not_null())
         .filter(event::Column::OccurredAt.gte(from))
         .filter(event::Column::OccurredAt.lt(to + window))
         // The same range in days: PostgreSQL reads only those days' partitions.
         .filter(event::Column::Day.between(day_of(from), day_of(to + window)))
-        .order_by(event::Column::Actor, Order::Asc)
+        .order_by(Expr::cust("who"), Order::Asc)
         .order_by(event::Column::OccurredAt, Order::Asc)
         .into_tuple::<(Option<String>, String, DateTime<Utc>)>()
         .stream(db)

@@ -155,6 +155,24 @@ pub mod sketch {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod alias {
+    use sea_orm::entity::prelude::*;
+
+    /// An anonymous visitor (`a:<id>`) who signed in as `actor_to` (`u:<id>`): funnels count them as one.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "analytics_aliases")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub actor_from: String,
+        pub actor_to: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod hour_sketch {
     use sea_orm::entity::prelude::*;
 

@@ -117,7 +117,7 @@ async fn a_redelivered_domain_event_counts_once_and_names_its_actor() {
 async fn client_events_count_their_people_and_feed_funnels() {
     let w = World::start().await;
     let now = Utc::now();
-    let user = Uuid::now_v7();
+    let (user, joined, later) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let track = |user: Option<Uuid>, anonymous: Option<&str>, name: &str, minutes_ago: i64| {
         client_record(
             user,
@@ -138,6 +138,12 @@ async fn client_events_count_their_people_and_feed_funnels() {
         track(Some(user), None, "view", 15),
         track(Some(user), None, "signup_started", 10),
         track(Some(user), None, "signup_done", 5),
+        // Visitor 3 signs up as `joined`, who then sends the id it had: one person from first view to done.
+        track(None, Some("visitor-3"), "view", 28),
+        track(None, Some("visitor-3"), "signup_started", 18),
+        track(Some(joined), Some("visitor-3"), "signup_done", 3),
+        // An id already claimed stays with the first user who sent it.
+        track(Some(later), Some("visitor-3"), "signup_done", 2),
     ] {
         assert!(ingest::record(&w.db, record, now).await.expect("record"));
     }
@@ -164,8 +170,8 @@ async fn client_events_count_their_people_and_feed_funnels() {
     .await
     .expect("funnel");
     let reached: Vec<i64> = funnel.iter().map(|s| s.actors).collect();
-    assert_eq!(reached, [3, 2, 1]);
-    // Only the signed-in user is an active user.
+    assert_eq!(reached, [4, 3, 2]);
+    // Only the signed-in users are active users.
     let points = reports::active_users(
         &w.db,
         Bucket::Day,
@@ -176,8 +182,8 @@ async fn client_events_count_their_people_and_feed_funnels() {
     )
     .await
     .expect("report");
-    assert_eq!(points[0].active_users, 1);
-    assert_eq!(event::Entity::find().count(&w.db).await.expect("count"), 6);
+    assert_eq!(points[0].active_users, 3);
+    assert_eq!(event::Entity::find().count(&w.db).await.expect("count"), 10);
 }
 
 /// Once a day's activity rows are gone (the retention period), a time zone's days of it are merged from the
@@ -197,6 +203,7 @@ async fn a_zone_day_older_than_the_activity_rows_is_merged_from_hourly_sketches(
             source: ingest::CLIENT.into(),
             user_id: Some(user),
             actor: Some(ingest::user_actor(user)),
+            was_anonymous: None,
             occurred_at: at(hours),
             properties: None,
         };

@@ -16,7 +16,8 @@ pub struct TrackEventInput {
     pub properties: Option<Json<serde_json::Value>>,
     /// When it happened; now if not given. At most 7 days ago.
     pub occurred_at: Option<DateTime<Utc>>,
-    /// A client-made id for a signed-out visitor (required when signed out; ignored when signed in).
+    /// A client-made id for a signed-out visitor (required when signed out). Sent signed in, it joins what
+    /// that visitor did before signing in to the user, in funnels (an id joins the first user who sends it).
     pub anonymous_id: Option<String>,
 }
 
