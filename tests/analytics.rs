@@ -54,6 +54,22 @@ async fn start_tomorrow(p: &Platform) -> i64 {
     first
 }
 
+/// Waits until analytics has recorded `who`'s registration (it dates events by its clock when it applies
+/// them, so a test waits before moving the clock on).
+async fn recorded(p: &Platform, admin: &Account, who: &Account) {
+    eventually("the registration recorded", || async {
+        let data = p
+            .ok(
+                "query($u: ID!) { userActivity(userId: $u) { firstSeen } }",
+                json!({ "u": who.id }),
+                Some(&admin.access),
+            )
+            .await;
+        (!data["userActivity"]["firstSeen"].is_null()).then_some(())
+    })
+    .await;
+}
+
 fn day_start(day: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(day * DAY, 0).expect("day")
 }
@@ -298,17 +314,7 @@ async fn sixty_days(store: Store) {
             let who = p.register(&format!("user{}", users.len())).await;
             active.entry(who.id.clone()).or_default().insert(day);
             // Its registration is dated by analytics' clock when applied: wait for it before moving on.
-            eventually("the registration recorded", || async {
-                let data = p
-                    .ok(
-                        "query($u: ID!) { userActivity(userId: $u) { firstSeen } }",
-                        json!({ "u": who.id }),
-                        Some(&admin.access),
-                    )
-                    .await;
-                (!data["userActivity"]["firstSeen"].is_null()).then_some(())
-            })
-            .await;
+            recorded(&p, &admin, &who).await;
             users.push(who);
         }
         for (u, who) in users.iter().enumerate() {
@@ -746,17 +752,7 @@ async fn active_users_and_retention_count_days_in_a_time_zone() {
     let mut users = Vec::new();
     for n in 0..5 {
         let who = p.register(&format!("zoned{n}")).await;
-        eventually("the registration recorded", || async {
-            let data = p
-                .ok(
-                    "query($u: ID!) { userActivity(userId: $u) { firstSeen } }",
-                    json!({ "u": who.id }),
-                    Some(&admin.access),
-                )
-                .await;
-            (!data["userActivity"]["firstSeen"].is_null()).then_some(())
-        })
-        .await;
+        recorded(&p, &admin, &who).await;
         seen.push(vec![at(60)]);
         users.push(who);
     }
@@ -783,17 +779,7 @@ async fn active_users_and_retention_count_days_in_a_time_zone() {
             .await;
         seen[u + 1].extend(minutes.iter().map(|&m| at(m)));
     }
-    eventually("the late registration recorded", || async {
-        let data = p
-            .ok(
-                "query($u: ID!) { userActivity(userId: $u) { firstSeen } }",
-                json!({ "u": later.id }),
-                Some(&admin.access),
-            )
-            .await;
-        (!data["userActivity"]["firstSeen"].is_null()).then_some(())
-    })
-    .await;
+    recorded(&p, &admin, &later).await;
 
     let (from, to) = (minute((first - 1) * 1_440), minute((first + 5) * 1_440));
     let mut cohorts_by_zone = Vec::new();
