@@ -11,7 +11,8 @@
 //! 3. `query --dir D`: `activeUsers(MONTH)` over the 90 days as the subgraph answers it (merged daily
 //!    sketches; the first call builds the closed days' sketches, timed apart), p50/p99 over repeated calls,
 //!    side by side with the exact answer — `COUNT(DISTINCT user_id)` over the raw events of each month —
-//!    timed in the same run; the sketches' error against it.
+//!    timed in the same run; the sketches' error against it; then the same report in Europe/Berlin (its
+//!    days built once from the activity rows' hours and kept, then merged alike).
 //!
 //! `benches/analytics.sh` runs them on a release build.
 
@@ -426,6 +427,26 @@ async fn query(dir: std::path::PathBuf, days: i64, samples: usize) -> anyhow::Re
         "exact COUNT(DISTINCT) for the whole report: {:.0} ms ({:.1}x the sketches' p99)",
         exact.as_secs_f64() * 1000.0,
         exact.as_secs_f64() / p99.as_secs_f64().max(1e-9)
+    );
+    // The same report with days from midnight in Berlin: the zone's days are built once from the activity
+    // rows' hours and kept, then merged like UTC's.
+    let berlin = parley_analytics::validate::time_zone("Europe/Berlin")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let started = Instant::now();
+    reports::active_users(&db, Bucket::Month, from, to, now, berlin).await?;
+    println!(
+        "activeUsers(MONTH, timeZone: Europe/Berlin) over {days} days, first call (builds and keeps the zone's days): {:.0} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    let mut zoned = Samples::default();
+    for _ in 0..samples {
+        let started = Instant::now();
+        reports::active_users(&db, Bucket::Month, from, to, now, berlin).await?;
+        zoned.push(started.elapsed());
+    }
+    println!(
+        "activeUsers(MONTH, timeZone: Europe/Berlin), zone days kept ({samples} calls): {}",
+        zoned.summary()
     );
     Ok(())
 }
