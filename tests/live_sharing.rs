@@ -1,7 +1,8 @@
 //! Shared live streams through the router (issue 23): anonymous SSE viewers of one post share a single
 //! subscription in the posts subgraph however many they are, get every event, and leave nothing behind; a
-//! post they may not see is refused and a post gone private stops at once; signed-in and chat streams still
-//! run per viewer and refuse as before. (A viewer falling behind is tested in the router's `plugin::live`:
+//! post they may not see is refused and a post gone private stops at once; signed-in SSE viewers share
+//! another, each getting only what is theirs and ended when their right ends; WebSocket and chat streams
+//! still run per viewer and refuse as before. (A viewer falling behind is tested in the router's `plugin::live`:
 //! over a real socket the kernel buffers megabytes before the router sees a slow reader.) The tests take
 //! turns: they read the posts subgraph's process-wide gauge.
 
@@ -298,4 +299,202 @@ fn expired_token(who: &Account) -> String {
         engine.encode(claims.to_string()),
         parts[2]
     )
+}
+
+/// Whether `who` may read `post`.
+async fn sees(p: &Platform, post: &str, who: &Account) -> bool {
+    let (_, answer) = p
+        .gql(
+            "query($p: ID!) { post(id: $p) { id } }",
+            json!({ "p": post }),
+            Some(&who.access),
+        )
+        .await;
+    answer["data"]["post"]["id"].is_string()
+}
+
+/// Reads `viewer`'s events until the one with body `last`; returns the bodies in order.
+async fn bodies_until(viewer: &mut (reqwest::Response, String), last: &str) -> Vec<String> {
+    let mut bodies = Vec::new();
+    loop {
+        let event = sse_next(&mut viewer.0, &mut viewer.1, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("no event after {bodies:?}"));
+        let body = event["data"]["commentAdded"]["body"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{event}"))
+            .to_string();
+        bodies.push(body.clone());
+        if body == last {
+            return bodies;
+        }
+    }
+}
+
+/// The stream ends (its last payload, if any, returned) within 10 seconds, without `next` events before.
+async fn ends(viewer: &mut (reqwest::Response, String)) -> Option<Value> {
+    let last = sse_next(&mut viewer.0, &mut viewer.1, Duration::from_secs(10)).await;
+    let rest = tokio::time::timeout(Duration::from_secs(10), viewer.0.chunk())
+        .await
+        .expect("the stream ends")
+        .expect("read");
+    assert!(
+        rest.is_none_or(|chunk| !String::from_utf8_lossy(&chunk).contains("data:")),
+        "more after {last:?}"
+    );
+    last
+}
+
+/// Signed-in SSE viewers of a post share one upstream too (opened as the live front's account), and each
+/// gets exactly what their own subscription would: not the comments of someone they blocked, a private
+/// author's only if they follow them; a viewer the post's author blocks, or whose session is revoked, is
+/// ended while the others go on; when all leave, nothing stays open.
+#[tokio::test]
+async fn signed_in_viewers_share_one_upstream_and_each_sees_their_own() {
+    let _turn = TURN.lock().await;
+    let p = platform().await;
+    let alice = p.register("alice").await;
+    let bob = p.register("bob").await;
+    let carol = p.register("carol").await;
+    let dave = p.register("dave").await;
+    let eve = p.register("eve").await;
+    let frank = p.register("frank").await;
+    let post = new_post(&p, &alice).await;
+
+    // Dave follows carol, who then goes private; bob blocks frank.
+    eventually("social knows carol", || async {
+        let (_, body) = p
+            .gql(
+                "mutation($id: ID!) { follow(userId: $id) }",
+                json!({ "id": carol.id }),
+                Some(&dave.access),
+            )
+            .await;
+        (body["data"]["follow"] == "FOLLOWING").then_some(())
+    })
+    .await;
+    p.ok(
+        "mutation { setPrivate(private: true) }",
+        json!({}),
+        Some(&carol.access),
+    )
+    .await;
+    p.block(&bob, &frank).await;
+    let carols = new_post(&p, &carol).await;
+    let franks = new_post(&p, &frank).await;
+    eventually(
+        "posts knows the follow, the privacy and the block",
+        || async {
+            let known = sees(&p, &carols, &dave).await
+                && !sees(&p, &carols, &bob).await
+                && !sees(&p, &franks, &bob).await;
+            known.then_some(())
+        },
+    )
+    .await;
+
+    // Bob, dave and eve watch on three connections each, and an anonymous reader: two upstreams in posts.
+    let mut watching = Vec::new();
+    for who in [&bob, &dave, &eve] {
+        for _ in 0..3 {
+            let response =
+                sse_subscribe(&p, COMMENT_ADDED, json!({ "p": post }), Some(&who.access)).await;
+            watching.push((who.id.clone(), (response, String::new())));
+        }
+    }
+    let mut anonymous = (
+        sse_subscribe(&p, COMMENT_ADDED, json!({ "p": post }), None).await,
+        String::new(),
+    );
+    gauge_reaches(&p, 2.0).await;
+
+    for (who, body) in [
+        (&alice, "from alice"),
+        (&carol, "from carol"),
+        (&frank, "from frank"),
+        (&alice, "last"),
+    ] {
+        comment(&p, who, &post, body).await;
+    }
+    for (id, viewer) in &mut watching {
+        let expected: &[&str] = if *id == bob.id {
+            &["from alice", "last"]
+        } else if *id == dave.id {
+            &["from alice", "from carol", "from frank", "last"]
+        } else {
+            &["from alice", "from frank", "last"]
+        };
+        assert_eq!(bodies_until(viewer, "last").await, expected, "viewer {id}");
+    }
+    assert_eq!(
+        bodies_until(&mut anonymous, "last").await,
+        ["from alice", "from frank", "last"]
+    );
+
+    // Alice blocks eve: eve's streams end at the next event; the others get it.
+    p.block(&alice, &eve).await;
+    eventually("posts hides the post from eve", || async {
+        let (_, answer) = p
+            .gql(
+                "query($p: ID!) { post(id: $p) { id } }",
+                json!({ "p": post }),
+                Some(&eve.access),
+            )
+            .await;
+        (first_code(&answer) == "NOT_FOUND").then_some(())
+    })
+    .await;
+    comment(&p, &alice, &post, "after the block").await;
+    // Bob signs out: his streams end with `UNAUTHENTICATED` at the next event.
+    p.ok(
+        "mutation($t: String!) { logout(refreshToken: $t) }",
+        json!({ "t": bob.refresh }),
+        None,
+    )
+    .await;
+    eventually("bob's token refused", || async {
+        let (_, answer) = p
+            .gql(
+                "query($p: ID!) { post(id: $p) { id } }",
+                json!({ "p": post }),
+                Some(&bob.access),
+            )
+            .await;
+        (first_code(&answer) == "UNAUTHENTICATED").then_some(())
+    })
+    .await;
+    comment(&p, &alice, &post, "after the logout").await;
+    for (id, viewer) in &mut watching {
+        if *id == eve.id {
+            assert_eq!(ends(viewer).await, None, "eve's stream just ends");
+        } else if *id == bob.id {
+            assert_eq!(
+                bodies_until(viewer, "after the block").await,
+                ["after the block"]
+            );
+            let last = ends(viewer).await.expect("bob is told");
+            assert_eq!(first_code(&last), "UNAUTHENTICATED", "{last}");
+        } else {
+            assert_eq!(
+                bodies_until(viewer, "after the logout").await,
+                ["after the block", "after the logout"]
+            );
+        }
+    }
+
+    // A forged token is refused before it joins.
+    let forged = p
+        .http
+        .post(p.graphql_url())
+        .header("accept", "text/event-stream")
+        .bearer_auth(expired_token(&dave))
+        .json(&json!({ "query": COMMENT_ADDED, "variables": { "p": post } }))
+        .send()
+        .await
+        .expect("router");
+    assert_eq!(forged.status(), 401);
+
+    drop(watching);
+    drop(anonymous);
+    gauge_reaches(&p, 0.0).await;
 }

@@ -2,7 +2,8 @@
 //! and the kit depend on it; it depends on nothing).
 //!
 //! Layout: [`headers`] (HTTP headers the router sets or forwards), [`extensions`] (keys in GraphQL
-//! `extensions`, request and error), [`ErrorCode`] (every code a client may see in `extensions.code`).
+//! `extensions`, request and error), [`live_front`] (what the router's shared live streams ask of users and
+//! posts), [`ErrorCode`] (every code a client may see in `extensions.code`).
 
 /// HTTP headers between clients, the router and the subgraphs (lower case, as HTTP/2 and the engine want).
 pub mod headers {
@@ -29,6 +30,25 @@ pub mod extensions {
     pub const TOKEN_REFUSED: &str = "TOKEN_REFUSED";
     /// In a `RATE_LIMITED` error: seconds until the caller may try again.
     pub const RETRY_AFTER: &str = "retryAfter";
+}
+
+/// The router's live front (shared live streams, docs/live-sharing.md) and the internal endpoints it calls,
+/// both behind the router key.
+pub mod live_front {
+    /// The account the front opens signed-in viewers' shared streams as: it sees what staff see, so one
+    /// upstream carries every event some viewer may see, and the front keeps each viewer to their own. No
+    /// account row has this id (users' ids are random); users signs its tokens for the router alone, with the
+    /// role `user`, so it can read but moderate nothing.
+    pub const ACCOUNT: &str = "00000000-0000-4000-8000-00000000f20e";
+    /// The session of the front's tokens (never revoked: it is not a sign-in).
+    pub const SESSION: &str = "00000000-0000-4000-8000-00000000f20f";
+    /// `POST` on users: `{"token": "<access JWT for ACCOUNT>", "expiresAt": <Unix seconds>}`.
+    pub const TOKEN_PATH: &str = "/internal/live-token";
+    /// `POST` on posts: `{"postId", "commentId"?, "viewers": [{"user", "session", "staff"}]}` →
+    /// `{"verdicts": ["see" | "skip" | "end" | "revoked", …]}` in the viewers' order: whether each viewer
+    /// sees this event, does not see it but keeps the stream, or has lost the right to it (the post gone
+    /// from their view; their session revoked).
+    pub const AUDIENCE_PATH: &str = "/internal/live-audience";
 }
 
 /// Every code a client may see in `extensions.code`. Stable: clients branch on them.

@@ -298,6 +298,25 @@ storage:
                 "plugins: {{parley: {{config: {{live_sharing: {{engine_url: {engine_url:?}, secret: {secret:?}}}}}}}}}"
             ))?,
         );
+        // Signed-in viewers share too when the front can reach users and posts with the router key.
+        let base = |name: &str| {
+            options
+                .subgraph_urls
+                .get(name)
+                .and_then(|urls| urls.first())
+                .map(|url| url.trim_end_matches("/graphql").to_string())
+        };
+        if let (Some(key), Some(users), Some(posts)) =
+            (&options.router_key, base("users"), base("posts"))
+        {
+            merge(
+                &mut config,
+                yaml(&format!(
+                    "plugins: {{parley: {{config: {{live_sharing: {{users_url: {users:?}, posts_url: {posts:?}, \
+                     router_key: {key:?}}}}}}}}}"
+                ))?,
+            );
+        }
     }
     if let Some(extra) = &options.extra_config {
         let text = std::fs::read_to_string(extra)

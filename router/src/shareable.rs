@@ -103,6 +103,10 @@ pub struct SharedKey {
     /// The operation as it is sent upstream, minified.
     pub document: String,
     pub operation_name: Option<String>,
+    /// Whether signed-in viewers may share it too (each event then judged per viewer by the owning
+    /// subgraph): a post's stream, its root not aliased, a comment's `id` selected (what the judgement
+    /// names), and no `parent` anywhere (another comment, whose author some viewers may not see).
+    pub signed_in: bool,
 }
 
 /// The key `query` (with `operation_name` and `variables`) shares, if it is shareable.
@@ -145,11 +149,16 @@ pub fn classify(
     if !viewer_independent(&root.selection_set, type_name, 0) {
         return None;
     }
+    let signed_in = root.alias.is_none()
+        && field != "messageAdded"
+        && (field != "commentAdded" || selects_id(&root.selection_set))
+        && !mentions(&root.selection_set, "parent");
     Some(SharedKey {
         field,
         object_id,
         document: minify_query_document(&document),
         operation_name: name_of(operation).map(str::to_string),
+        signed_in,
     })
 }
 
@@ -160,6 +169,22 @@ fn name_of<'d>(operation: &'d OperationDefinition<'_, String>) -> Option<&'d str
         OperationDefinition::Mutation(m) => m.name.as_deref(),
         OperationDefinition::SelectionSet(_) => None,
     }
+}
+
+/// Whether `selection` selects `id` under its own name.
+fn selects_id(selection: &SelectionSet<'_, String>) -> bool {
+    selection.items.iter().any(|item| {
+        matches!(item, Selection::Field(field) if field.name == "id" && field.alias.is_none())
+    })
+}
+
+/// Whether a field named `name` is selected anywhere in `selection`.
+fn mentions(selection: &SelectionSet<'_, String>, name: &str) -> bool {
+    selection.items.iter().any(|item| match item {
+        Selection::Field(field) => field.name == name || mentions(&field.selection_set, name),
+        Selection::InlineFragment(fragment) => mentions(&fragment.selection_set, name),
+        Selection::FragmentSpread(_) => true,
+    })
 }
 
 /// Whether every field selected on `type_name` is on the allow-list (recursively).
@@ -251,6 +276,29 @@ mod tests {
         let query = "subscription($p: ID!) { commentAdded(postId: $p) { id } }";
         assert_eq!(key(query, json!({})), None);
         assert_eq!(key(query, json!({"p": 7})), None);
+    }
+
+    #[test]
+    fn signed_in_viewers_share_only_what_can_be_judged_per_event() {
+        let signed_in = |query: &str| key(query, json!({})).expect("shareable").signed_in;
+        assert!(signed_in(
+            "subscription { commentAdded(postId: \"p\") { id body author { nickname } } }"
+        ));
+        assert!(signed_in(
+            "subscription { postScoreChanged(postId: \"p\") { score } }"
+        ));
+        for query in [
+            // The comment is named by its id, unaliased, on an unaliased root.
+            "subscription { commentAdded(postId: \"p\") { body } }",
+            "subscription { commentAdded(postId: \"p\") { key: id body } }",
+            "subscription { c: commentAdded(postId: \"p\") { id } }",
+            // A parent comment is judged by its own author.
+            "subscription { commentAdded(postId: \"p\") { id parent { id body } } }",
+            // A chat's messages are for members: not yet.
+            "subscription { messageAdded(chatId: \"c\") { id text } }",
+        ] {
+            assert!(!signed_in(query), "{query}");
+        }
     }
 
     #[test]

@@ -179,6 +179,11 @@ impl<K: Hash + Eq + Clone + Send + 'static, T: Clone + Send + 'static> Viewer<K,
         }
     }
 
+    /// The key of the stream this viewer watches.
+    pub fn key(&self) -> &K {
+        &self.key
+    }
+
     /// Leaves the stream now (also done on drop).
     pub fn stop(&mut self) {
         if self.events.take().is_some() {

@@ -96,9 +96,17 @@ pub fn on_request<'req>(
             let origin = edge
                 .media_cors
                 .allowed_origin(payload.router_http_request.headers());
-            let slot = || edge.slots.take(address_key(client), edge.caps.per_address);
+            // The address's slot, and the user's for a signed-in viewer (the token checked by then).
+            let slots = |user: Option<String>| {
+                let mut wanted = vec![(address_key(client), edge.caps.per_address)];
+                wanted.extend(user.map(|user| (user, edge.caps.per_user)));
+                wanted
+                    .into_iter()
+                    .map(|(key, cap)| edge.slots.take(key, cap))
+                    .collect::<Option<Vec<_>>>()
+            };
             let answer = live
-                .answer(&mut payload.router_http_request, client, limiter, slot)
+                .answer(&mut payload.router_http_request, client, limiter, slots)
                 .await;
             if let Some(mut response) = answer {
                 if let Some(origin) = origin {

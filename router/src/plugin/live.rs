@@ -1,25 +1,34 @@
-//! `on_http_request`: anonymous SSE viewers of a post share one upstream stream ([`crate::sharing`]) instead
-//! of one engine subscription each (issue 23; docs/live-sharing.md).
+//! `on_http_request`: SSE viewers of a post share one upstream stream ([`crate::sharing`]) instead of one
+//! engine subscription each (issue 23; docs/live-sharing.md).
 //!
-//! A `POST /graphql` asking for `text/event-stream` as JSON, without a token, whose operation
-//! [`crate::shareable`] admits with a post's root (`commentAdded`, `postScoreChanged`), is answered here:
-//! 1. the caller's subscription rate limit and long-lived client slot, as the engine path takes them;
-//! 2. the viewer's right, checked as the viewer by the posts subgraph (`post(id)` through the engine on
-//!    loopback): a post an anonymous reader may not see is refused with its code, as before;
-//! 3. the viewer joins the key's stream; its first viewer opens it — one anonymous SSE subscription through
-//!    the engine on loopback, so each event is resolved (authors from users, …) and framed once;
-//! 4. each event goes out as the same `event: next` frame to every viewer, with heartbeats; a viewer a whole
-//!    ring behind gets a last payload with `SUBSCRIPTION_LAGGED`, then `complete`.
+//! A `POST /graphql` asking for `text/event-stream` as JSON whose operation [`crate::shareable`] admits with
+//! a post's root (`commentAdded`, `postScoreChanged`) is answered here:
+//! 1. the viewer's right, checked as the viewer by the posts subgraph (`post(id)` through the engine on
+//!    loopback, with the viewer's token if any): a post the viewer may not see, or a token the engine
+//!    refuses, is refused as before;
+//! 2. the caller's subscription rate limit and long-lived client slots, as the engine path takes them;
+//! 3. the viewer joins the key's stream; its first viewer opens it — one SSE subscription through the engine
+//!    on loopback, so each event is resolved (authors from users, …) and framed once;
+//! 4. each event goes out as the same `event: next` frame to every viewer it is for, with heartbeats; a
+//!    viewer a whole ring behind gets a last payload with `SUBSCRIPTION_LAGGED`, then `complete`.
 //!
-//! What an anonymous viewer may see is the same for all of them, and the upstream (anonymous too) is checked
-//! by posts event by event: a deleted post or an author gone private stops the stream for all at once.
-//! Everything else — a signed-in viewer (blocks make each one's view their own), a chat's messages (members
-//! only), a selection with per-viewer fields — has its body put back and runs in the engine unchanged.
+//! Anonymous viewers share an anonymous upstream: what one may see, all may, and posts checks that upstream
+//! event by event (a deleted post or an author gone private stops it for all at once). Signed-in viewers
+//! ([`SignedIn`]) share another, opened as the live front's own account, which sees what staff see; for each
+//! event the front asks posts once which of them it is for (`/internal/live-audience`: blocks either way,
+//! private authors and their followers, the post still theirs, the session not revoked), so a viewer gets
+//! exactly what their own subscription would, and a viewer whose right ended is ended, the others going on.
+//! A viewer's stream also ends when their token expires (`UNAUTHENTICATED`: refresh and subscribe again).
+//! Everything else — a chat's messages (members only), a selection with per-viewer fields — has its body
+//! put back and runs in the engine unchanged.
 //!
 //! The front's own loopback requests carry a per-process secret ([`LIVE_FRONT`]): they are never shared again,
 //! take no client slot, and name the viewer's address, so the join check counts against the viewer.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
@@ -29,7 +38,9 @@ use hive_router::ntex::http::{HeaderMap, Method, Payload, Response, StatusCode};
 use hive_router::ntex::util::{Bytes, BytesMut};
 use hive_router::ntex::web::{DefaultError, WebRequest};
 use hive_router::query_planner::state::supergraph_state::OperationKind;
-use parley_protocol::headers::{AUTHORIZATION, FORWARDED_FOR, REQUEST_ID};
+use parley_protocol::extensions::{REASON, TOKEN_REFUSED};
+use parley_protocol::headers::{AUTHORIZATION, FORWARDED_FOR, REQUEST_ID, ROUTER_KEY};
+use parley_protocol::live_front::{AUDIENCE_PATH, TOKEN_PATH};
 use parley_protocol::ErrorCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -46,8 +57,10 @@ pub const LIVE_FRONT: &str = "x-parley-live-front";
 const MAX_BODY: usize = 16 * 1024;
 /// Idle time after which a viewer gets an SSE comment, so proxies keep the stream open (the engine's too).
 const HEARTBEAT: Duration = Duration::from_secs(10);
-/// How long the join check may take.
+/// How long the join check, an event's audience and the front's token may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Viewers named in one audience question (posts takes up to 10,000).
+const AUDIENCE_CHUNK: usize = 2_000;
 
 /// The front's section of the plugin config (`plugins.parley.config.live_sharing`); `parley router` fills it.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -62,14 +75,237 @@ pub struct LiveSharingConfig {
     /// Events a stream keeps for its slowest viewer (default 256).
     #[serde(default)]
     pub ring: Option<usize>,
+    /// Signed-in viewers share too when the front can reach users (its token) and posts (each event's
+    /// audience) with the router key; otherwise they run in the engine.
+    #[serde(default)]
+    pub users_url: Option<String>,
+    #[serde(default)]
+    pub posts_url: Option<String>,
+    #[serde(default)]
+    pub router_key: Option<String>,
 }
 
 /// The shared streams of this router process and how to open them.
 pub struct LiveFront {
-    hub: Hub<SharedKey, Bytes>,
+    hub: Hub<StreamKey, Arc<Out>>,
     http: reqwest::Client,
     engine_url: String,
     secret: String,
+    signed_in: Option<Arc<SignedIn>>,
+}
+
+/// A shared stream: its operation, and whether its viewers are signed in (their own upstream).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct StreamKey {
+    shared: SharedKey,
+    signed_in: bool,
+}
+
+/// One event as the ring holds it: the frame, built once, and for a signed-in stream whom it is for.
+#[derive(Debug)]
+pub struct Out {
+    frame: Bytes,
+    /// By viewer tag; `None`: for everyone (an anonymous stream, or the upstream's own error).
+    verdicts: Option<HashMap<u64, Verdict>>,
+}
+
+/// Posts' answer for one viewer and one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Verdict {
+    See,
+    Skip,
+    /// The post is no longer the viewer's to see.
+    End,
+    /// The viewer's session was revoked.
+    Revoked,
+    /// Posts could not say: the viewer is told to resubscribe rather than given what may not be theirs.
+    #[serde(skip)]
+    Unknown,
+}
+
+/// A signed-in viewer, as the token the join check accepted names them.
+#[derive(Debug, Clone)]
+struct Member {
+    user: String,
+    session: String,
+    staff: bool,
+    /// Unix seconds.
+    expires_at: i64,
+}
+
+impl Member {
+    fn of(authorization: &str) -> Option<Member> {
+        let claims = crate::rate_limit::unverified_claims(authorization)?;
+        let roles = claims["roles"].as_array()?;
+        Some(Member {
+            user: claims["sub"].as_str()?.to_string(),
+            session: claims["sid"].as_str()?.to_string(),
+            staff: roles
+                .iter()
+                .any(|role| matches!(role.as_str(), Some("moderator" | "admin"))),
+            expires_at: claims["exp"].as_i64()?,
+        })
+    }
+}
+
+/// What signed-in sharing needs: the front's token, who watches each signed-in stream, and posts to ask.
+pub struct SignedIn {
+    http: reqwest::Client,
+    users_url: String,
+    posts_url: String,
+    router_key: String,
+    /// The front's access token and when it expires (Unix seconds).
+    token: tokio::sync::Mutex<Option<(String, i64)>>,
+    /// The viewers of each signed-in stream, by tag. Read by key at each event, so a stream reopened for a
+    /// new viewer sees them whichever pump serves it.
+    members: Mutex<HashMap<StreamKey, HashMap<u64, Member>>>,
+    tags: AtomicU64,
+}
+
+/// A viewer's place among a stream's members; leaving drops it.
+struct Membership {
+    signed_in: Arc<SignedIn>,
+    key: StreamKey,
+    tag: u64,
+    expires_at: i64,
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        let mut members = self.signed_in.lock_members();
+        if let Some(viewers) = members.get_mut(&self.key) {
+            viewers.remove(&self.tag);
+            if viewers.is_empty() {
+                members.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl SignedIn {
+    fn lock_members(&self) -> std::sync::MutexGuard<'_, HashMap<StreamKey, HashMap<u64, Member>>> {
+        // Every critical section leaves the map whole.
+        self.members
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn enter(self: &Arc<Self>, key: &StreamKey, member: Member) -> Membership {
+        let tag = self.tags.fetch_add(1, Ordering::Relaxed);
+        let expires_at = member.expires_at;
+        self.lock_members()
+            .entry(key.clone())
+            .or_default()
+            .insert(tag, member);
+        Membership {
+            signed_in: self.clone(),
+            key: key.clone(),
+            tag,
+            expires_at,
+        }
+    }
+
+    /// The front's access token, fetched from users when it has less than a minute left.
+    async fn token(&self) -> Option<String> {
+        let mut cached = self.token.lock().await;
+        let now = chrono_now();
+        if let Some((token, expires_at)) = cached.as_ref() {
+            if *expires_at - 60 > now {
+                return Some(token.clone());
+            }
+        }
+        let answer: Value = self
+            .http
+            .post(format!("{}{TOKEN_PATH}", self.users_url))
+            .timeout(CHECK_TIMEOUT)
+            .header(ROUTER_KEY, &self.router_key)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let token = answer["token"].as_str()?.to_string();
+        *cached = Some((token.clone(), answer["expiresAt"].as_i64()?));
+        Some(token)
+    }
+
+    /// Whom an event of `key` is for: posts judges it for every viewer at once (in chunks).
+    async fn judge(&self, key: &StreamKey, payload: &[u8]) -> Option<HashMap<u64, Verdict>> {
+        let parsed: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
+        let data = &parsed["data"][key.shared.field];
+        if !data.is_object() {
+            // The upstream's own error (the stream is ending): for everyone.
+            return None;
+        }
+        let comment_id = data["id"].as_str();
+        let members: Vec<(u64, Member)> = self
+            .lock_members()
+            .get(key)
+            .map(|viewers| viewers.iter().map(|(tag, m)| (*tag, m.clone())).collect())
+            .unwrap_or_default();
+        let mut verdicts = HashMap::with_capacity(members.len());
+        for chunk in members.chunks(AUDIENCE_CHUNK) {
+            let answer = self.ask(key, comment_id, chunk).await;
+            for (index, (tag, _)) in chunk.iter().enumerate() {
+                let verdict = answer
+                    .as_ref()
+                    .and_then(|verdicts| verdicts.get(index).copied())
+                    .unwrap_or(Verdict::Unknown);
+                verdicts.insert(*tag, verdict);
+            }
+        }
+        Some(verdicts)
+    }
+
+    async fn ask(
+        &self,
+        key: &StreamKey,
+        comment_id: Option<&str>,
+        members: &[(u64, Member)],
+    ) -> Option<Vec<Verdict>> {
+        #[derive(Deserialize)]
+        struct Answer {
+            verdicts: Vec<Verdict>,
+        }
+        let viewers: Vec<Value> = members
+            .iter()
+            .map(|(_, m)| json!({ "user": m.user, "session": m.session, "staff": m.staff }))
+            .collect();
+        let sent = self
+            .http
+            .post(format!("{}{AUDIENCE_PATH}", self.posts_url))
+            .timeout(CHECK_TIMEOUT)
+            .header(ROUTER_KEY, &self.router_key)
+            .json(&json!({
+                "postId": key.shared.object_id,
+                "commentId": comment_id,
+                "viewers": viewers,
+            }))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status);
+        let answer = match sent {
+            Ok(response) => response.json::<Answer>().await,
+            Err(err) => Err(err),
+        };
+        match answer {
+            Ok(answer) if answer.verdicts.len() == members.len() => Some(answer.verdicts),
+            Ok(_) => None,
+            Err(err) => {
+                tracing::warn!(error = %err, "live front: posts did not judge an event");
+                None
+            }
+        }
+    }
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The request's body, as the front read it.
@@ -90,11 +326,25 @@ impl LiveFront {
     pub fn new(config: &LiveSharingConfig) -> Option<Self> {
         let engine_url = config.engine_url.clone()?;
         let secret = config.secret.clone().filter(|s| !s.is_empty())?;
+        let http = reqwest::Client::new();
+        let signed_in = match (&config.users_url, &config.posts_url, &config.router_key) {
+            (Some(users), Some(posts), Some(key)) if !key.is_empty() => Some(Arc::new(SignedIn {
+                http: http.clone(),
+                users_url: users.trim_end_matches('/').to_string(),
+                posts_url: posts.trim_end_matches('/').to_string(),
+                router_key: key.clone(),
+                token: tokio::sync::Mutex::default(),
+                members: Mutex::default(),
+                tags: AtomicU64::default(),
+            })),
+            _ => None,
+        };
         Some(Self {
             hub: Hub::new(config.ring.unwrap_or(256)),
-            http: reqwest::Client::new(),
+            http,
             engine_url,
             secret,
+            signed_in,
         })
     }
 
@@ -104,18 +354,29 @@ impl LiveFront {
         header.is_some_and(|value| same_secret(value, self.secret.as_bytes()))
     }
 
-    /// Answers `request` when it is a shareable anonymous SSE subscription; otherwise puts back what it read
-    /// and returns `None` for the engine to run it. `slot` takes the caller's long-lived client slot.
+    /// Answers `request` when it is a shareable SSE subscription; otherwise puts back what it read and
+    /// returns `None` for the engine to run it. `slots` takes the caller's long-lived client slots (its
+    /// address's, and the user's when a subject is given).
     pub async fn answer(
         &self,
         request: &mut WebRequest<DefaultError>,
         client: Option<IpAddr>,
         limiter: Option<&RateLimiter>,
-        slot: impl FnOnce() -> Option<Slot>,
+        slots: impl FnOnce(Option<String>) -> Option<Vec<Slot>>,
     ) -> Option<Response> {
         if !is_candidate(request.method(), request.path(), request.headers()) {
             return None;
         }
+        let authorization = request
+            .headers()
+            .get(AUTHORIZATION)
+            .map(|v| v.to_str().map(str::to_string));
+        let authorization = match authorization {
+            None => None,
+            Some(Ok(value)) if self.signed_in.is_some() => Some(value),
+            // Signed-in sharing is off, or the header is not text: the engine's to answer.
+            Some(_) => return None,
+        };
         let body = read_body(request).await?;
         let parsed = serde_json::from_slice::<Body>(&body).ok();
         let shared = parsed.as_ref().and_then(|parsed| {
@@ -126,14 +387,17 @@ impl LiveFront {
             let variables = parsed.variables.clone().unwrap_or(Value::Null);
             let key = classify(query, parsed.operation_name.as_deref(), &variables)?;
             // Only a post's streams: a chat's are for members, never anonymous.
-            matches!(key.field, "commentAdded" | "postScoreChanged").then_some((key, variables))
+            let post = matches!(key.field, "commentAdded" | "postScoreChanged");
+            (post && (authorization.is_none() || key.signed_in)).then_some((key, variables))
         });
         let Some((key, variables)) = shared else {
             request.set_payload(payload_of(body));
             return None;
         };
         let request_id = request.headers().get(REQUEST_ID).cloned();
-        let response = self.join(key, variables, client, limiter, slot).await;
+        let response = self
+            .join(key, variables, authorization, client, limiter, slots)
+            .await;
         Some(with_request_id(response, request_id))
     }
 }
@@ -147,7 +411,6 @@ fn is_candidate(method: &Method, path: &str, headers: &HeaderMap) -> bool {
             // The engine's CSRF rule: a simple (form or text) POST never runs an operation.
             && header("content-type").is_some_and(|v| v.starts_with("application/json"))
             && header("content-encoding").is_none()
-            && !headers.contains_key(AUTHORIZATION)
             && !headers.contains_key(LIVE_FRONT)
             && header("content-length")
                 .and_then(|v| v.parse::<usize>().ok())
@@ -159,44 +422,91 @@ impl LiveFront {
         &self,
         key: SharedKey,
         variables: Value,
+        authorization: Option<String>,
         client: Option<IpAddr>,
         limiter: Option<&RateLimiter>,
-        slot: impl FnOnce() -> Option<Slot>,
+        slots: impl FnOnce(Option<String>) -> Option<Vec<Slot>>,
     ) -> Response {
         let address = client.map(|ip| ip.to_string());
-        if let Some(limiter) = limiter {
-            let kind = OperationKind::Subscription;
-            if let Some(error) =
-                super::rate::check(limiter, None, address.as_deref(), Some(&kind), 1).await
-            {
-                let error = serde_json::to_value(&error).unwrap_or(Value::Null);
-                return single_payload(StatusCode::TOO_MANY_REQUESTS, json!({ "errors": [error] }));
+        // Anonymous callers are limited before the check; a token is counted as its user once it checked out.
+        if authorization.is_none() {
+            if let Some(refused) = self.over_limit(limiter, None, address.as_deref()).await {
+                return refused;
             }
         }
-        let Some(slot) = slot() else {
+        if let Err((status, errors)) = self
+            .check_right(&key, authorization.as_deref(), address.as_deref())
+            .await
+        {
+            return single_payload(status, json!({ "data": null, "errors": errors }));
+        }
+        let member = match (&authorization, &self.signed_in) {
+            (None, _) => None,
+            (Some(token), Some(signed_in)) => match Member::of(token) {
+                Some(member) => Some((signed_in, member)),
+                None => return token_refused(key.field),
+            },
+            (Some(_), None) => return token_refused(key.field),
+        };
+        if authorization.is_some() {
+            let over = self
+                .over_limit(limiter, authorization.as_deref(), address.as_deref())
+                .await;
+            if let Some(refused) = over {
+                return refused;
+            }
+        }
+        let user = member.as_ref().map(|(_, m)| format!("user:{}", m.user));
+        let Some(slots) = slots(user) else {
             return super::http::too_many_clients();
         };
-        if let Err(errors) = self.check_right(&key, address.as_deref()).await {
-            return single_payload(StatusCode::OK, json!({ "data": null, "errors": errors }));
-        }
-        let viewer = self.hub.join(key.clone(), || {
+        let stream = StreamKey {
+            shared: key,
+            signed_in: member.is_some(),
+        };
+        let membership = member.map(|(signed_in, member)| signed_in.enter(&stream, member));
+        let signed_in = self.signed_in.clone().filter(|_| stream.signed_in);
+        let viewer = self.hub.join(stream.clone(), || {
             upstream(
                 self.http.clone(),
                 self.engine_url.clone(),
                 self.secret.clone(),
-                &key,
+                stream,
                 variables,
+                signed_in,
             )
         });
         Response::Ok()
             .content_type("text/event-stream")
             .header("cache-control", "no-cache")
-            .streaming(Box::pin(frames(viewer, slot)))
+            .streaming(Box::pin(frames(viewer, slots, membership)))
+    }
+
+    /// The caller's subscription rate limit: `RATE_LIMITED` when over it.
+    async fn over_limit(
+        &self,
+        limiter: Option<&RateLimiter>,
+        token: Option<&str>,
+        address: Option<&str>,
+    ) -> Option<Response> {
+        let kind = OperationKind::Subscription;
+        let error = super::rate::check(limiter?, token, address, Some(&kind), 1).await?;
+        let error = serde_json::to_value(&error).unwrap_or(Value::Null);
+        Some(single_payload(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({ "errors": [error] }),
+        ))
     }
 
     /// The viewer's right to watch the post: the posts subgraph answers `post(id)` as the viewer would see
-    /// it. `Err` carries the errors to send, their path the subscription's field.
-    async fn check_right(&self, key: &SharedKey, address: Option<&str>) -> Result<(), Vec<Value>> {
+    /// it (the engine verifying their token first). `Err` carries the status and the errors to send, their
+    /// path the subscription's field.
+    async fn check_right(
+        &self,
+        key: &SharedKey,
+        authorization: Option<&str>,
+        address: Option<&str>,
+    ) -> Result<(), (StatusCode, Vec<Value>)> {
         let mut request = self
             .http
             .post(&self.engine_url)
@@ -209,41 +519,78 @@ impl LiveFront {
         if let Some(address) = address {
             request = request.header(FORWARDED_FOR, address);
         }
-        let answer: Result<Value, _> = match request.send().await {
-            Ok(response) => response.json().await,
+        if let Some(authorization) = authorization {
+            request = request.header(AUTHORIZATION, authorization);
+        }
+        let answer: Result<(u16, Value), _> = match request.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                response.json().await.map(|answer| (status, answer))
+            }
             Err(err) => Err(err),
         };
-        let answer = match answer {
+        let (status, answer) = match answer {
             Ok(answer) => answer,
             Err(err) => {
                 tracing::warn!(error = %err, "live front: the join check did not answer");
-                return Err(vec![coded(
-                    ErrorCode::SubgraphUnavailable,
-                    "the live stream is unavailable; retry",
-                    key.field,
-                )]);
+                return Err((
+                    StatusCode::OK,
+                    vec![coded(
+                        ErrorCode::SubgraphUnavailable,
+                        "the live stream is unavailable; retry",
+                        key.field,
+                    )],
+                ));
             }
+        };
+        // A token the engine refused: 401, so clients refresh (as the engine's own SSE refusal).
+        let status = if status == 401 {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::OK
         };
         let errors = answer["errors"].as_array().cloned().unwrap_or_default();
         if !errors.is_empty() {
-            return Err(errors
-                .into_iter()
-                .map(|mut error| {
-                    error["path"] = json!([key.field]);
-                    error
-                })
-                .collect());
+            return Err((
+                status,
+                errors
+                    .into_iter()
+                    .map(|mut error| {
+                        error["path"] = json!([key.field]);
+                        error
+                    })
+                    .collect(),
+            ));
         }
         if answer["data"]["post"]["id"].is_string() {
             Ok(())
         } else {
-            Err(vec![coded(
-                ErrorCode::NotFound,
-                "post not found",
-                key.field,
-            )])
+            Err((
+                StatusCode::OK,
+                vec![coded(ErrorCode::NotFound, "post not found", key.field)],
+            ))
         }
     }
+}
+
+/// `UNAUTHENTICATED` with HTTP 401, for a token the front cannot use.
+fn token_refused(field: &str) -> Response {
+    single_payload(
+        StatusCode::UNAUTHORIZED,
+        json!({ "data": null, "errors": [unauthenticated(field)] }),
+    )
+}
+
+/// The error ending a signed-in viewer's stream when their token expires or their session is revoked: the
+/// client refreshes (or signs in again) and subscribes again.
+fn unauthenticated(field: &str) -> Value {
+    let mut error = coded(
+        ErrorCode::Unauthenticated,
+        "your session ended; sign in again and resubscribe",
+        field,
+    );
+    error["extensions"][REASON] = json!(TOKEN_REFUSED);
+    error
 }
 
 /// A GraphQL error with Parley's `code` at `field`.
@@ -300,69 +647,145 @@ fn next_frame(data: &[u8]) -> Bytes {
     frame.freeze()
 }
 
-/// What a viewer's response carries: the shared frames, heartbeats while idle, and the end. The viewer and
-/// the client slot live as long as the response: a client going away drops both.
+/// What a viewer's response carries: the shared frames it is for, heartbeats while idle, and the end. The
+/// viewer, its client slots and its membership live as long as the response: a client going away drops them.
 fn frames(
-    viewer: Viewer<SharedKey, Bytes>,
-    slot: Slot,
+    viewer: Viewer<StreamKey, Arc<Out>>,
+    slots: Vec<Slot>,
+    membership: Option<Membership>,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
-    futures::stream::unfold(Some((viewer, slot)), |state| async move {
-        let (mut viewer, slot) = state?;
-        let delivery = tokio::select! {
-            delivery = viewer.next() => delivery,
-            () = tokio::time::sleep(HEARTBEAT) => {
-                return Some((Ok(Bytes::from_static(b":\n\n")), Some((viewer, slot))));
-            }
-        };
-        match delivery {
-            Some(Delivery::Event(frame)) => Some((Ok(frame), Some((viewer, slot)))),
-            Some(Delivery::Lagged(missed)) => {
-                let lagged = json!({
-                    "errors": [{
-                        "message": format!("this stream fell {missed} events behind; reload and subscribe again"),
-                        "extensions": { "code": ErrorCode::SubscriptionLagged.as_str() },
-                    }],
-                });
-                let mut last = BytesMut::from(&next_frame(lagged.to_string().as_bytes())[..]);
-                last.extend_from_slice(COMPLETE);
-                Some((Ok(last.freeze()), None))
-            }
-            None => Some((Ok(Bytes::from_static(COMPLETE)), None)),
+    let field = viewer.key().shared.field;
+    let state = Watching {
+        viewer,
+        _slots: slots,
+        membership,
+    };
+    futures::stream::unfold(Some(state), move |state| async move {
+        let mut state = state?;
+        let frame = state.next(field).await;
+        match frame {
+            Next::Frame(frame) => Some((Ok(frame), Some(state))),
+            Next::Last(frame) => Some((Ok(frame), None)),
         }
     })
 }
 
-/// The one upstream of `key`: an anonymous SSE subscription through the engine on loopback, yielding each
-/// event already framed for the viewers. Dropping it closes the subscription.
+struct Watching {
+    viewer: Viewer<StreamKey, Arc<Out>>,
+    _slots: Vec<Slot>,
+    membership: Option<Membership>,
+}
+
+enum Next {
+    Frame(Bytes),
+    /// The last frame: the stream ends after it.
+    Last(Bytes),
+}
+
+impl Watching {
+    async fn next(&mut self, field: &'static str) -> Next {
+        let expires_at = self.membership.as_ref().map(|m| m.expires_at);
+        loop {
+            let expiry = async {
+                match expires_at {
+                    Some(at) => {
+                        let left = u64::try_from(at - chrono_now()).unwrap_or(0);
+                        tokio::time::sleep(Duration::from_secs(left)).await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            let delivery = tokio::select! {
+                delivery = self.viewer.next() => delivery,
+                () = tokio::time::sleep(HEARTBEAT) => return Next::Frame(Bytes::from_static(b":\n\n")),
+                () = expiry => return last(json!({ "errors": [unauthenticated(field)] })),
+            };
+            let out = match delivery {
+                Some(Delivery::Event(out)) => out,
+                Some(Delivery::Lagged(missed)) => {
+                    return last(json!({
+                        "errors": [{
+                            "message": format!("this stream fell {missed} events behind; reload and subscribe again"),
+                            "extensions": { "code": ErrorCode::SubscriptionLagged.as_str() },
+                        }],
+                    }));
+                }
+                None => return Next::Last(Bytes::from_static(COMPLETE)),
+            };
+            let verdict = match (&out.verdicts, &self.membership) {
+                (Some(verdicts), Some(membership)) => verdicts.get(&membership.tag).copied(),
+                _ => Some(Verdict::See),
+            };
+            match verdict {
+                Some(Verdict::See) => return Next::Frame(out.frame.clone()),
+                // Not theirs to see; or they joined after posts judged it.
+                Some(Verdict::Skip) | None => continue,
+                Some(Verdict::End) => return Next::Last(Bytes::from_static(COMPLETE)),
+                Some(Verdict::Revoked) => {
+                    return last(json!({ "errors": [unauthenticated(field)] }))
+                }
+                Some(Verdict::Unknown) => {
+                    return last(json!({
+                        "errors": [coded(ErrorCode::SubgraphUnavailable, "the live stream was interrupted; subscribe again", field)],
+                    }))
+                }
+            }
+        }
+    }
+}
+
+/// `payload` as the last `next`, then `complete`.
+fn last(payload: Value) -> Next {
+    let mut frame = BytesMut::from(&next_frame(payload.to_string().as_bytes())[..]);
+    frame.extend_from_slice(COMPLETE);
+    Next::Last(frame.freeze())
+}
+
+/// The one upstream of `key`: an SSE subscription through the engine on loopback — anonymous, or as the
+/// front's account for signed-in viewers, each event then judged by posts — yielding each event already
+/// framed. Dropping it closes the subscription.
 fn upstream(
     http: reqwest::Client,
     engine_url: String,
     secret: String,
-    key: &SharedKey,
+    key: StreamKey,
     variables: Value,
-) -> impl Stream<Item = Bytes> + Send + 'static {
+    signed_in: Option<Arc<SignedIn>>,
+) -> impl Stream<Item = Arc<Out>> + Send + 'static {
     let request = http
         .post(engine_url)
         .header("accept", "text/event-stream")
         .header(LIVE_FRONT, secret)
         .json(&json!({
-            "query": key.document,
-            "operationName": key.operation_name,
+            "query": key.shared.document,
+            "operationName": key.shared.operation_name,
             "variables": variables,
         }));
-    let field = key.field;
-    futures::stream::unfold(
-        Upstream::Connecting(Some(request)),
-        move |state| async move {
-            let mut state = state;
-            let frame = state.next(field).await?;
-            Some((frame, state))
-        },
-    )
+    let field = key.shared.field;
+    let state = Upstream::Connecting(Some(request), signed_in.clone());
+    let events = futures::stream::unfold(state, move |mut state| async move {
+        let payload = state.next(field).await?;
+        Some((payload, state))
+    });
+    events.then(move |payload| {
+        let signed_in = signed_in.clone();
+        let key = key.clone();
+        async move {
+            let verdicts = match &signed_in {
+                Some(signed_in) => signed_in.judge(&key, &payload).await,
+                None => None,
+            };
+            Arc::new(Out {
+                frame: next_frame(&payload),
+                verdicts,
+            })
+        }
+    })
 }
 
 enum Upstream {
-    Connecting(Option<reqwest::RequestBuilder>),
+    /// The request, and the signed-in side whose token it carries.
+    Connecting(Option<reqwest::RequestBuilder>, Option<Arc<SignedIn>>),
     Reading {
         response: reqwest::Response,
         buffer: Vec<u8>,
@@ -371,14 +794,24 @@ enum Upstream {
 }
 
 impl Upstream {
-    /// The next event's frame; a broken upstream ends with one `SUBGRAPH_UNAVAILABLE` payload so viewers
+    /// The next event's payload; a broken upstream ends with one `SUBGRAPH_UNAVAILABLE` payload so viewers
     /// know to resubscribe.
-    async fn next(&mut self, field: &'static str) -> Option<Bytes> {
+    async fn next(&mut self, field: &'static str) -> Option<Vec<u8>> {
         loop {
             match self {
                 Upstream::Done => return None,
-                Upstream::Connecting(request) => {
-                    let sent = request.take()?.send().await;
+                Upstream::Connecting(request, signed_in) => {
+                    let mut request = request.take()?;
+                    if let Some(signed_in) = signed_in {
+                        match signed_in.token().await {
+                            Some(token) => request = request.bearer_auth(token),
+                            None => {
+                                tracing::warn!("live front: users gave no token");
+                                return self.fail(field);
+                            }
+                        }
+                    }
+                    let sent = request.send().await;
                     match sent {
                         Ok(response) if response.status().is_success() => {
                             *self = Upstream::Reading {
@@ -400,7 +833,7 @@ impl Upstream {
                     if let Some(end) = find(buffer, b"\n\n") {
                         let frame: Vec<u8> = buffer.drain(..end + 2).collect();
                         match parse_frame(&frame) {
-                            Frame::Next(data) => return Some(next_frame(&data)),
+                            Frame::Next(data) => return Some(data),
                             Frame::Complete => {
                                 *self = Upstream::Done;
                                 return None;
@@ -417,12 +850,12 @@ impl Upstream {
         }
     }
 
-    fn fail(&mut self, field: &'static str) -> Option<Bytes> {
+    fn fail(&mut self, field: &'static str) -> Option<Vec<u8>> {
         *self = Upstream::Done;
         let payload = json!({
             "errors": [coded(ErrorCode::SubgraphUnavailable, "the live stream was interrupted; subscribe again", field)],
         });
-        Some(next_frame(payload.to_string().as_bytes()))
+        Some(payload.to_string().into_bytes())
     }
 }
 
@@ -491,27 +924,36 @@ mod tests {
     /// and `complete`; a viewer reading as events come gets every one.
     #[tokio::test]
     async fn a_viewer_falling_behind_is_told_and_the_others_keep_up() {
-        let hub: Hub<SharedKey, Bytes> = Hub::new(4);
+        let hub: Hub<StreamKey, Arc<Out>> = Hub::new(4);
         let slots = super::super::clients::Slots::default();
-        let key = SharedKey {
-            field: "commentAdded",
-            object_id: "p".into(),
-            document: "subscription{commentAdded(postId:\"p\"){id}}".into(),
-            operation_name: None,
+        let key = StreamKey {
+            shared: SharedKey {
+                field: "commentAdded",
+                object_id: "p".into(),
+                document: "subscription{commentAdded(postId:\"p\"){id}}".into(),
+                operation_name: None,
+                signed_in: true,
+            },
+            signed_in: false,
         };
-        let (feed, events) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+        let (feed, events) = tokio::sync::mpsc::unbounded_channel::<Arc<Out>>();
         let events = tokio_stream::wrappers::UnboundedReceiverStream::new(events);
         let mut events = Some(events);
         let mut join = || {
             let viewer = hub.join(key.clone(), || events.take().expect("opened once"));
             let slot = slots.take("ip:test".into(), 10).expect("slot");
-            Box::pin(frames(viewer, slot))
+            Box::pin(frames(viewer, vec![slot], None))
+        };
+        let out = |n: u32| {
+            Arc::new(Out {
+                frame: next_frame(format!("{{\"n\":{n}}}").as_bytes()),
+                verdicts: None,
+            })
         };
         let mut reader = join();
         let slow = join();
         for n in 0..10 {
-            feed.send(next_frame(format!("{{\"n\":{n}}}").as_bytes()))
-                .expect("send");
+            feed.send(out(n)).expect("send");
             let frame = reader.next().await.expect("frame").expect("ok");
             assert!(std::str::from_utf8(&frame)
                 .expect("utf8")
@@ -523,11 +965,74 @@ mod tests {
         assert!(last.ends_with("event: complete\n\n"), "{last}");
         // The slow viewer is gone, the reader is not.
         assert_eq!(hub.viewers(&key), 1);
-        feed.send(next_frame(b"{\"n\":10}")).expect("send");
+        feed.send(out(10)).expect("send");
         let frame = reader.next().await.expect("frame").expect("ok");
         assert!(std::str::from_utf8(&frame)
             .expect("utf8")
             .contains("\"n\":10"));
+    }
+
+    /// A signed-in viewer gets the events posts judged theirs, skips the others, and is ended by `end`.
+    #[tokio::test]
+    async fn a_signed_in_viewer_gets_what_posts_judged_theirs() {
+        let signed_in = Arc::new(SignedIn {
+            http: reqwest::Client::new(),
+            users_url: String::new(),
+            posts_url: String::new(),
+            router_key: String::new(),
+            token: tokio::sync::Mutex::default(),
+            members: Mutex::default(),
+            tags: AtomicU64::default(),
+        });
+        let hub: Hub<StreamKey, Arc<Out>> = Hub::new(16);
+        let slots = super::super::clients::Slots::default();
+        let key = StreamKey {
+            shared: SharedKey {
+                field: "commentAdded",
+                object_id: "p".into(),
+                document: "subscription{commentAdded(postId:\"p\"){id}}".into(),
+                operation_name: None,
+                signed_in: true,
+            },
+            signed_in: true,
+        };
+        let member = Member {
+            user: "u".into(),
+            session: "s".into(),
+            staff: false,
+            expires_at: chrono_now() + 600,
+        };
+        let membership = signed_in.enter(&key, member);
+        let tag = membership.tag;
+        let (feed, events) = tokio::sync::mpsc::unbounded_channel::<Arc<Out>>();
+        let events = tokio_stream::wrappers::UnboundedReceiverStream::new(events);
+        let viewer = hub.join(key.clone(), || events);
+        let slot = slots.take("user:u".into(), 10).expect("slot");
+        let stream = frames(viewer, vec![slot], Some(membership));
+        for (n, verdict) in [
+            (0, Verdict::See),
+            (1, Verdict::Skip),
+            (2, Verdict::See),
+            (3, Verdict::End),
+        ] {
+            feed.send(Arc::new(Out {
+                frame: next_frame(format!("{{\"n\":{n}}}").as_bytes()),
+                verdicts: Some(HashMap::from([(tag, verdict)])),
+            }))
+            .expect("send");
+        }
+        let got: Vec<String> = stream
+            .map(|frame| String::from_utf8(frame.expect("ok").to_vec()).expect("utf8"))
+            .collect()
+            .await;
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(
+            got[0].contains("\"n\":0") && got[1].contains("\"n\":2"),
+            "{got:?}"
+        );
+        assert_eq!(got[2], "event: complete\n\n");
+        // Leaving took the viewer out of the stream's members.
+        assert!(signed_in.lock_members().is_empty());
     }
 
     #[test]

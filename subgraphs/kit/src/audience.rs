@@ -19,6 +19,8 @@ use sea_orm_migration::prelude::{DeriveIden, Index, SchemaManager, Table};
 use sea_orm_migration::schema::uuid;
 use uuid::Uuid;
 
+use std::collections::HashSet;
+
 use crate::auth::{Identity, Role};
 use crate::blocks::{self, block};
 use crate::events::contracts::{AccountPrivacyChanged, FollowChanged};
@@ -185,6 +187,9 @@ pub async fn privacy_changed(
     Ok(())
 }
 
+/// The router's live front's account ([`parley_protocol::live_front::ACCOUNT`]).
+pub const LIVE_FRONT: Uuid = Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_f20e);
+
 /// Who is asking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Viewer {
@@ -203,7 +208,9 @@ impl Viewer {
     pub fn of(identity: Option<&Identity>) -> Viewer {
         identity.map_or(Viewer::ANONYMOUS, |me| Viewer {
             id: Some(me.user_id),
-            staff: me.has_role(Role::Moderator),
+            // The router's live front reads as staff: its shared stream carries what any viewer may see,
+            // and the front keeps each viewer to their own (`who_may_see`).
+            staff: me.has_role(Role::Moderator) || me.user_id == LIVE_FRONT,
         })
     }
 }
@@ -226,6 +233,40 @@ pub async fn can_see_given<C: ConnectionTrait>(
     author_private: bool,
 ) -> Result<bool, DbErr> {
     can_see_with(db, viewer, author, Some(author_private)).await
+}
+
+/// [`can_see`] for many viewers of one author at once — the viewers of a shared live stream — in one read
+/// of the author's blocks and, if the author is private, one of which viewers follow them (by chunks),
+/// however many viewers there are. In the viewers' order.
+pub async fn who_may_see<C: ConnectionTrait>(
+    db: &C,
+    viewers: &[Viewer],
+    author: Uuid,
+) -> Result<Vec<bool>, DbErr> {
+    let partners = blocks::partners(db, author).await?;
+    let private = is_private(db, author).await?;
+    let mut followers = HashSet::new();
+    if private {
+        let ids: Vec<Uuid> = viewers.iter().filter_map(|v| v.id).collect();
+        for chunk in ids.chunks(500) {
+            let rows = follow::Entity::find()
+                .filter(follow::Column::FolloweeId.eq(author))
+                .filter(follow::Column::FollowerId.is_in(chunk.iter().copied()))
+                .all(db)
+                .await?;
+            followers.extend(rows.into_iter().map(|f| f.follower_id));
+        }
+    }
+    Ok(viewers
+        .iter()
+        .map(|viewer| match viewer.id {
+            Some(me) if me == author => true,
+            Some(me) if partners.contains(&me) => false,
+            _ if viewer.staff || !private => true,
+            Some(me) => followers.contains(&me),
+            None => false,
+        })
+        .collect())
 }
 
 /// Whether `author`'s account is private.
@@ -315,4 +356,15 @@ pub fn authors_visible_to<C: ColumnTrait>(viewer: &Viewer, author: C) -> Conditi
             );
     }
     keep
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_live_front_account_is_the_one_the_protocol_names() {
+        assert_eq!(
+            super::LIVE_FRONT.to_string(),
+            parley_protocol::live_front::ACCOUNT
+        );
+    }
 }

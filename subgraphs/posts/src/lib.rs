@@ -9,12 +9,14 @@
 //! - `service` (the `Content` handle and block checks), `visibility` (who sees which post and comment), then
 //!   one file per concern of the write side: `topics`, `posts`, `attachments`, `comments`, `votes`.
 //! - `projection`: what posts learns from social (the visibility rule) and media (uploads to attach).
+//! - `live_audience`: which viewers of the router's shared stream of a post see an event.
 //! - `decay` (periodic hot-rank refresh), `validate`, `store` (entities), `error` ([`PostsError`]).
 
 mod attachments;
 mod comments;
 mod decay;
 mod error;
+mod live_audience;
 mod posts;
 mod projection;
 pub mod schema;
@@ -64,9 +66,22 @@ impl Domain for Posts {
             runtime.events.bus.clone(),
             Self::NAME,
         ));
+        let audience = live_audience::AudienceState {
+            db: runtime.db.clone(),
+            revoked: runtime.verifier.revoked().clone(),
+        };
+        let routes = parley_kit::server::internal(
+            axum::Router::new()
+                .route(
+                    parley_protocol::live_front::AUDIENCE_PATH,
+                    axum::routing::post(live_audience::audience),
+                )
+                .with_state(audience),
+            runtime.config.router_key.as_deref().map(Arc::from),
+        );
         Ok(Parts {
             schema: schema::build(runtime.db.clone(), content, live),
-            routes: axum::Router::new(),
+            routes,
             handler: projection::Projection,
         })
     }

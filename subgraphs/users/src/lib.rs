@@ -102,7 +102,15 @@ impl Domain for Users {
         let revoked = parley_kit::server::internal(
             Router::new()
                 .route(parley_kit::revocation::PATH, get(sessions::revoked))
-                .with_state(runtime.db.clone()),
+                .with_state(runtime.db.clone())
+                .merge(
+                    Router::new()
+                        .route(
+                            parley_protocol::live_front::TOKEN_PATH,
+                            axum::routing::post(sessions::live_token),
+                        )
+                        .with_state(keys.clone()),
+                ),
             runtime.config.router_key.as_deref().map(Arc::from),
         );
         let routes = Router::new()

@@ -1,7 +1,8 @@
 //! `GET /internal/revoked-sessions?since=<ms>` (router key required): the sessions signed out (logout,
 //! password change or reset, refresh-token reuse) whose access tokens may still be alive, for every
 //! subgraph's verifier to refuse (`parley_kit::revocation`). A session's tokens were all issued before its
-//! revocation, so each lives at most [`ACCESS_TOKEN_TTL`] past it.
+//! revocation, so each lives at most [`ACCESS_TOKEN_TTL`] past it. And `POST /internal/live-token`, the
+//! router's live front's token ([`live_token`]).
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -12,7 +13,12 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySe
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::keys::ACCESS_TOKEN_TTL;
+use std::sync::Arc;
+
+use parley_kit::auth::Role;
+use serde_json::{json, Value};
+
+use crate::keys::{Keys, ACCESS_TOKEN_TTL};
 use crate::store::session;
 
 #[derive(Deserialize)]
@@ -56,4 +62,25 @@ pub async fn revoked(
         sessions,
         now: now.timestamp_millis(),
     }))
+}
+
+/// `POST /internal/live-token` (router key required): an access token for the router's live front
+/// ([`parley_protocol::live_front`]), which opens signed-in viewers' shared streams as an identity that sees
+/// what staff see and keeps each viewer to their own. Role `user`: it can read, never moderate.
+pub async fn live_token(State(keys): State<Arc<Keys>>) -> Result<Json<Value>, StatusCode> {
+    let (Ok(account), Ok(session)) = (
+        Uuid::parse_str(parley_protocol::live_front::ACCOUNT),
+        Uuid::parse_str(parley_protocol::live_front::SESSION),
+    ) else {
+        return Err(StatusCode::INTERNAL_SERVER_ERROR);
+    };
+    let (token, expires_at) = keys
+        .access_token(account, Role::User, session)
+        .map_err(|err| {
+            tracing::error!(error = %err, "live front token not signed");
+            StatusCode::SERVICE_UNAVAILABLE
+        })?;
+    Ok(Json(
+        json!({ "token": token, "expiresAt": expires_at.timestamp() }),
+    ))
 }
