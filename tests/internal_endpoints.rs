@@ -30,3 +30,48 @@ async fn the_event_log_needs_the_router_key() {
         assert_eq!(keyed.status(), 200, "{} with the key", subgraph.name);
     }
 }
+
+/// The live front's token (it reads as staff) and a post's live audience are for the router alone.
+#[tokio::test]
+async fn the_live_fronts_endpoints_need_the_router_key() {
+    let p = Platform::start().await;
+    let http = reqwest::Client::new();
+    let audience = serde_json::json!({
+        "postId": "01900000-0000-7000-8000-000000000000",
+        "viewers": [{ "user": "01900000-0000-7000-8000-000000000001",
+                      "session": "01900000-0000-7000-8000-000000000002" }],
+    });
+    for (subgraph, path) in [
+        ("users", "/internal/live-token"),
+        ("posts", "/internal/live-audience"),
+    ] {
+        let url = format!(
+            "{}{path}",
+            p.subgraph_url(subgraph).trim_end_matches("/graphql")
+        );
+        for key in [None, Some("not-the-key")] {
+            let mut request = http.post(&url).json(&audience);
+            if let Some(key) = key {
+                request = request.header("x-parley-router-key", key);
+            }
+            let status = request.send().await.expect("subgraph").status();
+            assert_eq!(status, 403, "{path} with {key:?}");
+        }
+        let answer: serde_json::Value = http
+            .post(&url)
+            .header("x-parley-router-key", &p.router_key)
+            .json(&audience)
+            .send()
+            .await
+            .expect("subgraph")
+            .json()
+            .await
+            .expect("json");
+        if subgraph == "users" {
+            assert!(answer["token"].is_string(), "{answer}");
+        } else {
+            // No such post: the viewer's stream ends.
+            assert_eq!(answer["verdicts"], serde_json::json!(["end"]), "{answer}");
+        }
+    }
+}

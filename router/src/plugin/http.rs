@@ -96,14 +96,10 @@ pub fn on_request<'req>(
             let origin = edge
                 .media_cors
                 .allowed_origin(payload.router_http_request.headers());
-            // The address's slot, and the user's for a signed-in viewer (the token checked by then).
-            let slots = |user: Option<String>| {
-                let mut wanted = vec![(address_key(client), edge.caps.per_address)];
-                wanted.extend(user.map(|user| (user, edge.caps.per_user)));
-                wanted
-                    .into_iter()
-                    .map(|(key, cap)| edge.slots.take(key, cap))
-                    .collect::<Option<Vec<_>>>()
+            // The address's slot, or (given a verified user) the user's.
+            let slots = |user: Option<&str>| match user {
+                None => edge.slots.take(address_key(client), edge.caps.per_address),
+                Some(user) => edge.slots.take(user.to_string(), edge.caps.per_user),
             };
             let answer = live
                 .answer(&mut payload.router_http_request, client, limiter, slots)

@@ -355,14 +355,14 @@ impl LiveFront {
     }
 
     /// Answers `request` when it is a shareable SSE subscription; otherwise puts back what it read and
-    /// returns `None` for the engine to run it. `slots` takes the caller's long-lived client slots (its
-    /// address's, and the user's when a subject is given).
+    /// returns `None` for the engine to run it. `slots` takes one of the caller's long-lived client slots:
+    /// its address's, or its user's when given one (`user:<id>`).
     pub async fn answer(
         &self,
         request: &mut WebRequest<DefaultError>,
         client: Option<IpAddr>,
         limiter: Option<&RateLimiter>,
-        slots: impl FnOnce(Option<String>) -> Option<Vec<Slot>>,
+        slots: impl Fn(Option<&str>) -> Option<Slot>,
     ) -> Option<Response> {
         if !is_candidate(request.method(), request.path(), request.headers()) {
             return None;
@@ -425,7 +425,7 @@ impl LiveFront {
         authorization: Option<String>,
         client: Option<IpAddr>,
         limiter: Option<&RateLimiter>,
-        slots: impl FnOnce(Option<String>) -> Option<Vec<Slot>>,
+        slots: impl Fn(Option<&str>) -> Option<Slot>,
     ) -> Response {
         let address = client.map(|ip| ip.to_string());
         // Anonymous callers are limited before the check; a token is counted as its user once it checked out.
@@ -434,6 +434,9 @@ impl LiveFront {
                 return refused;
             }
         }
+        let Some(address_slot) = slots(None) else {
+            return super::http::too_many_clients();
+        };
         if let Err((status, errors)) = self
             .check_right(&key, authorization.as_deref(), address.as_deref())
             .await
@@ -448,18 +451,19 @@ impl LiveFront {
             },
             (Some(_), None) => return token_refused(key.field),
         };
-        if authorization.is_some() {
+        let mut held = vec![address_slot];
+        if let Some((_, member)) = &member {
             let over = self
                 .over_limit(limiter, authorization.as_deref(), address.as_deref())
                 .await;
             if let Some(refused) = over {
                 return refused;
             }
+            match slots(Some(&format!("user:{}", member.user))) {
+                Some(slot) => held.push(slot),
+                None => return super::http::too_many_clients(),
+            }
         }
-        let user = member.as_ref().map(|(_, m)| format!("user:{}", m.user));
-        let Some(slots) = slots(user) else {
-            return super::http::too_many_clients();
-        };
         let stream = StreamKey {
             shared: key,
             signed_in: member.is_some(),
@@ -479,7 +483,7 @@ impl LiveFront {
         Response::Ok()
             .content_type("text/event-stream")
             .header("cache-control", "no-cache")
-            .streaming(Box::pin(frames(viewer, slots, membership)))
+            .streaming(Box::pin(frames(viewer, held, membership)))
     }
 
     /// The caller's subscription rate limit: `RATE_LIMITED` when over it.
