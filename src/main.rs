@@ -148,8 +148,8 @@ struct RouterArgs {
     /// e.g. `https://app.example.com`. None by default; `parley up` allows the Vite dev server's.
     #[arg(long, env = "PARLEY_CORS_ORIGINS", value_delimiter = ',')]
     cors_origins: Vec<String>,
-    /// Anonymous SSE viewers of a post share one upstream stream (docs/live-sharing.md); `false` makes
-    /// every viewer an engine subscription of its own.
+    /// A post's live viewers (SSE and WebSocket, anonymous and signed in) share one upstream stream
+    /// (docs/live-sharing.md); `false` makes every viewer an engine subscription of its own.
     #[arg(long, env = "PARLEY_LIVE_SHARING", default_value_t = true, action = clap::ArgAction::Set)]
     live_sharing: bool,
     /// Where the generated engine config is written.

@@ -1,6 +1,7 @@
 //! Clients that go away leave nothing behind: after 200 subscriptions are opened and closed through the
 //! router (150 of them on their own connections: more long-lived clients than the engine's default allows),
-//! the posts subgraph's open-subscription gauge is back to 0. (Alone in its binary: the gauge is
+//! shared by the router's live front, relayed by it to the engine, or with sharing off, the posts
+//! subgraph's open-subscription gauge is back to 0. (Alone in its binary: the gauge is
 //! process-wide.)
 
 use parley_harness as support;
@@ -10,11 +11,24 @@ use std::time::Duration;
 use serde_json::json;
 use support::{eventually, Platform, WsClient};
 
+/// A viewer-independent selection (the router shares it: one upstream), one with a per-viewer field (the
+/// router's front relays it to the engine: one upstream each) and the shareable one again with sharing off
+/// (the engine alone): each time the gauge goes up as expected and back to 0.
 #[tokio::test]
 async fn subscriptions_opened_and_closed_leave_nothing() {
+    const SHARED: &str = "subscription($p: ID!) { commentAdded(postId: $p) { id } }";
+    const PER_VIEWER: &str = "subscription($p: ID!) { commentAdded(postId: $p) { id myVote } }";
+    opened_and_closed(&[], SHARED, 1.0).await;
+    opened_and_closed(&[], PER_VIEWER, 200.0).await;
+    opened_and_closed(&["--live-sharing", "false"], SHARED, 200.0).await;
+}
+
+async fn opened_and_closed(router_args: &[&str], query: &str, upstreams: f64) {
     // 200 anonymous subscriptions from one address are over the per-caller limits: counted without them.
+    let mut args = vec!["--no-rate-limits"];
+    args.extend_from_slice(router_args);
     let p = Platform::start_opts(support::Options {
-        extra_router_args: &["--no-rate-limits"],
+        extra_router_args: &args,
         ..Default::default()
     })
     .await;
@@ -31,27 +45,19 @@ async fn subscriptions_opened_and_closed_leave_nothing() {
     // 50 on one connection, completed one by one; 150 more, one per connection, dropped without a word.
     let mut ws = WsClient::connect(&p, None).await;
     for i in 0..50 {
-        ws.subscribe(
-            &i.to_string(),
-            "subscription($p: ID!) { commentAdded(postId: $p) { id } }",
-            json!({ "p": post_id }),
-        )
-        .await;
+        ws.subscribe(&i.to_string(), query, json!({ "p": post_id }))
+            .await;
     }
     let mut sockets = Vec::new();
     for _ in 0..150 {
         let mut s = WsClient::connect(&p, None).await;
-        s.subscribe(
-            "0",
-            "subscription($p: ID!) { commentAdded(postId: $p) { id } }",
-            json!({ "p": post_id }),
-        )
-        .await;
+        s.subscribe("0", query, json!({ "p": post_id })).await;
         sockets.push(s);
     }
-    eventually("200 open subscriptions", || async {
-        (p.posts_open_subscriptions().await == Some(200.0)).then_some(())
-    })
+    eventually(
+        &format!("{upstreams} open subscriptions for {query}"),
+        || async { (p.posts_open_subscriptions().await == Some(upstreams)).then_some(()) },
+    )
     .await;
 
     for i in 0..50 {
@@ -62,8 +68,9 @@ async fn subscriptions_opened_and_closed_leave_nothing() {
     }
     ws.close().await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    eventually("every subscription released", || async {
-        (p.posts_open_subscriptions().await == Some(0.0)).then_some(())
-    })
+    eventually(
+        &format!("every subscription released for {query}"),
+        || async { (p.posts_open_subscriptions().await == Some(0.0)).then_some(()) },
+    )
     .await;
 }

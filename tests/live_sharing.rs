@@ -66,11 +66,20 @@ async fn anonymous_viewers_share_one_upstream_and_leave_nothing() {
     let bob = p.register("bob").await;
     let post = new_post(&p, &alice).await;
 
-    // 200 anonymous SSE viewers: one subscription in posts. A signed-in WebSocket viewer is its own.
+    // 200 anonymous viewers, half over SSE and half over WebSocket: one subscription in posts. A signed-in
+    // WebSocket viewer shares the signed-in stream: a second.
     let mut viewers = Vec::new();
-    for _ in 0..200 {
+    for _ in 0..100 {
         let response = sse_subscribe(&p, COMMENT_ADDED, json!({ "p": post }), None).await;
         viewers.push((response, String::new()));
+    }
+    let mut sockets = Vec::new();
+    for n in 0..100 {
+        let mut socket = WsClient::connect(&p, None).await;
+        socket
+            .subscribe(&format!("v{n}"), COMMENT_ADDED, json!({ "p": post }))
+            .await;
+        sockets.push(socket);
     }
     let mut ws = WsClient::connect(&p, Some(&bob.access)).await;
     ws.subscribe("1", COMMENT_ADDED, json!({ "p": post })).await;
@@ -85,6 +94,16 @@ async fn anonymous_viewers_share_one_upstream_and_leave_nothing() {
         assert_eq!(
             event["data"]["commentAdded"]["author"]["nickname"], "bob",
             "{event}"
+        );
+    }
+    for (n, socket) in sockets.iter_mut().enumerate() {
+        let message = socket
+            .next_for(&format!("v{n}"), Duration::from_secs(10))
+            .await
+            .expect("every WebSocket viewer gets the comment");
+        assert_eq!(
+            message["payload"]["data"]["commentAdded"]["body"], "first!",
+            "{message}"
         );
     }
     let message = ws
@@ -110,12 +129,15 @@ async fn anonymous_viewers_share_one_upstream_and_leave_nothing() {
     assert!(cross_origin.headers().contains_key("x-request-id"));
     drop(cross_origin);
 
-    // Half leave: the shared stream stays for the rest; all leave: it closes.
-    let rest = viewers.split_off(100);
+    // The SSE viewers leave: the shared stream stays for the WebSocket ones (half of them complete, half
+    // just go away); all leave: it closes.
     drop(viewers);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(p.posts_open_subscriptions().await, Some(2.0));
-    drop(rest);
+    for (n, socket) in sockets.iter_mut().enumerate().take(50) {
+        socket.complete(&format!("v{n}")).await;
+    }
+    drop(sockets);
     gauge_reaches(&p, 1.0).await;
     ws.close().await;
     gauge_reaches(&p, 0.0).await;

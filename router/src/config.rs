@@ -52,7 +52,7 @@ pub struct RouterOptions {
     /// browser (CORS); none by default. Tokens travel in the `Authorization` header, never in cookies, so
     /// credentials stay off.
     pub cors_origins: Vec<String>,
-    /// Anonymous SSE viewers of a post share one upstream stream (`plugins.parley.config.live_sharing`, see
+    /// A post's live viewers share one upstream stream (`plugins.parley.config.live_sharing`, see
     /// docs/live-sharing.md); off, every viewer is an engine subscription of its own.
     pub live_sharing: bool,
     /// A YAML file in the engine's format merged over the generated config.
@@ -291,11 +291,14 @@ storage:
             host => host.to_string(),
         };
         let engine_url = format!("http://{host}:{}/graphql", options.port);
+        // Clients' WebSockets share `/graphql` with HTTP (the engine's default).
+        let engine_ws_url = format!("ws://{host}:{}/graphql", options.port);
         let secret = live_front_secret();
         merge(
             &mut config,
             yaml(&format!(
-                "plugins: {{parley: {{config: {{live_sharing: {{engine_url: {engine_url:?}, secret: {secret:?}}}}}}}}}"
+                "plugins: {{parley: {{config: {{live_sharing: {{engine_url: {engine_url:?}, \
+                 engine_ws_url: {engine_ws_url:?}, secret: {secret:?}}}}}}}}}"
             ))?,
         );
         // Signed-in viewers share too when the front can reach users and posts with the router key.

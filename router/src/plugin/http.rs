@@ -7,6 +7,7 @@
 //! (`on_subgraph_http_request`): the per-request headers are dropped from fetches the engine may share.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use hive_router::ntex::http::body::Body;
 use hive_router::ntex::http::header::{HeaderName, HeaderValue};
@@ -31,7 +32,7 @@ use crate::rate_limit::RateLimiter;
 pub fn on_request<'req>(
     playground: bool,
     edge: &'req Edge,
-    limiter: Option<&'req RateLimiter>,
+    limiter: Option<&'req Arc<RateLimiter>>,
     mut payload: OnHttpRequestHookPayload<'req>,
 ) -> OnHttpRequestHookFuture<'req> {
     Box::pin(async move {
@@ -53,15 +54,27 @@ pub fn on_request<'req>(
         let request_id = stamp_request_id(&mut payload);
         // A WebSocket takes its address's slot before it is accepted.
         let websocket = is_websocket_upgrade(payload.router_http_request.headers());
-        if websocket {
-            match edge.slots.take(address_key(client), edge.caps.per_address) {
-                // The request's plugin context lives as long as the WebSocket's service (the engine hands
-                // it to the connection), unlike the handshake's response body.
-                Some(slot) => {
-                    payload.context.insert(HeldSlots::new(vec![slot]));
-                }
-                None => return payload.end_with_response(too_many_clients()),
+        if websocket && !own {
+            let Some(slot) = edge.slots.take(address_key(client), edge.caps.per_address) else {
+                return payload.end_with_response(too_many_clients());
+            };
+            let live = edge.live.as_ref().filter(|live| live.takes_websockets());
+            if let (Some(live), true) = (live, payload.router_http_request.path() == "/graphql") {
+                // The front serves the connection (posts' streams shared, the rest relayed to the engine).
+                let takeover = super::live_ws::Takeover {
+                    front: live.clone(),
+                    limiter: limiter.cloned(),
+                    slots: edge.slots.clone(),
+                    per_address: edge.caps.per_address,
+                    per_user: edge.caps.per_user,
+                    client,
+                    _slot: slot,
+                };
+                return take_over_websocket(payload, takeover).await;
             }
+            // The request's plugin context lives as long as the WebSocket's service (the engine hands it to
+            // the connection), unlike the handshake's response body.
+            payload.context.insert(HeldSlots::new(vec![slot]));
         }
         let authorization = payload
             .router_http_request
@@ -102,7 +115,12 @@ pub fn on_request<'req>(
                 Some(user) => edge.slots.take(user.to_string(), edge.caps.per_user),
             };
             let answer = live
-                .answer(&mut payload.router_http_request, client, limiter, slots)
+                .answer(
+                    &mut payload.router_http_request,
+                    client,
+                    limiter.map(|l| &**l),
+                    slots,
+                )
                 .await;
             if let Some(mut response) = answer {
                 if let Some(origin) = origin {
@@ -245,12 +263,12 @@ pub struct Edge {
     /// The browser origins allowed on `/media/…` and on the live front's answers (the engine's CORS covers
     /// only what the engine answers).
     pub media_cors: MediaCors,
-    /// Shared live streams for anonymous SSE viewers, when on.
-    pub live: Option<LiveFront>,
+    /// Shared live streams (SSE and WebSocket viewers of a post), when on.
+    pub live: Option<Arc<LiveFront>>,
 }
 
 /// The slot key of a client address.
-fn address_key(client: Option<IpAddr>) -> String {
+pub(super) fn address_key(client: Option<IpAddr>) -> String {
     format!(
         "ip:{}",
         client.map_or("unknown".into(), |ip| ip.to_string())
@@ -315,6 +333,30 @@ pub(super) fn too_many_clients() -> Response {
         .header("retry-after", "5")
         .content_type("text/plain; charset=utf-8")
         .body("too many open connections from this caller")
+}
+
+/// Hands the upgrade to the live front: the request is taken apart for ntex's handshake (which takes the
+/// connection's IO from it) and put back for the engine to send the handshake's answer.
+async fn take_over_websocket<'req>(
+    payload: OnHttpRequestHookPayload<'req>,
+    takeover: super::live_ws::Takeover,
+) -> hive_router::plugins::hooks::on_http_request::OnHttpRequestHookResult<'req> {
+    let OnHttpRequestHookPayload {
+        router_http_request,
+        context,
+        request_context,
+    } = payload;
+    let (request, body) = router_http_request.into_parts();
+    let response = super::live_ws::start(request.clone(), takeover).await;
+    // `start` took its clone by value and dropped it: the request is whole again.
+    let router_http_request = hive_router::ntex::web::WebRequest::from_parts(request, body)
+        .unwrap_or_else(|_| panic!("the live front keeps no clone of the upgrade request"));
+    OnHttpRequestHookPayload {
+        router_http_request,
+        context,
+        request_context,
+    }
+    .end_with_response(response)
 }
 
 /// WebSocket upgrade: `Upgrade: websocket` and `Connection: upgrade`.

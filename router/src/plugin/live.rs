@@ -69,6 +69,9 @@ pub struct LiveSharingConfig {
     /// The engine's own `/graphql` on loopback; sharing is off without it.
     #[serde(default)]
     pub engine_url: Option<String>,
+    /// The engine's own WebSocket endpoint on loopback: WebSocket clients are served by the front when set.
+    #[serde(default)]
+    pub engine_ws_url: Option<String>,
     /// The per-process secret of the front's loopback requests.
     #[serde(default)]
     pub secret: Option<String>,
@@ -90,13 +93,14 @@ pub struct LiveFront {
     hub: Hub<StreamKey, Arc<Out>>,
     http: reqwest::Client,
     engine_url: String,
+    engine_ws_url: Option<String>,
     secret: String,
     signed_in: Option<Arc<SignedIn>>,
 }
 
 /// A shared stream: its operation, and whether its viewers are signed in (their own upstream).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct StreamKey {
+pub(super) struct StreamKey {
     shared: SharedKey,
     signed_in: bool,
 }
@@ -107,6 +111,14 @@ pub struct Out {
     frame: Bytes,
     /// By viewer tag; `None`: for everyone (an anonymous stream, or the upstream's own error).
     verdicts: Option<HashMap<u64, Verdict>>,
+}
+
+impl Out {
+    /// The event's payload (the JSON inside the frame), for a WebSocket `next`.
+    pub(super) fn payload(&self) -> Bytes {
+        self.frame
+            .slice(NEXT_PREFIX.len()..self.frame.len().saturating_sub(2).max(NEXT_PREFIX.len()))
+    }
 }
 
 /// Posts' answer for one viewer and one event.
@@ -308,9 +320,9 @@ fn chrono_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// The request's body, as the front read it.
+/// A GraphQL request's body (or a WebSocket `subscribe`'s payload), as the front reads it.
 #[derive(Deserialize)]
-struct Body {
+pub(super) struct Body {
     query: Option<String>,
     #[serde(rename = "operationName")]
     operation_name: Option<String>,
@@ -343,9 +355,25 @@ impl LiveFront {
             hub: Hub::new(config.ring.unwrap_or(256)),
             http,
             engine_url,
+            engine_ws_url: config.engine_ws_url.clone(),
             secret,
             signed_in,
         })
+    }
+
+    /// Whether WebSocket clients are served here ([`super::live_ws`]).
+    pub fn takes_websockets(&self) -> bool {
+        self.engine_ws_url.is_some()
+    }
+
+    /// The engine's WebSocket endpoint on loopback.
+    pub fn engine_ws_url(&self) -> &str {
+        self.engine_ws_url.as_deref().unwrap_or_default()
+    }
+
+    /// The secret marking the front's own requests.
+    pub fn secret(&self) -> &str {
+        &self.secret
     }
 
     /// Whether a request's [`LIVE_FRONT`] header value is this front's secret (compared in time independent
@@ -378,18 +406,9 @@ impl LiveFront {
             Some(_) => return None,
         };
         let body = read_body(request).await?;
-        let parsed = serde_json::from_slice::<Body>(&body).ok();
-        let shared = parsed.as_ref().and_then(|parsed| {
-            let query = parsed
-                .query
-                .as_deref()
-                .filter(|_| parsed.extensions.is_none())?;
-            let variables = parsed.variables.clone().unwrap_or(Value::Null);
-            let key = classify(query, parsed.operation_name.as_deref(), &variables)?;
-            // Only a post's streams: a chat's are for members, never anonymous.
-            let post = matches!(key.field, "commentAdded" | "postScoreChanged");
-            (post && (authorization.is_none() || key.signed_in)).then_some((key, variables))
-        });
+        let shared = serde_json::from_slice::<Body>(&body)
+            .ok()
+            .and_then(|parsed| shareable(&parsed, authorization.is_some()));
         let Some((key, variables)) = shared else {
             request.set_payload(payload_of(body));
             return None;
@@ -400,6 +419,22 @@ impl LiveFront {
             .await;
         Some(with_request_id(response, request_id))
     }
+}
+
+/// The key and variables of `body` when the front serves it: a post's stream, shareable (with signed-in
+/// viewers too when `signed_in`), without extensions other than headers (persisted queries go to the engine).
+pub(super) fn shareable(body: &Body, signed_in: bool) -> Option<(SharedKey, Value)> {
+    let only_headers = body.extensions.as_ref().is_none_or(|extensions| {
+        extensions
+            .as_object()
+            .is_some_and(|map| map.keys().all(|key| key == "headers"))
+    });
+    let query = body.query.as_deref().filter(|_| only_headers)?;
+    let variables = body.variables.clone().unwrap_or(Value::Null);
+    let key = classify(query, body.operation_name.as_deref(), &variables)?;
+    // Only a post's streams: a chat's are for members.
+    let post = matches!(key.field, "commentAdded" | "postScoreChanged");
+    (post && (!signed_in || key.signed_in)).then_some((key, variables))
 }
 
 /// A request that may be a shareable subscription: read its body to know.
@@ -417,6 +452,21 @@ fn is_candidate(method: &Method, path: &str, headers: &HeaderMap) -> bool {
                 .is_some_and(|length| length <= MAX_BODY)
 }
 
+/// A viewer let in: its place in the stream, its client slots and (signed in) its membership.
+pub(super) struct Admission {
+    pub(super) viewer: Viewer<StreamKey, Arc<Out>>,
+    slots: Vec<Slot>,
+    membership: Option<Membership>,
+}
+
+/// Why a viewer was not let in.
+pub(super) enum Refusal {
+    /// One payload of errors to send (with this HTTP status over SSE).
+    Payload(StatusCode, Value),
+    /// Over the caller's long-lived clients cap.
+    TooManyClients,
+}
+
 impl LiveFront {
     async fn join(
         &self,
@@ -427,42 +477,56 @@ impl LiveFront {
         limiter: Option<&RateLimiter>,
         slots: impl Fn(Option<&str>) -> Option<Slot>,
     ) -> Response {
+        match self
+            .admit(key, variables, authorization, client, limiter, slots)
+            .await
+        {
+            Ok(admission) => Response::Ok()
+                .content_type("text/event-stream")
+                .header("cache-control", "no-cache")
+                .streaming(Box::pin(frames(admission))),
+            Err(Refusal::Payload(status, payload)) => single_payload(status, payload),
+            Err(Refusal::TooManyClients) => super::http::too_many_clients(),
+        }
+    }
+
+    /// Lets a viewer into `key`'s stream, as its own subscription would have been let in: the caller's
+    /// subscription rate limit and long-lived client slots, the viewer's right checked by posts as the
+    /// viewer. `slots` takes the address's slot (`None`) or the user's (`Some("user:<id>")`).
+    pub(super) async fn admit(
+        &self,
+        key: SharedKey,
+        variables: Value,
+        authorization: Option<String>,
+        client: Option<IpAddr>,
+        limiter: Option<&RateLimiter>,
+        slots: impl Fn(Option<&str>) -> Option<Slot>,
+    ) -> Result<Admission, Refusal> {
         let address = client.map(|ip| ip.to_string());
         // Anonymous callers are limited before the check; a token is counted as its user once it checked out.
         if authorization.is_none() {
-            if let Some(refused) = self.over_limit(limiter, None, address.as_deref()).await {
-                return refused;
-            }
+            self.over_limit(limiter, None, address.as_deref()).await?;
         }
-        let Some(address_slot) = slots(None) else {
-            return super::http::too_many_clients();
-        };
-        if let Err((status, errors)) = self
-            .check_right(&key, authorization.as_deref(), address.as_deref())
+        let address_slot = slots(None).ok_or(Refusal::TooManyClients)?;
+        self.check_right(&key, authorization.as_deref(), address.as_deref())
             .await
-        {
-            return single_payload(status, json!({ "data": null, "errors": errors }));
-        }
+            .map_err(|(status, errors)| {
+                Refusal::Payload(status, json!({ "data": null, "errors": errors }))
+            })?;
         let member = match (&authorization, &self.signed_in) {
             (None, _) => None,
             (Some(token), Some(signed_in)) => match Member::of(token) {
                 Some(member) => Some((signed_in, member)),
-                None => return token_refused(key.field),
+                None => return Err(token_refused(key.field)),
             },
-            (Some(_), None) => return token_refused(key.field),
+            (Some(_), None) => return Err(token_refused(key.field)),
         };
         let mut held = vec![address_slot];
         if let Some((_, member)) = &member {
-            let over = self
-                .over_limit(limiter, authorization.as_deref(), address.as_deref())
-                .await;
-            if let Some(refused) = over {
-                return refused;
-            }
-            match slots(Some(&format!("user:{}", member.user))) {
-                Some(slot) => held.push(slot),
-                None => return super::http::too_many_clients(),
-            }
+            self.over_limit(limiter, authorization.as_deref(), address.as_deref())
+                .await?;
+            let user_slot = slots(Some(&format!("user:{}", member.user)));
+            held.push(user_slot.ok_or(Refusal::TooManyClients)?);
         }
         let stream = StreamKey {
             shared: key,
@@ -480,10 +544,11 @@ impl LiveFront {
                 signed_in,
             )
         });
-        Response::Ok()
-            .content_type("text/event-stream")
-            .header("cache-control", "no-cache")
-            .streaming(Box::pin(frames(viewer, held, membership)))
+        Ok(Admission {
+            viewer,
+            slots: held,
+            membership,
+        })
     }
 
     /// The caller's subscription rate limit: `RATE_LIMITED` when over it.
@@ -492,14 +557,21 @@ impl LiveFront {
         limiter: Option<&RateLimiter>,
         token: Option<&str>,
         address: Option<&str>,
-    ) -> Option<Response> {
+    ) -> Result<(), Refusal> {
+        let Some(limiter) = limiter else {
+            return Ok(());
+        };
         let kind = OperationKind::Subscription;
-        let error = super::rate::check(limiter?, token, address, Some(&kind), 1).await?;
-        let error = serde_json::to_value(&error).unwrap_or(Value::Null);
-        Some(single_payload(
-            StatusCode::TOO_MANY_REQUESTS,
-            json!({ "errors": [error] }),
-        ))
+        match super::rate::check(limiter, token, address, Some(&kind), 1).await {
+            None => Ok(()),
+            Some(error) => {
+                let error = serde_json::to_value(&error).unwrap_or(Value::Null);
+                Err(Refusal::Payload(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    json!({ "errors": [error] }),
+                ))
+            }
+        }
     }
 
     /// The viewer's right to watch the post: the posts subgraph answers `post(id)` as the viewer would see
@@ -578,8 +650,8 @@ impl LiveFront {
 }
 
 /// `UNAUTHENTICATED` with HTTP 401, for a token the front cannot use.
-fn token_refused(field: &str) -> Response {
-    single_payload(
+fn token_refused(field: &str) -> Refusal {
+    Refusal::Payload(
         StatusCode::UNAUTHORIZED,
         json!({ "data": null, "errors": [unauthenticated(field)] }),
     )
@@ -643,51 +715,63 @@ pub(super) fn single_payload(status: StatusCode, payload: Value) -> Response {
 
 const COMPLETE: &[u8] = b"event: complete\n\n";
 
+const NEXT_PREFIX: &[u8] = b"event: next\ndata: ";
+
 fn next_frame(data: &[u8]) -> Bytes {
     let mut frame = BytesMut::with_capacity(data.len() + 20);
-    frame.extend_from_slice(b"event: next\ndata: ");
+    frame.extend_from_slice(NEXT_PREFIX);
     frame.extend_from_slice(data);
     frame.extend_from_slice(b"\n\n");
     frame.freeze()
 }
 
-/// What a viewer's response carries: the shared frames it is for, heartbeats while idle, and the end. The
-/// viewer, its client slots and its membership live as long as the response: a client going away drops them.
-fn frames(
-    viewer: Viewer<StreamKey, Arc<Out>>,
-    slots: Vec<Slot>,
-    membership: Option<Membership>,
-) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
-    let field = viewer.key().shared.field;
-    let state = Watching {
-        viewer,
-        _slots: slots,
-        membership,
-    };
-    futures::stream::unfold(Some(state), move |state| async move {
+/// What a viewer's SSE response carries: the shared frames it is for, heartbeats while idle, and the end.
+/// The viewer, its client slots and its membership live as long as the response: a client going away drops
+/// them.
+fn frames(admission: Admission) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
+    futures::stream::unfold(Some(Watching::from(admission)), |state| async move {
         let mut state = state?;
-        let frame = state.next(field).await;
-        match frame {
-            Next::Frame(frame) => Some((Ok(frame), Some(state))),
-            Next::Last(frame) => Some((Ok(frame), None)),
+        match state.next().await {
+            Item::Event(out) => Some((Ok(out.frame.clone()), Some(state))),
+            Item::Idle => Some((Ok(Bytes::from_static(b":\n\n")), Some(state))),
+            Item::Last(Some(payload)) => Some((Ok(last(payload)), None)),
+            Item::Last(None) => Some((Ok(Bytes::from_static(COMPLETE)), None)),
         }
     })
 }
 
-struct Watching {
+/// One viewer's stream, whatever carries it (an SSE response, a WebSocket operation).
+pub(super) struct Watching {
     viewer: Viewer<StreamKey, Arc<Out>>,
     _slots: Vec<Slot>,
     membership: Option<Membership>,
+    field: &'static str,
 }
 
-enum Next {
-    Frame(Bytes),
-    /// The last frame: the stream ends after it.
-    Last(Bytes),
+impl From<Admission> for Watching {
+    fn from(admission: Admission) -> Self {
+        let field = admission.viewer.key().shared.field;
+        Watching {
+            viewer: admission.viewer,
+            _slots: admission.slots,
+            membership: admission.membership,
+            field,
+        }
+    }
+}
+
+/// What a viewer gets next.
+pub(super) enum Item {
+    Event(Arc<Out>),
+    /// Nothing for a while (keep the connection warm).
+    Idle,
+    /// The end: one last payload (an error) if any, then `complete`.
+    Last(Option<Value>),
 }
 
 impl Watching {
-    async fn next(&mut self, field: &'static str) -> Next {
+    pub(super) async fn next(&mut self) -> Item {
+        let field = self.field;
         let expires_at = self.membership.as_ref().map(|m| m.expires_at);
         loop {
             let expiry = async {
@@ -701,37 +785,37 @@ impl Watching {
             };
             let delivery = tokio::select! {
                 delivery = self.viewer.next() => delivery,
-                () = tokio::time::sleep(HEARTBEAT) => return Next::Frame(Bytes::from_static(b":\n\n")),
-                () = expiry => return last(json!({ "errors": [unauthenticated(field)] })),
+                () = tokio::time::sleep(HEARTBEAT) => return Item::Idle,
+                () = expiry => return Item::Last(Some(json!({ "errors": [unauthenticated(field)] }))),
             };
             let out = match delivery {
                 Some(Delivery::Event(out)) => out,
                 Some(Delivery::Lagged(missed)) => {
-                    return last(json!({
+                    return Item::Last(Some(json!({
                         "errors": [{
                             "message": format!("this stream fell {missed} events behind; reload and subscribe again"),
                             "extensions": { "code": ErrorCode::SubscriptionLagged.as_str() },
                         }],
-                    }));
+                    })));
                 }
-                None => return Next::Last(Bytes::from_static(COMPLETE)),
+                None => return Item::Last(None),
             };
             let verdict = match (&out.verdicts, &self.membership) {
                 (Some(verdicts), Some(membership)) => verdicts.get(&membership.tag).copied(),
                 _ => Some(Verdict::See),
             };
             match verdict {
-                Some(Verdict::See) => return Next::Frame(out.frame.clone()),
+                Some(Verdict::See) => return Item::Event(out),
                 // Not theirs to see; or they joined after posts judged it.
                 Some(Verdict::Skip) | None => continue,
-                Some(Verdict::End) => return Next::Last(Bytes::from_static(COMPLETE)),
+                Some(Verdict::End) => return Item::Last(None),
                 Some(Verdict::Revoked) => {
-                    return last(json!({ "errors": [unauthenticated(field)] }))
+                    return Item::Last(Some(json!({ "errors": [unauthenticated(field)] })))
                 }
                 Some(Verdict::Unknown) => {
-                    return last(json!({
+                    return Item::Last(Some(json!({
                         "errors": [coded(ErrorCode::SubgraphUnavailable, "the live stream was interrupted; subscribe again", field)],
-                    }))
+                    })))
                 }
             }
         }
@@ -739,10 +823,10 @@ impl Watching {
 }
 
 /// `payload` as the last `next`, then `complete`.
-fn last(payload: Value) -> Next {
+fn last(payload: Value) -> Bytes {
     let mut frame = BytesMut::from(&next_frame(payload.to_string().as_bytes())[..]);
     frame.extend_from_slice(COMPLETE);
-    Next::Last(frame.freeze())
+    frame.freeze()
 }
 
 /// The one upstream of `key`: an SSE subscription through the engine on loopback — anonymous, or as the
@@ -946,7 +1030,11 @@ mod tests {
         let mut join = || {
             let viewer = hub.join(key.clone(), || events.take().expect("opened once"));
             let slot = slots.take("ip:test".into(), 10).expect("slot");
-            Box::pin(frames(viewer, vec![slot], None))
+            Box::pin(frames(Admission {
+                viewer,
+                slots: vec![slot],
+                membership: None,
+            }))
         };
         let out = |n: u32| {
             Arc::new(Out {
@@ -1012,7 +1100,11 @@ mod tests {
         let events = tokio_stream::wrappers::UnboundedReceiverStream::new(events);
         let viewer = hub.join(key.clone(), || events);
         let slot = slots.take("user:u".into(), 10).expect("slot");
-        let stream = frames(viewer, vec![slot], Some(membership));
+        let stream = frames(Admission {
+            viewer,
+            slots: vec![slot],
+            membership: Some(membership),
+        });
         for (n, verdict) in [
             (0, Verdict::See),
             (1, Verdict::Skip),

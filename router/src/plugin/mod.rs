@@ -3,8 +3,8 @@
 //!
 //! 1. `on_http_request` — [`http`]: stamp the client's address and a request id (returned on every
 //!    response); cap long-lived clients per caller ([`clients`]); forward `/media/…` and `/notifications/…` to
-//!    their subgraphs ([`forward`], with CORS for `/media/…`: [`cors`]); answer anonymous SSE viewers of a
-//!    post from one shared stream ([`live`]); serve the offline GraphiQL page and its assets.
+//!    their subgraphs ([`forward`], with CORS for `/media/…`: [`cors`]); serve a post's live viewers from
+//!    shared streams (SSE: [`live`]; WebSocket connections taken over: [`live_ws`]); serve the offline GraphiQL page and its assets.
 //! 2. `on_graphql_params` — [`crate::apq`]: automatic persisted queries (a hash alone becomes its query, or
 //!    `PERSISTED_QUERY_NOT_FOUND`); then [`inputs`]: lists in the variables bounded, integer variables kept
 //!    for the cost estimate.
@@ -28,6 +28,7 @@ mod http;
 mod inputs;
 mod limits;
 mod live;
+mod live_ws;
 mod rate;
 
 use std::collections::HashMap;
@@ -138,7 +139,7 @@ pub struct ParleyPlugin {
     apq: Option<Arc<ApqCache>>,
     parse_guard: ParseGuard,
     limits: limits::Limits,
-    limiter: Option<RateLimiter>,
+    limiter: Option<Arc<RateLimiter>>,
 }
 
 #[hive_router::async_trait]
@@ -171,14 +172,15 @@ impl RouterPlugin for ParleyPlugin {
                     .as_deref()
                     .map(forward::SubgraphProxy::new),
                 media_cors: cors::MediaCors::new(config.cors_origins.clone()),
-                live: live::LiveFront::new(&config.live_sharing),
+                live: live::LiveFront::new(&config.live_sharing).map(Arc::new),
             },
             apq: (config.apq_capacity > 0)
                 .then(|| Arc::new(ApqCache::new(config.apq_capacity, config.apq_max_bytes))),
             parse_guard: ParseGuard::new(crate::config::MAX_TOKENS),
             limits: limits::Limits::new(config.max_root_fields, config.max_cost),
             limiter: RateLimiter::new(config.rate_limit.clone())
-                .map_err(|e| format!("rate_limit.redis_url: {e}"))?,
+                .map_err(|e| format!("rate_limit.redis_url: {e}"))?
+                .map(Arc::new),
         })
     }
 
@@ -269,7 +271,7 @@ impl RouterPlugin for ParleyPlugin {
             self.edge.live.as_ref().is_some_and(|live| {
                 live.is_own(headers.get(live::LIVE_FRONT).map(|v| v.as_bytes()))
             });
-        let Some(limiter) = self.limiter.as_ref().filter(|_| !own) else {
+        let Some(limiter) = self.limiter.as_deref().filter(|_| !own) else {
             return payload.proceed();
         };
         let kind = operation.operation_kind.as_ref();
