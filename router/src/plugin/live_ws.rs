@@ -6,13 +6,16 @@
 //! Per connection ([`Connection`]):
 //! - `connection_init` is acknowledged here, as the engine does (tokens are checked per operation); its
 //!   payload is kept: the operations' `Authorization`, and the engine connection's own `connection_init`.
+//!   With a token, the engine connection opens at once and the client is acknowledged when the engine is,
+//!   so a chat subscription sent next starts as early as without the front (clients resync history right
+//!   after subscribing).
 //! - A `subscribe` the front serves (a post's stream; a signed-in one when it may be judged per event) is
 //!   admitted as over SSE and each event written as a `next` from the frame built once for all viewers;
 //!   a refusal is one `next` with the errors and `complete`. The client's `complete` ends it.
-//! - Any other message opens (once) the engine connection — with the client's `connection_init` payload and
-//!   the front's secret, so it is not taken over again and takes no second slot — and is relayed to it; the
-//!   engine's messages come back as they are (its `connection_ack` excepted, already sent), and its close
-//!   closes the client.
+//! - Any other message opens (once; at `connection_init` when it carries a token) the engine connection —
+//!   with the client's `connection_init` payload and the front's secret, so it is not taken over again and
+//!   takes no second slot — and is relayed to it; the engine's messages come back as they are (its
+//!   `connection_ack` only to a client still waiting for one), and its close closes the client.
 //! - `ping` is answered here. Closing the client, or its going away, ends its shared operations (leaving
 //!   their streams) and the engine connection.
 
@@ -185,6 +188,13 @@ impl Connection {
                     return Some(close(4429, "Too many initialisation requests"));
                 }
                 *self.init.borrow_mut() = Some(message["payload"].clone());
+                // A signed-in client's other operations (chats, notifications) go to the engine: its
+                // connection opens now, and the client is acknowledged once the engine acknowledged it, so
+                // an operation it sends next starts as soon as it would have without the front.
+                if self.authorization(&Value::Null).is_some() {
+                    self.open_relay(true);
+                    return None;
+                }
                 Some(text_message(r#"{"type":"connection_ack"}"#.to_string()))
             }
             Some("ping") => Some(text_message(r#"{"type":"pong"}"#.to_string())),
@@ -323,15 +333,26 @@ impl Connection {
 
     /// Sends `text` to the engine connection, opening it first if need be.
     fn relay(self: &Rc<Self>, text: String) -> Option<ws::Message> {
+        self.open_relay(false);
+        let sent = self
+            .relay
+            .borrow()
+            .as_ref()
+            .is_some_and(|relay| relay.send(text).is_ok());
+        (!sent).then(|| close(1011, "the engine connection is gone"))
+    }
+
+    /// Opens the engine connection, once; what is sent meanwhile waits in order. `acknowledge`: the client
+    /// gets the engine's `connection_ack` (it was not acknowledged yet).
+    fn open_relay(self: &Rc<Self>, acknowledge: bool) {
         let mut relay = self.relay.borrow_mut();
         if relay.is_none() {
             let (to_engine, from_client) = mpsc::unbounded_channel();
             let init = self.init.borrow().clone().unwrap_or(Value::Null);
-            hive_router::ntex::rt::spawn(engine_connection(self.clone(), init, from_client));
+            let engine = engine_connection(self.clone(), init, from_client, acknowledge);
+            hive_router::ntex::rt::spawn(engine);
             *relay = Some(to_engine);
         }
-        let sent = relay.as_ref().is_some_and(|relay| relay.send(text).is_ok());
-        (!sent).then(|| close(1011, "the engine connection is gone"))
     }
 
     async fn send(&self, message: ws::Message) {
@@ -351,6 +372,7 @@ async fn engine_connection(
     connection: Rc<Connection>,
     init: Value,
     mut from_client: mpsc::UnboundedReceiver<String>,
+    mut acknowledge: bool,
 ) {
     let front = &connection.takeover.front;
     let socket = async {
@@ -397,6 +419,9 @@ async fn engine_connection(
                 Some(Ok(WireMessage::Text(text))) => {
                     let text = text.as_str();
                     if text.contains("\"connection_ack\"") && text.len() < 64 {
+                        if std::mem::take(&mut acknowledge) {
+                            connection.send(text_message(text.to_string())).await;
+                        }
                         continue;
                     }
                     if text.contains("\"ping\"") && text.len() < 64 {
