@@ -428,6 +428,28 @@ async fn signed_in_viewers_share_one_upstream_and_each_sees_their_own() {
         sse_subscribe(&p, COMMENT_ADDED, json!({ "p": post }), None).await,
         String::new(),
     );
+    // And dave the post's score over a WebSocket: a third upstream (the signed-in score stream).
+    let mut scores = WsClient::connect(&p, Some(&dave.access)).await;
+    scores
+        .subscribe(
+            "score",
+            "subscription($p: ID!) { postScoreChanged(postId: $p) { id score } }",
+            json!({ "p": post }),
+        )
+        .await;
+    gauge_reaches(&p, 3.0).await;
+    p.ok(
+        "mutation($p: ID!) { vote(targetId: $p, value: 1) { score } }",
+        json!({ "p": post }),
+        Some(&frank.access),
+    )
+    .await;
+    let scored = scores
+        .next_for("score", Duration::from_secs(10))
+        .await
+        .expect("the score reaches a signed-in viewer");
+    assert_eq!(scored["payload"]["data"]["postScoreChanged"]["score"], 1, "{scored}");
+    scores.close().await;
     gauge_reaches(&p, 2.0).await;
 
     for (who, body) in [

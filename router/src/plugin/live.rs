@@ -252,7 +252,10 @@ impl SignedIn {
             // The upstream's own error (the stream is ending): for everyone.
             return None;
         }
-        let comment_id = data["id"].as_str();
+        // A comment's stream names the comment; a post's score concerns the post alone.
+        let comment_id = (key.shared.field == "commentAdded")
+            .then(|| data["id"].as_str())
+            .flatten();
         let members: Vec<(u64, Member)> = self
             .lock_members()
             .get(key)
