@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Viral post (issue 23): many viewers of one post while comments and votes pour in, with shared live streams
-# (`PARLEY_LIVE_SHARING=true`) and without them (every viewer its own engine subscription, as before), side by side in one run. Prints
+# Viral post (issue 23): many viewers of one post while comments and votes pour in, without shared live streams
+# (every viewer its own engine subscription), with them for SSE viewers (the default), and with WebSocket
+# viewers served by the live front too (`PARLEY_LIVE_SHARING_WEBSOCKET=true`), side by side in one run. Prints
 # figures; asserts nothing.
 #
 #   benches/viral.sh [SSE] [WS] [SECONDS]        (default 9000 anonymous SSE, 1000 WebSocket, 60 s)
@@ -48,4 +49,5 @@ run() {
 }
 
 PARLEY_LIVE_SHARING=false run "per-viewer (before)"
-PARLEY_LIVE_SHARING=true run "shared"
+PARLEY_LIVE_SHARING=true PARLEY_LIVE_SHARING_WEBSOCKET=false run "shared (SSE)"
+PARLEY_LIVE_SHARING=true PARLEY_LIVE_SHARING_WEBSOCKET=true run "shared (SSE and WebSocket)"

@@ -148,10 +148,16 @@ struct RouterArgs {
     /// e.g. `https://app.example.com`. None by default; `parley up` allows the Vite dev server's.
     #[arg(long, env = "PARLEY_CORS_ORIGINS", value_delimiter = ',')]
     cors_origins: Vec<String>,
-    /// A post's live viewers (SSE and WebSocket, anonymous and signed in) share one upstream stream
+    /// A post's live SSE viewers (anonymous and signed in) share one upstream stream
     /// (docs/live-sharing.md); `false` makes every viewer an engine subscription of its own.
     #[arg(long, env = "PARLEY_LIVE_SHARING", default_value_t = true, action = clap::ArgAction::Set)]
     live_sharing: bool,
+    /// WebSocket clients are served by the live front too: their post streams shared, everything else
+    /// relayed to the engine over a loopback connection of their own (three sockets in the router per
+    /// signed-in client instead of one, so off by default until the relay is multiplexed;
+    /// docs/live-sharing.md).
+    #[arg(long, env = "PARLEY_LIVE_SHARING_WEBSOCKET", default_value_t = false, action = clap::ArgAction::Set)]
+    live_sharing_websocket: bool,
     /// Where the generated engine config is written.
     #[arg(long, default_value = "data/router", env = "PARLEY_ROUTER_WORK_DIR")]
     work_dir: PathBuf,
@@ -204,6 +210,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 trusted_proxies,
                 cors_origins,
                 live_sharing,
+                live_sharing_websocket,
                 work_dir,
             } = *args;
             let options = parley_router::RouterOptions {
@@ -220,6 +227,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 trusted_proxies,
                 cors_origins,
                 live_sharing,
+                live_sharing_websocket,
                 extra_config: config,
                 work_dir,
             };

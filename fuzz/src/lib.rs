@@ -66,6 +66,7 @@ impl Harness {
             cors_origins: Vec::new(),
             rate_limits: false,
             live_sharing: true,
+            live_sharing_websocket: false,
             extra_config: None,
             work_dir: std::env::temp_dir().join(format!("parley-fuzz-{}", std::process::id())),
         };

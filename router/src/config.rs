@@ -55,6 +55,9 @@ pub struct RouterOptions {
     /// A post's live viewers share one upstream stream (`plugins.parley.config.live_sharing`, see
     /// docs/live-sharing.md); off, every viewer is an engine subscription of its own.
     pub live_sharing: bool,
+    /// WebSocket clients go through the live front too (`live_sharing.engine_ws_url`): off by default, as
+    /// each signed-in client then holds a relay connection of its own to the engine.
+    pub live_sharing_websocket: bool,
     /// A YAML file in the engine's format merged over the generated config.
     pub extra_config: Option<PathBuf>,
     /// Where the generated config is written.
@@ -291,16 +294,23 @@ storage:
             host => host.to_string(),
         };
         let engine_url = format!("http://{host}:{}/graphql", options.port);
-        // Clients' WebSockets share `/graphql` with HTTP (the engine's default).
-        let engine_ws_url = format!("ws://{host}:{}/graphql", options.port);
         let secret = live_front_secret();
         merge(
             &mut config,
             yaml(&format!(
-                "plugins: {{parley: {{config: {{live_sharing: {{engine_url: {engine_url:?}, \
-                 engine_ws_url: {engine_ws_url:?}, secret: {secret:?}}}}}}}}}"
+                "plugins: {{parley: {{config: {{live_sharing: {{engine_url: {engine_url:?}, secret: {secret:?}}}}}}}}}"
             ))?,
         );
+        if options.live_sharing_websocket {
+            // Clients' WebSockets share `/graphql` with HTTP (the engine's default).
+            let engine_ws_url = format!("ws://{host}:{}/graphql", options.port);
+            merge(
+                &mut config,
+                yaml(&format!(
+                    "plugins: {{parley: {{config: {{live_sharing: {{engine_ws_url: {engine_ws_url:?}}}}}}}}}"
+                ))?,
+            );
+        }
         // Signed-in viewers share too when the front can reach users and posts with the router key.
         let base = |name: &str| {
             options
@@ -466,6 +476,7 @@ mod tests {
             trusted_proxies: Vec::new(),
             cors_origins: Vec::new(),
             live_sharing: true,
+            live_sharing_websocket: false,
             rate_limits: true,
             extra_config: None,
             work_dir: dir,

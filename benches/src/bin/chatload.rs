@@ -400,7 +400,9 @@ async fn wait_subscribed(chat_url: Option<&str>, n: usize) {
                 .await
                 .ok()?;
             text.lines()
-                .find(|l| l.starts_with("parley_live_subscriptions{"))?
+                .find(|l| {
+                    l.starts_with("parley_live_subscriptions{") && l.contains("subgraph=\"chat\"")
+                })?
                 .rsplit(' ')
                 .next()?
                 .parse::<f64>()

@@ -4,7 +4,7 @@
 //! 1. `on_http_request` — [`http`]: stamp the client's address and a request id (returned on every
 //!    response); cap long-lived clients per caller ([`clients`]); forward `/media/…` and `/notifications/…` to
 //!    their subgraphs ([`forward`], with CORS for `/media/…`: [`cors`]); serve a post's live viewers from
-//!    shared streams (SSE: [`live`]; WebSocket connections taken over: [`live_ws`]); serve the offline GraphiQL page and its assets.
+//!    shared streams (SSE: [`live`]; WebSocket connections taken over when opted in: [`live_ws`]); serve the offline GraphiQL page and its assets.
 //! 2. `on_graphql_params` — [`crate::apq`]: automatic persisted queries (a hash alone becomes its query, or
 //!    `PERSISTED_QUERY_NOT_FOUND`); then [`inputs`]: lists in the variables bounded, integer variables kept
 //!    for the cost estimate.

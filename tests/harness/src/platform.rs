@@ -383,8 +383,11 @@ impl Platform {
             .text()
             .await
             .ok()?;
+        // The process may serve other subgraphs too: their gauges are lines of their own, in no set order.
         text.lines()
-            .find(|l| l.starts_with("parley_live_subscriptions{"))
+            .find(|l| {
+                l.starts_with("parley_live_subscriptions{") && l.contains("subgraph=\"posts\"")
+            })
             .and_then(|l| l.rsplit(' ').next())
             .and_then(|v| v.parse().ok())
     }

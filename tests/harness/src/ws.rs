@@ -3,14 +3,18 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::platform::Platform;
 
-/// A graphql-transport-ws client connection to the router.
+/// A graphql-transport-ws client connection to the router. A task owns the socket and answers the
+/// server's pings at once, as real clients (graphql-ws, Apollo) do, so a test that is busy elsewhere for a
+/// while is not closed as a silent client; every other frame waits in `incoming` for the test to read.
+/// Dropping the client drops the connection without a close frame (a client that just goes away).
 pub struct WsClient {
-    socket: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
+    outgoing: mpsc::UnboundedSender<Message>,
+    incoming: mpsc::UnboundedReceiver<Message>,
 }
 
 impl WsClient {
@@ -31,32 +35,32 @@ impl WsClient {
         let (socket, _) = tokio_tungstenite::connect_async(request)
             .await
             .expect("ws connect");
-        WsClient { socket }
+        let (outgoing, to_send) = mpsc::unbounded_channel();
+        let (received, incoming) = mpsc::unbounded_channel();
+        tokio::spawn(pump(socket, to_send, received));
+        WsClient { outgoing, incoming }
     }
 
-    /// Sends one text frame as it is.
+    /// Sends one text frame as it is (nothing happens if the connection is gone).
     pub async fn send_raw(&mut self, text: &str) {
-        use futures::SinkExt;
-        self.socket
-            .send(text.to_string().into())
+        let _ = self.outgoing.send(text.to_string().into());
+    }
+
+    /// The next frame the server sent (pings excepted), within `wait`; `None` when the time is up or the
+    /// connection is gone.
+    async fn next_frame(&mut self, deadline: Instant) -> Option<Message> {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        tokio::time::timeout(left, self.incoming.recv())
             .await
-            .expect("send frame");
+            .ok()?
     }
 
     /// The close code the server ends the connection with (skipping other frames), within `wait`.
     pub async fn close_code(&mut self, wait: Duration) -> Option<u16> {
-        use futures::StreamExt;
-        use tokio_tungstenite::tungstenite::Message;
         let deadline = Instant::now() + wait;
         loop {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            match tokio::time::timeout(left, self.socket.next())
-                .await
-                .ok()??
-            {
-                Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
-                Ok(_) => continue,
-                Err(_) => return None,
+            if let Message::Close(frame) = self.next_frame(deadline).await? {
+                return frame.map(|f| u16::from(f.code));
             }
         }
     }
@@ -77,17 +81,13 @@ impl WsClient {
 
     /// Opens `ws_url`, sends `connection_init` with `payload`, waits for the ack.
     pub async fn connect_with(ws_url: &str, payload: Value) -> WsClient {
-        use futures::StreamExt;
         let mut client = Self::open_url(ws_url).await;
         client
             .send_raw(&json!({ "type": "connection_init", "payload": payload }).to_string())
             .await;
+        let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let msg = tokio::time::timeout(Duration::from_secs(10), client.socket.next())
-                .await
-                .expect("ack in time")
-                .expect("open")
-                .expect("frame");
+            let msg = client.next_frame(deadline).await.expect("ack in time");
             if let Ok(text) = msg.to_text() {
                 let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
                 if v["type"] == "connection_ack" {
@@ -110,34 +110,19 @@ impl WsClient {
     }
 
     pub async fn complete(&mut self, id: &str) {
-        use futures::SinkExt;
-        self.socket
-            .send(json!({ "id": id, "type": "complete" }).to_string().into())
-            .await
-            .expect("send complete");
+        self.send_raw(&json!({ "id": id, "type": "complete" }).to_string())
+            .await;
     }
 
-    /// The next `next`/`error` message (pings answered), within `wait`.
+    /// The next `next`/`error`/`complete` message, within `wait`.
     pub async fn next_message(&mut self, wait: Duration) -> Option<Value> {
-        use futures::{SinkExt, StreamExt};
         let deadline = Instant::now() + wait;
         loop {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            let msg = tokio::time::timeout(left, self.socket.next())
-                .await
-                .ok()??
-                .ok()?;
+            let msg = self.next_frame(deadline).await?;
             let Ok(text) = msg.to_text() else { continue };
             let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-            match v["type"].as_str() {
-                Some("ping") => {
-                    let _ = self
-                        .socket
-                        .send(json!({ "type": "pong" }).to_string().into())
-                        .await;
-                }
-                Some("next") | Some("error") | Some("complete") => return Some(v),
-                _ => {}
+            if matches!(v["type"].as_str(), Some("next" | "error" | "complete")) {
+                return Some(v);
             }
         }
     }
@@ -154,8 +139,50 @@ impl WsClient {
         }
     }
 
-    pub async fn close(mut self) {
-        let _ = self.socket.close(None).await;
+    /// Closes the connection with a close frame.
+    pub async fn close(self) {
+        let _ = self.outgoing.send(Message::Close(None));
+    }
+}
+
+/// Owns the socket: sends what the client queues, answers pings, hands every other frame to the client.
+/// Ends when the server closes, or when the client sends a close frame or is dropped.
+async fn pump(
+    mut socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    mut to_send: mpsc::UnboundedReceiver<Message>,
+    received: mpsc::UnboundedSender<Message>,
+) {
+    use futures::{SinkExt, StreamExt};
+    loop {
+        tokio::select! {
+            queued = to_send.recv() => match queued {
+                Some(Message::Close(frame)) => {
+                    let _ = socket.close(frame).await;
+                    return;
+                }
+                Some(message) => {
+                    if socket.send(message).await.is_err() {
+                        return;
+                    }
+                }
+                None => return,
+            },
+            frame = socket.next() => {
+                let Some(Ok(frame)) = frame else { return };
+                let is_ping = frame
+                    .to_text()
+                    .ok()
+                    .and_then(|text| serde_json::from_str::<Value>(text).ok())
+                    .is_some_and(|v| v["type"] == "ping");
+                if is_ping {
+                    let _ = socket.send(json!({ "type": "pong" }).to_string().into()).await;
+                } else if received.send(frame).is_err() {
+                    return;
+                }
+            }
+        }
     }
 }
 

@@ -123,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
             cors_origins: Vec::new(),
             rate_limits: false,
             live_sharing: true,
+            live_sharing_websocket: false,
             extra_config: None,
             work_dir: work.join("bare"),
         };
