@@ -259,32 +259,43 @@ async fn the_dashboard_queries_metrics_that_exist() {
         Some(&alice.access),
     )
     .await;
-    let page = reqwest::get(p.graphql_url().replace("/graphql", "/metrics"))
-        .await
-        .expect("router")
-        .text()
-        .await
-        .expect("page");
-    let mut known = names_in_code();
-    known.extend(
-        page.lines()
-            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-            .filter_map(|l| l.split(['{', ' ']).next())
-            .map(str::to_string),
-    );
-    for expr in &exprs {
-        let metrics = expr
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
-            .filter(|t| {
-                ["parley_", "http_", "hive_router_"]
-                    .iter()
-                    .any(|p| t.starts_with(p))
-            });
-        for metric in metrics {
-            assert!(
-                known.contains(metric),
-                "{metric} (in `{expr}`) is not exported"
-            );
+    // The subscription reaches the engine a moment after its response starts (the live front opens a shared
+    // stream's upstream from a task of its own): the page is read again until it shows everything, 10 s at most.
+    let metrics: Vec<(String, String)> = exprs
+        .iter()
+        .flat_map(|expr| {
+            expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                .filter(|t| {
+                    ["parley_", "http_", "hive_router_"]
+                        .iter()
+                        .any(|p| t.starts_with(p))
+                })
+                .map(|metric| (metric.to_string(), expr.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let page = reqwest::get(p.graphql_url().replace("/graphql", "/metrics"))
+            .await
+            .expect("router")
+            .text()
+            .await
+            .expect("page");
+        let mut known = names_in_code();
+        known.extend(
+            page.lines()
+                .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+                .filter_map(|l| l.split(['{', ' ']).next())
+                .map(str::to_string),
+        );
+        let missing = metrics.iter().find(|(metric, _)| !known.contains(metric));
+        match missing {
+            None => break,
+            Some((metric, expr)) if std::time::Instant::now() > deadline => {
+                panic!("{metric} (in `{expr}`) is not exported")
+            }
+            Some(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
         }
     }
 }
