@@ -4,9 +4,12 @@
 #   benches/chat.sh [SUBSCRIBERS]        (default 10000)
 #
 # Builds in release; seeds 10,000 users and (1) group chats of 10, (2) one chat of 10,000 members, in SQLite;
-# starts `parley up` on each and runs `chatload`: one graphql-transport-ws connection per member subscribed to
-# `messageAdded` through the router, a fixed-rate phase (latency) and a max-rate phase (throughput), with the
-# router's and chat's resident memory.
+# starts `parley up` on each and runs `chatload`: one subscription per member to `messageAdded` through the
+# router, a fixed-rate phase (latency) and a max-rate phase (throughput), with the router's and chat's resident
+# memory and CPU. Three modes side by side on the same seed (issue 23): every member its own engine
+# subscription over WebSocket (before shared streams; the WebSocket front is opt-in, and off here), the same
+# over SSE (`PARLEY_LIVE_SHARING=false`), and SSE with shared streams (the default: one upstream per chat,
+# each message judged once by chat for all its members).
 #
 # Each subscriber holds one client socket in the router (`parley up` gives the router and subgraphs a router key,
 # so the router's subscriptions to chat share one upstream connection); the load generator needs one descriptor
@@ -29,19 +32,30 @@ trap stop_up EXIT
 
 run() {
   local label=$1 groups=$2 size=$3 rate=$4 senders=$5
-  local data="$bench_dir/chat-$label"
-  rm -rf "$data"
-  "$bin/seed" --data-dir "$data" --users 10000 --posts 0 --comments 0 --votes 0 --readers 0 --follows 0 \
+  local seeded="$bench_dir/chat-$label-seed"
+  rm -rf "$seeded"
+  "$bin/seed" --data-dir "$seeded" --users 10000 --posts 0 --comments 0 --votes 0 --readers 0 --follows 0 \
     --chat-groups "$groups" --chat-size "$size" | tail -1
-  env -u PARLEY_POSTGRES_URL "$bin/parley" up --data-dir "$data" --port "$port" > "$bench_dir/up-chat.log" 2>&1 &
+  PARLEY_LIVE_SHARING=false mode "$label" "per viewer, WebSocket (before)" "$rate" "$senders"
+  PARLEY_LIVE_SHARING=false mode "$label" "per viewer, SSE" "$rate" "$senders" --sse
+  PARLEY_LIVE_SHARING=true mode "$label" "shared, SSE" "$rate" "$senders" --sse --shared
+}
+
+mode() {
+  local label=$1 how=$2 rate=$3 senders=$4
+  shift 4
+  local data="$bench_dir/chat-$label"
+  rm -rf "$data" && cp -r "$bench_dir/chat-$label-seed" "$data"
+  env -u PARLEY_POSTGRES_URL PARLEY_LIVE_SHARING_WEBSOCKET=false "$bin/parley" up --data-dir "$data" --port "$port" \
+    > "$bench_dir/up-chat.log" 2>&1 &
   up_pid=$!
   for _ in $(seq 600); do grep -q GraphiQL "$bench_dir/up-chat.log" && break; sleep 0.1; done
   local chat_url
   chat_url=$(tr '\0' ' ' < "/proc/$(pgrep -f 'parley router' | head -1)/cmdline" | grep -o 'chat=http://[^ ]*' | cut -d= -f2)
   chat_url=${chat_url%/graphql}
-  echo "== $label: $groups chat(s) of $size, $subscribers subscribers"
+  echo "== $label, $how: $subscribers subscribers"
   "$bin/chatload" --url "http://127.0.0.1:$port/graphql" --data-dir "$data" --subscribers "$subscribers" \
-    --rate "$rate" --seconds 15 --senders "$senders" --chat-url "$chat_url"
+    --rate "$rate" --seconds 15 --senders "$senders" --chat-url "$chat_url" "$@"
   stop_up
 }
 

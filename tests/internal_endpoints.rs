@@ -31,19 +31,27 @@ async fn the_event_log_needs_the_router_key() {
     }
 }
 
-/// The live front's token (it reads as staff) and a post's live audience are for the router alone.
+/// The live front's token (it reads as staff) and a post's and a chat's live audiences are for the router
+/// alone.
 #[tokio::test]
 async fn the_live_fronts_endpoints_need_the_router_key() {
     let p = Platform::start().await;
     let http = reqwest::Client::new();
-    let audience = serde_json::json!({
-        "postId": "01900000-0000-7000-8000-000000000000",
-        "viewers": [{ "user": "01900000-0000-7000-8000-000000000001",
-                      "session": "01900000-0000-7000-8000-000000000002" }],
-    });
-    for (subgraph, path) in [
-        ("users", "/internal/live-token"),
-        ("posts", "/internal/live-audience"),
+    let viewers = serde_json::json!([{ "user": "01900000-0000-7000-8000-000000000001",
+                                        "session": "01900000-0000-7000-8000-000000000002" }]);
+    let nothing = "01900000-0000-7000-8000-000000000000";
+    for (subgraph, path, audience) in [
+        ("users", "/internal/live-token", serde_json::json!({})),
+        (
+            "posts",
+            "/internal/live-audience",
+            serde_json::json!({ "postId": nothing, "viewers": viewers }),
+        ),
+        (
+            "chat",
+            "/internal/live-audience",
+            serde_json::json!({ "chatId": nothing, "viewers": viewers }),
+        ),
     ] {
         let url = format!(
             "{}{path}",
@@ -70,7 +78,7 @@ async fn the_live_fronts_endpoints_need_the_router_key() {
         if subgraph == "users" {
             assert!(answer["token"].is_string(), "{answer}");
         } else {
-            // No such post: the viewer's stream ends.
+            // No such post, or not a member of such a chat: the viewer's stream ends.
             assert_eq!(answer["verdicts"], serde_json::json!(["end"]), "{answer}");
         }
     }

@@ -1,10 +1,11 @@
 //! Shared live streams through the router (issue 23): anonymous SSE viewers of one post share a single
 //! subscription in the posts subgraph however many they are, get every event, and leave nothing behind; a
 //! post they may not see is refused and a post gone private stops at once; signed-in SSE viewers share
-//! another, each getting only what is theirs and ended when their right ends; WebSocket and chat streams
-//! still run per viewer and refuse as before. (A viewer falling behind is tested in the router's `plugin::live`:
+//! another, each getting only what is theirs and ended when their right ends; a chat's members share one
+//! too (over SSE and WebSocket), a member removed ended at the next message, a stranger refused; what the
+//! front does not share is relayed to the engine. (A viewer falling behind is tested in the router's `plugin::live`:
 //! over a real socket the kernel buffers megabytes before the router sees a slow reader.) The tests take
-//! turns: they read the posts subgraph's process-wide gauge.
+//! turns: they read the subgraphs' process-wide gauges.
 
 use parley_harness as support;
 
@@ -341,8 +342,8 @@ async fn sees(p: &Platform, post: &str, who: &Account) -> bool {
     answer["data"]["post"]["id"].is_string()
 }
 
-/// On a WebSocket the front serves, everything but a post's streams is the engine's, relayed: a chat's
-/// messages arrive live beside a shared comment stream on the same connection.
+/// On a WebSocket the front serves, what it does not share is the engine's, relayed: a chat's messages with
+/// a per-viewer field (`clientMessageId`) arrive live beside a shared comment stream on the same connection.
 #[tokio::test]
 async fn a_websocket_client_chats_through_the_front() {
     let _turn = TURN.lock().await;
@@ -355,7 +356,7 @@ async fn a_websocket_client_chats_through_the_front() {
     let mut ws = WsClient::connect(&p, Some(&bob.access)).await;
     ws.subscribe(
         "chat",
-        "subscription($c: ID!) { messageAdded(chatId: $c) { seq text author { nickname } } }",
+        "subscription($c: ID!) { messageAdded(chatId: $c) { seq text clientMessageId author { nickname } } }",
         json!({ "c": chat }),
     )
     .await;
@@ -607,4 +608,140 @@ async fn signed_in_viewers_share_one_upstream_and_each_sees_their_own() {
     drop(watching);
     drop(anonymous);
     gauge_reaches(&p, 0.0).await;
+}
+
+const MESSAGE_ADDED: &str =
+    "subscription($c: ID!) { messageAdded(chatId: $c) { id seq text author { nickname } } }";
+
+async fn chat_gauge_reaches(p: &Platform, wanted: f64) {
+    eventually(&format!("{wanted} open subscriptions in chat"), || async {
+        (p.open_subscriptions("chat").await == Some(wanted)).then_some(())
+    })
+    .await;
+}
+
+async fn send(p: &Platform, who: &Account, chat: &str, text: &str) {
+    p.ok(
+        "mutation($c: ID!, $t: String!) { sendMessage(chatId: $c, input: { text: $t }) { seq } }",
+        json!({ "c": chat, "t": text }),
+        Some(&who.access),
+    )
+    .await;
+}
+
+/// Reads `viewer`'s messages until the one with text `last`; returns the texts in order.
+async fn texts_until(viewer: &mut (reqwest::Response, String), last: &str) -> Vec<String> {
+    let mut texts = Vec::new();
+    loop {
+        let event = sse_next(&mut viewer.0, &mut viewer.1, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("no message after {texts:?}"));
+        let text = event["data"]["messageAdded"]["text"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{event}"))
+            .to_string();
+        texts.push(text.clone());
+        if text == last {
+            return texts;
+        }
+    }
+}
+
+/// A chat's members share one upstream (opened as the live front's account, which chat lets follow any
+/// chat), over SSE and WebSocket alike: each message judged once by chat for all of them. A stranger is
+/// refused as by their own subscription; a member removed is ended at the next message while the others
+/// go on; when all leave, nothing stays open in chat.
+#[tokio::test]
+async fn a_chats_members_share_one_upstream_and_a_removed_member_is_ended() {
+    let _turn = TURN.lock().await;
+    let p = platform().await;
+    let alice = p.register("alice").await;
+    let bob = p.register("bob").await;
+    let carol = p.register("carol").await;
+    let dave = p.register("dave").await;
+    // Chat learns of every account before the group names them.
+    support::direct_chat(&p, &alice, &bob).await;
+    support::direct_chat(&p, &alice, &carol).await;
+    let chat = p
+        .ok(
+            "mutation($m: [ID!]!) { createGroupChat(title: \"Launch\", memberIds: $m) { id } }",
+            json!({ "m": [bob.id, carol.id] }),
+            Some(&alice.access),
+        )
+        .await["createGroupChat"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+
+    // Bob on two SSE connections and a WebSocket, carol on SSE: one subscription in chat.
+    let mut bobs = Vec::new();
+    for _ in 0..2 {
+        let response =
+            sse_subscribe(&p, MESSAGE_ADDED, json!({ "c": chat }), Some(&bob.access)).await;
+        bobs.push((response, String::new()));
+    }
+    let mut carols = (
+        sse_subscribe(&p, MESSAGE_ADDED, json!({ "c": chat }), Some(&carol.access)).await,
+        String::new(),
+    );
+    let mut ws = WsClient::connect(&p, Some(&bob.access)).await;
+    ws.subscribe("chat", MESSAGE_ADDED, json!({ "c": chat }))
+        .await;
+    chat_gauge_reaches(&p, 1.0).await;
+
+    // Dave is not a member: refused with chat's own code, over SSE and WebSocket; anonymous: as before.
+    let mut refused =
+        sse_subscribe(&p, MESSAGE_ADDED, json!({ "c": chat }), Some(&dave.access)).await;
+    let event = sse_next(&mut refused, &mut String::new(), Duration::from_secs(10))
+        .await
+        .expect("refusal");
+    assert_eq!(first_code(&event), "FORBIDDEN", "{event}");
+    let mut daves = WsClient::connect(&p, Some(&dave.access)).await;
+    daves
+        .subscribe("chat", MESSAGE_ADDED, json!({ "c": chat }))
+        .await;
+    let refusal = daves
+        .next_for("chat", Duration::from_secs(10))
+        .await
+        .expect("a refusal over WebSocket");
+    assert_eq!(first_code(&refusal["payload"]), "FORBIDDEN", "{refusal}");
+    daves.close().await;
+    let mut anonymous = sse_subscribe(&p, MESSAGE_ADDED, json!({ "c": chat }), None).await;
+    let event = sse_next(&mut anonymous, &mut String::new(), Duration::from_secs(10))
+        .await
+        .expect("refusal");
+    assert_eq!(first_code(&event), "UNAUTHENTICATED", "{event}");
+
+    send(&p, &alice, &chat, "one").await;
+    for viewer in bobs.iter_mut().chain([&mut carols]) {
+        assert_eq!(texts_until(viewer, "one").await, ["one"]);
+    }
+    let message = ws
+        .next_for("chat", Duration::from_secs(10))
+        .await
+        .expect("the message over WebSocket");
+    assert_eq!(
+        message["payload"]["data"]["messageAdded"]["author"]["nickname"], "alice",
+        "{message}"
+    );
+
+    // Alice removes carol: carol's stream ends at the next message (her removal's own notice already
+    // past her), bob's go on.
+    p.ok(
+        "mutation($c: ID!, $u: ID!) { removeChatMember(chatId: $c, userId: $u) { id } }",
+        json!({ "c": chat, "u": carol.id }),
+        Some(&alice.access),
+    )
+    .await;
+    send(&p, &alice, &chat, "two").await;
+    assert_eq!(ends(&mut carols).await, None, "carol's stream just ends");
+    for viewer in &mut bobs {
+        let texts = texts_until(viewer, "two").await;
+        assert_eq!(texts.len(), 2, "the removal's notice, then two: {texts:?}");
+    }
+
+    drop(bobs);
+    drop(carols);
+    ws.close().await;
+    chat_gauge_reaches(&p, 0.0).await;
 }

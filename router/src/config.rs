@@ -329,6 +329,15 @@ storage:
                      router_key: {key:?}}}}}}}}}"
                 ))?,
             );
+            // And a chat's members, when the front can ask chat whom each message is for.
+            if let Some(chat) = base("chat") {
+                merge(
+                    &mut config,
+                    yaml(&format!(
+                        "plugins: {{parley: {{config: {{live_sharing: {{chat_url: {chat:?}}}}}}}}}"
+                    ))?,
+                );
+            }
         }
     }
     if let Some(extra) = &options.extra_config {

@@ -104,8 +104,9 @@ pub struct SharedKey {
     pub document: String,
     pub operation_name: Option<String>,
     /// Whether signed-in viewers may share it too (each event then judged per viewer by the owning
-    /// subgraph): a post's stream, its root not aliased, a comment's `id` selected (what the judgement
-    /// names), and no `parent` anywhere (another comment, whose author some viewers may not see).
+    /// subgraph): its root not aliased, a comment's `id` selected (what the judgement names), and no
+    /// `parent` anywhere (another comment, whose author some viewers may not see). A chat's message is
+    /// judged by its chat alone (members see all of it).
     pub signed_in: bool,
 }
 
@@ -150,7 +151,6 @@ pub fn classify(
         return None;
     }
     let signed_in = root.alias.is_none()
-        && field != "messageAdded"
         && (field != "commentAdded" || selects_id(&root.selection_set))
         && !mentions(&root.selection_set, "parent");
     Some(SharedKey {
@@ -287,6 +287,9 @@ mod tests {
         assert!(signed_in(
             "subscription { postScoreChanged(postId: \"p\") { score } }"
         ));
+        assert!(signed_in(
+            "subscription { messageAdded(chatId: \"c\") { seq text replyTo { text } } }"
+        ));
         for query in [
             // The comment is named by its id, unaliased, on an unaliased root.
             "subscription { commentAdded(postId: \"p\") { body } }",
@@ -294,8 +297,7 @@ mod tests {
             "subscription { c: commentAdded(postId: \"p\") { id } }",
             // A parent comment is judged by its own author.
             "subscription { commentAdded(postId: \"p\") { id parent { id body } } }",
-            // A chat's messages are for members: not yet.
-            "subscription { messageAdded(chatId: \"c\") { id text } }",
+            "subscription { m: messageAdded(chatId: \"c\") { id text } }",
         ] {
             assert!(!signed_in(query), "{query}");
         }

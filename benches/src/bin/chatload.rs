@@ -1,7 +1,7 @@
 //! Chat fan-out through the router: one graphql-transport-ws connection per chat member (every member of
-//! the chats `seed --chat-groups G --chat-size S` wrote, up to `--subscribers`), each subscribed to
-//! `messageAdded` of its chat with the author's nickname resolved by the router; then messages sent through
-//! the router by members:
+//! the chats `seed --chat-groups G --chat-size S` wrote, up to `--subscribers`), or with `--sse` one SSE
+//! request each, subscribed to `messageAdded` of its chat with the author's nickname resolved by the
+//! router; then messages sent through the router by members:
 //!
 //! 1. `--rate` messages/s for `--seconds`, spread over the chats: publish-to-delivery p50/p99 of every delivery;
 //! 2. as fast as `--senders` concurrent senders go for `--seconds`: messages/s sent and deliveries/s.
@@ -62,6 +62,13 @@ struct Args {
     /// Length of the max-rate phase (default `--seconds`; 0 skips it).
     #[arg(long)]
     max_rate_seconds: Option<u64>,
+    /// Subscribe over SSE (`POST /graphql`, `Accept: text/event-stream`) instead of WebSocket.
+    #[arg(long)]
+    sse: bool,
+    /// The router shares one upstream per chat (issue 23): wait for one subscription per chat in chat,
+    /// not one per subscriber.
+    #[arg(long)]
+    shared: bool,
     /// Open and initialise the connections without subscribing, print the memory and stop: what a connection
     /// costs apart from its subscription.
     #[arg(long)]
@@ -114,15 +121,26 @@ async fn main() -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Duration>();
     let connecting = Arc::new(Semaphore::new(256));
     let failed = Arc::new(AtomicU64::new(0));
+    let joined = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
+    // One connection per SSE subscriber: the pool never shares a streaming response's.
+    let sse_http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
     for (chat, user) in &members {
         let token = minter.token(*user)?;
-        let (url, chat, tx) = (ws_url(&args.url), *chat, tx.clone());
-        let (connecting, failed) = (connecting.clone(), failed.clone());
+        let (chat, tx) = (*chat, tx.clone());
+        let (connecting, failed, joined) = (connecting.clone(), failed.clone(), joined.clone());
         let subscribe = !args.connect_only;
+        let (sse, http, url) = (args.sse, sse_http.clone(), args.url.clone());
         tasks.push(tokio::spawn(async move {
-            if let Err(err) = subscriber(&url, &token, chat, subscribe, tx, connecting).await {
+            let run = if sse {
+                sse_subscriber(&http, &url, &token, chat, tx, connecting, joined).await
+            } else {
+                subscriber(&ws_url(&url), &token, chat, subscribe, tx, connecting).await
+            };
+            if let Err(err) = run {
                 if failed.fetch_add(1, Ordering::Relaxed) < 3 {
                     eprintln!("subscriber failed: {err:#}");
                 }
@@ -145,7 +163,20 @@ async fn main() -> anyhow::Result<()> {
         print_rss("connections only");
         return Ok(());
     }
-    wait_subscribed(args.chat_url.as_deref(), members.len()).await;
+    let upstreams = if args.shared {
+        by_chat.len()
+    } else {
+        members.len()
+    };
+    wait_subscribed(args.chat_url.as_deref(), upstreams).await;
+    if args.sse {
+        // Every viewer admitted (the router answered its request), not only the upstreams open.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while (joined.load(Ordering::Relaxed) as usize) < members.len() && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
     println!(
         "  connected in {:.1}s, {} failed",
         started.elapsed().as_secs_f64(),
@@ -313,6 +344,55 @@ async fn subscriber(
             }
             Some("error") => anyhow::bail!("subscription refused: {v}"),
             _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// One member's SSE subscription: each `next` event's latency reported as over WebSocket.
+async fn sse_subscriber(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    chat: Uuid,
+    tx: mpsc::UnboundedSender<Duration>,
+    connecting: Arc<Semaphore>,
+    joined: Arc<AtomicU64>,
+) -> anyhow::Result<()> {
+    let permit = connecting.acquire_owned().await?;
+    let mut response = http
+        .post(url)
+        .bearer_auth(token)
+        .header("accept", "text/event-stream")
+        .json(&json!({ "query": SUBSCRIPTION, "variables": { "c": chat.to_string() } }))
+        .send()
+        .await?
+        .error_for_status()?;
+    joined.fetch_add(1, Ordering::Relaxed);
+    drop(permit);
+    let mut buffer: Vec<u8> = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        buffer.extend_from_slice(&chunk);
+        while let Some(end) = buffer.windows(2).position(|w| w == b"\n\n") {
+            let frame: Vec<u8> = buffer.drain(..end + 2).collect();
+            let frame = String::from_utf8_lossy(&frame);
+            let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data: ")) else {
+                continue;
+            };
+            match serde_json::from_str::<Payload>(data) {
+                Ok(Payload {
+                    data:
+                        Some(Data {
+                            message_added: Some(Added { text: Some(sent) }),
+                        }),
+                }) => {
+                    if let Ok(sent) = sent.parse::<u128>() {
+                        let now = now_micros();
+                        let _ = tx.send(Duration::from_micros(now.saturating_sub(sent) as u64));
+                    }
+                }
+                _ => anyhow::bail!("subscription error: {data}"),
+            }
         }
     }
     Ok(())

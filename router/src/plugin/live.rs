@@ -1,11 +1,11 @@
-//! `on_http_request`: SSE viewers of a post share one upstream stream ([`crate::sharing`]) instead of one
-//! engine subscription each (issue 23; docs/live-sharing.md).
+//! `on_http_request`: SSE viewers of a post or a chat share one upstream stream ([`crate::sharing`])
+//! instead of one engine subscription each (issue 23; docs/live-sharing.md).
 //!
-//! A `POST /graphql` asking for `text/event-stream` as JSON whose operation [`crate::shareable`] admits with
-//! a post's root (`commentAdded`, `postScoreChanged`) is answered here:
-//! 1. the viewer's right, checked as the viewer by the posts subgraph (`post(id)` through the engine on
-//!    loopback, with the viewer's token if any): a post the viewer may not see, or a token the engine
-//!    refuses, is refused as before;
+//! A `POST /graphql` asking for `text/event-stream` as JSON whose operation [`crate::shareable`] admits
+//! (`commentAdded`, `postScoreChanged`; `messageAdded` for signed-in viewers) is answered here:
+//! 1. the viewer's right, checked as the viewer by the owner (`post(id)` or `chat(id)` through the engine
+//!    on loopback, with the viewer's token if any): a post the viewer may not see, a chat they are not in,
+//!    or a token the engine refuses, is refused as before;
 //! 2. the caller's subscription rate limit and long-lived client slots, as the engine path takes them;
 //! 3. the viewer joins the key's stream; its first viewer opens it — one SSE subscription through the engine
 //!    on loopback, so each event is resolved (authors from users, …) and framed once;
@@ -14,13 +14,14 @@
 //!
 //! Anonymous viewers share an anonymous upstream: what one may see, all may, and posts checks that upstream
 //! event by event (a deleted post or an author gone private stops it for all at once). Signed-in viewers
-//! ([`SignedIn`]) share another, opened as the live front's own account, which sees what staff see; for each
-//! event the front asks posts once which of them it is for (`/internal/live-audience`: blocks either way,
-//! private authors and their followers, the post still theirs, the session not revoked), so a viewer gets
-//! exactly what their own subscription would, and a viewer whose right ended is ended, the others going on.
-//! A viewer's stream also ends when their token expires (`UNAUTHENTICATED`: refresh and subscribe again).
-//! Everything else — a chat's messages (members only), a selection with per-viewer fields — has its body
-//! put back and runs in the engine unchanged.
+//! ([`SignedIn`]) share another, opened as the live front's own account, which sees what staff see and
+//! may follow any chat; for each event the front asks the owner once which of them it is for
+//! (`/internal/live-audience`; posts: blocks either way, private authors and their followers, the post
+//! still theirs; chat: still a member; both: the session not revoked), so a viewer gets exactly what their
+//! own subscription would, and a viewer whose right ended is ended, the others going on. A viewer's stream
+//! also ends when their token expires (`UNAUTHENTICATED`: refresh and subscribe again). Everything else —
+//! an anonymous chat stream, a selection with per-viewer fields — has its body put back and runs in the
+//! engine unchanged.
 //!
 //! The front's own loopback requests carry a per-process secret ([`LIVE_FRONT`]): they are never shared again,
 //! take no client slot, and name the viewer's address, so the join check counts against the viewer.
@@ -79,11 +80,14 @@ pub struct LiveSharingConfig {
     #[serde(default)]
     pub ring: Option<usize>,
     /// Signed-in viewers share too when the front can reach users (its token) and posts (each event's
-    /// audience) with the router key; otherwise they run in the engine.
+    /// audience) with the router key; otherwise they run in the engine. A chat's members share when chat
+    /// (its messages' audience) is reachable too.
     #[serde(default)]
     pub users_url: Option<String>,
     #[serde(default)]
     pub posts_url: Option<String>,
+    #[serde(default)]
+    pub chat_url: Option<String>,
     #[serde(default)]
     pub router_key: Option<String>,
 }
@@ -121,17 +125,17 @@ impl Out {
     }
 }
 
-/// Posts' answer for one viewer and one event.
+/// The owning subgraph's answer for one viewer and one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 enum Verdict {
     See,
     Skip,
-    /// The post is no longer the viewer's to see.
+    /// The post is no longer the viewer's to see, or they are no longer in the chat.
     End,
     /// The viewer's session was revoked.
     Revoked,
-    /// Posts could not say: the viewer is told to resubscribe rather than given what may not be theirs.
+    /// The owner could not say: the viewer is told to resubscribe rather than given what may not be theirs.
     #[serde(skip)]
     Unknown,
 }
@@ -161,11 +165,14 @@ impl Member {
     }
 }
 
-/// What signed-in sharing needs: the front's token, who watches each signed-in stream, and posts to ask.
+/// What signed-in sharing needs: the front's token, who watches each signed-in stream, and whom to ask
+/// (posts for a post's streams, chat for a chat's).
 pub struct SignedIn {
     http: reqwest::Client,
     users_url: String,
     posts_url: String,
+    /// `None`: a chat's members run in the engine.
+    chat_url: Option<String>,
     router_key: String,
     /// The front's access token and when it expires (Unix seconds).
     token: tokio::sync::Mutex<Option<(String, i64)>>,
@@ -244,7 +251,7 @@ impl SignedIn {
         Some(token)
     }
 
-    /// Whom an event of `key` is for: posts judges it for every viewer at once (in chunks).
+    /// Whom an event of `key` is for: its owner judges it for every viewer at once (in chunks).
     async fn judge(&self, key: &StreamKey, payload: &[u8]) -> Option<HashMap<u64, Verdict>> {
         let parsed: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
         let data = &parsed["data"][key.shared.field];
@@ -252,7 +259,7 @@ impl SignedIn {
             // The upstream's own error (the stream is ending): for everyone.
             return None;
         }
-        // A comment's stream names the comment; a post's score concerns the post alone.
+        // A comment's stream names the comment; a post's score concerns the post alone, a message its chat.
         let comment_id = (key.shared.field == "commentAdded")
             .then(|| data["id"].as_str())
             .flatten();
@@ -285,20 +292,31 @@ impl SignedIn {
         struct Answer {
             verdicts: Vec<Verdict>,
         }
-        let viewers: Vec<Value> = members
-            .iter()
-            .map(|(_, m)| json!({ "user": m.user, "session": m.session, "staff": m.staff }))
-            .collect();
-        let sent = self
-            .http
-            .post(format!("{}{AUDIENCE_PATH}", self.posts_url))
-            .timeout(CHECK_TIMEOUT)
-            .header(ROUTER_KEY, &self.router_key)
-            .json(&json!({
+        let (owner, question) = if key.shared.field == "messageAdded" {
+            let viewers: Vec<Value> = members
+                .iter()
+                .map(|(_, m)| json!({ "user": m.user, "session": m.session }))
+                .collect();
+            let question = json!({ "chatId": key.shared.object_id, "viewers": viewers });
+            (self.chat_url.as_deref()?, question)
+        } else {
+            let viewers: Vec<Value> = members
+                .iter()
+                .map(|(_, m)| json!({ "user": m.user, "session": m.session, "staff": m.staff }))
+                .collect();
+            let question = json!({
                 "postId": key.shared.object_id,
                 "commentId": comment_id,
                 "viewers": viewers,
-            }))
+            });
+            (self.posts_url.as_str(), question)
+        };
+        let sent = self
+            .http
+            .post(format!("{owner}{AUDIENCE_PATH}"))
+            .timeout(CHECK_TIMEOUT)
+            .header(ROUTER_KEY, &self.router_key)
+            .json(&question)
             .send()
             .await
             .and_then(reqwest::Response::error_for_status);
@@ -310,7 +328,7 @@ impl SignedIn {
             Ok(answer) if answer.verdicts.len() == members.len() => Some(answer.verdicts),
             Ok(_) => None,
             Err(err) => {
-                tracing::warn!(error = %err, "live front: posts did not judge an event");
+                tracing::warn!(error = %err, "live front: an event's audience was not judged");
                 None
             }
         }
@@ -347,6 +365,10 @@ impl LiveFront {
                 http: http.clone(),
                 users_url: users.trim_end_matches('/').to_string(),
                 posts_url: posts.trim_end_matches('/').to_string(),
+                chat_url: config
+                    .chat_url
+                    .as_ref()
+                    .map(|chat| chat.trim_end_matches('/').to_string()),
                 router_key: key.clone(),
                 token: tokio::sync::Mutex::default(),
                 members: Mutex::default(),
@@ -411,7 +433,7 @@ impl LiveFront {
         let body = read_body(request).await?;
         let shared = serde_json::from_slice::<Body>(&body)
             .ok()
-            .and_then(|parsed| shareable(&parsed, authorization.is_some()));
+            .and_then(|parsed| self.shareable(&parsed, authorization.is_some()));
         let Some((key, variables)) = shared else {
             request.set_payload(payload_of(body));
             return None;
@@ -424,9 +446,31 @@ impl LiveFront {
     }
 }
 
-/// The key and variables of `body` when the front serves it: a post's stream, shareable (with signed-in
-/// viewers too when `signed_in`), without extensions other than headers (persisted queries go to the engine).
-pub(super) fn shareable(body: &Body, signed_in: bool) -> Option<(SharedKey, Value)> {
+impl LiveFront {
+    /// The key and variables of `body` when the front serves it: shareable ([`classify`]), without
+    /// extensions other than headers (persisted queries go to the engine); a post's stream for anyone, a
+    /// signed-in viewer's only when it can be judged per event; a chat's for signed-in viewers (members)
+    /// when chat can judge its messages.
+    pub(super) fn shareable(&self, body: &Body, signed_in: bool) -> Option<(SharedKey, Value)> {
+        let (key, variables) = shareable_query(body)?;
+        let judged = key.signed_in && self.signed_in.is_some();
+        let shared = match key.field {
+            "messageAdded" => {
+                judged
+                    && signed_in
+                    && self
+                        .signed_in
+                        .as_ref()
+                        .is_some_and(|s| s.chat_url.is_some())
+            }
+            _ => !signed_in || judged,
+        };
+        shared.then_some((key, variables))
+    }
+}
+
+/// `body`'s key and variables when its operation is a shareable subscription.
+fn shareable_query(body: &Body) -> Option<(SharedKey, Value)> {
     let only_headers = body.extensions.as_ref().is_none_or(|extensions| {
         extensions
             .as_object()
@@ -435,9 +479,7 @@ pub(super) fn shareable(body: &Body, signed_in: bool) -> Option<(SharedKey, Valu
     let query = body.query.as_deref().filter(|_| only_headers)?;
     let variables = body.variables.clone().unwrap_or(Value::Null);
     let key = classify(query, body.operation_name.as_deref(), &variables)?;
-    // Only a post's streams: a chat's are for members.
-    let post = matches!(key.field, "commentAdded" | "postScoreChanged");
-    (post && (!signed_in || key.signed_in)).then_some((key, variables))
+    Some((key, variables))
 }
 
 /// A request that may be a shareable subscription: read its body to know.
@@ -577,24 +619,32 @@ impl LiveFront {
         }
     }
 
-    /// The viewer's right to watch the post: the posts subgraph answers `post(id)` as the viewer would see
-    /// it (the engine verifying their token first). `Err` carries the status and the errors to send, their
-    /// path the subscription's field.
+    /// The viewer's right to watch: the owner answers `post(id)` (posts) or `chat(id)` (chat: members
+    /// only) as the viewer would see it, the engine verifying their token first. `Err` carries the status
+    /// and the errors to send, their path the subscription's field.
     async fn check_right(
         &self,
         key: &SharedKey,
         authorization: Option<&str>,
         address: Option<&str>,
     ) -> Result<(), (StatusCode, Vec<Value>)> {
+        let (root, query) = if key.field == "messageAdded" {
+            (
+                "chat",
+                "query ParleyLiveJoin($id: ID!) { chat(id: $id) { id } }",
+            )
+        } else {
+            (
+                "post",
+                "query ParleyLiveJoin($id: ID!) { post(id: $id) { id } }",
+            )
+        };
         let mut request = self
             .http
             .post(&self.engine_url)
             .timeout(CHECK_TIMEOUT)
             .header(LIVE_FRONT, &self.secret)
-            .json(&json!({
-                "query": "query ParleyLiveJoin($id: ID!) { post(id: $id) { id } }",
-                "variables": { "id": key.object_id },
-            }));
+            .json(&json!({ "query": query, "variables": { "id": key.object_id } }));
         if let Some(address) = address {
             request = request.header(FORWARDED_FOR, address);
         }
@@ -641,12 +691,12 @@ impl LiveFront {
                     .collect(),
             ));
         }
-        if answer["data"]["post"]["id"].is_string() {
+        if answer["data"][root]["id"].is_string() {
             Ok(())
         } else {
             Err((
                 StatusCode::OK,
-                vec![coded(ErrorCode::NotFound, "post not found", key.field)],
+                vec![coded(ErrorCode::NotFound, "not found", key.field)],
             ))
         }
     }
@@ -1074,6 +1124,7 @@ mod tests {
             http: reqwest::Client::new(),
             users_url: String::new(),
             posts_url: String::new(),
+            chat_url: None,
             router_key: String::new(),
             token: tokio::sync::Mutex::default(),
             members: Mutex::default(),

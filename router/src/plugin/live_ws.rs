@@ -1,6 +1,6 @@
 //! The live front's WebSocket side (issue 23; docs/live-sharing.md): the plugin takes over the
 //! graphql-transport-ws upgrades of the engine's WebSocket path, so a WebSocket client's subscription to a
-//! post's stream joins the same shared streams as SSE viewers ([`super::live`]), and everything else on
+//! post's or a chat's stream joins the same shared streams as SSE viewers ([`super::live`]), and everything else on
 //! the connection goes to the engine unchanged over a loopback WebSocket of its own.
 //!
 //! Per connection ([`Connection`]):
@@ -9,9 +9,9 @@
 //!   With a token, the engine connection opens at once and the client is acknowledged when the engine is,
 //!   so a chat subscription sent next starts as early as without the front (clients resync history right
 //!   after subscribing).
-//! - A `subscribe` the front serves (a post's stream; a signed-in one when it may be judged per event) is
-//!   admitted as over SSE and each event written as a `next` from the frame built once for all viewers;
-//!   a refusal is one `next` with the errors and `complete`. The client's `complete` ends it.
+//! - A `subscribe` the front serves (a post's stream; a chat's or a signed-in one when it may be judged per
+//!   event) is admitted as over SSE and each event written as a `next` from the frame built once for all
+//!   viewers; a refusal is one `next` with the errors and `complete`. The client's `complete` ends it.
 //! - Any other message opens (once; at `connection_init` when it carries a token) the engine connection —
 //!   with the client's `connection_init` payload and the front's secret, so it is not taken over again and
 //!   takes no second slot — and is relayed to it; the engine's messages come back as they are (its
@@ -211,8 +211,11 @@ impl Connection {
                 }
                 let body = serde_json::from_value::<Body>(message["payload"].clone()).ok();
                 let authorization = self.authorization(&message["payload"]);
-                let served =
-                    body.and_then(|body| super::live::shareable(&body, authorization.is_some()));
+                let served = body.and_then(|body| {
+                    self.takeover
+                        .front
+                        .shareable(&body, authorization.is_some())
+                });
                 match served {
                     Some((key, variables)) => {
                         self.serve(id, key, variables, authorization).await;

@@ -11,6 +11,7 @@
 //! - `chats` (direct chats, groups, members, settings), `messages`, `receipts`, `typing`, `live` (who sees
 //!   which live event), all on `service` at the bottom (the `ChatService` handle, the membership gate,
 //!   writing a message).
+//! - `live_audience`: whom each message of a stream the router's live front shares is for (members).
 //! - `assistant`: the member that answers through an OpenAI-compatible endpoint (when one is configured).
 //! - `projection` (known users and blocks from users' and social's events), `store` (entities), `error`,
 //!   `settings` (the assistant's).
@@ -19,6 +20,7 @@ mod assistant;
 mod chats;
 mod error;
 mod live;
+mod live_audience;
 mod messages;
 mod projection;
 mod receipts;
@@ -54,7 +56,7 @@ impl Domain for Chat {
         schema::builder()
     }
 
-    /// Live streams, the typing tracker and the schema.
+    /// Live streams, the typing tracker, the live front's audience endpoint and the schema.
     async fn build(runtime: &mut Runtime, settings: Self::Settings) -> anyhow::Result<Parts<Self>> {
         let live = Arc::new(parley_kit::live::Live::with_extra_keys(
             runtime.events.bus.clone(),
@@ -69,9 +71,22 @@ impl Domain for Chat {
             assistant_offered: settings.assistant_url.is_some(),
         });
         let assistant = assistant::Assistant::new(&settings, service.clone(), typing.clone())?;
+        let audience = live_audience::AudienceState {
+            db: runtime.db.clone(),
+            revoked: runtime.verifier.revoked().clone(),
+        };
+        let routes = parley_kit::server::internal(
+            axum::Router::new()
+                .route(
+                    parley_protocol::live_front::AUDIENCE_PATH,
+                    axum::routing::post(live_audience::audience),
+                )
+                .with_state(audience),
+            runtime.config.router_key.as_deref().map(Arc::from),
+        );
         Ok(Parts {
             schema: schema::build(runtime.db.clone(), service, live, typing, assistant),
-            routes: axum::Router::new(),
+            routes,
             handler: projection::Projection,
         })
     }

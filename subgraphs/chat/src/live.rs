@@ -98,6 +98,12 @@ where
     }
 }
 
+/// Whether `me` may follow any chat's messages without being a member: the router's live front, whose one
+/// stream per chat serves every member watching it, each message then judged by `live_audience`.
+pub fn follows_every_chat(me: Uuid) -> bool {
+    me == parley_kit::audience::LIVE_FRONT
+}
+
 /// Whether `e` ends `me`'s `messageAdded` stream of its chat: they left or were removed.
 pub fn ends_stream_of(me: Uuid, e: &EventEnvelope) -> bool {
     e.decode::<ChatMemberRemoved>()

@@ -16,7 +16,8 @@
 //! - [`known_media`]: the projection of media's READY uploads kept by domains whose content names media.
 //! - [`audience`]: the visibility rule (privacy, blocks, approved follows) every domain showing content applies.
 //! - [`lease`]: once-at-a-time work among a subgraph's instances (a lease in Redis).
-//! - [`live`]: subscription streams off the event bus, counted while open.
+//! - [`live`]: subscription streams off the event bus, counted while open; [`live_audience`]: the question
+//!   the router's live front asks a stream's owner per event of a shared stream (whom it is for).
 //! - [`mail`]: outgoing mail over SMTP, or into files when no SMTP server is configured.
 //! - [`mentions`]: `@nickname` mentions in text; [`assistant`]: the chat assistant's account.
 //! - [`refs`]: references to other domains' entities (key only), resolved by their owners.
@@ -41,6 +42,7 @@ pub mod ids;
 pub mod known_media;
 pub mod lease;
 pub mod live;
+pub mod live_audience;
 pub mod mail;
 pub mod mentions;
 pub mod migration;

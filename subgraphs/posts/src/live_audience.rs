@@ -1,8 +1,7 @@
-//! `POST /internal/live-audience` (router key required): who among the viewers of a shared live stream of a
-//! post sees one event (`parley_protocol::live_front`). The router's live front opens one upstream for all
-//! signed-in viewers of a post's stream, as an identity that sees what staff see, and asks here per event
-//! which viewers it is for: the same rule as each viewer's own subscription (`visibility`), read once for
-//! all of them — the post, its author's blocks and privacy, the comment's author's — not once per viewer.
+//! `POST /internal/live-audience` (router key required, [`parley_kit::live_audience`]): who among the
+//! signed-in viewers of a shared live stream of a post sees one event. The same rule as each viewer's own
+//! subscription (`visibility`), read once for all of them — the post, its author's blocks and privacy, the
+//! comment's author's — not once per viewer.
 //!
 //! Each verdict: `see`; `skip` (the comment is not theirs to see — its author blocked them, or is private
 //! and not followed — the stream goes on); `end` (the post is no longer theirs to see) or `revoked` (their
@@ -14,15 +13,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use parley_kit::audience::{who_may_see, Viewer};
+use parley_kit::live_audience::{answer, Answer, StreamViewer, Verdict};
 use parley_kit::revocation::Revoked;
 use sea_orm::{DatabaseConnection, EntityTrait};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::store::{comment, post};
-
-/// Viewers one question may name (a stream's viewers on one router process; the front asks in chunks).
-pub const MAX_VIEWERS: usize = 10_000;
 
 /// What the audience endpoint reads: the store and the sessions revoked.
 #[derive(Clone)]
@@ -40,48 +37,20 @@ pub struct Question {
     viewers: Vec<StreamViewer>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StreamViewer {
-    user: Uuid,
-    session: Uuid,
-    #[serde(default)]
-    staff: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    See,
-    Skip,
-    End,
-    Revoked,
-}
-
-#[derive(Serialize)]
-pub struct Answer {
-    verdicts: Vec<Verdict>,
-}
-
 pub async fn audience(
     State(state): State<AudienceState>,
     Json(question): Json<Question>,
 ) -> Result<Json<Answer>, StatusCode> {
-    if question.viewers.len() > MAX_VIEWERS {
-        return Err(StatusCode::PAYLOAD_TOO_LARGE);
-    }
-    let verdicts = verdicts(&state, &question).await.map_err(|err| {
-        tracing::error!(error = %err, "live audience read failed");
-        StatusCode::SERVICE_UNAVAILABLE
-    })?;
-    Ok(Json(Answer { verdicts }))
+    answer(&state.revoked, &question.viewers, || {
+        verdicts(&state.db, &question)
+    })
+    .await
 }
 
 async fn verdicts(
-    state: &AudienceState,
+    db: &DatabaseConnection,
     question: &Question,
 ) -> Result<Vec<Verdict>, sea_orm::DbErr> {
-    let db = &state.db;
     let everyone = |verdict| vec![verdict; question.viewers.len()];
     let Some(post) = post::Entity::find_by_id(question.post_id).one(db).await? else {
         return Ok(everyone(Verdict::End));
@@ -104,16 +73,12 @@ async fn verdicts(
             _ => vec![false; viewers.len()],
         },
     };
-    Ok(question
-        .viewers
+    Ok(viewers
         .iter()
-        .zip(viewers.iter())
         .zip(sees_post.into_iter().zip(sees_comment))
-        .map(|((asked, viewer), (post_seen, comment_seen))| {
+        .map(|(viewer, (post_seen, comment_seen))| {
             let deleted = post.deleted_at.is_some() && !viewer.staff;
-            if state.revoked.contains(asked.session) {
-                Verdict::Revoked
-            } else if deleted || !post_seen {
+            if deleted || !post_seen {
                 Verdict::End
             } else if comment_seen {
                 Verdict::See

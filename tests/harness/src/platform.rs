@@ -370,13 +370,18 @@ impl Platform {
         format!("{}/graphql", self.router_url)
     }
 
-    /// The posts subgraph's open live subscriptions (`parley_live_subscriptions` on its `/metrics`; the
-    /// gauge is process-wide, so tests reading it run alone or in turn).
+    /// The posts subgraph's open live subscriptions ([`Self::open_subscriptions`]).
     pub async fn posts_open_subscriptions(&self) -> Option<f64> {
-        let posts = self.subgraphs.iter().find(|s| s.name == "posts")?;
+        self.open_subscriptions("posts").await
+    }
+
+    /// A subgraph's open live subscriptions (`parley_live_subscriptions` on its `/metrics`; the gauge is
+    /// process-wide, so tests reading it run alone or in turn).
+    pub async fn open_subscriptions(&self, name: &str) -> Option<f64> {
+        let subgraph = self.subgraphs.iter().find(|s| s.name == name)?;
         let text = self
             .http
-            .get(format!("{}/metrics", posts.url))
+            .get(format!("{}/metrics", subgraph.url))
             .send()
             .await
             .ok()?
@@ -384,10 +389,9 @@ impl Platform {
             .await
             .ok()?;
         // The process may serve other subgraphs too: their gauges are lines of their own, in no set order.
+        let label = format!("subgraph=\"{name}\"");
         text.lines()
-            .find(|l| {
-                l.starts_with("parley_live_subscriptions{") && l.contains("subgraph=\"posts\"")
-            })
+            .find(|l| l.starts_with("parley_live_subscriptions{") && l.contains(&label))
             .and_then(|l| l.rsplit(' ').next())
             .and_then(|v| v.parse().ok())
     }
