@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Chat fan-out benchmark (issue: chat). Prints figures; asserts nothing.
 #
-#   benches/chat.sh [SUBSCRIBERS]        (default 10000)
+#   benches/chat.sh [SUBSCRIBERS]        (default 10000; SCENARIOS="groups big" by default)
 #
 # Builds in release; seeds 10,000 users and (1) group chats of 10, (2) one chat of 10,000 members, in SQLite;
 # starts `parley up` on each and runs `chatload`: one subscription per member to `messageAdded` through the
@@ -59,5 +59,9 @@ mode() {
   stop_up
 }
 
-run groups 1000 10 50 4
-run big 1 10000 1 1
+for scenario in ${SCENARIOS:-groups big}; do
+  case $scenario in
+    groups) run groups 1000 10 50 4 ;;
+    big) run big 1 10000 1 1 ;;
+  esac
+done

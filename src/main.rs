@@ -148,11 +148,11 @@ struct RouterArgs {
     /// e.g. `https://app.example.com`. None by default; `parley up` allows the Vite dev server's.
     #[arg(long, env = "PARLEY_CORS_ORIGINS", value_delimiter = ',')]
     cors_origins: Vec<String>,
-    /// A post's live SSE viewers (anonymous and signed in) share one upstream stream
+    /// A post's live SSE viewers (anonymous and signed in) and a chat's members share one upstream stream
     /// (docs/live-sharing.md); `false` makes every viewer an engine subscription of its own.
     #[arg(long, env = "PARLEY_LIVE_SHARING", default_value_t = true, action = clap::ArgAction::Set)]
     live_sharing: bool,
-    /// WebSocket clients are served by the live front too: their post streams shared, everything else
+    /// WebSocket clients are served by the live front too: their post and chat streams shared, everything else
     /// relayed to the engine over a loopback connection of their own (three sockets in the router per
     /// signed-in client instead of one, so off by default until the relay is multiplexed;
     /// docs/live-sharing.md).

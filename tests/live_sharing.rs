@@ -395,20 +395,26 @@ async fn a_websocket_client_chats_through_the_front() {
     gauge_reaches(&p, 0.0).await;
 }
 
-/// Reads `viewer`'s events until the one with body `last`; returns the bodies in order.
+/// Reads `viewer`'s comments until the one with body `last`; returns the bodies in order.
 async fn bodies_until(viewer: &mut (reqwest::Response, String), last: &str) -> Vec<String> {
-    let mut bodies = Vec::new();
+    until(viewer, "/data/commentAdded/body", last).await
+}
+
+/// Reads `viewer`'s events until the one whose text at `pointer` is `last`; returns those texts in order.
+async fn until(viewer: &mut (reqwest::Response, String), pointer: &str, last: &str) -> Vec<String> {
+    let mut texts = Vec::new();
     loop {
         let event = sse_next(&mut viewer.0, &mut viewer.1, Duration::from_secs(10))
             .await
-            .unwrap_or_else(|| panic!("no event after {bodies:?}"));
-        let body = event["data"]["commentAdded"]["body"]
-            .as_str()
+            .unwrap_or_else(|| panic!("no event after {texts:?}"));
+        let text = event
+            .pointer(pointer)
+            .and_then(Value::as_str)
             .unwrap_or_else(|| panic!("{event}"))
             .to_string();
-        bodies.push(body.clone());
-        if body == last {
-            return bodies;
+        texts.push(text.clone());
+        if text == last {
+            return texts;
         }
     }
 }
@@ -631,20 +637,7 @@ async fn send(p: &Platform, who: &Account, chat: &str, text: &str) {
 
 /// Reads `viewer`'s messages until the one with text `last`; returns the texts in order.
 async fn texts_until(viewer: &mut (reqwest::Response, String), last: &str) -> Vec<String> {
-    let mut texts = Vec::new();
-    loop {
-        let event = sse_next(&mut viewer.0, &mut viewer.1, Duration::from_secs(10))
-            .await
-            .unwrap_or_else(|| panic!("no message after {texts:?}"));
-        let text = event["data"]["messageAdded"]["text"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{event}"))
-            .to_string();
-        texts.push(text.clone());
-        if text == last {
-            return texts;
-        }
-    }
+    until(viewer, "/data/messageAdded/text", last).await
 }
 
 /// A chat's members share one upstream (opened as the live front's account, which chat lets follow any

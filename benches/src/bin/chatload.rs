@@ -322,13 +322,7 @@ async fn subscriber(
                                 message_added: Some(Added { text: Some(sent) }),
                             }),
                     }),
-            }) => {
-                if let Ok(sent) = sent.parse::<u128>() {
-                    let now = now_micros();
-                    let _ = tx.send(Duration::from_micros(now.saturating_sub(sent) as u64));
-                    continue;
-                }
-            }
+            }) if report(sent, &tx) => continue,
             Ok(Frame { kind: "ping", .. }) => {
                 socket
                     .send(json!({ "type": "pong" }).to_string().into())
@@ -386,10 +380,7 @@ async fn sse_subscriber(
                             message_added: Some(Added { text: Some(sent) }),
                         }),
                 }) => {
-                    if let Ok(sent) = sent.parse::<u128>() {
-                        let now = now_micros();
-                        let _ = tx.send(Duration::from_micros(now.saturating_sub(sent) as u64));
-                    }
+                    report(sent, &tx);
                 }
                 _ => anyhow::bail!("subscription error: {data}"),
             }
@@ -423,6 +414,18 @@ struct Data<'a> {
 struct Added<'a> {
     #[serde(borrow, default)]
     text: Option<&'a str>,
+}
+
+/// Reports a delivery's latency when its text is the send time the sender wrote (Unix microseconds).
+fn report(sent: &str, tx: &mpsc::UnboundedSender<Duration>) -> bool {
+    let Ok(sent) = sent.parse::<u128>() else {
+        return false;
+    };
+    let latency = now_micros().saturating_sub(sent);
+    let _ = tx.send(Duration::from_micros(
+        u64::try_from(latency).unwrap_or(u64::MAX),
+    ));
+    true
 }
 
 fn now_micros() -> u128 {

@@ -292,18 +292,14 @@ impl SignedIn {
         struct Answer {
             verdicts: Vec<Verdict>,
         }
+        let viewers: Vec<Value> = members
+            .iter()
+            .map(|(_, m)| json!({ "user": m.user, "session": m.session, "staff": m.staff }))
+            .collect();
         let (owner, question) = if key.shared.field == "messageAdded" {
-            let viewers: Vec<Value> = members
-                .iter()
-                .map(|(_, m)| json!({ "user": m.user, "session": m.session }))
-                .collect();
             let question = json!({ "chatId": key.shared.object_id, "viewers": viewers });
             (self.chat_url.as_deref()?, question)
         } else {
-            let viewers: Vec<Value> = members
-                .iter()
-                .map(|(_, m)| json!({ "user": m.user, "session": m.session, "staff": m.staff }))
-                .collect();
             let question = json!({
                 "postId": key.shared.object_id,
                 "commentId": comment_id,

@@ -5,25 +5,16 @@
 //! subscription's would), `revoked` for a session signed out.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use parley_kit::live_audience::{answer, Answer, StreamViewer, Verdict};
-use parley_kit::revocation::Revoked;
+use parley_kit::live_audience::{answer, Answer, AudienceState, StreamViewer, Verdict};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::store::member;
-
-/// What the audience endpoint reads: the store and the sessions revoked.
-#[derive(Clone)]
-pub struct AudienceState {
-    pub db: DatabaseConnection,
-    pub revoked: Arc<Revoked>,
-}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -13,7 +13,8 @@
 //!   (async-graphql's own handler polls every operation of a connection on each wake-up).
 //! - **Frames are written in batches**: whatever is ready goes out in one write, then one flush.
 //! - **Each caller's share is capped**: at most [`MAX_SUBSCRIPTIONS_PER_USER`] open operations per user over
-//!   every connection, [`MAX_ANONYMOUS_SUBSCRIPTIONS`] anonymous ones together (`RATE_LIMITED` beyond).
+//!   every connection, [`MAX_ANONYMOUS_SUBSCRIPTIONS`] anonymous ones together, and
+//!   [`MAX_LIVE_FRONT_SUBSCRIPTIONS`] for the router's live front (`RATE_LIMITED` beyond).
 //! - **A revoked session's operations end** with `UNAUTHENTICATED` as soon as the verifier learns of the
 //!   revocation (`crate::revocation`), and a new one of that session is refused.
 //!
@@ -54,6 +55,10 @@ pub const MAX_SUBSCRIPTIONS_PER_USER: usize = 100;
 /// Anonymous subscriptions one subgraph process holds at most, all callers together (the router caps them
 /// per address by connection); signed-in users keep their own share however many anonymous ones come.
 pub const MAX_ANONYMOUS_SUBSCRIPTIONS: usize = 10_000;
+/// Subscriptions the router's live front ([`crate::audience::LIVE_FRONT`]) holds open in one subgraph process:
+/// one per post or chat its signed-in viewers share, so as many as one router's long-lived clients (20,000),
+/// not a user's share — a 101st shared chat would otherwise be refused. Its viewers are capped at the router.
+pub const MAX_LIVE_FRONT_SUBSCRIPTIONS: usize = 20_000;
 
 /// What a connection's operations need.
 pub struct WsSettings {
@@ -93,10 +98,10 @@ impl Drop for OpenSlot {
 impl OpenSubscriptions {
     /// A slot for `user`'s next subscription, unless they hold their cap.
     pub fn take(&self, user: Option<uuid::Uuid>) -> Option<OpenSlot> {
-        let cap = if user.is_some() {
-            MAX_SUBSCRIPTIONS_PER_USER
-        } else {
-            MAX_ANONYMOUS_SUBSCRIPTIONS
+        let cap = match user {
+            None => MAX_ANONYMOUS_SUBSCRIPTIONS,
+            Some(id) if id == crate::audience::LIVE_FRONT => MAX_LIVE_FRONT_SUBSCRIPTIONS,
+            Some(_) => MAX_SUBSCRIPTIONS_PER_USER,
         };
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let n = counts.entry(user).or_insert(0);
@@ -539,6 +544,26 @@ pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A user holds at most their share; the live front one per stream it shares, far more.
+    #[test]
+    fn the_live_front_is_not_held_to_a_users_share() {
+        let open = OpenSubscriptions::default();
+        let user = Some(uuid::Uuid::now_v7());
+        let held: Vec<OpenSlot> = (0..MAX_SUBSCRIPTIONS_PER_USER)
+            .map(|_| open.take(user).expect("within the share"))
+            .collect();
+        assert!(open.take(user).is_none(), "one over the share");
+        let front: Vec<OpenSlot> = (0..MAX_SUBSCRIPTIONS_PER_USER * 3)
+            .map(|_| {
+                open.take(Some(crate::audience::LIVE_FRONT))
+                    .expect("a shared stream")
+            })
+            .collect();
+        assert_eq!(front.len(), MAX_SUBSCRIPTIONS_PER_USER * 3);
+        drop(held);
+        assert!(open.take(user).is_some(), "slots come back when dropped");
+    }
 
     #[test]
     fn secrets_compare_whole() {

@@ -66,18 +66,9 @@ impl Domain for Posts {
             runtime.events.bus.clone(),
             Self::NAME,
         ));
-        let audience = live_audience::AudienceState {
-            db: runtime.db.clone(),
-            revoked: runtime.verifier.revoked().clone(),
-        };
-        let routes = parley_kit::server::internal(
-            axum::Router::new()
-                .route(
-                    parley_protocol::live_front::AUDIENCE_PATH,
-                    axum::routing::post(live_audience::audience),
-                )
-                .with_state(audience),
-            runtime.config.router_key.as_deref().map(Arc::from),
+        let routes = parley_kit::live_audience::routes(
+            runtime,
+            axum::routing::post(live_audience::audience),
         );
         Ok(Parts {
             schema: schema::build(runtime.db.clone(), content, live),

@@ -7,26 +7,16 @@
 //! and not followed — the stream goes on); `end` (the post is no longer theirs to see) or `revoked` (their
 //! session was): their stream ends, as their own subscription's would.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use parley_kit::audience::{who_may_see, Viewer};
-use parley_kit::live_audience::{answer, Answer, StreamViewer, Verdict};
-use parley_kit::revocation::Revoked;
+use parley_kit::live_audience::{answer, Answer, AudienceState, StreamViewer, Verdict};
 use sea_orm::{DatabaseConnection, EntityTrait};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::store::{comment, post};
-
-/// What the audience endpoint reads: the store and the sessions revoked.
-#[derive(Clone)]
-pub struct AudienceState {
-    pub db: DatabaseConnection,
-    pub revoked: Arc<Revoked>,
-}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
