@@ -153,10 +153,8 @@ struct RouterArgs {
     #[arg(long, env = "PARLEY_LIVE_SHARING", default_value_t = true, action = clap::ArgAction::Set)]
     live_sharing: bool,
     /// WebSocket clients are served by the live front too: their post and chat streams shared, everything else
-    /// relayed to the engine over a loopback connection of their own (three sockets in the router per
-    /// signed-in client instead of one, so off by default until the relay is multiplexed;
-    /// docs/live-sharing.md).
-    #[arg(long, env = "PARLEY_LIVE_SHARING_WEBSOCKET", default_value_t = false, action = clap::ArgAction::Set)]
+    /// relayed to the engine over one loopback link per worker (docs/live-sharing.md); needs live sharing on.
+    #[arg(long, env = "PARLEY_LIVE_SHARING_WEBSOCKET", default_value_t = true, action = clap::ArgAction::Set)]
     live_sharing_websocket: bool,
     /// Where the generated engine config is written.
     #[arg(long, default_value = "data/router", env = "PARLEY_ROUTER_WORK_DIR")]

@@ -175,3 +175,106 @@ async fn long_lived_clients_are_capped_per_caller() {
     }
     assert!(refused, "the 101st subscription was not refused");
 }
+
+/// Sends one operation over `ws` as `id` (`extensions` as given) and returns its error codes.
+async fn ws_codes_of(
+    ws: &mut support::WsClient,
+    id: &str,
+    query: &str,
+    extensions: Value,
+) -> Vec<String> {
+    ws.subscribe_with(id, json!({ "query": query, "extensions": extensions }))
+        .await;
+    let answer = ws
+        .next_for(id, std::time::Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|| panic!("no answer to {id}"));
+    support::ws_codes(&answer)
+}
+
+/// Over a WebSocket, operations count against the connection's address — the one the router trusts, as
+/// over HTTP — whatever `x-forwarded-for` the client writes where the engine reads a WebSocket's headers
+/// (the `connection_init` payload, its `headers`, an operation's `extensions.headers`): in the router's
+/// limits and in the subgraphs' (users' failed logins per address). Served by the engine (the live front's
+/// WebSocket side off) and by the live front alike.
+#[tokio::test]
+async fn websocket_operations_count_against_the_connections_address() {
+    let p = Platform::start().await;
+    let limits = write_limits(&p);
+    let spoofed = |n: u32| json!({ "headers": { "x-forwarded-for": format!("198.51.100.{n}") } });
+    const RESET: &str = "mutation { requestPasswordReset(email: \"nobody@example.com\") }";
+    for front in ["false", "true"] {
+        let router = p
+            .start_router_with(
+                &[],
+                &["--config", &limits, "--live-sharing-websocket", front],
+            )
+            .await;
+        // Three mutation fields from this address over HTTP: its budget is spent.
+        assert!(mutate(&router.url, 3, None).await.is_empty());
+        let mut top = support::WsClient::connect_with(
+            &router.ws_url(),
+            json!({ "x-forwarded-for": "198.51.100.1" }),
+        )
+        .await;
+        assert_eq!(
+            ws_codes_of(&mut top, "a", RESET, json!({})).await,
+            ["RATE_LIMITED"],
+            "front {front}: an address in connection_init"
+        );
+        assert_eq!(
+            ws_codes_of(&mut top, "b", RESET, spoofed(2)).await,
+            ["RATE_LIMITED"],
+            "front {front}: an address in the operation's headers"
+        );
+        let mut nested = support::WsClient::connect_with(&router.ws_url(), spoofed(3)).await;
+        assert_eq!(
+            ws_codes_of(&mut nested, "c", RESET, json!({})).await,
+            ["RATE_LIMITED"],
+            "front {front}: an address in connection_init's headers"
+        );
+    }
+
+    // Users counts failed logins per address too (50 in its window): 25 failures over each kind of WebSocket,
+    // each written as if from elsewhere, are this address's, so the next login over HTTP is refused.
+    let roomy = p.data_dir.join("roomy.yaml");
+    std::fs::write(
+        &roomy,
+        "plugins: {parley: {config: {rate_limit: {window_secs: 600, mutation: 1000}}}}",
+    )
+    .expect("write limits");
+    let roomy = roomy.display().to_string();
+    let login = |i: u32| {
+        format!("mutation {{ login(email: \"nobody{i}@example.com\", password: \"wrong wrong 1\") {{ accessToken }} }}")
+    };
+    let mut router = None;
+    for (n, front) in ["false", "true"].into_iter().enumerate() {
+        let started = p
+            .start_router_with(
+                &[],
+                &["--config", &roomy, "--live-sharing-websocket", front],
+            )
+            .await;
+        let mut ws = support::WsClient::connect_with(&started.ws_url(), spoofed(4)).await;
+        for i in 0..25 {
+            let i = i + 25 * n as u32;
+            assert_eq!(
+                ws_codes_of(&mut ws, &format!("login-{i}"), &login(i), spoofed(10 + i)).await,
+                ["UNAUTHENTICATED"],
+                "front {front}: failed login {i}"
+            );
+        }
+        router = Some(started);
+    }
+    let router = router.expect("a router");
+    let body: Value = reqwest::Client::new()
+        .post(format!("{}/graphql", router.url))
+        .json(&json!({ "query": login(999) }))
+        .send()
+        .await
+        .expect("router")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(codes(&body), ["RATE_LIMITED"], "{body}");
+}

@@ -395,6 +395,89 @@ async fn a_websocket_client_chats_through_the_front() {
     gauge_reaches(&p, 0.0).await;
 }
 
+/// What the front relays goes over one link to the engine per worker, not a connection per client: 30
+/// signed-in clients each with a relayed chat subscription add about 30 sockets to the router, not 90. Each
+/// gets the chat's messages under its own id; one that reuses a running operation's id or sends a malformed
+/// `subscribe` is closed alone (4409, 4400), the others going on; each operation ends in chat when its
+/// client completes it or goes away.
+#[tokio::test]
+async fn websocket_clients_share_the_fronts_link_to_the_engine() {
+    const CHAT: &str =
+        "subscription($c: ID!) { messageAdded(chatId: $c) { text clientMessageId } }";
+    let _turn = TURN.lock().await;
+    let p = platform().await;
+    let alice = p.register("alice").await;
+    let bob = p.register("bob").await;
+    let chat = support::direct_chat(&p, &alice, &bob).await;
+    let chat_gauge = |wanted: f64| {
+        let p = &p;
+        async move {
+            eventually(&format!("{wanted} open subscriptions in chat"), || async {
+                (p.open_subscriptions("chat").await == Some(wanted)).then_some(())
+            })
+            .await;
+        }
+    };
+
+    let before = p.router_sockets();
+    let mut clients = Vec::new();
+    for i in 0..30 {
+        let mut ws = WsClient::connect(&p, Some(&bob.access)).await;
+        ws.subscribe(&format!("chat-{i}"), CHAT, json!({ "c": chat }))
+            .await;
+        clients.push(ws);
+    }
+    chat_gauge(30.0).await;
+    let added = p.router_sockets().saturating_sub(before);
+    assert!(
+        (30..=40).contains(&added),
+        "30 relayed clients added {added} sockets to the router"
+    );
+
+    // A reused id and a malformed subscribe close their own clients only.
+    let mut reuser = clients.pop().expect("a client");
+    reuser
+        .subscribe("chat-29", CHAT, json!({ "c": chat }))
+        .await;
+    assert_eq!(reuser.close_code(Duration::from_secs(10)).await, Some(4409));
+    let mut malformed = clients.pop().expect("a client");
+    malformed
+        .send_raw(&json!({ "id": "x", "type": "subscribe", "payload": { "query": 7 } }).to_string())
+        .await;
+    assert_eq!(
+        malformed.close_code(Duration::from_secs(10)).await,
+        Some(4400)
+    );
+    chat_gauge(28.0).await;
+
+    p.ok(
+        "mutation($c: ID!) { sendMessage(chatId: $c, input: { text: \"to all of bob\" }) { seq } }",
+        json!({ "c": chat }),
+        Some(&alice.access),
+    )
+    .await;
+    for (i, ws) in clients.iter_mut().enumerate() {
+        let id = format!("chat-{i}");
+        let message = ws
+            .next_for(&id, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("{id} got nothing"));
+        assert_eq!(message["id"], id.as_str());
+        assert_eq!(
+            message["payload"]["data"]["messageAdded"]["text"], "to all of bob",
+            "{message}"
+        );
+    }
+
+    // Completed by half the clients, the others just going away: nothing left in chat.
+    for (i, ws) in clients.iter_mut().enumerate().take(14) {
+        ws.complete(&format!("chat-{i}")).await;
+    }
+    chat_gauge(14.0).await;
+    drop(clients);
+    chat_gauge(0.0).await;
+}
+
 /// Reads `viewer`'s comments until the one with body `last`; returns the bodies in order.
 async fn bodies_until(viewer: &mut (reqwest::Response, String), last: &str) -> Vec<String> {
     until(viewer, "/data/commentAdded/body", last).await

@@ -55,8 +55,8 @@ pub struct RouterOptions {
     /// A post's live viewers share one upstream stream (`plugins.parley.config.live_sharing`, see
     /// docs/live-sharing.md); off, every viewer is an engine subscription of its own.
     pub live_sharing: bool,
-    /// WebSocket clients go through the live front too (`live_sharing.engine_ws_url`): off by default, as
-    /// each signed-in client then holds a relay connection of its own to the engine.
+    /// WebSocket clients go through the live front too (`live_sharing.engine_ws_url`; on by default): their
+    /// shared streams served by it, the rest relayed over one link to the engine per worker.
     pub live_sharing_websocket: bool,
     /// A YAML file in the engine's format merged over the generated config.
     pub extra_config: Option<PathBuf>,
@@ -309,6 +309,12 @@ storage:
                 yaml(&format!(
                     "plugins: {{parley: {{config: {{live_sharing: {{engine_ws_url: {engine_ws_url:?}}}}}}}}}"
                 ))?,
+            );
+            // Only the front reaches the engine's WebSockets, over one link per worker carrying every client's
+            // operations: each names its own headers, and nothing is kept on the link between them.
+            merge(
+                &mut config,
+                yaml("websocket: {headers: {source: operation}}")?,
             );
         }
         // Signed-in viewers share too when the front can reach users and posts with the router key.

@@ -16,6 +16,7 @@ use hive_router::plugins::hooks::on_http_request::{
     OnHttpRequestHookFuture, OnHttpRequestHookPayload, OnHttpResponseHookPayload,
 };
 use hive_router::plugins::hooks::on_subgraph_http_request::OnSubgraphHttpRequestHookPayload;
+use hive_router::plugins::plugin_context::PluginContext;
 use hive_router::plugins::plugin_trait::{EndHookPayload, StartHookPayload};
 use ipnet::IpNet;
 use parley_protocol::headers::{AUTHORIZATION, FORWARDED_FOR, REQUEST_ID};
@@ -75,6 +76,7 @@ pub fn on_request<'req>(
             // The request's plugin context lives as long as the WebSocket's service (the engine hands it to
             // the connection), unlike the handshake's response body.
             payload.context.insert(HeldSlots::new(vec![slot]));
+            payload.context.insert(ConnectionAddress(client));
         }
         let authorization = payload
             .router_http_request
@@ -450,16 +452,47 @@ pub fn parse_trusted(entries: &[String]) -> Result<Vec<IpNet>, String> {
         .collect()
 }
 
+/// The address a WebSocket the engine serves was opened from, kept in its plugin context (which every
+/// operation on the connection shares). The engine makes a WebSocket operation's headers from what the
+/// client wrote (the `connection_init` payload, `extensions.headers`), so an `x-forwarded-for` there could
+/// name any address: the operation's limits, here and in the subgraphs, count by this one instead.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionAddress(pub Option<IpAddr>);
+
+/// The client address an operation counts against: its WebSocket's ([`ConnectionAddress`]), else the
+/// `x-forwarded-for` this plugin stamped on its HTTP request (or the live front named).
+pub fn operation_address(
+    context: &PluginContext,
+    headers: &hive_router::ntex::http::HeaderMap,
+) -> Option<String> {
+    match context.get_ref::<ConnectionAddress>() {
+        Some(address) => address.0.map(|ip| ip.to_string()),
+        None => headers
+            .get(FORWARDED_FOR)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    }
+}
+
 /// Identical concurrent subgraph fetches share one request (the engine's dedupe), but only when their
 /// headers match: the per-request `x-request-id` and `x-forwarded-for` would make every fetch unique.
 /// They are dropped from fetches that may be shared (queries); mutations keep them.
 pub fn shareable_fetch(payload: &mut OnSubgraphHttpRequestHookPayload<'_>) {
     // The engine's flag is true when the fetch skips deduplication (see its http executor).
     let shared = !payload.deduplicate_request;
+    let headers = &mut payload.execution_request.headers;
     if shared {
-        let headers = &mut payload.execution_request.headers;
         headers.remove(REQUEST_ID);
         headers.remove(FORWARDED_FOR);
+    } else if let Some(address) = payload.context.get_ref::<ConnectionAddress>() {
+        // A WebSocket operation: the connection's address, not the one its client wrote.
+        headers.remove(FORWARDED_FOR);
+        let value = address
+            .0
+            .and_then(|ip| hive_router::http::HeaderValue::from_str(&ip.to_string()).ok());
+        if let Some(value) = value {
+            headers.insert(FORWARDED_FOR, value);
+        }
     }
 }
 

@@ -26,23 +26,20 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::{SinkExt, StreamExt};
 use hive_router::ntex::service::{chain, fn_factory_with_config, fn_service, fn_shutdown};
 use hive_router::ntex::util::ByteString;
 use hive_router::ntex::web::{ws, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message as WireMessage;
+use tokio::sync::oneshot;
 
 use super::clients::{Slot, Slots};
 use super::http::address_key;
-use super::live::{Admission, Body, Item, LiveFront, Refusal, Watching, LIVE_FRONT};
+use super::live::{Admission, Body, Item, LiveFront, Refusal, Watching};
+use super::relay::{self, ClientKey, Refused, Relay};
 use crate::rate_limit::RateLimiter;
-use parley_protocol::headers::FORWARDED_FOR;
 
 /// The subprotocol spoken.
-const SUBPROTOCOL: &str = "graphql-transport-ws";
+pub(super) const SUBPROTOCOL: &str = "graphql-transport-ws";
 /// The engine's timings: a ping every 5 s, a client silent for 10 s closed, `connection_init` within 10 s.
 const PING_EVERY: Duration = Duration::from_secs(5);
 const SILENT_FOR: Duration = Duration::from_secs(10);
@@ -83,12 +80,14 @@ pub async fn start(request: HttpRequest, takeover: Takeover) -> HttpResponse {
                         })))
                         .await;
                 }
+                let relay = Relay::for_thread(&takeover.front);
                 let connection = Rc::new(Connection {
                     sink,
                     takeover,
                     init: RefCell::new(None),
                     shared: RefCell::new(HashMap::new()),
-                    relay: RefCell::new(None),
+                    key: relay.client_key(),
+                    relay,
                     last_seen: Cell::new(Instant::now()),
                 });
                 hive_router::ntex::rt::spawn(keep_alive(connection.clone()));
@@ -117,8 +116,9 @@ struct Connection {
     init: RefCell<Option<Value>>,
     /// The operations served here, by id: dropping the sender ends one.
     shared: RefCell<HashMap<String, oneshot::Sender<()>>>,
-    /// The engine connection, once an operation needed it: messages for it.
-    relay: RefCell<Option<mpsc::UnboundedSender<String>>>,
+    /// This thread's link to the engine, for the operations the front does not serve; this client's key on it.
+    relay: Rc<Relay>,
+    key: ClientKey,
     /// When the client last sent anything (a pong included).
     last_seen: Cell<Instant>,
 }
@@ -192,7 +192,15 @@ impl Connection {
                 // connection opens now, and the client is acknowledged once the engine acknowledged it, so
                 // an operation it sends next starts as soon as it would have without the front.
                 if self.authorization(&Value::Null).is_some() {
-                    self.open_relay(true);
+                    let connection = self.clone();
+                    hive_router::ntex::rt::spawn(async move {
+                        let answer = if connection.relay.ready().await {
+                            text_message(r#"{"type":"connection_ack"}"#.to_string())
+                        } else {
+                            close(1011, "the API is unavailable; reconnect")
+                        };
+                        connection.send(answer).await;
+                    });
                     return None;
                 }
                 Some(text_message(r#"{"type":"connection_ack"}"#.to_string()))
@@ -206,7 +214,7 @@ impl Connection {
                 let Some(id) = message["id"].as_str().map(str::to_string) else {
                     return Some(close(4400, "a subscribe without an id"));
                 };
-                if self.shared.borrow().contains_key(&id) {
+                if self.shared.borrow().contains_key(&id) || self.relay.has(self.key, &id) {
                     return Some(close(4409, &format!("Subscriber for {id} already exists")));
                 }
                 let body = serde_json::from_value::<Body>(message["payload"].clone()).ok();
@@ -221,18 +229,17 @@ impl Connection {
                         self.serve(id, key, variables, authorization).await;
                         None
                     }
-                    None => self.relay(text),
+                    None => self.relay(&id, &message["payload"]),
                 }
             }
             Some("complete") => {
                 let id = message["id"].as_str().unwrap_or_default();
-                if self.shared.borrow_mut().remove(id).is_some() {
-                    None
-                } else {
-                    self.relay(text)
+                if self.shared.borrow_mut().remove(id).is_none() {
+                    self.relay.complete(self.key, id);
                 }
+                None
             }
-            _ => self.relay(text),
+            _ => Some(close(4400, "Invalid message received")),
         }
     }
 
@@ -334,27 +341,25 @@ impl Connection {
         });
     }
 
-    /// Sends `text` to the engine connection, opening it first if need be.
-    fn relay(self: &Rc<Self>, text: String) -> Option<ws::Message> {
-        self.open_relay(false);
-        let sent = self
-            .relay
-            .borrow()
-            .as_ref()
-            .is_some_and(|relay| relay.send(text).is_ok());
-        (!sent).then(|| close(1011, "the engine connection is gone"))
-    }
-
-    /// Opens the engine connection, once; what is sent meanwhile waits in order. `acknowledge`: the client
-    /// gets the engine's `connection_ack` (it was not acknowledged yet).
-    fn open_relay(self: &Rc<Self>, acknowledge: bool) {
-        let mut relay = self.relay.borrow_mut();
-        if relay.is_none() {
-            let (to_engine, from_client) = mpsc::unbounded_channel();
-            let init = self.init.borrow().clone().unwrap_or(Value::Null);
-            let engine = engine_connection(self.clone(), init, from_client, acknowledge);
-            hive_router::ntex::rt::spawn(engine);
-            *relay = Some(to_engine);
+    /// Relays a `subscribe` the front does not serve to the engine, over this thread's link.
+    fn relay(&self, id: &str, payload: &Value) -> Option<ws::Message> {
+        let init = self.init.borrow().clone().unwrap_or(Value::Null);
+        let relayed = self.relay.subscribe(
+            self.key,
+            &self.sink,
+            id,
+            payload,
+            &init,
+            self.takeover.client,
+        );
+        match relayed {
+            Ok(()) => None,
+            Err(Refused::Malformed) => Some(close(4400, "Invalid message received")),
+            Err(Refused::Duplicate) => {
+                Some(close(4409, &format!("Subscriber for {id} already exists")))
+            }
+            Err(Refused::TooMany) => Some(relay::too_many(id)),
+            Err(Refused::Gone) => Some(close(1011, "the API is unavailable; reconnect")),
         }
     }
 
@@ -365,96 +370,15 @@ impl Connection {
     /// The client is gone: its shared operations end, the engine connection closes.
     fn shut(&self) {
         self.shared.borrow_mut().clear();
-        self.relay.borrow_mut().take();
+        self.relay.client_gone(self.key);
     }
 }
 
-/// The engine side of a client connection: opened with the client's `connection_init` payload; relays
-/// the client's messages to the engine and the engine's back.
-async fn engine_connection(
-    connection: Rc<Connection>,
-    init: Value,
-    mut from_client: mpsc::UnboundedReceiver<String>,
-    mut acknowledge: bool,
-) {
-    let front = &connection.takeover.front;
-    let socket = async {
-        let mut request = front.engine_ws_url().into_client_request().ok()?;
-        let headers = request.headers_mut();
-        headers.insert("sec-websocket-protocol", SUBPROTOCOL.parse().ok()?);
-        headers.insert(LIVE_FRONT, front.secret().parse().ok()?);
-        if let Some(client) = connection.takeover.client {
-            headers.insert(FORWARDED_FOR, client.to_string().parse().ok()?);
-        }
-        let (socket, _) = tokio_tungstenite::connect_async(request).await.ok()?;
-        Some(socket)
-    }
-    .await;
-    let Some(mut socket) = socket else {
-        tracing::warn!("live front: the engine's WebSocket did not open");
-        connection
-            .send(close(1011, "the API is unavailable; reconnect"))
-            .await;
-        return;
-    };
-    let init = json!({ "type": "connection_init", "payload": init }).to_string();
-    if socket.send(WireMessage::text(init)).await.is_err() {
-        connection
-            .send(close(1011, "the API is unavailable; reconnect"))
-            .await;
-        return;
-    }
-    loop {
-        tokio::select! {
-            outgoing = from_client.recv() => match outgoing {
-                Some(text) => {
-                    if socket.send(WireMessage::text(text)).await.is_err() {
-                        connection.send(close(1011, "the API is unavailable; reconnect")).await;
-                        return;
-                    }
-                }
-                None => {
-                    let _ = socket.close(None).await;
-                    return;
-                }
-            },
-            incoming = socket.next() => match incoming {
-                Some(Ok(WireMessage::Text(text))) => {
-                    let text = text.as_str();
-                    if text.contains("\"connection_ack\"") && text.len() < 64 {
-                        if std::mem::take(&mut acknowledge) {
-                            connection.send(text_message(text.to_string())).await;
-                        }
-                        continue;
-                    }
-                    if text.contains("\"ping\"") && text.len() < 64 {
-                        let _ = socket.send(WireMessage::text(r#"{"type":"pong"}"#)).await;
-                        continue;
-                    }
-                    connection.send(text_message(text.to_string())).await;
-                }
-                Some(Ok(WireMessage::Close(frame))) => {
-                    let (code, reason) = frame.map_or((1000, String::new()), |f| {
-                        (u16::from(f.code), f.reason.to_string())
-                    });
-                    connection.send(close(code, &reason)).await;
-                    return;
-                }
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => {
-                    connection.send(close(1011, "the API is unavailable; reconnect")).await;
-                    return;
-                }
-            },
-        }
-    }
-}
-
-fn text_message(text: String) -> ws::Message {
+pub(super) fn text_message(text: String) -> ws::Message {
     ws::Message::Text(ByteString::from(text))
 }
 
-fn close(code: u16, description: &str) -> ws::Message {
+pub(super) fn close(code: u16, description: &str) -> ws::Message {
     ws::Message::Close(Some(ws::CloseReason {
         code: code.into(),
         description: Some(description.to_string()),

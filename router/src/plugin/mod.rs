@@ -30,6 +30,7 @@ mod limits;
 mod live;
 mod live_ws;
 mod rate;
+mod relay;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -59,7 +60,7 @@ use hive_router::plugins::hooks::on_supergraph_load::{
     OnSupergraphLoadStartHookPayload, OnSupergraphLoadStartHookResult,
 };
 use hive_router::plugins::plugin_trait::{EndHookPayload, RouterPlugin, StartHookPayload};
-use parley_protocol::headers::{AUTHORIZATION, FORWARDED_FOR};
+use parley_protocol::headers::AUTHORIZATION;
 use parley_protocol::ErrorCode;
 use serde::Deserialize;
 
@@ -280,7 +281,7 @@ impl RouterPlugin for ParleyPlugin {
         match rate::check(
             limiter,
             verified_token,
-            header(FORWARDED_FOR),
+            http::operation_address(payload.context, headers).as_deref(),
             kind,
             root_fields,
         )

@@ -396,6 +396,22 @@ impl Platform {
             .and_then(|v| v.parse().ok())
     }
 
+    /// The sockets the router process holds open (client connections, its links to the engine and the
+    /// subgraphs, listeners).
+    pub fn router_sockets(&self) -> usize {
+        let pid = self.router.id().expect("router running");
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|fds| {
+                fds.filter_map(Result::ok)
+                    .filter(|fd| {
+                        std::fs::read_link(fd.path())
+                            .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
     /// The router process's resident memory, in KiB.
     pub fn router_rss_kib(&self) -> u64 {
         let pid = self.router.id().expect("router running");
