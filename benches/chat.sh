@@ -6,10 +6,10 @@
 # Builds in release; seeds 10,000 users and (1) group chats of 10, (2) one chat of 10,000 members, in SQLite;
 # starts `parley up` on each and runs `chatload`: one subscription per member to `messageAdded` through the
 # router, a fixed-rate phase (latency) and a max-rate phase (throughput), with the router's and chat's resident
-# memory and CPU. Three modes side by side on the same seed (issue 23): every member its own engine
-# subscription over WebSocket (before shared streams; the WebSocket front is opt-in, and off here), the same
-# over SSE (`PARLEY_LIVE_SHARING=false`), and SSE with shared streams (the default: one upstream per chat,
-# each message judged once by chat for all its members).
+# memory and CPU. Four modes side by side on the same seed (issue 23): every member its own engine
+# subscription over WebSocket (before shared streams: `PARLEY_LIVE_SHARING=false`), the same over SSE, and
+# shared streams (the default: one upstream per chat, each message judged once by chat for all its members)
+# over SSE and over WebSocket (the live front relaying the rest over one link to the engine per worker).
 #
 # Each subscriber holds one client socket in the router (`parley up` gives the router and subgraphs a router key,
 # so the router's subscriptions to chat share one upstream connection); the load generator needs one descriptor
@@ -39,6 +39,7 @@ run() {
   PARLEY_LIVE_SHARING=false mode "$label" "per viewer, WebSocket (before)" "$rate" "$senders"
   PARLEY_LIVE_SHARING=false mode "$label" "per viewer, SSE" "$rate" "$senders" --sse
   PARLEY_LIVE_SHARING=true mode "$label" "shared, SSE" "$rate" "$senders" --sse --shared
+  PARLEY_LIVE_SHARING=true PARLEY_LIVE_SHARING_WEBSOCKET=true mode "$label" "shared, WebSocket" "$rate" "$senders" --shared
 }
 
 mode() {
@@ -46,7 +47,7 @@ mode() {
   shift 4
   local data="$bench_dir/chat-$label"
   rm -rf "$data" && cp -r "$bench_dir/chat-$label-seed" "$data"
-  env -u PARLEY_POSTGRES_URL PARLEY_LIVE_SHARING_WEBSOCKET=false "$bin/parley" up --data-dir "$data" --port "$port" \
+  env -u PARLEY_POSTGRES_URL PARLEY_LIVE_SHARING_WEBSOCKET="${PARLEY_LIVE_SHARING_WEBSOCKET:-false}" "$bin/parley" up --data-dir "$data" --port "$port" \
     > "$bench_dir/up-chat.log" 2>&1 &
   up_pid=$!
   for _ in $(seq 600); do grep -q GraphiQL "$bench_dir/up-chat.log" && break; sleep 0.1; done

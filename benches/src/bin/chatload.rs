@@ -138,7 +138,16 @@ async fn main() -> anyhow::Result<()> {
             let run = if sse {
                 sse_subscriber(&http, &url, &token, chat, tx, connecting, joined).await
             } else {
-                subscriber(&ws_url(&url), &token, chat, subscribe, tx, connecting).await
+                subscriber(
+                    &ws_url(&url),
+                    &token,
+                    chat,
+                    subscribe,
+                    tx,
+                    connecting,
+                    joined,
+                )
+                .await
             };
             if let Err(err) = run {
                 if failed.fetch_add(1, Ordering::Relaxed) < 3 {
@@ -192,6 +201,29 @@ async fn main() -> anyhow::Result<()> {
         .map(|(chat, users)| Ok((*chat, minter.token(users[0])?)))
         .collect::<anyhow::Result<_>>()?;
     let subscribers_of: HashMap<Uuid, usize> = by_chat.iter().map(|(c, u)| (*c, u.len())).collect();
+    if args.shared && !args.sse {
+        // Over WebSocket nothing tells a viewer it joined a shared stream (the join check runs after the
+        // upstream opened): a message to every chat every 2 s until each subscriber got one, so the
+        // measured phases start with everyone in; those deliveries are not counted.
+        let warming = Instant::now();
+        let mut rounds = 0;
+        while (joined.load(Ordering::Relaxed) as usize) < members.len()
+            && warming.elapsed() < Duration::from_secs(120)
+        {
+            for (chat, token) in &chats {
+                send(&http, &send_url, token, *chat).await?;
+            }
+            rounds += 1;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        drain(&mut rx, usize::MAX, Duration::from_secs(2)).await;
+        println!(
+            "  {} of {} joined after {rounds} warm-up rounds in {:.1}s",
+            joined.load(Ordering::Relaxed),
+            members.len(),
+            warming.elapsed().as_secs_f64()
+        );
+    }
 
     // Phase 1: a fixed rate.
     let mut expected = 0usize;
@@ -288,8 +320,10 @@ async fn subscriber(
     subscribe: bool,
     tx: mpsc::UnboundedSender<Duration>,
     connecting: Arc<Semaphore>,
+    joined: Arc<AtomicU64>,
 ) -> anyhow::Result<()> {
     let permit = connecting.acquire_owned().await?;
+    let mut first = true;
     let mut request = url.into_client_request()?;
     request
         .headers_mut()
@@ -322,7 +356,12 @@ async fn subscriber(
                                 message_added: Some(Added { text: Some(sent) }),
                             }),
                     }),
-            }) if report(sent, &tx) => continue,
+            }) if report(sent, &tx) => {
+                if std::mem::take(&mut first) {
+                    joined.fetch_add(1, Ordering::Relaxed);
+                }
+                continue;
+            }
             Ok(Frame { kind: "ping", .. }) => {
                 socket
                     .send(json!({ "type": "pong" }).to_string().into())
