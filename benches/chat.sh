@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Chat fan-out benchmark (issue: chat). Prints figures; asserts nothing.
 #
-#   benches/chat.sh [SUBSCRIBERS]        (default 10000; SCENARIOS="groups big" by default)
+#   benches/chat.sh [SUBSCRIBERS]        (default 10000; SCENARIOS="groups big", MODES="ws sse shared-sse shared-ws")
 #
 # Builds in release; seeds 10,000 users and (1) group chats of 10, (2) one chat of 10,000 members, in SQLite;
 # starts `parley up` on each and runs `chatload`: one subscription per member to `messageAdded` through the
@@ -36,10 +36,15 @@ run() {
   rm -rf "$seeded"
   "$bin/seed" --data-dir "$seeded" --users 10000 --posts 0 --comments 0 --votes 0 --readers 0 --follows 0 \
     --chat-groups "$groups" --chat-size "$size" | tail -1
-  PARLEY_LIVE_SHARING=false mode "$label" "per viewer, WebSocket (before)" "$rate" "$senders"
-  PARLEY_LIVE_SHARING=false mode "$label" "per viewer, SSE" "$rate" "$senders" --sse
-  PARLEY_LIVE_SHARING=true mode "$label" "shared, SSE" "$rate" "$senders" --sse --shared
-  PARLEY_LIVE_SHARING=true PARLEY_LIVE_SHARING_WEBSOCKET=true mode "$label" "shared, WebSocket" "$rate" "$senders" --shared
+  for m in ${MODES:-ws sse shared-sse shared-ws}; do
+    case $m in
+      ws) PARLEY_LIVE_SHARING=false mode "$label" "per viewer, WebSocket (before)" "$rate" "$senders" ;;
+      sse) PARLEY_LIVE_SHARING=false mode "$label" "per viewer, SSE" "$rate" "$senders" --sse ;;
+      shared-sse) PARLEY_LIVE_SHARING=true mode "$label" "shared, SSE" "$rate" "$senders" --sse --shared ;;
+      shared-ws) PARLEY_LIVE_SHARING=true PARLEY_LIVE_SHARING_WEBSOCKET=true \
+        mode "$label" "shared, WebSocket" "$rate" "$senders" --shared ;;
+    esac
+  done
 }
 
 mode() {

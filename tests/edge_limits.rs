@@ -34,10 +34,15 @@ async fn mutate(base: &str, fields: usize, forwarded: Option<&str>) -> Vec<Strin
     codes(&body)
 }
 
-fn write_limits(p: &Platform) -> String {
-    let path = p.data_dir.join("limits.yaml");
-    std::fs::write(&path, LIMITS).expect("write limits");
+/// Writes router config `yaml` to `name` in the platform's data directory; its path.
+fn write_config(p: &Platform, name: &str, yaml: &str) -> String {
+    let path = p.data_dir.join(name);
+    std::fs::write(&path, yaml).expect("write config");
     path.display().to_string()
+}
+
+fn write_limits(p: &Platform) -> String {
+    write_config(p, "limits.yaml", LIMITS)
 }
 
 #[tokio::test]
@@ -116,13 +121,11 @@ async fn handshake_status(ws_url: &str) -> u16 {
 async fn long_lived_clients_are_capped_per_caller() {
     let p = Platform::start().await;
     let alice = p.register("alice").await;
-    let caps = p.data_dir.join("caps.yaml");
-    std::fs::write(
-        &caps,
+    let caps = write_config(
+        &p,
+        "caps.yaml",
         "plugins: {parley: {config: {long_lived_clients: {per_address: 2}}}}",
-    )
-    .expect("write caps");
-    let caps = caps.display().to_string();
+    );
     let router = p.start_router_with(&[], &["--config", &caps]).await;
     let first = support::WsClient::connect_url(&router.ws_url(), None).await;
     let _second = support::WsClient::connect_url(&router.ws_url(), None).await;
@@ -237,13 +240,11 @@ async fn websocket_operations_count_against_the_connections_address() {
 
     // Users counts failed logins per address too (50 in its window): 25 failures over each kind of WebSocket,
     // each written as if from elsewhere, are this address's, so the next login over HTTP is refused.
-    let roomy = p.data_dir.join("roomy.yaml");
-    std::fs::write(
-        &roomy,
+    let roomy = write_config(
+        &p,
+        "roomy.yaml",
         "plugins: {parley: {config: {rate_limit: {window_secs: 600, mutation: 1000}}}}",
-    )
-    .expect("write limits");
-    let roomy = roomy.display().to_string();
+    );
     let login = |i: u32| {
         format!("mutation {{ login(email: \"nobody{i}@example.com\", password: \"wrong wrong 1\") {{ accessToken }} }}")
     };
@@ -267,14 +268,8 @@ async fn websocket_operations_count_against_the_connections_address() {
         router = Some(started);
     }
     let router = router.expect("a router");
-    let body: Value = reqwest::Client::new()
-        .post(format!("{}/graphql", router.url))
-        .json(&json!({ "query": login(999) }))
-        .send()
-        .await
-        .expect("router")
-        .json()
-        .await
-        .expect("json");
+    let (_, body) = Platform::client_of(&router.url)
+        .gql(&login(999), json!({}), None)
+        .await;
     assert_eq!(codes(&body), ["RATE_LIMITED"], "{body}");
 }

@@ -398,8 +398,8 @@ async fn a_websocket_client_chats_through_the_front() {
 /// What the front relays goes over one link to the engine per worker, not a connection per client: 30
 /// signed-in clients each with a relayed chat subscription add about 30 sockets to the router, not 90. Each
 /// gets the chat's messages under its own id; one that reuses a running operation's id or sends a malformed
-/// `subscribe` is closed alone (4409, 4400), the others going on; each operation ends in chat when its
-/// client completes it or goes away.
+/// `subscribe` is closed alone (4409, 4400), the others going on; the link outlives the engine's heartbeat
+/// timeout (10 s) while idle; each operation ends in chat when its client completes it or goes away.
 #[tokio::test]
 async fn websocket_clients_share_the_fronts_link_to_the_engine() {
     const CHAT: &str =
@@ -450,6 +450,8 @@ async fn websocket_clients_share_the_fronts_link_to_the_engine() {
     );
     chat_gauge(28.0).await;
 
+    // Idle for longer than the engine gives a silent connection: the link answers its pings.
+    tokio::time::sleep(Duration::from_secs(12)).await;
     p.ok(
         "mutation($c: ID!) { sendMessage(chatId: $c, input: { text: \"to all of bob\" }) { seq } }",
         json!({ "c": chat }),

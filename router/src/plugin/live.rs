@@ -60,6 +60,10 @@ const MAX_BODY: usize = 16 * 1024;
 const HEARTBEAT: Duration = Duration::from_secs(10);
 /// How long the join check, an event's audience and the front's token may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Join checks in flight at once, per router; the rest wait their turn. 10,000 viewers arriving together (a
+/// chat's members reconnecting after a deploy) would otherwise be 10,000 loopback requests to the engine at
+/// once: `benches/chat.sh` saw the router's memory peak at 666 MB joining one chat's 10,000 WebSocket members.
+const MAX_JOIN_CHECKS: usize = 64;
 /// Viewers named in one audience question (posts takes up to 10,000).
 const AUDIENCE_CHUNK: usize = 2_000;
 
@@ -100,6 +104,8 @@ pub struct LiveFront {
     engine_ws_url: Option<String>,
     secret: String,
     signed_in: Option<Arc<SignedIn>>,
+    /// Turns for join checks ([`MAX_JOIN_CHECKS`]).
+    joins: tokio::sync::Semaphore,
 }
 
 /// A shared stream: its operation, and whether its viewers are signed in (their own upstream).
@@ -379,6 +385,7 @@ impl LiveFront {
             engine_ws_url: config.engine_ws_url.clone(),
             secret,
             signed_in,
+            joins: tokio::sync::Semaphore::new(MAX_JOIN_CHECKS),
         })
     }
 
@@ -635,6 +642,8 @@ impl LiveFront {
                 "query ParleyLiveJoin($id: ID!) { post(id: $id) { id } }",
             )
         };
+        // The semaphore is never closed: a turn always comes.
+        let _turn = self.joins.acquire().await.ok();
         let mut request = self
             .http
             .post(&self.engine_url)

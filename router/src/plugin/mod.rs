@@ -4,7 +4,8 @@
 //! 1. `on_http_request` — [`http`]: stamp the client's address and a request id (returned on every
 //!    response); cap long-lived clients per caller ([`clients`]); forward `/media/…` and `/notifications/…` to
 //!    their subgraphs ([`forward`], with CORS for `/media/…`: [`cors`]); serve a post's live viewers from
-//!    shared streams (SSE: [`live`]; WebSocket connections taken over when opted in: [`live_ws`]); serve the offline GraphiQL page and its assets.
+//!    shared streams (SSE: [`live`]; WebSocket connections taken over: [`live_ws`], the rest of their operations
+//!    relayed to the engine over one link per worker: [`relay`]); serve the offline GraphiQL page and its assets.
 //! 2. `on_graphql_params` — [`crate::apq`]: automatic persisted queries (a hash alone becomes its query, or
 //!    `PERSISTED_QUERY_NOT_FOUND`); then [`inputs`]: lists in the variables bounded, integer variables kept
 //!    for the cost estimate.
@@ -12,8 +13,9 @@
 //!    freed memory in the message).
 //! 4. `on_query_plan` — [`auth`] (a token that did not verify is refused), then [`limits`] (root fields,
 //!    estimated cost; a query sent for APQ is remembered once it passed), then [`rate`] (per-caller rate
-//!    limits).
-//! 5. `on_subgraph_http_request` — [`http`]: per-request headers dropped from fetches the engine may share.
+//!    limits; a WebSocket's operations by the connection's address, [`http::operation_address`]).
+//! 5. `on_subgraph_http_request` — [`http`]: per-request headers dropped from fetches the engine may share;
+//!    a WebSocket operation's others carry the connection's address, not one its client wrote.
 //! 6. `on_graphql_error` — [`errors`]: every error gets one of Parley's codes and a path.
 //!
 //! Beside the request path: `on_plugin_init` (the plugin's config, [`ParleyPluginConfig`]) and
