@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Viral post (issue 23): many viewers of one post while comments and votes pour in, without shared live streams
-# (every viewer its own engine subscription), with them for SSE viewers (the default), and with WebSocket
-# viewers served by the live front too (`PARLEY_LIVE_SHARING_WEBSOCKET=true`), side by side in one run. Prints
+# (every viewer its own engine subscription), with them for SSE viewers only (`PARLEY_LIVE_SHARING_WEBSOCKET=
+# false`), and with WebSocket viewers served by the live front too (the default), side by side in one run. Prints
 # figures; asserts nothing.
 #
 #   benches/viral.sh [SSE] [WS] [SECONDS]        (default 9000 anonymous SSE, 1000 WebSocket, 60 s)

@@ -2,9 +2,10 @@
 //! stamped on the request, and the offline GraphiQL page and its assets are served. The client's address is
 //! the peer's, unless the peer is a configured trusted proxy: then `x-forwarded-for` is read from the right,
 //! through trusted proxies, to the first address that is not one. Whatever the client wrote there is
-//! replaced, so no one picks their own address for per-IP limits. Long-lived clients take slots of their
-//! caller ([`super::clients`]). Towards the subgraphs
-//! (`on_subgraph_http_request`): the per-request headers are dropped from fetches the engine may share.
+//! replaced, so no one picks their own address for per-IP limits — over a WebSocket too, whose operations'
+//! headers the engine takes from what the client wrote ([`ConnectionAddress`]). Long-lived clients take
+//! slots of their caller ([`super::clients`]). Towards the subgraphs (`on_subgraph_http_request`): the
+//! per-request headers are dropped from fetches the engine may share.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -476,7 +477,8 @@ pub fn operation_address(
 
 /// Identical concurrent subgraph fetches share one request (the engine's dedupe), but only when their
 /// headers match: the per-request `x-request-id` and `x-forwarded-for` would make every fetch unique.
-/// They are dropped from fetches that may be shared (queries); mutations keep them.
+/// They are dropped from fetches that may be shared (queries); mutations keep them, a WebSocket operation's
+/// `x-forwarded-for` being its connection's address ([`ConnectionAddress`]).
 pub fn shareable_fetch(payload: &mut OnSubgraphHttpRequestHookPayload<'_>) {
     // The engine's flag is true when the fetch skips deduplication (see its http executor).
     let shared = !payload.deduplicate_request;

@@ -1,23 +1,20 @@
 //! The live front's WebSocket side (issue 23; docs/live-sharing.md): the plugin takes over the
 //! graphql-transport-ws upgrades of the engine's WebSocket path, so a WebSocket client's subscription to a
-//! post's or a chat's stream joins the same shared streams as SSE viewers ([`super::live`]), and everything else on
-//! the connection goes to the engine unchanged over a loopback WebSocket of its own.
+//! post's or a chat's stream joins the same shared streams as SSE viewers ([`super::live`]), and every other
+//! operation on the connection goes to the engine over this worker's one link ([`super::relay`]).
 //!
 //! Per connection ([`Connection`]):
 //! - `connection_init` is acknowledged here, as the engine does (tokens are checked per operation); its
-//!   payload is kept: the operations' `Authorization`, and the engine connection's own `connection_init`.
-//!   With a token, the engine connection opens at once and the client is acknowledged when the engine is,
-//!   so a chat subscription sent next starts as early as without the front (clients resync history right
-//!   after subscribing).
+//!   payload is kept: the operations' `Authorization` and other headers. With a token, the client is
+//!   acknowledged once the link is up, so a chat subscription sent next starts as early as without the front
+//!   (clients resync history right after subscribing).
 //! - A `subscribe` the front serves (a post's stream; a chat's or a signed-in one when it may be judged per
 //!   event) is admitted as over SSE and each event written as a `next` from the frame built once for all
 //!   viewers; a refusal is one `next` with the errors and `complete`. The client's `complete` ends it.
-//! - Any other message opens (once; at `connection_init` when it carries a token) the engine connection —
-//!   with the client's `connection_init` payload and the front's secret, so it is not taken over again and
-//!   takes no second slot — and is relayed to it; the engine's messages come back as they are (its
-//!   `connection_ack` only to a client still waiting for one), and its close closes the client.
+//! - Any other `subscribe` is relayed over the link with the client's headers and address, its answers
+//!   coming back under the client's id; a reused id (4409) or a malformed message (4400) closes the client.
 //! - `ping` is answered here. Closing the client, or its going away, ends its shared operations (leaving
-//!   their streams) and the engine connection.
+//!   their streams) and completes its relayed ones.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -188,9 +185,9 @@ impl Connection {
                     return Some(close(4429, "Too many initialisation requests"));
                 }
                 *self.init.borrow_mut() = Some(message["payload"].clone());
-                // A signed-in client's other operations (chats, notifications) go to the engine: its
-                // connection opens now, and the client is acknowledged once the engine acknowledged it, so
-                // an operation it sends next starts as soon as it would have without the front.
+                // A signed-in client's other operations (chats, notifications) go to the engine: the client
+                // is acknowledged once the link is up, so an operation it sends next starts as soon as it
+                // would have without the front.
                 if self.authorization(&Value::Null).is_some() {
                     let connection = self.clone();
                     hive_router::ntex::rt::spawn(async move {
