@@ -243,9 +243,11 @@ impl Relay {
             self.broken();
             return;
         };
+        // Operations wait for the engine's `connection_ack`: one sent before it would close the link (4401).
+        let mut acknowledged = false;
         loop {
             tokio::select! {
-                message = outgoing.recv() => {
+                message = outgoing.recv(), if acknowledged => {
                     // The sender lives in the state until the link breaks, so `None` does not come.
                     let Some(text) = message else { return };
                     if socket.send(WireMessage::text(text)).await.is_err() {
@@ -256,6 +258,7 @@ impl Relay {
                     Some(Ok(WireMessage::Text(text))) => {
                         let text = text.as_str();
                         if is_bare(text, "connection_ack") {
+                            acknowledged = true;
                             let _ = answered.send(Some(true));
                         } else if is_bare(text, "ping") {
                             let _ = socket.send(WireMessage::text(r#"{"type":"pong"}"#)).await;
