@@ -17,6 +17,13 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::error::{Result, UsersError};
+
+/// How long an avatar not yet known here is waited for. Users learns that an upload is READY from media's
+/// event, a moment after media says so to the uploader: a client that sets its avatar as soon as
+/// `mediaProcessed` says READY (as the web app does) would otherwise be refused now and then on a busy
+/// machine. Bounded, and only when the id is not usable yet.
+const AVATAR_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+const AVATAR_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 use crate::store::user;
 use crate::validate;
 
@@ -164,9 +171,17 @@ async fn avatar(
     let refused =
         || UsersError::Invalid("avatarId: not a ready image of yours uploaded for avatars".into());
     let id = Uuid::parse_str(id).map_err(|_| refused())?;
-    let found = known_media::usable(db, me, &[id], "avatar", &["IMAGE"]).await?;
-    let known = found.into_iter().next().ok_or_else(refused)?;
-    Ok((Some(id), known.link))
+    let deadline = tokio::time::Instant::now() + AVATAR_WAIT;
+    loop {
+        let found = known_media::usable(db, me, &[id], "avatar", &["IMAGE"]).await?;
+        if let Some(known) = found.into_iter().next() {
+            return Ok((Some(id), known.link));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(refused());
+        }
+        tokio::time::sleep(AVATAR_POLL).await;
+    }
 }
 
 /// Takes a deleted upload off every profile showing it (`MediaDeleted`), each with its `UserProfileUpdated`.
