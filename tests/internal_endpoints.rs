@@ -45,12 +45,12 @@ async fn the_live_fronts_endpoints_need_the_router_key() {
         (
             "posts",
             "/internal/live-audience",
-            serde_json::json!({ "postId": nothing, "viewers": viewers }),
+            serde_json::json!({ "questions": [{ "postId": nothing, "viewers": viewers }] }),
         ),
         (
             "chat",
             "/internal/live-audience",
-            serde_json::json!({ "chatId": nothing, "viewers": viewers }),
+            serde_json::json!({ "questions": [{ "chatId": nothing, "viewers": viewers }] }),
         ),
     ] {
         let url = format!(
@@ -79,7 +79,7 @@ async fn the_live_fronts_endpoints_need_the_router_key() {
             assert!(answer["token"].is_string(), "{answer}");
         } else {
             // No such post, or not a member of such a chat: the viewer's stream ends.
-            assert_eq!(answer["verdicts"], serde_json::json!(["end"]), "{answer}");
+            assert_eq!(answer["answers"], serde_json::json!([["end"]]), "{answer}");
         }
     }
 }

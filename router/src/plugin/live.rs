@@ -41,11 +41,12 @@ use hive_router::ntex::web::{DefaultError, WebRequest};
 use hive_router::query_planner::state::supergraph_state::OperationKind;
 use parley_protocol::extensions::{REASON, TOKEN_REFUSED};
 use parley_protocol::headers::{AUTHORIZATION, FORWARDED_FOR, REQUEST_ID, ROUTER_KEY};
-use parley_protocol::live_front::{AUDIENCE_PATH, TOKEN_PATH};
+use parley_protocol::live_front::TOKEN_PATH;
 use parley_protocol::ErrorCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::audience::{Owner, Verdict};
 use super::clients::Slot;
 use crate::rate_limit::RateLimiter;
 use crate::shareable::{classify, SharedKey};
@@ -64,7 +65,8 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 /// chat's members reconnecting after a deploy) would otherwise be 10,000 loopback requests to the engine at
 /// once: `benches/chat.sh` saw the router's memory peak at 666 MB joining one chat's 10,000 WebSocket members.
 const MAX_JOIN_CHECKS: usize = 64;
-/// Viewers named in one audience question (posts takes up to 10,000).
+/// Viewers named in one audience question (the owners take up to 10,000 a request; [`super::audience`]
+/// batches small questions).
 const AUDIENCE_CHUNK: usize = 2_000;
 
 /// The front's section of the plugin config (`plugins.parley.config.live_sharing`); `parley router` fills it.
@@ -131,21 +133,6 @@ impl Out {
     }
 }
 
-/// The owning subgraph's answer for one viewer and one event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum Verdict {
-    See,
-    Skip,
-    /// The post is no longer the viewer's to see, or they are no longer in the chat.
-    End,
-    /// The viewer's session was revoked.
-    Revoked,
-    /// The owner could not say: the viewer is told to resubscribe rather than given what may not be theirs.
-    #[serde(skip)]
-    Unknown,
-}
-
 /// A signed-in viewer, as the token the join check accepted names them.
 #[derive(Debug, Clone)]
 struct Member {
@@ -176,9 +163,9 @@ impl Member {
 pub struct SignedIn {
     http: reqwest::Client,
     users_url: String,
-    posts_url: String,
+    posts: Arc<Owner>,
     /// `None`: a chat's members run in the engine.
-    chat_url: Option<String>,
+    chat: Option<Arc<Owner>>,
     router_key: String,
     /// The front's access token and when it expires (Unix seconds).
     token: tokio::sync::Mutex<Option<(String, i64)>>,
@@ -257,7 +244,8 @@ impl SignedIn {
         Some(token)
     }
 
-    /// Whom an event of `key` is for: its owner judges it for every viewer at once (in chunks).
+    /// Whom an event of `key` is for: its owner judges it for every viewer at once (in chunks, asked
+    /// together).
     async fn judge(&self, key: &StreamKey, payload: &[u8]) -> Option<HashMap<u64, Verdict>> {
         let parsed: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
         let data = &parsed["data"][key.shared.field];
@@ -274,9 +262,12 @@ impl SignedIn {
             .get(key)
             .map(|viewers| viewers.iter().map(|(tag, m)| (*tag, m.clone())).collect())
             .unwrap_or_default();
+        let chunks: Vec<&[(u64, Member)]> = members.chunks(AUDIENCE_CHUNK).collect();
+        let answers =
+            futures::future::join_all(chunks.iter().map(|chunk| self.ask(key, comment_id, chunk)))
+                .await;
         let mut verdicts = HashMap::with_capacity(members.len());
-        for chunk in members.chunks(AUDIENCE_CHUNK) {
-            let answer = self.ask(key, comment_id, chunk).await;
+        for (chunk, answer) in chunks.into_iter().zip(answers) {
             for (index, (tag, _)) in chunk.iter().enumerate() {
                 let verdict = answer
                     .as_ref()
@@ -294,46 +285,22 @@ impl SignedIn {
         comment_id: Option<&str>,
         members: &[(u64, Member)],
     ) -> Option<Vec<Verdict>> {
-        #[derive(Deserialize)]
-        struct Answer {
-            verdicts: Vec<Verdict>,
-        }
         let viewers: Vec<Value> = members
             .iter()
             .map(|(_, m)| json!({ "user": m.user, "session": m.session, "staff": m.staff }))
             .collect();
         let (owner, question) = if key.shared.field == "messageAdded" {
             let question = json!({ "chatId": key.shared.object_id, "viewers": viewers });
-            (self.chat_url.as_deref()?, question)
+            (self.chat.as_ref()?, question)
         } else {
             let question = json!({
                 "postId": key.shared.object_id,
                 "commentId": comment_id,
                 "viewers": viewers,
             });
-            (self.posts_url.as_str(), question)
+            (&self.posts, question)
         };
-        let sent = self
-            .http
-            .post(format!("{owner}{AUDIENCE_PATH}"))
-            .timeout(CHECK_TIMEOUT)
-            .header(ROUTER_KEY, &self.router_key)
-            .json(&question)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status);
-        let answer = match sent {
-            Ok(response) => response.json::<Answer>().await,
-            Err(err) => Err(err),
-        };
-        match answer {
-            Ok(answer) if answer.verdicts.len() == members.len() => Some(answer.verdicts),
-            Ok(_) => None,
-            Err(err) => {
-                tracing::warn!(error = %err, "live front: an event's audience was not judged");
-                None
-            }
-        }
+        owner.ask(question, members.len()).await
     }
 }
 
@@ -366,11 +333,11 @@ impl LiveFront {
             (Some(users), Some(posts), Some(key)) if !key.is_empty() => Some(Arc::new(SignedIn {
                 http: http.clone(),
                 users_url: users.trim_end_matches('/').to_string(),
-                posts_url: posts.trim_end_matches('/').to_string(),
-                chat_url: config
+                posts: Owner::new(http.clone(), posts, key, CHECK_TIMEOUT),
+                chat: config
                     .chat_url
                     .as_ref()
-                    .map(|chat| chat.trim_end_matches('/').to_string()),
+                    .map(|chat| Owner::new(http.clone(), chat, key, CHECK_TIMEOUT)),
                 router_key: key.clone(),
                 token: tokio::sync::Mutex::default(),
                 members: Mutex::default(),
@@ -459,12 +426,7 @@ impl LiveFront {
         let judged = key.signed_in && self.signed_in.is_some();
         let shared = match key.field {
             "messageAdded" => {
-                judged
-                    && signed_in
-                    && self
-                        .signed_in
-                        .as_ref()
-                        .is_some_and(|s| s.chat_url.is_some())
+                judged && signed_in && self.signed_in.as_ref().is_some_and(|s| s.chat.is_some())
             }
             _ => !signed_in || judged,
         };
@@ -1128,8 +1090,8 @@ mod tests {
         let signed_in = Arc::new(SignedIn {
             http: reqwest::Client::new(),
             users_url: String::new(),
-            posts_url: String::new(),
-            chat_url: None,
+            posts: Owner::new(reqwest::Client::new(), "", "", CHECK_TIMEOUT),
+            chat: None,
             router_key: String::new(),
             token: tokio::sync::Mutex::default(),
             members: Mutex::default(),

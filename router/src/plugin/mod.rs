@@ -21,6 +21,7 @@
 //! Beside the request path: `on_plugin_init` (the plugin's config, [`ParleyPluginConfig`]) and
 //! `on_supergraph_reload` (the field types [`limits`] estimates cost with).
 
+mod audience;
 mod auth;
 mod clients;
 mod cors;

@@ -5,13 +5,14 @@
 //!
 //! Each verdict: `see`; `skip` (the comment is not theirs to see — its author blocked them, or is private
 //! and not followed — the stream goes on); `end` (the post is no longer theirs to see) or `revoked` (their
-//! session was): their stream ends, as their own subscription's would.
+//! session was): their stream ends, as their own subscription's would. A batch is judged question by
+//! question.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use parley_kit::audience::{who_may_see, Viewer};
-use parley_kit::live_audience::{answer, Answer, AudienceState, StreamViewer, Verdict};
+use parley_kit::live_audience::{answer, Answers, AudienceState, Questions, StreamViewer, Verdict};
 use sea_orm::{DatabaseConnection, EntityTrait};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -27,12 +28,22 @@ pub struct Question {
     viewers: Vec<StreamViewer>,
 }
 
+impl parley_kit::live_audience::Question for Question {
+    fn viewers(&self) -> &[StreamViewer] {
+        &self.viewers
+    }
+}
+
 pub async fn audience(
     State(state): State<AudienceState>,
-    Json(question): Json<Question>,
-) -> Result<Json<Answer>, StatusCode> {
-    answer(&state.revoked, &question.viewers, || {
-        verdicts(&state.db, &question)
+    Json(batch): Json<Questions<Question>>,
+) -> Result<Json<Answers>, StatusCode> {
+    answer(&state.revoked, &batch.questions, || async {
+        let mut answers = Vec::with_capacity(batch.questions.len());
+        for question in &batch.questions {
+            answers.push(verdicts(&state.db, question).await?);
+        }
+        Ok(answers)
     })
     .await
 }
