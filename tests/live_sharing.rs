@@ -726,9 +726,10 @@ async fn texts_until(viewer: &mut (reqwest::Response, String), last: &str) -> Ve
 }
 
 /// A chat's members share one upstream (opened as the live front's account, which chat lets follow any
-/// chat), over SSE and WebSocket alike: each message judged once by chat for all of them. A stranger is
-/// refused as by their own subscription; a member removed is ended at the next message while the others
-/// go on; when all leave, nothing stays open in chat.
+/// chat), over SSE and WebSocket alike: each message of this small chat names its members, in the order of
+/// the chat's events, and the front keeps to them. A stranger is refused as by their own subscription; a
+/// member removed gets their removal's notice and is ended at the next message, one signed out is told
+/// `UNAUTHENTICATED`, while the others go on; when all leave, nothing stays open in chat.
 #[tokio::test]
 async fn a_chats_members_share_one_upstream_and_a_removed_member_is_ended() {
     let _turn = TURN.lock().await;
@@ -803,8 +804,29 @@ async fn a_chats_members_share_one_upstream_and_a_removed_member_is_ended() {
         "{message}"
     );
 
-    // Alice removes carol: carol's stream ends at the next message (her removal's own notice already
-    // past her), bob's go on.
+    // Viewers get what they asked for: not the members the front's upstream names (`liveAudience`).
+    let message = &message["payload"]["data"]["messageAdded"];
+    assert_eq!(
+        message.as_object().map(|m| m.len()),
+        Some(4),
+        "id, seq, text, author: {message}"
+    );
+    // A client asking for `liveAudience` itself gets `null` (its subscription is its own, in the engine).
+    let mut nosy = WsClient::connect(&p, Some(&bob.access)).await;
+    nosy.subscribe(
+        "nosy",
+        "subscription($c: ID!) { messageAdded(chatId: $c) { text liveAudience } }",
+        json!({ "c": chat }),
+    )
+    .await;
+    let mut alices = (
+        sse_subscribe(&p, MESSAGE_ADDED, json!({ "c": chat }), Some(&alice.access)).await,
+        String::new(),
+    );
+    chat_gauge_reaches(&p, 2.0).await;
+
+    // Alice removes carol: carol gets her removal's notice, as her own subscription would, and her
+    // stream ends at the next message; bob's go on.
     p.ok(
         "mutation($c: ID!, $u: ID!) { removeChatMember(chatId: $c, userId: $u) { id } }",
         json!({ "c": chat, "u": carol.id }),
@@ -812,12 +834,71 @@ async fn a_chats_members_share_one_upstream_and_a_removed_member_is_ended() {
     )
     .await;
     send(&p, &alice, &chat, "two").await;
+    assert_eq!(
+        texts_until(&mut carols, "MEMBER_REMOVED").await,
+        ["MEMBER_REMOVED"]
+    );
     assert_eq!(ends(&mut carols).await, None, "carol's stream just ends");
     for viewer in &mut bobs {
         let texts = texts_until(viewer, "two").await;
-        assert_eq!(texts.len(), 2, "the removal's notice, then two: {texts:?}");
+        assert_eq!(
+            texts,
+            ["MEMBER_REMOVED", "two"],
+            "the removal's notice, then two"
+        );
     }
+    let seen = nosy
+        .next_for("nosy", Duration::from_secs(10))
+        .await
+        .expect("the notice");
+    assert_eq!(
+        seen["payload"]["data"]["messageAdded"]["liveAudience"],
+        Value::Null,
+        "{seen}"
+    );
+    nosy.close().await;
 
+    // Bob signs out: his streams end with `UNAUTHENTICATED` at the next message; alice's goes on.
+    p.ok(
+        "mutation($t: String!) { logout(refreshToken: $t) }",
+        json!({ "t": bob.refresh }),
+        None,
+    )
+    .await;
+    eventually("bob's token refused", || async {
+        let (_, answer) = p
+            .gql(
+                "query($c: ID!) { chat(id: $c) { id } }",
+                json!({ "c": chat }),
+                Some(&bob.access),
+            )
+            .await;
+        (first_code(&answer) == "UNAUTHENTICATED").then_some(())
+    })
+    .await;
+    // The front reads the sessions signed out at most a second before it judges a message.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    send(&p, &alice, &chat, "three").await;
+    for viewer in &mut bobs {
+        let last = ends(viewer).await.expect("bob is told");
+        assert_eq!(first_code(&last), "UNAUTHENTICATED", "{last}");
+    }
+    let mut over_ws = Vec::new();
+    while let Some(message) = ws.next_for("chat", Duration::from_secs(10)).await {
+        let payload = message["payload"].clone();
+        let ended = payload["errors"].is_array();
+        over_ws.push(payload);
+        if ended {
+            break;
+        }
+    }
+    let told = over_ws.last().expect("bob's WebSocket is told");
+    assert_eq!(first_code(told), "UNAUTHENTICATED", "{over_ws:?}");
+    assert_eq!(
+        texts_until(&mut alices, "three").await,
+        ["MEMBER_REMOVED", "two", "three"]
+    );
+    drop(alices);
     drop(bobs);
     drop(carols);
     ws.close().await;

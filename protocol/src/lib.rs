@@ -2,8 +2,9 @@
 //! and the kit depend on it; it depends on nothing).
 //!
 //! Layout: [`headers`] (HTTP headers the router sets or forwards), [`extensions`] (keys in GraphQL
-//! `extensions`, request and error), [`live_front`] (what the router's shared live streams ask of users and
-//! posts), [`ErrorCode`] (every code a client may see in `extensions.code`).
+//! `extensions`, request and error), [`live_front`] (what the router's shared live streams ask of users,
+//! posts and chat), [`revocation`] (sessions signed out), [`ErrorCode`] (every code a client may see in
+//! `extensions.code`).
 
 /// HTTP headers between clients, the router and the subgraphs (lower case, as HTTP/2 and the engine want).
 pub mod headers {
@@ -44,11 +45,19 @@ pub mod live_front {
     pub const SESSION: &str = "00000000-0000-4000-8000-00000000f20f";
     /// `POST` on users: `{"token": "<access JWT for ACCOUNT>", "expiresAt": <Unix seconds>}`.
     pub const TOKEN_PATH: &str = "/internal/live-token";
-    /// `POST` on posts: `{"postId", "commentId"?, "viewers": [{"user", "session", "staff"}]}` →
-    /// `{"verdicts": ["see" | "skip" | "end" | "revoked", …]}` in the viewers' order: whether each viewer
-    /// sees this event, does not see it but keeps the stream, or has lost the right to it (the post gone
-    /// from their view; their session revoked).
+    /// `POST` on posts and chat: `{"questions": [{"postId", "commentId"?, "viewers": [{"user", "session",
+    /// "staff"}]}, …]}` (chat: `"chatId"`) → `{"answers": [["see" | "skip" | "end" | "revoked", …], …]}`,
+    /// one per question in the viewers' order: whether each viewer sees this event, does not see it but
+    /// keeps the stream, or has lost the right to it (the post gone from their view; their session revoked).
     pub const AUDIENCE_PATH: &str = "/internal/live-audience";
+}
+
+/// Sessions signed out before their access tokens expire, which users lists for the subgraphs and the
+/// router's live front.
+pub mod revocation {
+    /// `GET` on users, `?since=<Unix ms>` → `{"sessions": [{"sid", "until": <Unix seconds>}], "now": <Unix
+    /// ms>}`: the sessions revoked since then, each until its last access token expires.
+    pub const PATH: &str = "/internal/revoked-sessions";
 }
 
 /// Every code a client may see in `extensions.code`. Stable: clients branch on them.

@@ -9,7 +9,7 @@
 //! minified document, the operation name, the object's id), or `None`: the engine runs it as today.
 
 use graphql_tools::parser::query::{
-    Definition, Document, OperationDefinition, Selection, SelectionSet, TypeCondition,
+    self, Definition, Document, OperationDefinition, Selection, SelectionSet, TypeCondition,
 };
 use graphql_tools::parser::{minify_query_document, parse_query_with_token_limit, query::Value};
 use hive_router::graphql_tools;
@@ -88,6 +88,11 @@ const FIELDS: &[(&str, &[Field])] = &[
     ),
 ];
 
+/// The field the front adds to a chat's stream: the members each message is for, so it judges small chats'
+/// messages without asking chat (`Message.liveAudience`, the live front's alone; taken out of the frame
+/// its viewers get, [`crate::plugin`]'s live front).
+pub const AUDIENCE: &str = "liveAudience";
+
 /// Tokens read at most: a shareable subscription is small.
 const TOKEN_LIMIT: usize = 2_000;
 /// Nesting followed at most (a comment's parent's parent's …).
@@ -153,12 +158,59 @@ pub fn classify(
     let signed_in = root.alias.is_none()
         && (field != "commentAdded" || selects_id(&root.selection_set))
         && !mentions(&root.selection_set, "parent");
+    let listed = field == "messageAdded";
+    if listed && answers_as(&root.selection_set, AUDIENCE) {
+        return None;
+    }
+    let operation_name = name_of(operation).map(str::to_string);
+    let mut document = document;
+    if listed {
+        ask_for_audience(&mut document);
+    }
     Some(SharedKey {
         field,
         object_id,
         document: minify_query_document(&document),
-        operation_name: name_of(operation).map(str::to_string),
+        operation_name,
         signed_in,
+    })
+}
+
+/// Adds [`AUDIENCE`] last to the root field of `document` (one subscription of one root field, as
+/// [`classify`] found it).
+fn ask_for_audience(document: &mut Document<'_, String>) {
+    let Some(Definition::Operation(OperationDefinition::Subscription(subscription))) =
+        document.definitions.first_mut()
+    else {
+        return;
+    };
+    let Some(Selection::Field(root)) = subscription.selection_set.items.first_mut() else {
+        return;
+    };
+    root.selection_set
+        .items
+        .push(Selection::Field(query::Field {
+            position: root.position,
+            alias: None,
+            name: AUDIENCE.to_string(),
+            arguments: Vec::new(),
+            directives: Vec::new(),
+            selection_set: SelectionSet {
+                span: (root.position, root.position),
+                items: Vec::new(),
+            },
+        }));
+}
+
+/// Whether something in `selection`, at any depth, answers under the name `name`.
+fn answers_as(selection: &SelectionSet<'_, String>, name: &str) -> bool {
+    selection.items.iter().any(|item| match item {
+        Selection::Field(field) => {
+            field.alias.as_ref().unwrap_or(&field.name) == name
+                || answers_as(&field.selection_set, name)
+        }
+        Selection::InlineFragment(fragment) => answers_as(&fragment.selection_set, name),
+        Selection::FragmentSpread(_) => true,
     })
 }
 
@@ -300,6 +352,35 @@ mod tests {
             "subscription { m: messageAdded(chatId: \"c\") { id text } }",
         ] {
             assert!(!signed_in(query), "{query}");
+        }
+    }
+
+    #[test]
+    fn a_chats_stream_asks_for_its_audience_last() {
+        let chat = key(
+            "subscription($c: ID!) { messageAdded(chatId: $c) { text author { nickname } } }",
+            json!({ "c": "c1" }),
+        )
+        .expect("shareable");
+        assert!(
+            chat.document.ends_with("author{nickname}liveAudience}}"),
+            "{}",
+            chat.document
+        );
+        let post = key(
+            "subscription { commentAdded(postId: \"p\") { id body } }",
+            json!({}),
+        )
+        .expect("shareable");
+        assert!(!post.document.contains(AUDIENCE), "{}", post.document);
+        // Something of the client's answering under that name: not shared (the front could not tell them
+        // apart).
+        for query in [
+            "subscription { messageAdded(chatId: \"c\") { liveAudience: text } }",
+            "subscription { messageAdded(chatId: \"c\") { author { liveAudience: nickname } } }",
+            "subscription { messageAdded(chatId: \"c\") { text liveAudience } }",
+        ] {
+            assert_eq!(key(query, json!({})), None, "{query}");
         }
     }
 

@@ -18,7 +18,8 @@
 //! may follow any chat; for each event the front asks the owner once which of them it is for
 //! (`/internal/live-audience`; posts: blocks either way, private authors and their followers, the post
 //! still theirs; chat: still a member; both: the session not revoked), so a viewer gets exactly what their
-//! own subscription would, and a viewer whose right ended is ended, the others going on. A viewer's stream
+//! own subscription would, and a viewer whose right ended is ended, the others going on. A small chat's
+//! messages are not asked about: each names the chat's members as its events went ([`super::listed`]). A viewer's stream
 //! also ends when their token expires (`UNAUTHENTICATED`: refresh and subscribe again). Everything else —
 //! an anonymous chat stream, a selection with per-viewer fields — has its body put back and runs in the
 //! engine unchanged.
@@ -26,7 +27,7 @@
 //! The front's own loopback requests carry a per-process secret ([`LIVE_FRONT`]): they are never shared again,
 //! take no client slot, and name the viewer's address, so the join check counts against the viewer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -48,6 +49,7 @@ use serde_json::{json, Value};
 
 use super::audience::{Owner, Verdict};
 use super::clients::Slot;
+use super::listed::{self, Revocations};
 use crate::rate_limit::RateLimiter;
 use crate::shareable::{classify, SharedKey};
 use crate::sharing::{Delivery, Hub, Viewer};
@@ -166,6 +168,8 @@ pub struct SignedIn {
     posts: Arc<Owner>,
     /// `None`: a chat's members run in the engine.
     chat: Option<Arc<Owner>>,
+    /// Sessions signed out, for judging a small chat's messages from the members they name.
+    revocations: Revocations,
     router_key: String,
     /// The front's access token and when it expires (Unix seconds).
     token: tokio::sync::Mutex<Option<(String, i64)>>,
@@ -244,14 +248,40 @@ impl SignedIn {
         Some(token)
     }
 
-    /// Whom an event of `key` is for: its owner judges it for every viewer at once (in chunks, asked
-    /// together).
-    async fn judge(&self, key: &StreamKey, payload: &[u8]) -> Option<HashMap<u64, Verdict>> {
+    /// Whom an event of `key` is for: a small chat's message by the members it names (`listed`,
+    /// [`super::listed`]), otherwise its owner judges it for every viewer at once (in chunks, asked together).
+    async fn judge(
+        &self,
+        key: &StreamKey,
+        payload: &[u8],
+        listed: Option<Vec<String>>,
+    ) -> Option<HashMap<u64, Verdict>> {
         let parsed: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
         let data = &parsed["data"][key.shared.field];
         if !data.is_object() {
             // The upstream's own error (the stream is ending): for everyone.
             return None;
+        }
+        if let Some(listed) = listed {
+            if let Some(revoked) = self.revocations.current().await {
+                let listed: HashSet<String> = listed.into_iter().collect();
+                let viewers = self.lock_members().get(key).map(|viewers| {
+                    viewers
+                        .iter()
+                        .map(|(tag, m)| {
+                            let verdict = if revoked.contains_key(&m.session) {
+                                Verdict::Revoked
+                            } else if listed.contains(&m.user) {
+                                Verdict::See
+                            } else {
+                                Verdict::End
+                            };
+                            (*tag, verdict)
+                        })
+                        .collect()
+                });
+                return Some(viewers.unwrap_or_default());
+            }
         }
         // A comment's stream names the comment; a post's score concerns the post alone, a message its chat.
         let comment_id = (key.shared.field == "commentAdded")
@@ -338,6 +368,7 @@ impl LiveFront {
                     .chat_url
                     .as_ref()
                     .map(|chat| Owner::new(http.clone(), chat, key, CHECK_TIMEOUT)),
+                revocations: Revocations::new(http.clone(), users, key),
                 router_key: key.clone(),
                 token: tokio::sync::Mutex::default(),
                 members: Mutex::default(),
@@ -879,8 +910,12 @@ fn upstream(
         let signed_in = signed_in.clone();
         let key = key.clone();
         async move {
+            let (payload, listed) = match &signed_in {
+                Some(_) if key.shared.field == "messageAdded" => listed::take_audience(payload),
+                _ => (payload, None),
+            };
             let verdicts = match &signed_in {
-                Some(signed_in) => signed_in.judge(&key, &payload).await,
+                Some(signed_in) => signed_in.judge(&key, &payload, listed).await,
                 None => None,
             };
             Arc::new(Out {
@@ -1092,6 +1127,7 @@ mod tests {
             users_url: String::new(),
             posts: Owner::new(reqwest::Client::new(), "", "", CHECK_TIMEOUT),
             chat: None,
+            revocations: Revocations::new(reqwest::Client::new(), "", ""),
             router_key: String::new(),
             token: tokio::sync::Mutex::default(),
             members: Mutex::default(),

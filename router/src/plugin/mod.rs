@@ -30,6 +30,7 @@ mod forward;
 mod http;
 mod inputs;
 mod limits;
+mod listed;
 mod live;
 mod live_ws;
 mod rate;

@@ -63,6 +63,18 @@ pub async fn chat_ids_of<C: ConnectionTrait>(db: &C, user: Uuid) -> Result<Vec<U
         .await?)
 }
 
+/// The ids of up to `limit` members of `chat`.
+pub async fn member_ids<C: ConnectionTrait>(db: &C, chat: Uuid, limit: u64) -> Result<Vec<Uuid>> {
+    Ok(member::Entity::find()
+        .select_only()
+        .column(member::Column::UserId)
+        .filter(member::Column::ChatId.eq(chat))
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
 /// A page of the caller's chats, most recently active first, after the cursor (activity, id).
 pub async fn list_for(
     db: &DatabaseConnection,

@@ -3,10 +3,14 @@
 //! they join (the join itself included) until they leave or are removed (the removal included); nobody sees
 //! their own typing.
 //!
+//! The router's live front follows a chat's messages for all its members at once ([`follows_every_chat`]);
+//! each message names the members of a small chat as the chat's events went ([`Audience`]).
+//!
 //! Events reach the live streams on topics: each chat's id, plus `user:<id>` for the users a membership
 //! change concerns ([`user_topics`]), so a member's `chatEvents` learns of a chat the moment they join it.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use parley_kit::events::contracts::{ChatMemberRemoved, ChatMessage, MessageSent};
 use parley_kit::events::{Consumed, EventEnvelope};
@@ -99,9 +103,71 @@ where
 }
 
 /// Whether `me` may follow any chat's messages without being a member: the router's live front, whose one
-/// stream per chat serves every member watching it, each message then judged by `live_audience`.
+/// stream per chat serves every member watching it, each message naming a small chat's members
+/// ([`Audience`]) or, for a larger chat, judged by `live_audience`.
 pub fn follows_every_chat(me: Uuid) -> bool {
     me == parley_kit::audience::LIVE_FRONT
+}
+
+/// A chat's members as the live front's stream of its messages sees them, in the order of the chat's events:
+/// each message names its audience (`Message.liveAudience`), so the front judges it without asking chat.
+/// A removal ends a member's share from the next message on, as it ends their own subscription; a member's
+/// own removal notice (sent just before the removal's event) still reaches them, as it reaches their own.
+/// Only small chats are listed ([`Audience::MAX`]): a larger one is `None`, each message then asked about.
+#[derive(Debug, Default)]
+pub struct Audience {
+    /// `None`: more than [`Audience::MAX`] members, or not known (a failed read after a gap).
+    members: Option<HashSet<Uuid>>,
+    /// The last listing handed out, until the members change (messages share it).
+    listed: Option<Arc<[Uuid]>>,
+}
+
+impl Audience {
+    /// The most members a message names.
+    pub const MAX: usize = 100;
+
+    /// From the store's members (read after listening to the chat, so no later change is missed; up to
+    /// `MAX + 1` of them: more is too many to list).
+    pub fn from_store(members: Option<Vec<Uuid>>) -> Self {
+        let members = members.filter(|m| m.len() <= Self::MAX);
+        Self {
+            members: members.map(|m| m.into_iter().collect()),
+            listed: None,
+        }
+    }
+
+    /// Follows one of the chat's events: a member added or removed. Growing past [`Audience::MAX`] stops
+    /// the listing for the rest of the stream.
+    pub fn follow(&mut self, e: &EventEnvelope) {
+        let Some(members) = self.members.as_mut() else {
+            return;
+        };
+        let changed = match LiveEvent::decode(e) {
+            Ok(Some(LiveEvent::ChatCreated(c))) => {
+                members.extend(c.member_ids);
+                true
+            }
+            Ok(Some(LiveEvent::ChatMemberAdded(c))) => members.insert(c.user_id),
+            Ok(Some(LiveEvent::ChatMemberRemoved(c))) => members.remove(&c.user_id),
+            _ => false,
+        };
+        if changed {
+            self.listed = None;
+            if members.len() > Self::MAX {
+                self.members = None;
+            }
+        }
+    }
+
+    /// Who the chat's next message is for, if listed.
+    pub fn listing(&mut self) -> Option<Arc<[Uuid]>> {
+        let members = self.members.as_ref()?;
+        Some(
+            self.listed
+                .get_or_insert_with(|| members.iter().copied().collect())
+                .clone(),
+        )
+    }
 }
 
 /// Whether `e` ends `me`'s `messageAdded` stream of its chat: they left or were removed.
@@ -325,6 +391,52 @@ mod tests {
         assert!(added_message(&sent(chat, me)).is_some());
         assert!(added_message(&removed).is_none());
         assert_eq!(user_topics(&removed), vec![user_topic(other)]);
+    }
+
+    #[test]
+    fn a_small_chats_audience_follows_its_membership_in_order() {
+        let (a, b, c, chat) = (
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+        );
+        let listed = |audience: &mut Audience| {
+            let mut ids = audience.listing().map(|l| l.to_vec()).unwrap_or_default();
+            ids.sort();
+            ids
+        };
+        let sorted = |mut ids: Vec<Uuid>| {
+            ids.sort();
+            ids
+        };
+        let mut audience = Audience::from_store(Some(vec![a, b]));
+        assert_eq!(listed(&mut audience), sorted(vec![a, b]));
+        let first = audience.listing().expect("listed");
+        audience.follow(&sent(chat, a));
+        assert!(
+            Arc::ptr_eq(&first, &audience.listing().expect("listed")),
+            "messages share one listing until the members change"
+        );
+        audience.follow(&envelope(chat, ChatMemberAdded(membership(chat, c))));
+        assert_eq!(listed(&mut audience), sorted(vec![a, b, c]));
+        audience.follow(&envelope(chat, ChatMemberRemoved(membership(chat, b))));
+        assert_eq!(listed(&mut audience), sorted(vec![a, c]));
+
+        // Too many to list, from the store or by growing: not listed (each message asked about instead).
+        let many: Vec<Uuid> = (0..=Audience::MAX).map(|_| Uuid::now_v7()).collect();
+        assert!(Audience::from_store(Some(many.clone())).listing().is_none());
+        let mut growing = Audience::from_store(Some(many[..Audience::MAX].to_vec()));
+        assert!(growing.listing().is_some());
+        growing.follow(&envelope(chat, ChatMemberAdded(membership(chat, a))));
+        assert!(growing.listing().is_none());
+        growing.follow(&envelope(chat, ChatMemberRemoved(membership(chat, a))));
+        assert!(
+            growing.listing().is_none(),
+            "not listed again until read again"
+        );
+        // A read that failed: not known.
+        assert!(Audience::from_store(None).listing().is_none());
     }
 
     #[tokio::test]

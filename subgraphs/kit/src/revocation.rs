@@ -18,7 +18,7 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 /// The path the users subgraph serves the list at.
-pub const PATH: &str = "/internal/revoked-sessions";
+pub const PATH: &str = parley_protocol::revocation::PATH;
 
 /// How often the list is read.
 const POLL_EVERY: Duration = Duration::from_secs(1);

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use async_graphql::connection::Connection;
 use async_graphql::{Context, InputObject, Object, Schema, Subscription, ID};
 use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
 use futures::stream::SelectAll;
 use futures::{Stream, StreamExt};
 use parley_kit::auth::{identity, require_identity};
@@ -373,7 +374,7 @@ impl Subscription {
         &self,
         ctx: &Context<'_>,
         chat_id: ID,
-    ) -> async_graphql::Result<impl Stream<Item = Message>> {
+    ) -> async_graphql::Result<BoxStream<'static, Message>> {
         let me = require_identity(ctx)?.user_id;
         let chat_id = parse_id(&chat_id)?;
         let live = ctx.data::<Arc<Live>>()?;
@@ -381,18 +382,18 @@ impl Subscription {
         // (listening after it could miss the removal's event and keep the stream for good).
         let events = live.keyed_or_gap(&chat_id.to_string());
         let db = db(ctx)?.clone();
-        // The router's live front follows any chat for the members it serves (it judges each message).
-        let everyone = live::follows_every_chat(me);
-        if !everyone {
-            member_of(&db, chat_id, me).await.gql()?;
-        }
         let guard = live.guard();
+        // The router's live front follows any chat for the members it serves, each message naming them.
+        if live::follows_every_chat(me) {
+            return Ok(front_stream(events, db, chat_id, guard).await.boxed());
+        }
+        member_of(&db, chat_id, me).await.gql()?;
         Ok(events
             .then(move |delivery| {
                 let db = db.clone();
                 async move {
                     live::member_step(me, delivery, || async {
-                        everyone || member_of(&db, chat_id, me).await.is_ok()
+                        member_of(&db, chat_id, me).await.is_ok()
                     })
                     .await
                 }
@@ -404,7 +405,8 @@ impl Subscription {
                     live::Step::Show(e) => live::added_message(&e).and_then(Message::live),
                     live::Step::Skip | live::Step::End => None,
                 })
-            }))
+            })
+            .boxed())
     }
 
     /// Everything that happens in the caller's chats: messages, edits, deletions, receipts, typing and
@@ -539,4 +541,42 @@ fn chat_event(chat: Uuid, e: &EventEnvelope, seen: Seen) -> Option<ChatEvent> {
             ..event(ChatEventKind::Typing, Some(user))
         },
     })
+}
+
+/// The live front's stream of `chat`'s messages, each naming its audience ([`live::Audience`]): the members
+/// are read once after listening (and again after skipped events), then followed event by event.
+async fn front_stream(
+    events: impl Stream<Item = Delivery> + Send + 'static,
+    db: DatabaseConnection,
+    chat: Uuid,
+    guard: impl Send + 'static,
+) -> impl Stream<Item = Message> + Send + 'static {
+    let read = move |db: DatabaseConnection| async move {
+        let limit = u64::try_from(live::Audience::MAX + 1).unwrap_or(u64::MAX);
+        chats::member_ids(&db, chat, limit).await.ok()
+    };
+    let audience = live::Audience::from_store(read(db.clone()).await);
+    futures::stream::unfold(
+        (events.boxed(), audience, guard),
+        move |(mut events, mut audience, guard)| {
+            let db = db.clone();
+            async move {
+                loop {
+                    match events.next().await? {
+                        Delivery::Event(e) => {
+                            audience.follow(&e);
+                            let message = live::added_message(&e).and_then(Message::live);
+                            if let Some(message) = message {
+                                let message = message.for_audience(audience.listing());
+                                return Some((message, (events, audience, guard)));
+                            }
+                        }
+                        Delivery::Gap => {
+                            audience = live::Audience::from_store(read(db.clone()).await)
+                        }
+                    }
+                }
+            }
+        },
+    )
 }

@@ -7,6 +7,7 @@ use async_graphql::connection::Connection;
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Enum, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
+use parley_kit::auth::identity;
 use parley_kit::error::{coded, to_graphql, to_graphql_arc};
 use parley_kit::events::contracts::{ChatMessage, UserCard};
 use parley_kit::ids::to_id;
@@ -311,11 +312,17 @@ impl ChatSettings {
 }
 
 /// A message; a live one carries its author's card from the event.
-pub struct Message(pub message::Model, pub Option<UserCard>);
+pub struct Message(
+    pub message::Model,
+    pub Option<UserCard>,
+    /// In the live front's stream of a small chat: its members when the message came
+    /// ([`crate::live::Audience`]).
+    pub Option<Arc<[Uuid]>>,
+);
 
 impl From<message::Model> for Message {
     fn from(stored: message::Model) -> Self {
-        Message(stored, None)
+        Message(stored, None, None)
     }
 }
 
@@ -323,7 +330,13 @@ impl Message {
     /// A live message from its event payload; `None` for one this code cannot read.
     pub fn live(payload: ChatMessage) -> Option<Self> {
         let (model, author) = service::from_payload(payload).ok()?;
-        Some(Message(model, author))
+        Some(Message(model, author, None))
+    }
+
+    /// The message with the members it is for, for the live front.
+    pub fn for_audience(mut self, audience: Option<Arc<[Uuid]>>) -> Self {
+        self.2 = audience;
+        self
     }
 }
 
@@ -396,6 +409,17 @@ impl Message {
 
     async fn deleted_at(&self) -> Option<DateTime<Utc>> {
         self.0.deleted_at
+    }
+
+    /// For the router's live front alone (`null` for everyone else, and outside its live streams): the
+    /// members of a small chat when this message came, in the order of the chat's events, so the front
+    /// serves the message to those of its viewers without asking chat. `null` for a chat of more than 100.
+    async fn live_audience(&self, ctx: &Context<'_>) -> Option<Vec<ID>> {
+        let me = identity(ctx)?.user_id;
+        if !crate::live::follows_every_chat(me) {
+            return None;
+        }
+        Some(self.2.as_ref()?.iter().copied().map(to_id).collect())
     }
 
     /// Members (other than the author) who have read this message.
