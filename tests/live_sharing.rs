@@ -504,6 +504,21 @@ async fn until(viewer: &mut (reqwest::Response, String), pointer: &str, last: &s
     }
 }
 
+/// `who` signs out; returns once the subgraphs refuse their token (`query`, which they could read before).
+async fn sign_out(p: &Platform, who: &Account, query: &str, variables: Value) {
+    p.ok(
+        "mutation($t: String!) { logout(refreshToken: $t) }",
+        json!({ "t": who.refresh }),
+        None,
+    )
+    .await;
+    eventually("the signed-out token refused", || async {
+        let (_, answer) = p.gql(query, variables.clone(), Some(&who.access)).await;
+        (first_code(&answer) == "UNAUTHENTICATED").then_some(())
+    })
+    .await;
+}
+
 /// The stream ends (its last payload, if any, returned) within 10 seconds, without `next` events before.
 async fn ends(viewer: &mut (reqwest::Response, String)) -> Option<Value> {
     let last = sse_next(&mut viewer.0, &mut viewer.1, Duration::from_secs(10)).await;
@@ -654,22 +669,12 @@ async fn signed_in_viewers_share_one_upstream_and_each_sees_their_own() {
         }
     }
     // Bob signs out: his streams end with `UNAUTHENTICATED` at the next event.
-    p.ok(
-        "mutation($t: String!) { logout(refreshToken: $t) }",
-        json!({ "t": bob.refresh }),
-        None,
+    sign_out(
+        &p,
+        &bob,
+        "query($p: ID!) { post(id: $p) { id } }",
+        json!({ "p": post }),
     )
-    .await;
-    eventually("bob's token refused", || async {
-        let (_, answer) = p
-            .gql(
-                "query($p: ID!) { post(id: $p) { id } }",
-                json!({ "p": post }),
-                Some(&bob.access),
-            )
-            .await;
-        (first_code(&answer) == "UNAUTHENTICATED").then_some(())
-    })
     .await;
     comment(&p, &alice, &post, "after the logout").await;
     for (id, viewer) in &mut watching {
@@ -859,22 +864,12 @@ async fn a_chats_members_share_one_upstream_and_a_removed_member_is_ended() {
     nosy.close().await;
 
     // Bob signs out: his streams end with `UNAUTHENTICATED` at the next message; alice's goes on.
-    p.ok(
-        "mutation($t: String!) { logout(refreshToken: $t) }",
-        json!({ "t": bob.refresh }),
-        None,
+    sign_out(
+        &p,
+        &bob,
+        "query($c: ID!) { chat(id: $c) { id } }",
+        json!({ "c": chat }),
     )
-    .await;
-    eventually("bob's token refused", || async {
-        let (_, answer) = p
-            .gql(
-                "query($c: ID!) { chat(id: $c) { id } }",
-                json!({ "c": chat }),
-                Some(&bob.access),
-            )
-            .await;
-        (first_code(&answer) == "UNAUTHENTICATED").then_some(())
-    })
     .await;
     // The front reads the sessions signed out at most a second before it judges a message.
     tokio::time::sleep(Duration::from_millis(1_100)).await;

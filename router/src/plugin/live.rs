@@ -19,8 +19,9 @@
 //! (`/internal/live-audience`; posts: blocks either way, private authors and their followers, the post
 //! still theirs; chat: still a member; both: the session not revoked), so a viewer gets exactly what their
 //! own subscription would, and a viewer whose right ended is ended, the others going on. A small chat's
-//! messages are not asked about: each names the chat's members as its events went ([`super::listed`]). A viewer's stream
-//! also ends when their token expires (`UNAUTHENTICATED`: refresh and subscribe again). Everything else —
+//! messages are not asked about: each names the chat's members as its events went ([`super::listed`]). A
+//! viewer's stream also ends when their token expires (`UNAUTHENTICATED`: refresh and subscribe again).
+//! Everything else —
 //! an anonymous chat stream, a selection with per-viewer fields — has its body put back and runs in the
 //! engine unchanged.
 //!
