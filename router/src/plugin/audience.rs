@@ -18,7 +18,6 @@ use std::time::Duration;
 use parley_protocol::headers::ROUTER_KEY;
 use parley_protocol::live_front::AUDIENCE_PATH;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 /// Requests in flight to one owner at once (per router process).
@@ -60,7 +59,8 @@ struct Queue {
 }
 
 struct Asked {
-    question: Value,
+    /// The question as JSON text.
+    question: String,
     viewers: usize,
     answer: oneshot::Sender<Option<Vec<Verdict>>>,
 }
@@ -89,11 +89,11 @@ impl Owner {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The verdicts for `question` (the owner's shape, naming `viewers` viewers), one per viewer in order;
-    /// `None` when the owner could not say.
+    /// The verdicts for `question` (JSON text in the owner's shape, naming `viewers` viewers), one per viewer
+    /// in order; `None` when the owner could not say.
     pub(super) async fn ask(
         self: &Arc<Self>,
-        question: Value,
+        question: String,
         viewers: usize,
     ) -> Option<Vec<Verdict>> {
         let (answer, answered) = oneshot::channel();
@@ -162,13 +162,27 @@ impl Owner {
         struct Answers {
             answers: Vec<Vec<Verdict>>,
         }
-        let questions: Vec<&Value> = batch.iter().map(|asked| &asked.question).collect();
+        // The questions are JSON already (their viewer lists made once per change): written side by side.
+        let length = batch
+            .iter()
+            .map(|asked| asked.question.len() + 1)
+            .sum::<usize>();
+        let mut body = String::with_capacity(length + 16);
+        body.push_str(r#"{"questions":["#);
+        for (n, asked) in batch.iter().enumerate() {
+            if n > 0 {
+                body.push(',');
+            }
+            body.push_str(&asked.question);
+        }
+        body.push_str("]}");
         let sent = self
             .http
             .post(&self.url)
             .timeout(self.timeout)
             .header(ROUTER_KEY, &self.router_key)
-            .json(&json!({ "questions": questions }))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
             .send()
             .await
             .and_then(reqwest::Response::error_for_status);
@@ -211,6 +225,7 @@ impl Drop for Running {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -282,8 +297,9 @@ mod tests {
         (base, counts)
     }
 
-    fn question(viewers: usize) -> Value {
+    fn question(viewers: usize) -> String {
         json!({ "chatId": "c", "viewers": vec![json!({ "user": "u", "session": "s" }); viewers] })
+            .to_string()
     }
 
     /// Questions asked while others are out go together, and each asker gets its own verdicts.

@@ -30,6 +30,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -51,6 +52,7 @@ use serde_json::{json, Value};
 use super::audience::{Owner, Verdict};
 use super::clients::Slot;
 use super::listed::{self, Revocations};
+use super::roster::{Member, Named, Roster, Verdicts};
 use crate::rate_limit::RateLimiter;
 use crate::shareable::{classify, SharedKey};
 use crate::sharing::{Delivery, Hub, Viewer};
@@ -125,7 +127,7 @@ pub(super) struct StreamKey {
 pub struct Out {
     frame: Bytes,
     /// By viewer tag; `None`: for everyone (an anonymous stream, or the upstream's own error).
-    verdicts: Option<HashMap<u64, Verdict>>,
+    verdicts: Option<Verdicts>,
 }
 
 impl Out {
@@ -133,31 +135,6 @@ impl Out {
     pub(super) fn payload(&self) -> Bytes {
         self.frame
             .slice(NEXT_PREFIX.len()..self.frame.len().saturating_sub(2).max(NEXT_PREFIX.len()))
-    }
-}
-
-/// A signed-in viewer, as the token the join check accepted names them.
-#[derive(Debug, Clone)]
-struct Member {
-    user: String,
-    session: String,
-    staff: bool,
-    /// Unix seconds.
-    expires_at: i64,
-}
-
-impl Member {
-    fn of(authorization: &str) -> Option<Member> {
-        let claims = crate::rate_limit::unverified_claims(authorization)?;
-        let roles = claims["roles"].as_array()?;
-        Some(Member {
-            user: claims["sub"].as_str()?.to_string(),
-            session: claims["sid"].as_str()?.to_string(),
-            staff: roles
-                .iter()
-                .any(|role| matches!(role.as_str(), Some("moderator" | "admin"))),
-            expires_at: claims["exp"].as_i64()?,
-        })
     }
 }
 
@@ -174,9 +151,9 @@ pub struct SignedIn {
     router_key: String,
     /// The front's access token and when it expires (Unix seconds).
     token: tokio::sync::Mutex<Option<(String, i64)>>,
-    /// The viewers of each signed-in stream, by tag. Read by key at each event, so a stream reopened for a
-    /// new viewer sees them whichever pump serves it.
-    members: Mutex<HashMap<StreamKey, HashMap<u64, Member>>>,
+    /// The viewers of each signed-in stream. Read by key at each event, so a stream reopened for a new viewer
+    /// sees them whichever pump serves it.
+    members: Mutex<HashMap<StreamKey, Roster>>,
     tags: AtomicU64,
 }
 
@@ -191,9 +168,8 @@ struct Membership {
 impl Drop for Membership {
     fn drop(&mut self) {
         let mut members = self.signed_in.lock_members();
-        if let Some(viewers) = members.get_mut(&self.key) {
-            viewers.remove(&self.tag);
-            if viewers.is_empty() {
+        if let Some(roster) = members.get_mut(&self.key) {
+            if roster.remove(self.tag) {
                 members.remove(&self.key);
             }
         }
@@ -201,7 +177,7 @@ impl Drop for Membership {
 }
 
 impl SignedIn {
-    fn lock_members(&self) -> std::sync::MutexGuard<'_, HashMap<StreamKey, HashMap<u64, Member>>> {
+    fn lock_members(&self) -> std::sync::MutexGuard<'_, HashMap<StreamKey, Roster>> {
         // Every critical section leaves the map whole.
         self.members
             .lock()
@@ -256,7 +232,7 @@ impl SignedIn {
         key: &StreamKey,
         payload: &[u8],
         listed: Option<Vec<String>>,
-    ) -> Option<HashMap<u64, Verdict>> {
+    ) -> Option<Verdicts> {
         let parsed: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
         let data = &parsed["data"][key.shared.field];
         if !data.is_object() {
@@ -266,9 +242,9 @@ impl SignedIn {
         if let Some(listed) = listed {
             if let Some(revoked) = self.revocations.current().await {
                 let listed: HashSet<String> = listed.into_iter().collect();
-                let viewers = self.lock_members().get(key).map(|viewers| {
-                    viewers
-                        .iter()
+                let verdicts = self.lock_members().get(key).map(|roster| {
+                    roster
+                        .members()
                         .map(|(tag, m)| {
                             let verdict = if revoked.contains_key(&m.session) {
                                 Verdict::Revoked
@@ -277,61 +253,57 @@ impl SignedIn {
                             } else {
                                 Verdict::End
                             };
-                            (*tag, verdict)
+                            (tag, verdict)
                         })
                         .collect()
                 });
-                return Some(viewers.unwrap_or_default());
+                return Some(Verdicts::new(verdicts.unwrap_or_default()));
             }
         }
         // A comment's stream names the comment; a post's score concerns the post alone, a message its chat.
         let comment_id = (key.shared.field == "commentAdded")
             .then(|| data["id"].as_str())
             .flatten();
-        let members: Vec<(u64, Member)> = self
-            .lock_members()
-            .get(key)
-            .map(|viewers| viewers.iter().map(|(tag, m)| (*tag, m.clone())).collect())
-            .unwrap_or_default();
-        let chunks: Vec<&[(u64, Member)]> = members.chunks(AUDIENCE_CHUNK).collect();
+        let named = match self.lock_members().get_mut(key) {
+            Some(roster) => roster.named(AUDIENCE_CHUNK),
+            None => return Some(Verdicts::default()),
+        };
         let answers =
-            futures::future::join_all(chunks.iter().map(|chunk| self.ask(key, comment_id, chunk)))
+            futures::future::join_all(named.iter().map(|chunk| self.ask(key, comment_id, chunk)))
                 .await;
-        let mut verdicts = HashMap::with_capacity(members.len());
-        for (chunk, answer) in chunks.into_iter().zip(answers) {
-            for (index, (tag, _)) in chunk.iter().enumerate() {
+        let mut verdicts = Vec::with_capacity(named.iter().map(|chunk| chunk.tags.len()).sum());
+        for (chunk, answer) in named.iter().zip(answers) {
+            for (index, tag) in chunk.tags.iter().enumerate() {
                 let verdict = answer
                     .as_ref()
                     .and_then(|verdicts| verdicts.get(index).copied())
                     .unwrap_or(Verdict::Unknown);
-                verdicts.insert(*tag, verdict);
+                verdicts.push((*tag, verdict));
             }
         }
-        Some(verdicts)
+        Some(Verdicts::new(verdicts))
     }
 
+    /// The owner's verdicts for one chunk of viewers, the question written around its ready-made list.
     async fn ask(
         &self,
         key: &StreamKey,
         comment_id: Option<&str>,
-        members: &[(u64, Member)],
+        chunk: &Named,
     ) -> Option<Vec<Verdict>> {
-        let viewers: Vec<Value> = members
-            .iter()
-            .map(|(_, m)| json!({ "user": m.user, "session": m.session, "staff": m.staff }))
-            .collect();
+        let object = Value::from(key.shared.object_id.as_str());
         let (owner, question) = if key.shared.field == "messageAdded" {
-            let question = json!({ "chatId": key.shared.object_id, "viewers": viewers });
+            let question = format!(r#"{{"chatId":{object},"viewers":{}}}"#, chunk.viewers);
             (self.chat.as_ref()?, question)
         } else {
-            let question = json!({
-                "postId": key.shared.object_id,
-                "commentId": comment_id,
-                "viewers": viewers,
-            });
+            let comment = Value::from(comment_id);
+            let question = format!(
+                r#"{{"postId":{object},"commentId":{comment},"viewers":{}}}"#,
+                chunk.viewers
+            );
             (&self.posts, question)
         };
-        owner.ask(question, members.len()).await
+        owner.ask(question, chunk.tags.len()).await
     }
 }
 
@@ -798,6 +770,35 @@ pub(super) struct Watching {
     _slots: Vec<Slot>,
     membership: Option<Membership>,
     field: &'static str,
+    /// Silence after which the viewer gets [`Item::Idle`] ([`HEARTBEAT`]).
+    every: Duration,
+    /// Made at the first wait, inside the runtime.
+    timers: Option<Timers>,
+}
+
+/// A viewer's heartbeat and token expiry: made once and re-armed, not made anew for each event (two timer
+/// registrations per delivery were a few per cent of the router's CPU at 10,000 viewers).
+struct Timers {
+    heartbeat: Pin<Box<tokio::time::Sleep>>,
+    /// When the viewer last got something; the heartbeat fires `every` after that.
+    last_sent: tokio::time::Instant,
+    every: Duration,
+    expiry: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Timers {
+    fn new(every: Duration, expires_at: Option<i64>) -> Self {
+        let now = tokio::time::Instant::now();
+        Timers {
+            heartbeat: Box::pin(tokio::time::sleep_until(now + every)),
+            last_sent: now,
+            every,
+            expiry: expires_at.map(|at| {
+                let left = u64::try_from(at - chrono_now()).unwrap_or(0);
+                Box::pin(tokio::time::sleep_until(now + Duration::from_secs(left)))
+            }),
+        }
+    }
 }
 
 impl From<Admission> for Watching {
@@ -808,6 +809,8 @@ impl From<Admission> for Watching {
             _slots: admission.slots,
             membership: admission.membership,
             field,
+            every: HEARTBEAT,
+            timers: None,
         }
     }
 }
@@ -825,20 +828,36 @@ impl Watching {
     pub(super) async fn next(&mut self) -> Item {
         let field = self.field;
         let expires_at = self.membership.as_ref().map(|m| m.expires_at);
+        let every = self.every;
+        let Timers {
+            heartbeat,
+            last_sent,
+            every,
+            expiry,
+        } = self
+            .timers
+            .get_or_insert_with(|| Timers::new(every, expires_at));
         loop {
-            let expiry = async {
-                match expires_at {
-                    Some(at) => {
-                        let left = u64::try_from(at - chrono_now()).unwrap_or(0);
-                        tokio::time::sleep(Duration::from_secs(left)).await;
-                    }
+            let expired = async {
+                match expiry.as_mut() {
+                    Some(expiry) => expiry.as_mut().await,
                     None => std::future::pending().await,
                 }
             };
             let delivery = tokio::select! {
                 delivery = self.viewer.next() => delivery,
-                () = tokio::time::sleep(HEARTBEAT) => return Item::Idle,
-                () = expiry => return Item::Last(Some(json!({ "errors": [unauthenticated(field)] }))),
+                () = heartbeat.as_mut() => {
+                    let now = tokio::time::Instant::now();
+                    let due = *last_sent + *every;
+                    if due > now {
+                        heartbeat.as_mut().reset(due);
+                        continue;
+                    }
+                    *last_sent = now;
+                    heartbeat.as_mut().reset(now + *every);
+                    return Item::Idle;
+                }
+                () = expired => return Item::Last(Some(json!({ "errors": [unauthenticated(field)] }))),
             };
             let out = match delivery {
                 Some(Delivery::Event(out)) => out,
@@ -853,11 +872,14 @@ impl Watching {
                 None => return Item::Last(None),
             };
             let verdict = match (&out.verdicts, &self.membership) {
-                (Some(verdicts), Some(membership)) => verdicts.get(&membership.tag).copied(),
+                (Some(verdicts), Some(membership)) => verdicts.get(membership.tag),
                 _ => Some(Verdict::See),
             };
             match verdict {
-                Some(Verdict::See) => return Item::Event(out),
+                Some(Verdict::See) => {
+                    *last_sent = tokio::time::Instant::now();
+                    return Item::Event(out);
+                }
                 // Not theirs to see; or they joined after posts judged it.
                 Some(Verdict::Skip) | None => continue,
                 Some(Verdict::End) => return Item::Last(None),
@@ -1120,6 +1142,54 @@ mod tests {
             .contains("\"n\":10"));
     }
 
+    /// A quiet viewer gets a heartbeat once `every` passed since the last thing it got, not sooner; an event
+    /// puts the next one off.
+    #[tokio::test]
+    async fn heartbeats_come_after_silence_only() {
+        let hub: Hub<StreamKey, Arc<Out>> = Hub::new(4);
+        let slots = super::super::clients::Slots::default();
+        let key = StreamKey {
+            shared: SharedKey {
+                field: "commentAdded",
+                object_id: "p".into(),
+                document: "subscription{commentAdded(postId:\"p\"){id}}".into(),
+                operation_name: None,
+                signed_in: false,
+            },
+            signed_in: false,
+        };
+        let (feed, events) = tokio::sync::mpsc::unbounded_channel::<Arc<Out>>();
+        let events = tokio_stream::wrappers::UnboundedReceiverStream::new(events);
+        let viewer = hub.join(key.clone(), || events);
+        let slot = slots.take("ip:test".into(), 10).expect("slot");
+        let mut watching = Watching::from(Admission {
+            viewer,
+            slots: vec![slot],
+            membership: None,
+        });
+        let every = Duration::from_millis(300);
+        watching.every = every;
+        let started = std::time::Instant::now();
+        assert!(matches!(watching.next().await, Item::Idle));
+        assert!(started.elapsed() >= every);
+
+        // An event 200 ms into the next wait: the heartbeat after it comes `every` after the event.
+        let sender = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let sent = std::time::Instant::now();
+            feed.send(Arc::new(Out {
+                frame: next_frame(b"{}"),
+                verdicts: None,
+            }))
+            .expect("send");
+            (sent, feed)
+        });
+        assert!(matches!(watching.next().await, Item::Event(_)));
+        let (sent, _feed) = sender.await.expect("sender");
+        assert!(matches!(watching.next().await, Item::Idle));
+        assert!(sent.elapsed() >= every, "{:?}", sent.elapsed());
+    }
+
     /// A signed-in viewer gets the events posts judged theirs, skips the others, and is ended by `end`.
     #[tokio::test]
     async fn a_signed_in_viewer_gets_what_posts_judged_theirs() {
@@ -1171,7 +1241,7 @@ mod tests {
         ] {
             feed.send(Arc::new(Out {
                 frame: next_frame(format!("{{\"n\":{n}}}").as_bytes()),
-                verdicts: Some(HashMap::from([(tag, verdict)])),
+                verdicts: Some(Verdicts::new(vec![(tag, verdict)])),
             }))
             .expect("send");
         }

@@ -35,6 +35,7 @@ mod live;
 mod live_ws;
 mod rate;
 mod relay;
+mod roster;
 
 use std::collections::HashMap;
 use std::sync::Arc;
