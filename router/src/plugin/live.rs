@@ -1086,13 +1086,9 @@ mod tests {
         );
     }
 
-    /// A viewer whose response is not read falls a ring behind: its last frames say `SUBSCRIPTION_LAGGED`
-    /// and `complete`; a viewer reading as events come gets every one.
-    #[tokio::test]
-    async fn a_viewer_falling_behind_is_told_and_the_others_keep_up() {
-        let hub: Hub<StreamKey, Arc<Out>> = Hub::new(4);
-        let slots = super::super::clients::Slots::default();
-        let key = StreamKey {
+    /// Post `p`'s comment stream, for anonymous or signed-in viewers.
+    fn comment_key(signed_in: bool) -> StreamKey {
+        StreamKey {
             shared: SharedKey {
                 field: "commentAdded",
                 object_id: "p".into(),
@@ -1100,8 +1096,17 @@ mod tests {
                 operation_name: None,
                 signed_in: true,
             },
-            signed_in: false,
-        };
+            signed_in,
+        }
+    }
+
+    /// A viewer whose response is not read falls a ring behind: its last frames say `SUBSCRIPTION_LAGGED`
+    /// and `complete`; a viewer reading as events come gets every one.
+    #[tokio::test]
+    async fn a_viewer_falling_behind_is_told_and_the_others_keep_up() {
+        let hub: Hub<StreamKey, Arc<Out>> = Hub::new(4);
+        let slots = super::super::clients::Slots::default();
+        let key = comment_key(false);
         let (feed, events) = tokio::sync::mpsc::unbounded_channel::<Arc<Out>>();
         let events = tokio_stream::wrappers::UnboundedReceiverStream::new(events);
         let mut events = Some(events);
@@ -1148,16 +1153,7 @@ mod tests {
     async fn heartbeats_come_after_silence_only() {
         let hub: Hub<StreamKey, Arc<Out>> = Hub::new(4);
         let slots = super::super::clients::Slots::default();
-        let key = StreamKey {
-            shared: SharedKey {
-                field: "commentAdded",
-                object_id: "p".into(),
-                document: "subscription{commentAdded(postId:\"p\"){id}}".into(),
-                operation_name: None,
-                signed_in: false,
-            },
-            signed_in: false,
-        };
+        let key = comment_key(false);
         let (feed, events) = tokio::sync::mpsc::unbounded_channel::<Arc<Out>>();
         let events = tokio_stream::wrappers::UnboundedReceiverStream::new(events);
         let viewer = hub.join(key.clone(), || events);
@@ -1206,16 +1202,7 @@ mod tests {
         });
         let hub: Hub<StreamKey, Arc<Out>> = Hub::new(16);
         let slots = super::super::clients::Slots::default();
-        let key = StreamKey {
-            shared: SharedKey {
-                field: "commentAdded",
-                object_id: "p".into(),
-                document: "subscription{commentAdded(postId:\"p\"){id}}".into(),
-                operation_name: None,
-                signed_in: true,
-            },
-            signed_in: true,
-        };
+        let key = comment_key(true);
         let member = Member {
             user: "u".into(),
             session: "s".into(),
